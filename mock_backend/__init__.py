@@ -1,0 +1,114 @@
+"""A Flask stand-in for every outside system of the support flows: the Support API, the Microsoft
+Graph subset the flows use, and ``/_mock/`` endpoints to inspect what arrived and inject faults.
+
+``create_app()`` builds it; ``python -m mock_backend`` serves it (see ``__main__``).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import time
+from typing import Any
+
+from flask import Flask, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from mock_backend import store
+from mock_backend.faults import FaultBook
+
+
+class ApiError(Exception):
+    """An error answer: ``{"error": message, "field": field}`` with ``status``."""
+
+    def __init__(self, status: int, message: str, field: str | None = None):
+        super().__init__(message)
+        self.status, self.message, self.field = status, message, field
+
+
+def db():
+    """This request's SQLite connection."""
+    if "db" not in g:
+        from flask import current_app
+
+        g.db = store.connect(current_app.config["DB_PATH"])
+    return g.db
+
+
+def json_body(operation_id: str | None = None) -> dict[str, Any]:
+    """The request's JSON object, validated against the operation's schema in openapi.yaml."""
+    from mock_backend.openapi import first_error, request_schema
+
+    body = request.get_json(silent=True)
+    if body is None:
+        raise ApiError(400, "request body: expected a JSON object (Content-Type: application/json)")
+    if operation_id:
+        problem = first_error(request_schema(operation_id), body)
+        if problem:
+            raise ApiError(400, *problem)
+    elif not isinstance(body, dict):
+        raise ApiError(400, "request body: expected a JSON object")
+    return body
+
+
+def create_app(db_path: str | None = None, *, public_url: str | None = None) -> Flask:
+    """Build the mock. ``db_path`` defaults to $MOCK_DB_PATH or a fresh temporary file."""
+    app = Flask(__name__)
+    if db_path is None:
+        db_path = os.environ.get("MOCK_DB_PATH") or os.path.join(
+            tempfile.mkdtemp(prefix="support-mock-"), "mock.sqlite"
+        )
+    app.config["DB_PATH"] = db_path
+    app.config["PUBLIC_URL"] = public_url or os.environ.get("MOCK_PUBLIC_URL", "http://localhost:5000")
+    app.config["FAULTS"] = FaultBook()
+    app.config["WRITE_LOCK"] = threading.Lock()
+    app.json.sort_keys = False
+    store.init_db(db_path)
+
+    from mock_backend.control import bp as control_bp
+    from mock_backend.graph import bp as graph_bp
+    from mock_backend.graph import token_bp
+    from mock_backend.support_api import bp as api_bp
+
+    app.register_blueprint(api_bp)
+    app.register_blueprint(graph_bp)
+    app.register_blueprint(token_bp)
+    app.register_blueprint(control_bp)
+
+    @app.get("/health")
+    def health():
+        return {"status": "ok"}
+
+    @app.before_request
+    def _start_and_inject_faults():
+        g.started = time.perf_counter()
+        if request.path.startswith("/_mock/"):
+            return None
+        return app.config["FAULTS"].apply(request.method, request.path)
+
+    @app.after_request
+    def _log_request(response):
+        if not request.path.startswith("/_mock/"):
+            took = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
+            db().execute(
+                "INSERT INTO request_log (method, path, status, at, duration_ms) VALUES (?,?,?,?,?)",
+                (request.method, request.full_path.rstrip("?"), response.status_code, store.now_ts(), took),
+            )
+        return response
+
+    @app.teardown_appcontext
+    def _close_db(_exc):
+        conn = g.pop("db", None)
+        if conn is not None:
+            conn.close()
+
+    @app.errorhandler(ApiError)
+    def _api_error(err: ApiError):
+        return jsonify(error=err.message, field=err.field), err.status
+
+    @app.errorhandler(HTTPException)
+    def _http_error(err: HTTPException):
+        return jsonify(error=f"{err.name}: {err.description}", field=None), err.code
+
+    return app

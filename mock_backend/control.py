@@ -1,0 +1,125 @@
+"""``/_mock/``: what the Microsoft side received, the request log, reset, seeding, fault injection."""
+
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, Response, current_app, request
+
+from mock_backend import ApiError, db
+from mock_backend.faults import FaultRule
+from mock_backend.seed import seed_demo, seed_scale
+from mock_backend.store import DATA_TABLES, Tx
+
+bp = Blueprint("control", __name__, url_prefix="/_mock")
+
+
+def _addresses(recipients) -> list[str]:
+    return [r["emailAddress"]["address"] for r in recipients or []]
+
+
+@bp.get("/mail")
+def list_mail():
+    items = []
+    for row in db().execute("SELECT * FROM graph_mail ORDER BY id"):
+        message = json.loads(row["message"])
+        items.append(
+            {
+                "id": row["id"],
+                "from": row["mailbox"],
+                "to": _addresses(message.get("toRecipients")),
+                "cc": _addresses(message.get("ccRecipients")),
+                "subject": message.get("subject"),
+                "content_type": (message.get("body") or {}).get("contentType"),
+                "body": (message.get("body") or {}).get("content"),
+                "headers": {h["name"]: h["value"] for h in message.get("internetMessageHeaders") or []},
+                "attachments": [a.get("name") for a in message.get("attachments") or []],
+                "received_at": row["received_at"],
+                "message": message,
+            }
+        )
+    return {"items": items}
+
+
+@bp.get("/events")
+def list_calendar_events():
+    rows = db().execute("SELECT mailbox, transaction_id, event FROM graph_events ORDER BY id")
+    return {"items": [{"mailbox": r["mailbox"], **json.loads(r["event"])} for r in rows]}
+
+
+@bp.get("/tasks")
+def list_tasks():
+    return {"items": [json.loads(r["task"]) for r in db().execute("SELECT task FROM graph_tasks ORDER BY id")]}
+
+
+@bp.get("/files")
+def list_files():
+    rows = db().execute(
+        "SELECT site_id, path, length(content) AS size, content_type, version, created_at, updated_at"
+        " FROM graph_files ORDER BY created_at, path"
+    )
+    return {"items": [dict(r) for r in rows]}
+
+
+@bp.get("/files/<path:path>")
+def get_file(path: str):
+    row = db().execute("SELECT content, content_type FROM graph_files WHERE path = ?", (path,)).fetchone()
+    if row is None:
+        raise ApiError(404, f"path: no file at {path!r}", "path")
+    return Response(row["content"], mimetype=row["content_type"].split(";")[0])
+
+
+@bp.get("/requests")
+def list_requests():
+    rows = db().execute("SELECT method, path, status, at, duration_ms FROM request_log ORDER BY id")
+    return {"items": [dict(r) for r in rows]}
+
+
+@bp.post("/reset")
+def reset():
+    with Tx(db()) as conn:
+        for table in DATA_TABLES:
+            conn.execute(f"DELETE FROM {table}")
+        conn.execute("DELETE FROM sqlite_sequence")
+    current_app.config["FAULTS"].clear()
+    return {"status": "reset"}
+
+
+@bp.post("/seed")
+def seed():
+    body = request.get_json(silent=True) or {}
+    if not isinstance(body, dict):
+        raise ApiError(400, "request body: expected a JSON object", None)
+    tickets = body.get("tickets")
+    if tickets is not None and (not isinstance(tickets, int) or isinstance(tickets, bool) or not 0 <= tickets <= 2_000_000):
+        raise ApiError(400, "tickets: expected an integer from 0 to 2000000", "tickets")
+    with Tx(db()) as conn:
+        summary = seed_scale(conn, tickets) if tickets is not None else seed_demo(conn)
+    return summary, 201
+
+
+@bp.post("/faults")
+def add_faults():
+    body = request.get_json(silent=True)
+    raw_rules = body if isinstance(body, list) else (body or {}).get("rules") if isinstance(body, dict) else None
+    if isinstance(body, dict) and "path" in body:
+        raw_rules = [body]
+    if not isinstance(raw_rules, list):
+        raise ApiError(400, "rules: expected a list of fault rules (or {'rules': [...]})", "rules")
+    try:
+        rules = [FaultRule.parse(raw, i) for i, raw in enumerate(raw_rules)]
+    except (ValueError, TypeError) as err:
+        raise ApiError(400, str(err), str(err).split(":")[0]) from None
+    current_app.config["FAULTS"].add(rules)
+    return {"active": current_app.config["FAULTS"].active()}, 201
+
+
+@bp.get("/faults")
+def list_faults():
+    return {"active": current_app.config["FAULTS"].active()}
+
+
+@bp.delete("/faults")
+def clear_faults():
+    current_app.config["FAULTS"].clear()
+    return {"active": []}
