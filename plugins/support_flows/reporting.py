@@ -1,0 +1,223 @@
+"""The reporting database the analytics team reads (CONTRACT section 4).
+
+The package creates and migrates its own tables, and every load is an upsert on the table's
+natural key that only writes rows whose values changed: loading the same data twice changes
+nothing. One code path serves SQLite (the embedded default) and PostgreSQL (CI, production); the
+dialect only decides which ``INSERT ... ON CONFLICT`` construct SQLAlchemy renders.
+
+No raw customer name or e-mail address is stored: ``customer_key()`` turns the address into a
+stable pseudonym (a keyed hash) instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterable, Iterator
+from itertools import islice
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+
+SCHEMA_VERSION = 1
+metadata = sa.MetaData()
+
+ticket_facts = sa.Table(
+    "ticket_facts",
+    metadata,
+    sa.Column("ticket_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("customer_key", sa.String(64), nullable=False),
+    sa.Column("priority", sa.String(16), nullable=False),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("agent_id", sa.Integer),
+    sa.Column("ai_responded", sa.Boolean, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("assigned_at", sa.DateTime(timezone=True)),
+    sa.Column("resolved_at", sa.DateTime(timezone=True)),
+    sa.Column("resolution_hours", sa.Float),
+    sa.Column("source_updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+feedback_facts = sa.Table(
+    "feedback_facts",
+    metadata,
+    sa.Column("feedback_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("ticket_id", sa.Integer, nullable=False, index=True),
+    sa.Column("agent_id", sa.Integer),
+    sa.Column("rating", sa.SmallInteger, nullable=False),
+    sa.Column("low_rating", sa.Boolean, nullable=False),
+    sa.Column("has_comment", sa.Boolean, nullable=False),
+    sa.Column("source", sa.String(16), nullable=False),
+    sa.Column("submitted_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("followup_task_id", sa.String(64)),
+)
+
+agent_daily_performance = sa.Table(
+    "agent_daily_performance",
+    metadata,
+    sa.Column("agent_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("tickets_resolved", sa.Integer, nullable=False, default=0),
+    sa.Column("open_tickets", sa.Integer, nullable=False, default=0),
+    sa.Column("feedback_count", sa.Integer, nullable=False, default=0),
+    sa.Column("rating_avg", sa.Float),
+    sa.Column("low_ratings", sa.Integer, nullable=False, default=0),
+)
+
+daily_summary = sa.Table(
+    "daily_summary",
+    metadata,
+    sa.Column("report_date", sa.Date, primary_key=True),
+    sa.Column("timezone", sa.String(64), nullable=False),
+    sa.Column("created", sa.Integer, nullable=False),
+    sa.Column("resolved", sa.Integer, nullable=False),
+    sa.Column("ai_responded", sa.Integer, nullable=False),
+    sa.Column("backlog", sa.Integer, nullable=False),
+    sa.Column("unassigned_backlog", sa.Integer),
+    sa.Column("avg_resolution_hours", sa.Float),
+    sa.Column("feedback_count", sa.Integer),
+    sa.Column("avg_rating", sa.Float),
+    sa.Column("report_html_path", sa.String(400)),
+    sa.Column("report_csv_path", sa.String(400)),
+)
+
+escalations = sa.Table(
+    "escalations",
+    metadata,
+    sa.Column("ticket_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("level", sa.String(16), primary_key=True),
+    sa.Column("idle_since", sa.DateTime(timezone=True), primary_key=True),
+    sa.Column("agent_id", sa.Integer),
+    sa.Column("supervisor_id", sa.Integer),
+    sa.Column("idle_hours", sa.Float, nullable=False),
+    sa.Column("escalated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("dag_run_id", sa.String(250)),
+)
+
+flow_errors = sa.Table(
+    "flow_errors",
+    metadata,
+    sa.Column("dag_id", sa.String(250), primary_key=True),
+    sa.Column("run_id", sa.String(250), primary_key=True),
+    sa.Column("task_id", sa.String(250), primary_key=True),
+    sa.Column("map_index", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("try_number", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("error_type", sa.String(200), nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("is_final", sa.Boolean, nullable=False),
+    sa.Column("log_url", sa.String(1000)),
+)
+
+schema_version = sa.Table(
+    "reporting_schema_version",
+    metadata,
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("applied_at", sa.DateTime(timezone=True), server_default=sa.func.current_timestamp()),
+)
+
+TABLES = {t.name: t for t in (ticket_facts, feedback_facts, agent_daily_performance, daily_summary, escalations, flow_errors)}
+
+
+def customer_key(email: str, salt: str) -> str:
+    """A stable pseudonym for a customer: the same address always gives the same key, and the key
+    cannot be turned back into the address without the secret ``salt``."""
+    if not salt:
+        raise ValueError(
+            "customer_key_salt is not set: set the Airflow Variable support_customer_key_salt "
+            "(a secret; in production it lives in Azure Key Vault)"
+        )
+    return hmac.new(salt.encode(), email.strip().lower().encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def _migrate_to_1(conn: sa.Connection) -> None:
+    metadata.create_all(conn, tables=list(TABLES.values()), checkfirst=True)
+
+
+# Each step takes the schema from version N-1 to N. Add a step, never edit a released one.
+MIGRATIONS = {1: _migrate_to_1}
+
+
+def ensure_schema(engine: Engine) -> int:
+    """Create or migrate the reporting tables; return the schema version now in place."""
+    with engine.begin() as conn:
+        schema_version.create(conn, checkfirst=True)
+        current = conn.execute(sa.select(sa.func.max(schema_version.c.version))).scalar() or 0
+        for version in sorted(v for v in MIGRATIONS if v > current):
+            MIGRATIONS[version](conn)
+            conn.execute(schema_version.insert().values(version=version))
+            current = version
+    return current
+
+
+def _insert_for(engine: Engine):
+    name = engine.dialect.name
+    if name == "postgresql":
+        return postgresql.insert
+    if name == "sqlite":
+        return sqlite.insert
+    raise NotImplementedError(f"reporting database dialect {name!r} is not supported (use PostgreSQL or SQLite)")
+
+
+def _batches(rows: Iterable[dict], size: int) -> Iterator[list[dict]]:
+    it = iter(rows)
+    while batch := list(islice(it, size)):
+        yield batch
+
+
+def upsert(engine: Engine, table: sa.Table | str, rows: Iterable[dict[str, Any]], batch_size: int = 1000) -> int:
+    """Insert new rows and update changed ones, by primary key; return how many rows were written.
+
+    A row whose values are all equal to the stored ones is not written at all, so a repeated load
+    changes nothing (and returns 0).
+    """
+    table = TABLES[table] if isinstance(table, str) else table
+    insert = _insert_for(engine)
+    keys = [c.name for c in table.primary_key.columns]
+    written = 0
+    with engine.begin() as conn:
+        for batch in _batches(rows, batch_size):
+            unknown = set().union(*batch) - set(table.c.keys())
+            if unknown:
+                raise ValueError(f"{table.name}: unknown column(s) {sorted(unknown)}")
+            stmt = insert(table)
+            others = [c for c in table.columns if c.name not in keys and c.name in batch[0]]
+            if others:
+                stmt = stmt.on_conflict_do_update(
+                    index_elements=keys,
+                    set_={c.name: stmt.excluded[c.name] for c in others},
+                    where=sa.or_(*[c.is_distinct_from(stmt.excluded[c.name]) for c in others]),
+                )
+            else:
+                stmt = stmt.on_conflict_do_nothing(index_elements=keys)
+            written += conn.execute(stmt, batch).rowcount
+    return written
+
+
+class ReportingStore:
+    """The reporting database behind an Airflow connection (``support_reporting`` by default)."""
+
+    def __init__(self, conn_id: str = "support_reporting", engine: Engine | None = None):
+        self.conn_id = conn_id
+        self._engine = engine
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            from airflow.sdk import BaseHook
+
+            hook = BaseHook.get_connection(self.conn_id).get_hook()
+            self._engine = hook.get_sqlalchemy_engine()
+            ensure_schema(self._engine)
+        return self._engine
+
+    def upsert(self, table: sa.Table | str, rows: Iterable[dict[str, Any]]) -> int:
+        return upsert(self.engine, table, rows)
+
+    def fetch_all(self, table: sa.Table | str) -> list[dict]:
+        table = TABLES[table] if isinstance(table, str) else table
+        with self.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(sa.select(table))]

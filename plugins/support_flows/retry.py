@@ -1,0 +1,81 @@
+"""The retry policy every outside call shares: a few quick attempts inside the client for
+transient failures (connection errors, timeouts, 5xx, 429), with exponential backoff that honours
+``Retry-After``. Longer outages are the task's ``retries`` business, not this loop's."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import TypeVar
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class TransientError(Exception):
+    """A failure worth another attempt; ``retry_after`` is the server's wish in seconds, if any."""
+
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 3
+    base_delay: float = 1.0
+    max_delay: float = 30.0
+    jitter: float = 0.1
+
+    def delay(self, attempt: int, retry_after: float | None = None) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), self.max_delay)
+        backoff = self.base_delay * 2 ** (attempt - 1)
+        return min(backoff * (1 + random.uniform(0, self.jitter)), self.max_delay)
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """``Retry-After`` as seconds: either a number or an HTTP date."""
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max((when - datetime.now(UTC)).total_seconds(), 0.0)
+
+
+def call_with_retries(
+    call: Callable[[], T],
+    *,
+    what: str,
+    policy: RetryPolicy,
+    give_up: Callable[[TransientError, int], Exception],
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """Run ``call``; on ``TransientError`` wait and try again, up to ``policy.attempts`` in all.
+
+    When the last attempt fails, ``give_up(error, attempts)`` builds the exception raised instead.
+    """
+    for attempt in range(1, policy.attempts + 1):
+        try:
+            return call()
+        except TransientError as err:
+            if attempt == policy.attempts:
+                raise give_up(err, attempt) from err
+            wait = policy.delay(attempt, err.retry_after)
+            log.warning("%s failed (attempt %d of %d): %s; retrying in %.1fs", what, attempt, policy.attempts, err, wait)
+            sleep(wait)
+    raise AssertionError("unreachable")

@@ -1,0 +1,82 @@
+"""Typed settings with documented defaults, read at run time (never at import, so parsing a DAG file
+needs no Variables and no secrets).
+
+Each setting ``name`` comes from the Airflow Variable ``support_<name>``; Airflow also finds it in
+the environment as ``AIRFLOW_VAR_SUPPORT_<NAME>`` and in the secrets backend (Azure Key Vault in
+production). Lists are comma-separated.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, get_type_hints
+
+VARIABLE_PREFIX = "support_"
+
+
+class SettingsError(ValueError):
+    """A setting holds a value that cannot be used; the message names the Variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    sender_mailbox: str = field(default="support@support.example.com", metadata={"doc": "mailbox every e-mail is sent from"})
+    admin_recipients: tuple[str, ...] = field(default=("support-admins@support.example.com",), metadata={"doc": "who gets the daily summary"})
+    sysadmin_recipients: tuple[str, ...] = field(default=("sysadmin@support.example.com",), metadata={"doc": "who is alerted when a flow fails"})
+    sharepoint_site_id: str = field(default="support-reports", metadata={"doc": "SharePoint site that archives the daily reports"})
+    report_folder: str = field(default="Reports", metadata={"doc": "folder in the site's document library"})
+    planner_plan_id: str = field(default="support-follow-ups", metadata={"doc": "Planner plan for supervisors' follow-up tasks"})
+    timezone: str = field(default="UTC", metadata={"doc": "the support centre's time zone (IANA name)"})
+    ai_confidence_threshold: float = field(default=0.7, metadata={"doc": "lowest AI confidence that is sent to a customer"})
+    followup_reminder_hours: int = field(default=24, metadata={"doc": "how far ahead the agent's follow-up reminder is set"})
+    escalation_reminder_hours: int = field(default=48, metadata={"doc": "idle hours before the agent is reminded"})
+    escalation_supervisor_hours: int = field(default=72, metadata={"doc": "idle hours before the supervisor is told"})
+    business_days: str = field(default="", metadata={"doc": "e.g. Mon-Fri; empty: ages count every hour"})
+    business_hours: str = field(default="", metadata={"doc": "e.g. 09:00-17:00; with business_days"})
+    holidays: tuple[str, ...] = field(default=(), metadata={"doc": "dates (YYYY-MM-DD) that are not working days"})
+    portal_url: str = field(default="https://support.example.com/tickets", metadata={"doc": "base of the ticket links in e-mails"})
+    airflow_ui_url: str = field(default="http://localhost:8080", metadata={"doc": "base of the log links in failure alerts"})
+    customer_key_salt: str = field(default="", metadata={"doc": "secret key of the pseudonymous customer key in the reporting tables", "secret": True})
+
+    def holiday_dates(self) -> frozenset[date]:
+        try:
+            return frozenset(date.fromisoformat(day) for day in self.holidays)
+        except ValueError as err:
+            raise SettingsError(f"Variable {VARIABLE_PREFIX}holidays: {err}") from None
+
+
+def _convert(name: str, kind: Any, raw: str) -> Any:
+    try:
+        if kind is int:
+            return int(raw)
+        if kind is float:
+            return float(raw)
+        if kind == tuple[str, ...]:
+            return tuple(part.strip() for part in raw.split(",") if part.strip())
+        return raw.strip()
+    except ValueError:
+        raise SettingsError(f"Variable {VARIABLE_PREFIX}{name}: expected {kind.__name__}, got {raw!r}") from None
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read every setting now. ``overrides`` win (tests and callers with a value in hand)."""
+    from airflow.sdk import Variable
+
+    kinds = get_type_hints(Settings)
+    values: dict[str, Any] = {}
+    for item in dataclasses.fields(Settings):
+        if item.name in overrides:
+            values[item.name] = overrides[item.name]
+            continue
+        raw = Variable.get(VARIABLE_PREFIX + item.name, default=None)
+        if raw is not None and str(raw) != "":
+            values[item.name] = _convert(item.name, kinds[item.name], str(raw))
+    settings = Settings(**values)
+    if settings.escalation_supervisor_hours <= settings.escalation_reminder_hours:
+        raise SettingsError(
+            f"Variable {VARIABLE_PREFIX}escalation_supervisor_hours ({settings.escalation_supervisor_hours}) must be"
+            f" greater than {VARIABLE_PREFIX}escalation_reminder_hours ({settings.escalation_reminder_hours})"
+        )
+    return settings
