@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""The project's entry point on a fresh machine that has only Python 3.11+.
+
+    python3 scripts/dev.py run    # virtualenv, install, mock backend + Airflow, demo data; Ctrl-C stops
+    python3 scripts/dev.py test   # virtualenv, install, the whole test suite (extra args go to pytest)
+    python3 scripts/dev.py lock   # re-resolve requirements.txt and rewrite constraints.txt
+
+Standard library only: this file runs before anything is installed. It creates ``.venv`` (or
+$SUPPORT_VENV), installs ``requirements.txt`` pinned by ``constraints.txt`` with uv (fast, and the
+same versions on every machine), then hands over to ``scripts/devstack.py`` or pytest inside it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+REQUIREMENTS = ROOT / "requirements.txt"
+CONSTRAINTS = ROOT / "constraints.txt"
+UV_VERSION = "0.13.9"
+
+
+def venv_dir() -> Path:
+    return Path(os.environ.get("SUPPORT_VENV", ROOT / ".venv"))
+
+
+def python_in(env: Path) -> Path:
+    return env / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def ensure_uv(env: Path) -> list[str]:
+    py = python_in(env)
+    probe = subprocess.run([str(py), "-m", "uv", "--version"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        subprocess.run([str(py), "-m", "pip", "install", "--quiet", f"uv=={UV_VERSION}"], check=True)
+    return [str(py), "-m", "uv"]
+
+
+def ensure_venv() -> Path:
+    """Create the virtualenv and install the locked dependencies, unless already up to date."""
+    if sys.version_info < (3, 11):
+        sys.exit(f"support-flows needs Python 3.11 or newer; this is {sys.version.split()[0]}")
+    env = venv_dir()
+    if not python_in(env).exists():
+        print(f"==> creating virtualenv {env}", flush=True)
+        venv.EnvBuilder(with_pip=True, clear=True).create(env)
+    stamp = env / ".support-flows-installed"
+    digest = hashlib.sha256(REQUIREMENTS.read_bytes() + CONSTRAINTS.read_bytes()).hexdigest()
+    if stamp.exists() and stamp.read_text() == digest:
+        return env
+    print("==> installing requirements (pinned by constraints.txt)", flush=True)
+    uv = ensure_uv(env)
+    subprocess.run(
+        [*uv, "pip", "install", "--quiet", "--python", str(python_in(env)), "-r", str(REQUIREMENTS), "-c", str(CONSTRAINTS)],
+        check=True,
+    )
+    stamp.write_text(digest)
+    return env
+
+
+def lock() -> int:
+    """Resolve requirements.txt afresh in a scratch virtualenv and write every version to constraints.txt."""
+    with tempfile.TemporaryDirectory() as scratch:
+        env = Path(scratch) / "venv"
+        venv.EnvBuilder(with_pip=True).create(env)
+        uv = ensure_uv(env)
+        subprocess.run([*uv, "pip", "install", "--python", str(python_in(env)), "-r", str(REQUIREMENTS)], check=True)
+        frozen = subprocess.run(
+            [*uv, "pip", "freeze", "--python", str(python_in(env))], check=True, capture_output=True, text=True
+        ).stdout
+    lines = [ln for ln in frozen.splitlines() if ln and not ln.lower().startswith(("uv==", "pip==", "setuptools=="))]
+    CONSTRAINTS.write_text(
+        "# Every package version of the resolved install, written by `python3 scripts/dev.py lock`.\n"
+        "# Both README commands install with `-c constraints.txt`, so installs a month apart match.\n"
+        + "\n".join(sorted(lines, key=str.lower))
+        + "\n"
+    )
+    print(f"wrote {CONSTRAINTS} ({len(lines)} packages)")
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in {"run", "test", "lock"}:
+        print(__doc__)
+        return 2
+    command, rest = argv[0], argv[1:]
+    if command == "lock":
+        return lock()
+    env = ensure_venv()
+    py = str(python_in(env))
+    if command == "run":
+        args = [py, str(ROOT / "scripts" / "devstack.py"), "run", *rest]
+    else:
+        args = [py, "-m", "pytest", *rest]
+    # Replace this process, so Ctrl-C and SIGTERM reach the stack or pytest directly.
+    os.chdir(ROOT)
+    os.execv(py, args)
+    return 0  # not reached
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,75 @@
+"""The Graph client against the running mock, reached through the support_graph connection alone."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from support_flows.graph import GraphClient, GraphError, GraphRequestError
+from support_flows.retry import RetryPolicy
+
+
+@pytest.fixture
+def graph(connections) -> GraphClient:
+    return GraphClient(retry_policy=RetryPolicy(base_delay=0.01), timeout=2)
+
+
+def test_mail_reaches_the_outbox_with_html_body_and_headers(graph, mock):
+    graph.send_mail("support@support.example.com", ["maria@example.org"], "Your ticket #7", "<p>Hello <b>Maria</b></p>",
+                    headers={"x-support-flows-key": "ticket-7-ack"})
+    (mail,) = mock.mail()
+    assert mail["from"] == "support@support.example.com" and mail["to"] == ["maria@example.org"]
+    assert mail["content_type"] == "HTML" and mail["body"] == "<p>Hello <b>Maria</b></p>"
+    assert mail["headers"] == {"x-support-flows-key": "ticket-7-ack"}
+
+
+def test_calendar_event_with_transaction_id_is_created_once(graph, mock):
+    start = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
+    first = graph.create_event("ada@support.example.com", "Follow up #7", "<p>Check</p>", start, transaction_id="t-7")
+    second = graph.create_event("ada@support.example.com", "Follow up #7", "<p>Check</p>", start, transaction_id="t-7")
+    assert first["id"] == second["id"]
+    (event,) = mock.get("/_mock/events")["items"]
+    assert event["start"] == {"dateTime": "2026-11-26T09:00:00", "timeZone": "UTC"} and event["mailbox"] == "ada@support.example.com"
+
+
+def test_sharepoint_upload(graph, mock):
+    item = graph.upload_file("support-reports", "Reports/2026/11/daily.html", b"<html>ok</html>", "text/html")
+    assert item["name"] == "daily.html"
+    assert mock.get("/_mock/files")["items"][0]["path"] == "Reports/2026/11/daily.html"
+
+
+def test_planner_task(graph, mock):
+    task = graph.create_planner_task("plan-1", "Call back about #7", due=datetime(2026, 11, 27, tzinfo=UTC))
+    assert task["id"] and mock.get("/_mock/tasks")["items"][0]["dueDateTime"].startswith("2026-11-27")
+
+
+def test_transient_failures_are_retried_three_attempts_in_all(graph, mock):
+    mock.faults({"path": "sendMail", "status": 503, "times": 2}, {"path": "planner", "status": 429, "times": 1, "retry_after": 0})
+    graph.send_mail("support@support.example.com", "a@example.org", "s", "<p>x</p>")
+    graph.create_planner_task("p", "t")
+    assert len(mock.mail()) == 1 and len(mock.get("/_mock/tasks")["items"]) == 1
+    sends = [r for r in mock.get("/_mock/requests")["items"] if r["path"].endswith("sendMail")]
+    assert [r["status"] for r in sends] == [503, 503, 202]  # the SDK's own retries are off
+
+
+def test_persistent_5xx_gives_up_after_three_attempts(graph, mock):
+    mock.faults({"path": "sendMail", "status": 500, "times": 3})
+    with pytest.raises(GraphError, match="failed after 3 attempts"):
+        graph.send_mail("support@support.example.com", "a@example.org", "s", "<p>x</p>")
+    assert mock.mail() == []
+
+
+def test_4xx_fails_at_once(graph, mock):
+    mock.faults({"path": "planner", "status": 403, "times": 1})
+    with pytest.raises(GraphRequestError, match="403"):
+        graph.create_planner_task("p", "t")
+    with pytest.raises(GraphRequestError, match="400"):
+        graph.send_mail("support@support.example.com", "not-an-address", "s", "<p>x</p>")
+
+
+def test_timeout_counts_as_transient(mock, connections):
+    graph = GraphClient(retry_policy=RetryPolicy(base_delay=0.01), timeout=0.5)
+    mock.faults({"path": "planner", "delay_s": 1.5, "status": 504, "times": 1})
+    graph.create_planner_task("p", "after a slow answer")
+    assert [t["title"] for t in mock.get("/_mock/tasks")["items"]] == ["after a slow answer"]

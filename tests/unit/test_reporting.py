@@ -1,0 +1,113 @@
+"""The reporting schema and its idempotent upsert, on SQLite and on the PostgreSQL at 127.0.0.1:5432."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+
+import pytest
+import sqlalchemy as sa
+
+from support_flows import reporting
+from support_flows.reporting import ReportingStore, customer_key, ensure_schema, upsert
+
+CONTRACT_TABLES = {"ticket_facts", "feedback_facts", "agent_daily_performance", "daily_summary", "escalations", "flow_errors"}
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+def ticket_row(ticket_id: int, status: str = "queued") -> dict:
+    return {
+        "ticket_id": ticket_id, "customer_key": customer_key(f"c{ticket_id}@example.org", "salt"),
+        "priority": "normal", "channel": "web", "status": status, "agent_id": None, "ai_responded": False,
+        "created_at": NOW, "assigned_at": None, "resolved_at": None, "resolution_hours": None,
+        "source_updated_at": NOW,
+    }
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path):
+    return sa.create_engine(f"sqlite:///{tmp_path / 'reporting.sqlite'}")
+
+
+@pytest.fixture
+def pg_engine(postgres_url):
+    """A schema of its own in the test database, dropped afterwards."""
+    schema = f"t_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(postgres_url)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    engine = sa.create_engine(postgres_url, connect_args={"options": f"-csearch_path={schema}"})
+    yield engine
+    engine.dispose()
+    with admin.begin() as conn:
+        conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def engine(request):
+    return request.getfixturevalue("sqlite_engine" if request.param == "sqlite" else "pg_engine")
+
+
+def test_schema_is_created_once_and_versioned(engine):
+    assert ensure_schema(engine) == reporting.SCHEMA_VERSION
+    assert ensure_schema(engine) == reporting.SCHEMA_VERSION
+    names = set(sa.inspect(engine).get_table_names())
+    assert CONTRACT_TABLES <= names
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT COUNT(*) FROM reporting_schema_version")).scalar() == 1
+
+
+def test_loading_the_same_rows_twice_changes_nothing(engine):
+    ensure_schema(engine)
+    rows = [ticket_row(i) for i in range(1, 2501)]
+    assert upsert(engine, "ticket_facts", rows) == 2500
+    with engine.connect() as conn:
+        before = conn.execute(sa.select(reporting.ticket_facts).order_by("ticket_id")).all()
+    assert upsert(engine, "ticket_facts", rows) == 0
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(reporting.ticket_facts).order_by("ticket_id")).all() == before
+
+
+def test_a_changed_row_is_updated_by_its_natural_key(engine):
+    ensure_schema(engine)
+    upsert(engine, "ticket_facts", [ticket_row(1), ticket_row(2)])
+    assert upsert(engine, "ticket_facts", [ticket_row(1, "resolved"), ticket_row(2)]) == 1
+    with engine.connect() as conn:
+        statuses = dict(conn.execute(sa.select(reporting.ticket_facts.c.ticket_id, reporting.ticket_facts.c.status)).all())
+    assert statuses == {1: "resolved", 2: "queued"}
+
+
+def test_composite_keys_and_dates(engine):
+    ensure_schema(engine)
+    row = {"agent_id": 3, "day": date(2026, 11, 25), "tickets_resolved": 4, "open_tickets": 2,
+           "feedback_count": 1, "rating_avg": 4.0, "low_ratings": 0}
+    assert upsert(engine, "agent_daily_performance", [row, {**row, "day": date(2026, 11, 24)}]) == 2
+    assert upsert(engine, "agent_daily_performance", [row]) == 0
+    assert upsert(engine, "agent_daily_performance", [{**row, "tickets_resolved": 5}]) == 1
+
+
+def test_unknown_columns_are_refused(engine):
+    ensure_schema(engine)
+    with pytest.raises(ValueError, match=r"ticket_facts: unknown column\(s\) \['customer_email'\]"):
+        upsert(engine, "ticket_facts", [{**ticket_row(1), "customer_email": "maria@example.org"}])
+
+
+def test_no_table_has_a_column_for_raw_names_or_addresses():
+    for table in reporting.TABLES.values():
+        for column in table.columns:
+            assert not any(word in column.name for word in ("email", "name", "address")), (table.name, column.name)
+
+
+def test_customer_key_is_stable_pseudonymous_and_needs_the_salt():
+    key = customer_key("Maria@Example.org ", "s1")
+    assert key == customer_key("maria@example.org", "s1") != customer_key("maria@example.org", "s2")
+    assert "maria" not in key and len(key) == 32
+    with pytest.raises(ValueError, match="support_customer_key_salt"):
+        customer_key("maria@example.org", "")
+
+
+def test_store_reaches_the_database_through_the_airflow_connection(connections):
+    store = ReportingStore()
+    assert store.upsert("ticket_facts", [ticket_row(9)]) == 1
+    assert [r["ticket_id"] for r in store.fetch_all("ticket_facts")] == [9]

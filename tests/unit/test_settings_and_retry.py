@@ -1,0 +1,57 @@
+"""Settings read at run time, and the shared retry policy."""
+
+from __future__ import annotations
+
+import pytest
+
+from support_flows.retry import RetryPolicy, TransientError, call_with_retries, parse_retry_after
+from support_flows.settings import Settings, SettingsError, load_settings
+
+
+def test_defaults_without_any_variable(monkeypatch):
+    monkeypatch.delenv("AIRFLOW_VAR_SUPPORT_CUSTOMER_KEY_SALT", raising=False)
+    settings = load_settings()
+    assert settings == Settings()
+    assert settings.escalation_reminder_hours == 48 and settings.escalation_supervisor_hours == 72
+
+
+def test_variables_from_the_environment_are_typed(monkeypatch):
+    monkeypatch.setenv("AIRFLOW_VAR_SUPPORT_ADMIN_RECIPIENTS", "a@x.com, b@x.com")
+    monkeypatch.setenv("AIRFLOW_VAR_SUPPORT_ESCALATION_REMINDER_HOURS", "24")
+    monkeypatch.setenv("AIRFLOW_VAR_SUPPORT_AI_CONFIDENCE_THRESHOLD", "0.9")
+    settings = load_settings()
+    assert settings.admin_recipients == ("a@x.com", "b@x.com")
+    assert settings.escalation_reminder_hours == 24 and settings.ai_confidence_threshold == 0.9
+
+
+def test_a_bad_value_names_the_variable(monkeypatch):
+    monkeypatch.setenv("AIRFLOW_VAR_SUPPORT_ESCALATION_REMINDER_HOURS", "two days")
+    with pytest.raises(SettingsError, match="support_escalation_reminder_hours: expected int"):
+        load_settings()
+    monkeypatch.setenv("AIRFLOW_VAR_SUPPORT_ESCALATION_REMINDER_HOURS", "80")
+    with pytest.raises(SettingsError, match="must be greater than"):
+        load_settings()
+
+
+def test_backoff_doubles_and_is_capped():
+    policy = RetryPolicy(base_delay=2, max_delay=5, jitter=0)
+    assert [policy.delay(n) for n in (1, 2, 3)] == [2, 4, 5]
+    assert policy.delay(1, retry_after=3.5) == 3.5
+
+
+def test_call_with_retries_stops_at_the_policy_and_wraps_the_last_error():
+    calls, sleeps = [], []
+
+    def flaky():
+        calls.append(1)
+        raise TransientError(f"boom {len(calls)}")
+
+    with pytest.raises(RuntimeError, match="gave up after 3: boom 3"):
+        call_with_retries(flaky, what="x", policy=RetryPolicy(jitter=0), sleep=sleeps.append,
+                          give_up=lambda err, n: RuntimeError(f"gave up after {n}: {err}"))
+    assert len(calls) == 3 and sleeps == [1.0, 2.0]
+
+
+@pytest.mark.parametrize("value, expected", [(None, None), ("", None), ("5", 5.0), ("-3", 0.0), ("soon", None)])
+def test_parse_retry_after(value, expected):
+    assert parse_retry_after(value) == expected
