@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterable, Iterator
+import json
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime, timedelta
 from itertools import islice
 from typing import Any
 
@@ -112,6 +114,20 @@ flow_errors = sa.Table(
     sa.Column("log_url", sa.String(1000)),
 )
 
+# Not an analytics table: the ledger of side effects (e-mails, Planner tasks, ...) already done, so a
+# retried task, a cleared task or a rerun never repeats one. See ``once()``.
+side_effects = sa.Table(
+    "side_effects",
+    metadata,
+    sa.Column("key", sa.String(250), primary_key=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("owner", sa.String(1000), nullable=False),
+    sa.Column("detail", sa.Text),
+    sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("done_at", sa.DateTime(timezone=True)),
+)
+
 schema_version = sa.Table(
     "reporting_schema_version",
     metadata,
@@ -134,7 +150,7 @@ def customer_key(email: str, salt: str) -> str:
 
 
 def _migrate_to_1(conn: sa.Connection) -> None:
-    metadata.create_all(conn, tables=list(TABLES.values()), checkfirst=True)
+    metadata.create_all(conn, tables=[*TABLES.values(), side_effects], checkfirst=True)
 
 
 # Each step takes the schema from version N-1 to N. Add a step, never edit a released one.
@@ -197,6 +213,61 @@ def upsert(engine: Engine, table: sa.Table | str, rows: Iterable[dict[str, Any]]
     return written
 
 
+class SideEffectInProgress(Exception):
+    """Another task is doing this side effect right now; try again later."""
+
+
+def once(
+    engine: Engine,
+    key: str,
+    kind: str,
+    owner: str,
+    action: Callable[[], Any],
+    lease: timedelta = timedelta(minutes=10),
+) -> tuple[Any, bool]:
+    """Do ``action`` unless the side effect ``key`` was already done; return (result, done_now).
+
+    The key is claimed before acting, so two runs racing for the same key cannot both act. A
+    retry of the same task (same ``owner``) takes its own claim over at once; another owner waits
+    until the claim's lease has run out (its holder died). If ``action`` raises, the claim is
+    released and the side effect counts as not done.
+    """
+    insert = _insert_for(engine)
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        claimed = conn.execute(
+            insert(side_effects)
+            .values(key=key, kind=kind, state="pending", owner=owner, claimed_at=now)
+            .on_conflict_do_nothing(index_elements=["key"])
+        ).rowcount
+        if not claimed:
+            row = conn.execute(sa.select(side_effects).where(side_effects.c.key == key)).one()
+            if row.state == "done":
+                return (json.loads(row.detail) if row.detail else None), False
+            claimed_at = row.claimed_at if row.claimed_at.tzinfo else row.claimed_at.replace(tzinfo=UTC)
+            if row.owner != owner and claimed_at > now - lease:
+                raise SideEffectInProgress(f"{kind} {key!r} is being done by {row.owner} since {claimed_at:%H:%M:%S}")
+            conn.execute(
+                side_effects.update().where(side_effects.c.key == key).values(owner=owner, claimed_at=now)
+            )
+    try:
+        result = action()
+    except BaseException:
+        with engine.begin() as conn:
+            conn.execute(
+                side_effects.delete().where(side_effects.c.key == key, side_effects.c.state == "pending",
+                                            side_effects.c.owner == owner)
+            )
+        raise
+    with engine.begin() as conn:
+        conn.execute(
+            side_effects.update()
+            .where(side_effects.c.key == key)
+            .values(state="done", detail=json.dumps(result, default=str), done_at=datetime.now(UTC))
+        )
+    return result, True
+
+
 class ReportingStore:
     """The reporting database behind an Airflow connection (``support_reporting`` by default)."""
 
@@ -216,6 +287,9 @@ class ReportingStore:
 
     def upsert(self, table: sa.Table | str, rows: Iterable[dict[str, Any]]) -> int:
         return upsert(self.engine, table, rows)
+
+    def once(self, key: str, kind: str, owner: str, action: Callable[[], Any]) -> tuple[Any, bool]:
+        return once(self.engine, key, kind, owner, action)
 
     def fetch_all(self, table: sa.Table | str) -> list[dict]:
         table = TABLES[table] if isinstance(table, str) else table

@@ -1,0 +1,65 @@
+"""
+### Flow 1: a new ticket
+
+Triggered by PowerApps over the REST API (and by backend events for tickets from other channels).
+
+1. **create_ticket**: create the ticket through the Support API. The caller's `request_id` (or,
+   without one, this run's id) makes it idempotent: a repeated trigger or a retried task yields
+   the same ticket, never a second one.
+2. **answer_or_queue**: ask the backend's AI for an immediate answer. If it has one above the
+   confidence threshold (Variable `support_ai_confidence_threshold`), write it on the ticket and
+   e-mail it to the customer; otherwise e-mail an acknowledgement and put the ticket in the
+   unassigned queue. No automatic e-mail answers a ticket from our own mailbox or an automatic
+   reply (mail-loop guard).
+
+**Outputs** (XCom `return_value` of `answer_or_queue`): `{"ticket_id": 17, "status": "ai_responded"}`
+or `{"ticket_id": 18, "status": "queued"}`, plus `customer_notified`.
+
+**Rerun**: clearing a task or the whole run is safe; no ticket and no e-mail is made twice.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import dag, get_current_context, task
+
+from support_flows import params
+from support_flows.dag_defaults import DEFAULT_ARGS, START_DATE, tags
+
+DAG_ID = "support_ticket_created"
+
+
+@dag(
+    dag_id=DAG_ID,
+    schedule=None,
+    start_date=START_DATE,
+    catchup=False,
+    is_paused_upon_creation=False,
+    default_args=DEFAULT_ARGS,
+    params=params.ticket_created(),
+    tags=tags(1, "event"),
+    doc_md=__doc__,
+    max_active_runs=32,
+)
+def support_ticket_created():
+    @task
+    def create_ticket() -> int:
+        """Step 1: create the ticket (idempotent by request id)."""
+        from support_flows.runtime import FlowRuntime
+        from support_flows.tickets import create_ticket_from_request
+
+        ctx = get_current_context()
+        params.check_conf(DAG_ID, ctx["dag_run"].conf)
+        return create_ticket_from_request(FlowRuntime.current(), ctx["params"], ctx["dag_run"].run_id)
+
+    @task
+    def answer_or_queue(ticket_id: int) -> dict:
+        """Steps 2-5: the AI's answer to the customer, or an acknowledgement and the queue."""
+        from support_flows.runtime import FlowRuntime
+        from support_flows.tickets import answer_or_queue as respond
+
+        return respond(FlowRuntime.current(), ticket_id)
+
+    answer_or_queue(create_ticket())
+
+
+support_ticket_created()

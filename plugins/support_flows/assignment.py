@@ -1,0 +1,68 @@
+"""The assignment steps of Flow 2, used by ``support_ticket_assigned`` (an admin's choice) and by
+``support_auto_assign`` (chosen by workload): assign, tell the agent, set the follow-up reminder."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from support_flows import notifications
+from support_flows.runtime import FlowRuntime
+
+
+def _moment(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def assign(rt: FlowRuntime, ticket_id: int, agent_id: int, assigned_by: str) -> dict:
+    """Assign through the API (an unknown ticket or agent fails the task, naming which)."""
+    ticket = rt.api.assign_ticket(ticket_id, agent_id, assigned_by)
+    return {"ticket_id": ticket["id"], "agent_id": ticket["agent_id"], "assigned_at": ticket["assigned_at"],
+            "assignment_status": ticket["status"]}
+
+
+def assignment_key(assignment: dict) -> str:
+    """One assignment of one ticket to one agent: the key of its e-mail and its reminder."""
+    return f"ticket-{assignment['ticket_id']}-agent-{assignment['agent_id']}-{assignment['assigned_at']}"
+
+
+def reminder_time(rt: FlowRuntime, assignment: dict) -> datetime:
+    return _moment(assignment["assigned_at"]) + timedelta(hours=rt.settings.followup_reminder_hours)
+
+
+def notify_agent(rt: FlowRuntime, assignment: dict, assigned_by: str) -> str:
+    """E-mail the agent a summary with a link; 'sent' or 'already_sent'."""
+    ticket = rt.api.get_ticket(assignment["ticket_id"])
+    agent = rt.api.get_agent(assignment["agent_id"])
+    reminder_at = reminder_time(rt, assignment).strftime("%Y-%m-%d %H:%M UTC")
+    email = notifications.agent_assignment_email(ticket, agent, assigned_by, rt.ticket_link(ticket["id"]), reminder_at)
+    return "sent" if rt.mailer.send(f"{assignment_key(assignment)}:agent-mail", email) else "already_sent"
+
+
+def schedule_follow_up(rt: FlowRuntime, assignment: dict) -> dict:
+    """A reminder in the agent's calendar, follow-up hours after the assignment; Graph's
+    ``transactionId`` makes a repeated request return the same event."""
+    ticket = rt.api.get_ticket(assignment["ticket_id"])
+    agent = rt.api.get_agent(assignment["agent_id"])
+    start = reminder_time(rt, assignment)
+    html = notifications.render(
+        "follow_up.html", heading=f"Follow up on ticket #{ticket['id']}", ticket=ticket, link=rt.ticket_link(ticket["id"])
+    )
+    event = rt.graph.create_event(
+        agent["email"],
+        f"Follow up: ticket #{ticket['id']} {ticket['subject']}"[:250],
+        html,
+        start,
+        transaction_id=f"{assignment_key(assignment)}:follow-up",
+    )
+    return {"event_id": event.get("id"), "start": start.isoformat()}
+
+
+def record_status(rt: FlowRuntime, assignment: dict, assigned_by: str) -> None:
+    """Leave the assignment on the ticket's history (a system note: it is not agent activity)."""
+    rt.api.add_note(
+        assignment["ticket_id"],
+        f"Assigned to agent {assignment['agent_id']} by {assigned_by}.",
+        author="support-flows",
+        author_type="system",
+        key=f"{assignment_key(assignment)}:note",
+    )

@@ -1,0 +1,24 @@
+"""What every support DAG shares: owner, retries with exponential backoff, failure alerting."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+OWNER = "support-automation"
+START_DATE = datetime(2026, 1, 1)
+
+# Task retries sit on top of the clients' own 3 quick attempts: they cover outages that last
+# minutes (30 s, 60 s, 120 s, capped at 10 min). See the retry table in the README.
+DEFAULT_ARGS = {
+    "owner": OWNER,
+    "retries": 3,
+    "retry_delay": timedelta(seconds=30),
+    "retry_exponential_backoff": 2.0,
+    "max_retry_delay": timedelta(minutes=10),
+    "execution_timeout": timedelta(minutes=30),
+}
+
+
+def tags(flow: int, kind: str) -> list[str]:
+    """Tags by flow and by kind (event or scheduled), so the UI can filter either way."""
+    return ["support", f"flow-{flow}", kind]

@@ -1,0 +1,155 @@
+"""E-mails: rendered from Jinja2 templates (``templates/``) with autoescaping always on, so text a
+customer wrote can never inject markup. Layouts are tables with inline styles, which is what
+Outlook renders faithfully, and carry no information in images.
+
+``Mailer`` sends through Graph from the configured mailbox, each e-mail under an idempotency key in
+the side-effect ledger, so a retried or rerun task never sends the same e-mail twice.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+TEMPLATES = Path(__file__).with_name("templates")
+HEADER_KEY = "x-support-flows-key"
+
+
+@functools.cache
+def environment() -> Environment:
+    return Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+@dataclass(frozen=True)
+class Email:
+    to: tuple[str, ...]
+    subject: str
+    html: str
+
+
+def render(template: str, **context: Any) -> str:
+    context.setdefault("title", context.get("heading", "Customer Support"))
+    context.setdefault("preheader", "")
+    context.setdefault("ticket", None)
+    return environment().get_template(template).render(**context)
+
+
+def _one_line(text: str, limit: int = 120) -> str:
+    """Subjects are plain text: one line, no control characters, bounded length."""
+    flat = re.sub(r"\s+", " ", text).strip()
+    return flat if len(flat) <= limit else flat[: limit - 1] + "\u2026"
+
+
+# --- the e-mails of the flows ----------------------------------------------------------------------
+
+
+def ai_answer_email(ticket: dict, answer: str) -> Email:
+    return Email(
+        (ticket["customer_email"],),
+        _one_line(f"[Ticket #{ticket['id']}] {ticket['subject']}"),
+        render("ai_answer.html", ticket=ticket, answer=answer, heading="Here is an answer to your request",
+               preheader=f"Ticket #{ticket['id']}: an answer to your question"),
+    )
+
+
+def acknowledgement_email(ticket: dict) -> Email:
+    return Email(
+        (ticket["customer_email"],),
+        _one_line(f"[Ticket #{ticket['id']}] We received your request: {ticket['subject']}"),
+        render("acknowledgement.html", ticket=ticket, heading="We received your request",
+               preheader=f"Ticket #{ticket['id']} is in our queue"),
+    )
+
+
+def agent_assignment_email(ticket: dict, agent: dict, assigned_by: str, link: str, reminder_at: str) -> Email:
+    return Email(
+        (agent["email"],),
+        _one_line(f"[Ticket #{ticket['id']}] Assigned to you ({ticket['priority']}): {ticket['subject']}"),
+        render("agent_assignment.html", ticket=ticket, agent=agent, assigned_by=assigned_by, link=link,
+               reminder_at=reminder_at, heading=f"Ticket #{ticket['id']} is yours",
+               preheader=f"{ticket['priority']} priority: {ticket['subject']}"),
+    )
+
+
+def resolution_email(ticket: dict, summary: str, agent: dict | None) -> Email:
+    return Email(
+        (ticket["customer_email"],),
+        _one_line(f"[Ticket #{ticket['id']}] Resolved: {ticket['subject']}"),
+        render("resolution.html", ticket=ticket, summary=summary, agent=agent, heading="Your ticket is resolved",
+               preheader=f"Ticket #{ticket['id']} is resolved"),
+    )
+
+
+def survey_email(ticket: dict, survey_url: str) -> Email:
+    return Email(
+        (ticket["customer_email"],),
+        _one_line(f"[Ticket #{ticket['id']}] How did we do?"),
+        render("survey.html", ticket=ticket, survey_url=survey_url, heading="How did we do?",
+               preheader="One question about your recent ticket"),
+    )
+
+
+def feedback_thanks_email(ticket: dict, rating: int) -> Email:
+    return Email(
+        (ticket["customer_email"],),
+        _one_line(f"[Ticket #{ticket['id']}] Thank you for your feedback"),
+        render("feedback_thanks.html", ticket=ticket, rating=rating, heading="Thank you for your feedback",
+               preheader="We read every rating"),
+    )
+
+
+# --- sending -----------------------------------------------------------------------------------------------
+
+
+AUTOMATIC_SENDERS = re.compile(r"^(mailer-daemon|postmaster|no-?reply|do-?not-?reply|bounce[s]?)(\+.*)?@", re.I)
+AUTOMATIC_SUBJECTS = re.compile(
+    r"^\s*(auto(matic)?[ -]?reply|autoreply|out of (the )?office|undeliverable|delivery status notification"
+    r"|returned mail|abwesenheitsnotiz|r[ée]ponse automatique)\b",
+    re.I,
+)
+
+
+def automatic_reply_reason(ticket: dict, own_mailbox: str) -> str | None:
+    """Why no automatic e-mail may answer this ticket (a mail loop would follow), or None.
+
+    Tickets from our own mailbox, from system senders, and tickets that are themselves automatic
+    replies (the ``Auto-Submitted`` header, an out-of-office subject) get no automatic answer.
+    """
+    address = ticket["customer_email"].strip().lower()
+    if address == own_mailbox.strip().lower():
+        return "the ticket comes from our own mailbox"
+    if AUTOMATIC_SENDERS.match(address):
+        return f"the sender {address} is an automatic mailbox"
+    if ticket.get("auto_submitted"):
+        return "the ticket is an automatic reply (Auto-Submitted)"
+    if AUTOMATIC_SUBJECTS.match(ticket.get("subject") or ""):
+        return "the subject marks an automatic reply"
+    return None
+
+
+class Mailer:
+    """Sends the flows' e-mails from the configured mailbox, each at most once per key."""
+
+    def __init__(self, graph, store, sender: str, owner: str):
+        self.graph, self.store, self.sender, self.owner = graph, store, sender, owner
+
+    def send(self, key: str, email: Email) -> bool:
+        """Send unless an e-mail with this key was sent before; True when sent now."""
+
+        def deliver() -> dict:
+            self.graph.send_mail(self.sender, list(email.to), email.subject, email.html, headers={HEADER_KEY: key})
+            return {"to": list(email.to), "subject": email.subject}
+
+        _, sent_now = self.store.once(f"mail:{key}", "mail", self.owner, deliver)
+        return sent_now

@@ -1,0 +1,49 @@
+"""What a task needs to do its work, built at run time from the task's context: settings, the
+clients of the outside systems, and a mailer whose idempotency keys belong to this task."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from support_flows.graph import GraphClient
+from support_flows.notifications import Mailer
+from support_flows.reporting import ReportingStore
+from support_flows.settings import Settings, load_settings
+from support_flows.support_api import SupportApiHook
+
+
+@dataclass
+class FlowRuntime:
+    owner: str
+    settings: Settings
+
+    @classmethod
+    def current(cls, **setting_overrides: Any) -> FlowRuntime:
+        """The runtime of the task now running (its id owns the side effects it claims)."""
+        from airflow.sdk import get_current_context
+
+        ctx = get_current_context()
+        ti = ctx["ti"]
+        owner = f"{ti.dag_id}/{ti.run_id}/{ti.task_id}/{getattr(ti, 'map_index', -1)}"
+        return cls(owner=owner, settings=load_settings(**setting_overrides))
+
+    @cached_property
+    def api(self) -> SupportApiHook:
+        return SupportApiHook()
+
+    @cached_property
+    def graph(self) -> GraphClient:
+        return GraphClient()
+
+    @cached_property
+    def store(self) -> ReportingStore:
+        return ReportingStore()
+
+    @cached_property
+    def mailer(self) -> Mailer:
+        return Mailer(self.graph, self.store, self.settings.sender_mailbox, self.owner)
+
+    def ticket_link(self, ticket_id: int) -> str:
+        return f"{self.settings.portal_url.rstrip('/')}/{ticket_id}"
