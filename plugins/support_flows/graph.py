@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from airflow.providers.microsoft.azure.hooks.msgraph import KiotaRequestAdapterHook, MSGraphMailHook
@@ -199,8 +200,21 @@ class GraphClient:
     # --- Planner ----------------------------------------------------------------------------------------
 
     def create_planner_task(self, plan_id: str, title: str, *, due: datetime | None = None,
-                            assignee_ids: Iterable[str] = (), bucket_id: str | None = None) -> dict:
+                            assignee_ids: Iterable[str] = (), bucket_id: str | None = None,
+                            description: str | None = None, references: dict[str, str] | None = None) -> dict:
+        """A Planner task; ``references`` maps URLs to their display names (e.g. the ticket link)."""
         body: dict[str, Any] = {"planId": plan_id, "title": title}
+        details: dict[str, Any] = {}
+        if description:
+            details["description"] = description
+        if references:
+            # Planner keys references by the URL itself, percent-encoded.
+            details["references"] = {
+                quote(url, safe=""): {"@odata.type": "microsoft.graph.plannerExternalReference", "alias": alias, "type": "Other"}
+                for url, alias in references.items()
+            }
+        if details:
+            body["details"] = details
         if bucket_id:
             body["bucketId"] = bucket_id
         if due:

@@ -1,0 +1,94 @@
+"""
+### Flow 6: a customer's feedback
+
+Triggered by PowerApps over the REST API (and by backend events when the customer answers the
+survey link).
+
+1. **save_feedback**: save it through the Support API (one feedback per ticket).
+2. **create_follow_up**: a rating of 1 or 2 stars creates a Planner task for the agent's
+   supervisor (title, ticket link, due in 2 days).
+3. **update_agent_metrics**: count the rating in the agent's metrics (backend) and load
+   `feedback_facts` and `agent_daily_performance`.
+4. **thank_customer**: e-mail the customer a thank-you.
+5. **report**: return the outputs.
+
+**Outputs**: `{"feedback_id", "feedback_processing_status", "followup_task_id" (or null),
+"customer_notification_status"}`.
+
+**Rerun**: safe; one Planner task and one thank-you e-mail per feedback.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import dag, get_current_context, task
+
+from support_flows import params
+from support_flows.dag_defaults import DEFAULT_ARGS, START_DATE, tags
+from support_flows.reporting_assets import AGENT_DAILY_PERFORMANCE, FEEDBACK_FACTS
+
+DAG_ID = "support_feedback_received"
+
+
+@dag(
+    dag_id=DAG_ID,
+    schedule=None,
+    start_date=START_DATE,
+    catchup=False,
+    is_paused_upon_creation=False,
+    default_args=DEFAULT_ARGS,
+    params=params.feedback_received(),
+    tags=tags(6, "event"),
+    doc_md=__doc__,
+)
+def support_feedback_received():
+    @task
+    def save_feedback() -> dict:
+        from support_flows.runtime import FlowRuntime
+
+        ctx = get_current_context()
+        params.check_conf(DAG_ID, ctx["dag_run"].conf)
+        p = ctx["params"]
+        return FlowRuntime.current().api.create_feedback(p["ticket_id"], p["rating"], p.get("comment"))
+
+    @task
+    def create_follow_up(feedback: dict) -> str | None:
+        from support_flows.feedback import create_follow_up as follow_up
+        from support_flows.runtime import FlowRuntime
+
+        return follow_up(FlowRuntime.current(), feedback)
+
+    @task(outlets=[FEEDBACK_FACTS, AGENT_DAILY_PERFORMANCE])
+    def update_agent_metrics(feedback: dict, followup_task_id: str | None) -> dict:
+        from support_flows.feedback import update_agent_metrics as update
+        from support_flows.runtime import FlowRuntime
+
+        return update(FlowRuntime.current(), feedback, followup_task_id)
+
+    @task
+    def thank_customer(feedback: dict) -> str:
+        from support_flows import notifications
+        from support_flows.runtime import FlowRuntime
+
+        rt = FlowRuntime.current()
+        ticket = rt.api.get_ticket(feedback["ticket_id"])
+        email = notifications.feedback_thanks_email(ticket, feedback["rating"])
+        return "sent" if rt.mailer.send(f"feedback-{feedback['id']}:thanks", email) else "already_sent"
+
+    @task
+    def report(feedback: dict, followup_task_id: str | None, metrics: dict, notification: str) -> dict:
+        return {
+            "feedback_id": feedback["id"],
+            "ticket_id": feedback["ticket_id"],
+            "rating": feedback["rating"],
+            "feedback_processing_status": "processed",
+            "followup_task_id": followup_task_id,
+            "agent_metrics": metrics,
+            "customer_notification_status": notification,
+        }
+
+    feedback = save_feedback()
+    follow_up = create_follow_up(feedback)
+    report(feedback, follow_up, update_agent_metrics(feedback, follow_up), thank_customer(feedback))
+
+
+support_feedback_received()

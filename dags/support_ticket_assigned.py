@@ -1,0 +1,86 @@
+"""
+### Flow 2: an admin assigns a ticket
+
+Triggered by PowerApps over the REST API when an admin assigns a ticket to an agent.
+
+1. **assign_ticket**: assign through the Support API. An unknown ticket or agent fails the run
+   with a message saying which.
+2. **notify_agent**: e-mail the agent a summary of the ticket with a link to it.
+3. **schedule_follow_up**: a reminder in the agent's calendar 24 hours after the assignment
+   (Variable `support_followup_reminder_hours`), idempotent through Graph's `transactionId`.
+4. **update_status**: record the assignment on the ticket and return the outputs.
+
+The same steps serve `support_auto_assign` (assignment by workload), from `support_flows.assignment`.
+
+**Outputs**: `{"ticket_id", "agent_id", "assignment_status", "agent_notification_status",
+"reminder_event_id", "reminder_at"}`.
+
+**Rerun**: safe; the agent gets one e-mail and one calendar event per assignment.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import dag, get_current_context, task
+
+from support_flows import params
+from support_flows.dag_defaults import DEFAULT_ARGS, START_DATE, tags
+
+DAG_ID = "support_ticket_assigned"
+
+
+@dag(
+    dag_id=DAG_ID,
+    schedule=None,
+    start_date=START_DATE,
+    catchup=False,
+    is_paused_upon_creation=False,
+    default_args=DEFAULT_ARGS,
+    params=params.ticket_assigned(),
+    tags=tags(2, "event"),
+    doc_md=__doc__,
+)
+def support_ticket_assigned():
+    @task
+    def assign_ticket() -> dict:
+        from support_flows import assignment
+        from support_flows.runtime import FlowRuntime
+
+        ctx = get_current_context()
+        params.check_conf(DAG_ID, ctx["dag_run"].conf)
+        p = ctx["params"]
+        return assignment.assign(FlowRuntime.current(), p["ticket_id"], p["agent_id"], p["assigned_by"])
+
+    @task
+    def notify_agent(assigned: dict) -> str:
+        from support_flows import assignment
+        from support_flows.runtime import FlowRuntime
+
+        return assignment.notify_agent(FlowRuntime.current(), assigned, get_current_context()["params"]["assigned_by"])
+
+    @task
+    def schedule_follow_up(assigned: dict) -> dict:
+        from support_flows import assignment
+        from support_flows.runtime import FlowRuntime
+
+        return assignment.schedule_follow_up(FlowRuntime.current(), assigned)
+
+    @task
+    def update_status(assigned: dict, notification: str, reminder: dict) -> dict:
+        from support_flows import assignment
+        from support_flows.runtime import FlowRuntime
+
+        assignment.record_status(FlowRuntime.current(), assigned, get_current_context()["params"]["assigned_by"])
+        return {
+            "ticket_id": assigned["ticket_id"],
+            "agent_id": assigned["agent_id"],
+            "assignment_status": assigned["assignment_status"],
+            "agent_notification_status": notification,
+            "reminder_event_id": reminder["event_id"],
+            "reminder_at": reminder["start"],
+        }
+
+    assigned = assign_ticket()
+    update_status(assigned, notify_agent(assigned), schedule_follow_up(assigned))
+
+
+support_ticket_assigned()

@@ -1,0 +1,54 @@
+"""Flow 6's steps beyond saving: the supervisor's follow-up task and the agent's metrics."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from support_flows.facts import agent_day_rows, feedback_fact, moment
+from support_flows.runtime import FlowRuntime
+
+LOW_RATING = 2
+FOLLOW_UP_DUE = timedelta(days=2)
+
+
+def create_follow_up(rt: FlowRuntime, feedback: dict) -> str | None:
+    """A Planner task for the supervisor of the ticket's agent when the rating is 1 or 2 stars;
+    the task's id, or None for a good rating."""
+    if feedback["rating"] > LOW_RATING:
+        return None
+    ticket = rt.api.get_ticket(feedback["ticket_id"])
+    agent = rt.api.get_agent(feedback["agent_id"]) if feedback.get("agent_id") else None
+    supervisor = agent.get("supervisor_email") if agent else None
+    title = f"Follow up {feedback['rating']}-star feedback on ticket #{ticket['id']}: {ticket['subject']}"[:255]
+
+    def create() -> dict:
+        task = rt.graph.create_planner_task(
+            rt.settings.planner_plan_id,
+            title,
+            due=moment(feedback["created_at"]) + FOLLOW_UP_DUE,
+            # Graph wants the supervisor's user id here; the directory maps the e-mail to it.
+            assignee_ids=[supervisor] if supervisor else (),
+            references={rt.ticket_link(ticket["id"]): f"Ticket #{ticket['id']}"},
+        )
+        return {"task_id": task["id"]}
+
+    result, _ = rt.store.once(f"feedback-{feedback['id']}:planner-task", "planner_task", rt.owner, create)
+    return result["task_id"]
+
+
+def update_agent_metrics(rt: FlowRuntime, feedback: dict, followup_task_id: str | None) -> dict:
+    """Count the rating in the backend's agent metrics and load the reporting tables."""
+    agent_id = feedback.get("agent_id")
+    metrics = rt.api.record_agent_feedback(agent_id, feedback["id"]) if agent_id else None
+    rt.store.upsert("feedback_facts", [feedback_fact(feedback, followup_task_id)])
+    day = moment(feedback["created_at"]).astimezone(_zone(rt.settings.timezone)).date()
+    rt.store.upsert("agent_daily_performance", agent_day_rows(rt.api, day, rt.settings.timezone))
+    if metrics is None:
+        return {"agent_id": None}
+    return {key: metrics[key] for key in ("id", "ratings_count", "rating_avg", "low_ratings")}
+
+
+def _zone(name: str):
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(name)

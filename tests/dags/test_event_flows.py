@@ -1,0 +1,235 @@
+"""Flows 1, 2, 3 and 6 through dag.test() against the mock: what the customer, the agent, the
+supervisor and the analytics team would see."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from support_flows.reporting import ReportingStore
+
+PASSWORD_TICKET = {
+    "customer_name": "Maria <b>Garcia</b>",
+    "customer_email": "maria@example.org",
+    "subject": "Cannot log in",
+    "description": "My password stopped working.\n<script>alert('x')</script>",
+}
+UNKNOWN_TOPIC = {**PASSWORD_TICKET, "subject": "Dark mode", "description": "Please add a dark theme & more."}
+
+
+def tickets(mock) -> list[dict]:
+    return mock.get("/api/tickets", limit=1000)["items"]
+
+
+# --- Flow 1 -----------------------------------------------------------------------------------------
+
+
+def test_new_ticket_with_an_ai_answer_is_answered_by_email(run_dag, mock):
+    result = run_dag("support_ticket_created", {**PASSWORD_TICKET, "priority": "high"})
+    assert result.state == "success"
+    outputs = result.outputs["answer_or_queue"]
+    assert outputs["status"] == "ai_responded"
+    (ticket,) = tickets(mock)
+    assert outputs["ticket_id"] == ticket["id"]
+    assert ticket["status"] == "ai_responded" and "reset your password" in ticket["ai_response"]
+    assert ticket["priority"] == "high" and ticket["channel"] == "powerapps"
+    (mail,) = mock.mail()
+    assert mail["to"] == ["maria@example.org"] and mail["from"] == "support@support.example.com"
+    assert mail["subject"] == f"[Ticket #{ticket['id']}] Cannot log in"
+    assert "reset your password" in mail["body"]
+    assert "Maria &lt;b&gt;Garcia&lt;/b&gt;" in mail["body"] and "<b>Garcia" not in mail["body"]
+
+
+def test_new_ticket_without_an_answer_is_acknowledged_and_queued(run_dag, mock):
+    result = run_dag("support_ticket_created", UNKNOWN_TOPIC)
+    outputs = result.outputs["answer_or_queue"]
+    (ticket,) = tickets(mock)
+    assert outputs == {"ticket_id": ticket["id"], "status": "queued", "customer_notified": True}
+    assert ticket["status"] == "queued" and ticket["agent_id"] is None and ticket["ai_response"] is None
+    queue = mock.get("/api/tickets", status="queued", unassigned="true")["items"]
+    assert [t["id"] for t in queue] == [ticket["id"]]
+    (mail,) = mock.mail()
+    assert "We received your request" in mail["subject"] and "dark theme &amp; more" not in mail["body"]
+
+
+def test_low_confidence_answers_are_not_sent(run_dag, mock, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_VAR_SUPPORT_AI_CONFIDENCE_THRESHOLD", "0.95")
+    outputs = run_dag("support_ticket_created", PASSWORD_TICKET).outputs["answer_or_queue"]
+    assert outputs["status"] == "queued"
+    assert "We received your request" in mock.mail()[0]["subject"]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"customer_email": "support@support.example.com"}, {"subject": "Automatic reply: Cannot log in"},
+     {"customer_email": "mailer-daemon@example.org"}],
+)
+def test_no_automatic_email_answers_our_own_mailbox_or_an_automatic_reply(run_dag, mock, change):
+    outputs = run_dag("support_ticket_created", {**PASSWORD_TICKET, **change}).outputs["answer_or_queue"]
+    assert outputs["status"] == "queued" and outputs["customer_notified"] is False and outputs["no_reply_reason"]
+    assert mock.mail() == []
+
+
+def test_the_same_request_id_yields_the_same_ticket_and_one_email(run_dag, mock):
+    first = run_dag("support_ticket_created", {**PASSWORD_TICKET, "request_id": "pa-42"}).outputs["answer_or_queue"]
+    again = run_dag("support_ticket_created", {**PASSWORD_TICKET, "request_id": "pa-42"}).outputs["answer_or_queue"]
+    assert first["ticket_id"] == again["ticket_id"] and len(tickets(mock)) == 1
+    assert len(mock.mail()) == 1
+
+
+def test_rerunning_the_whole_run_creates_nothing_twice(run_dag, mock):
+    when = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+    first = run_dag("support_ticket_created", UNKNOWN_TOPIC, logical_date=when)
+    again = run_dag("support_ticket_created", UNKNOWN_TOPIC, logical_date=when)
+    assert first.run_id == again.run_id and again.state == "success"
+    assert len(tickets(mock)) == 1 and len(mock.mail()) == 1
+
+
+def test_unknown_conf_field_fails_the_first_step_naming_it(run_dag, mock, capfd):
+    result = run_dag("support_ticket_created", {**PASSWORD_TICKET, "custmer_email": "x@example.org"})
+    assert result.state == "failed" and result.task_states["create_ticket"] == "failed"
+    assert "conf.custmer_email: unknown field for support_ticket_created" in capfd.readouterr().out
+    assert tickets(mock) == [] and mock.mail() == []
+
+
+# --- Flow 2 -----------------------------------------------------------------------------------------
+
+
+def new_ticket(mock, **change) -> dict:
+    return mock.post("/api/tickets", {**PASSWORD_TICKET, **change})
+
+
+def test_assignment_emails_the_agent_and_sets_a_reminder_24_hours_ahead(run_dag, mock):
+    mock.seed()
+    ticket = new_ticket(mock)
+    result = run_dag("support_ticket_assigned", {"ticket_id": ticket["id"], "agent_id": 4, "assigned_by": "Admin Alice"})
+    assert result.state == "success"
+    outputs = result.outputs["update_status"]
+    assert outputs["assignment_status"] == "assigned" and outputs["agent_notification_status"] == "sent"
+    assigned = mock.get(f"/api/tickets/{ticket['id']}")
+    assert assigned["agent_id"] == 4 and assigned["status"] == "assigned" and assigned["assigned_by"] == "Admin Alice"
+    (mail,) = mock.mail()
+    assert mail["to"] == ["edsger.dijkstra@support.example.com"] and f"#{ticket['id']}" in mail["subject"]
+    assert f"https://support.example.com/tickets/{ticket['id']}" in mail["body"] and "Admin Alice" in mail["body"]
+    (event,) = mock.get("/_mock/events")["items"]
+    assert event["mailbox"] == "edsger.dijkstra@support.example.com"
+    assigned_at = datetime.fromisoformat(assigned["assigned_at"].replace("Z", "+00:00"))
+    start = datetime.fromisoformat(event["start"]["dateTime"]).replace(tzinfo=UTC)
+    assert abs(start - (assigned_at + timedelta(hours=24))) < timedelta(seconds=1)
+    assert outputs["reminder_event_id"] == event["id"]
+    notes = mock.get(f"/api/tickets/{ticket['id']}/notes")["items"]
+    assert [n["author_type"] for n in notes] == ["system"]
+
+
+def test_assignment_rerun_sends_one_email_and_one_event(run_dag, mock):
+    mock.seed()
+    ticket = new_ticket(mock)
+    conf = {"ticket_id": ticket["id"], "agent_id": 4, "assigned_by": "Admin Alice"}
+    when = datetime(2026, 11, 21, tzinfo=UTC)
+    run_dag("support_ticket_assigned", conf, logical_date=when)
+    again = run_dag("support_ticket_assigned", conf, logical_date=when)
+    assert again.outputs["update_status"]["agent_notification_status"] == "already_sent"
+    assert len(mock.mail()) == 1 and len(mock.get("/_mock/events")["items"]) == 1
+
+
+@pytest.mark.parametrize("conf, named", [({"ticket_id": 9999, "agent_id": 4}, "ticket 9999"), ({"agent_id": 99}, "agent 99")])
+def test_assignment_of_an_unknown_ticket_or_agent_fails_saying_which(run_dag, mock, conf, named, capfd):
+    mock.seed()
+    ticket = new_ticket(mock)
+    result = run_dag("support_ticket_assigned", {"ticket_id": ticket["id"], "assigned_by": "Admin", **conf})
+    assert result.state == "failed" and result.task_states["assign_ticket"] == "failed"
+    assert f"{named} does not exist" in capfd.readouterr().out  # the task log says which
+    assert mock.mail() == []
+
+
+# --- Flow 3 -----------------------------------------------------------------------------------------
+
+
+def test_resolution_emails_the_customer_loads_reporting_and_sends_the_survey(run_dag, mock, connections):
+    mock.seed()
+    ticket = new_ticket(mock)
+    mock.post(f"/api/tickets/{ticket['id']}/assign", {"agent_id": 3, "assigned_by": "admin"})
+    result = run_dag("support_ticket_resolved", {"ticket_id": ticket["id"], "agent_id": 3,
+                                                 "resolution_summary": "Password reset.\nPlease log in <again>."})
+    assert result.state == "success"
+    outputs = result.outputs["report"]
+    assert outputs["resolution_status"] == "resolved" and outputs["customer_notification_status"] == "sent"
+    assert outputs["survey_status"] == "sent" and "/survey/" in outputs["survey_url"]
+    resolution, survey = mock.mail()
+    assert "Resolved" in resolution["subject"] and "Please log in &lt;again&gt;." in resolution["body"]
+    assert "Ada Lovelace" in resolution["body"]
+    assert outputs["survey_url"] in survey["body"]
+    (fact,) = ReportingStore().fetch_all("ticket_facts")
+    assert fact["ticket_id"] == ticket["id"] and fact["status"] == "resolved" and fact["agent_id"] == 3
+    assert fact["resolution_hours"] is not None and "maria" not in fact["customer_key"]
+
+
+def test_resolution_without_survey_and_rerun(run_dag, mock):
+    mock.seed()
+    ticket = new_ticket(mock)
+    conf = {"ticket_id": ticket["id"], "agent_id": 3, "resolution_summary": "Done.", "send_survey": False}
+    when = datetime(2026, 11, 22, tzinfo=UTC)
+    first = run_dag("support_ticket_resolved", conf, logical_date=when)
+    again = run_dag("support_ticket_resolved", conf, logical_date=when)
+    assert first.outputs["report"]["survey_status"] == "not_requested"
+    assert again.outputs["report"]["customer_notification_status"] == "already_sent"
+    assert len(mock.mail()) == 1 and len(ReportingStore().fetch_all("ticket_facts")) == 1
+
+
+# --- Flow 6 -----------------------------------------------------------------------------------------
+
+
+def resolved_ticket(mock, agent_id: int = 3) -> dict:
+    ticket = new_ticket(mock)
+    mock.post(f"/api/tickets/{ticket['id']}/assign", {"agent_id": agent_id, "assigned_by": "admin"})
+    return mock.post(f"/api/tickets/{ticket['id']}/resolve", {"agent_id": agent_id, "resolution_summary": "Done."})
+
+
+def test_low_rating_creates_a_planner_task_for_the_supervisor(run_dag, mock):
+    mock.seed()
+    ticket = resolved_ticket(mock, agent_id=6)
+    result = run_dag("support_feedback_received", {"ticket_id": ticket["id"], "rating": 1, "comment": "Too slow <!>"})
+    assert result.state == "success"
+    outputs = result.outputs["report"]
+    (task,) = mock.get("/_mock/tasks")["items"]
+    assert outputs["followup_task_id"] == task["id"] and outputs["feedback_processing_status"] == "processed"
+    assert f"#{ticket['id']}" in task["title"] and task["planId"] == "support-follow-ups"
+    assert list(task["assignments"]) == ["alan.turing@support.example.com"]  # Donald Knuth's supervisor
+    assert task["dueDateTime"]
+    assert any("tickets" in ref for ref in task["details"]["references"])
+    (thanks,) = mock.mail()
+    assert thanks["to"] == ["maria@example.org"] and "supervisor will review" in thanks["body"]
+    agent = mock.get("/api/agents/6")
+    assert agent["ratings_count"] == 1 and agent["low_ratings"] == 1
+    store = ReportingStore()
+    (fact,) = store.fetch_all("feedback_facts")
+    assert fact["rating"] == 1 and fact["low_rating"] and fact["followup_task_id"] == task["id"]
+    perf = {row["agent_id"]: row for row in store.fetch_all("agent_daily_performance")}
+    today = datetime.now(UTC).date().isoformat()
+    ratings_today = [f["rating"] for f in mock.get("/api/feedback", created_on=today, limit=1000)["items"] if f["agent_id"] == 6]
+    assert perf[6]["day"].isoformat() == today and perf[6]["tickets_resolved"] >= 1
+    assert perf[6]["feedback_count"] == len(ratings_today) and perf[6]["low_ratings"] == sum(r <= 2 for r in ratings_today)
+
+
+def test_good_rating_creates_no_task_and_rerun_thanks_once(run_dag, mock):
+    mock.seed()
+    ticket = resolved_ticket(mock)
+    conf = {"ticket_id": ticket["id"], "rating": 5}
+    when = datetime(2026, 11, 23, tzinfo=UTC)
+    first = run_dag("support_feedback_received", conf, logical_date=when)
+    again = run_dag("support_feedback_received", conf, logical_date=when)
+    assert first.outputs["report"]["followup_task_id"] is None
+    assert again.outputs["report"]["customer_notification_status"] == "already_sent"
+    assert mock.get("/_mock/tasks")["items"] == [] and len(mock.mail()) == 1
+    assert mock.get("/api/agents/3")["ratings_count"] == 1
+
+
+def test_low_rating_rerun_creates_one_planner_task(run_dag, mock):
+    mock.seed()
+    ticket = resolved_ticket(mock)
+    when = datetime(2026, 11, 24, tzinfo=UTC)
+    first = run_dag("support_feedback_received", {"ticket_id": ticket["id"], "rating": 2}, logical_date=when)
+    again = run_dag("support_feedback_received", {"ticket_id": ticket["id"], "rating": 2}, logical_date=when)
+    assert first.outputs["report"]["followup_task_id"] == again.outputs["report"]["followup_task_id"]
+    assert len(mock.get("/_mock/tasks")["items"]) == 1
