@@ -217,6 +217,10 @@ def insert_ticket(conn, body: dict, origin: str) -> tuple[dict, bool]:
             now,
         ),
     )
+    if origin == "channel" and not request_id:
+        # A channel ticket gets a request id, so the flow that picks it up finds it instead of
+        # creating it a second time.
+        conn.execute("UPDATE tickets SET request_id = ? WHERE id = ?", (f"channel-ticket-{cur.lastrowid}", cur.lastrowid))
     ticket = fetch_ticket(conn, cur.lastrowid)
     emit(conn, "ticket.created", {"ticket_id": ticket["id"], "origin": origin, "channel": ticket["channel"]})
     return ticket, True

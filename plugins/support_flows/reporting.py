@@ -128,6 +128,15 @@ side_effects = sa.Table(
     sa.Column("done_at", sa.DateTime(timezone=True)),
 )
 
+# Not an analytics table: named positions that must survive restarts (the backend event cursor).
+watermarks = sa.Table(
+    "watermarks",
+    metadata,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("position", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 schema_version = sa.Table(
     "reporting_schema_version",
     metadata,
@@ -150,7 +159,7 @@ def customer_key(email: str, salt: str) -> str:
 
 
 def _migrate_to_1(conn: sa.Connection) -> None:
-    metadata.create_all(conn, tables=[*TABLES.values(), side_effects], checkfirst=True)
+    metadata.create_all(conn, tables=[*TABLES.values(), side_effects, watermarks], checkfirst=True)
 
 
 # Each step takes the schema from version N-1 to N. Add a step, never edit a released one.
@@ -290,6 +299,22 @@ class ReportingStore:
 
     def once(self, key: str, kind: str, owner: str, action: Callable[[], Any]) -> tuple[Any, bool]:
         return once(self.engine, key, kind, owner, action)
+
+    def get_watermark(self, name: str) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(watermarks.c.position).where(watermarks.c.name == name)).scalar() or 0
+
+    def set_watermark(self, name: str, position: int) -> None:
+        """Move a watermark forward (never back: a late writer cannot undo a newer position)."""
+        insert = _insert_for(self.engine)
+        stmt = insert(watermarks).values(name=name, position=position, updated_at=datetime.now(UTC))
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["name"],
+            set_={"position": stmt.excluded.position, "updated_at": stmt.excluded.updated_at},
+            where=watermarks.c.position < stmt.excluded.position,
+        )
+        with self.engine.begin() as conn:
+            conn.execute(stmt)
 
     def fetch_all(self, table: sa.Table | str) -> list[dict]:
         table = TABLES[table] if isinstance(table, str) else table

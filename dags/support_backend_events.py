@@ -1,0 +1,70 @@
+"""
+### Backend events: flows that start without PowerApps
+
+Runs continuously, one short run after another. Each run waits in the triggerer (no worker slot)
+until the Support API's event feed has something for the flows, then starts them:
+
+- a ticket that arrived through another channel (web form, e-mail, phone, chat) starts
+  `support_ticket_created` for that ticket (it finds the existing ticket by its request id);
+- an answer to the survey link starts `support_feedback_received`.
+
+1. **wait_for_events**: wait from the durable cursor (kept in the reporting database).
+2. **plan_flow_runs**: read the new events; one flow run per relevant event.
+3. **start_flow**: trigger each run, with a run id made from the event id, so an event read twice
+   still makes exactly one run (a repeat is skipped).
+4. **save_cursor**: move the cursor past what was handled.
+
+**Outputs**: the flow runs started (`plan_flow_runs`) and the new cursor (`save_cursor`).
+
+**Rerun**: safe at any point; the cursor only moves forward and run ids make repeats harmless.
+"""
+
+from __future__ import annotations
+
+from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
+from airflow.sdk import dag, task
+
+from support_flows.dag_defaults import DEFAULT_ARGS, START_DATE
+from support_flows.events import BackendEventSensor
+
+
+@dag(
+    dag_id="support_backend_events",
+    schedule="@continuous",
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=1,
+    is_paused_upon_creation=False,
+    default_args=DEFAULT_ARGS,
+    tags=["support", "flow-1", "flow-6", "watcher"],
+    doc_md=__doc__,
+)
+def support_backend_events():
+    waited = BackendEventSensor(task_id="wait_for_events")
+
+    @task
+    def plan_flow_runs(signal: dict, ti=None) -> list[dict]:
+        from support_flows.events import WATERMARK, flow_run_for, read_events
+        from support_flows.runtime import FlowRuntime
+
+        rt = FlowRuntime.current()
+        events, position = read_events(rt.api, rt.store.get_watermark(WATERMARK))
+        ti.xcom_push(key="cursor", value=position)
+        return [run for run in (flow_run_for(event, rt.api) for event in events) if run]
+
+    runs = plan_flow_runs(waited.output)
+    started = TriggerDagRunOperator.partial(task_id="start_flow", skip_when_already_exists=True).expand_kwargs(runs)
+
+    @task(trigger_rule="none_failed")
+    def save_cursor(ti=None) -> int:
+        from support_flows.events import WATERMARK
+        from support_flows.runtime import FlowRuntime
+
+        cursor = ti.xcom_pull(task_ids="plan_flow_runs", key="cursor")
+        FlowRuntime.current().store.set_watermark(WATERMARK, cursor)
+        return cursor
+
+    started >> save_cursor()
+
+
+support_backend_events()

@@ -1,0 +1,96 @@
+"""The backend-event path: channel tickets and survey answers start exactly one flow run each,
+also when the watcher starts again from an old cursor."""
+
+from __future__ import annotations
+
+import pytest
+
+from support_flows.events import WATERMARK
+from support_flows.reporting import ReportingStore
+
+CHANNEL_TICKET = {
+    "customer_name": "Wei Zhang",
+    "customer_email": "wei.zhang@example.net",
+    "subject": "Invoice for October is missing",
+    "description": "I need the October invoice.",
+    "channel": "email",
+}
+
+
+@pytest.fixture(autouse=True)
+def quick_watcher(monkeypatch):
+    monkeypatch.setenv("AIRFLOW_VAR_SUPPORT_EVENT_POLL_SECONDS", "0.2")
+    monkeypatch.setenv("AIRFLOW_VAR_SUPPORT_EVENT_MAX_WAIT_SECONDS", "2")
+
+
+def flow_runs(dag_id: str) -> dict[str, dict]:
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        runs = session.query(DagRun).filter(DagRun.dag_id == dag_id, DagRun.run_id.like("backend_event__%")).all()
+        return {run.run_id: dict(run.conf or {}) for run in runs}
+
+
+def clear_flow_runs() -> None:
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        session.query(DagRun).filter(DagRun.run_id.like("backend_event__%")).delete(synchronize_session=False)
+
+
+def test_channel_tickets_and_survey_answers_start_one_flow_run_each(run_dag, mock):
+    clear_flow_runs()
+    mock.seed()
+    from_powerapps = mock.post("/api/tickets", {**CHANNEL_TICKET, "channel": "powerapps"})
+    by_email = mock.post("/api/inbound/tickets", CHANNEL_TICKET)
+    by_chat = mock.post("/api/inbound/tickets", {**CHANNEL_TICKET, "channel": "chat", "request_id": "chat-77"})
+    mock.post(f"/api/tickets/{from_powerapps['id']}/resolve", {"agent_id": 3, "resolution_summary": "Sent."})
+    survey = mock.post("/api/surveys", {"ticket_id": from_powerapps["id"]})
+    mock.post(f"/api/surveys/{survey['token']}/responses", {"rating": 2, "comment": "Took a while."})
+
+    result = run_dag("support_backend_events")
+    assert result.state == "success", result
+
+    created = flow_runs("support_ticket_created")
+    assert sorted(conf["request_id"] for conf in created.values()) == sorted([by_email["request_id"], "chat-77"])
+    assert all(conf["customer_email"] == "wei.zhang@example.net" for conf in created.values())
+    (feedback_conf,) = flow_runs("support_feedback_received").values()
+    assert feedback_conf == {"ticket_id": from_powerapps["id"], "rating": 2, "comment": "Took a while."}
+    events = mock.get("/api/events", limit=1000)["items"]
+    assert ReportingStore().get_watermark(WATERMARK) == events[-1]["id"]
+
+
+def test_a_restart_from_an_old_cursor_starts_nothing_twice(run_dag, mock):
+    clear_flow_runs()
+    mock.post("/api/inbound/tickets", CHANNEL_TICKET)
+    run_dag("support_backend_events")
+    assert len(flow_runs("support_ticket_created")) == 1
+
+    # The watcher dies after starting the runs but before saving its cursor:
+    store = ReportingStore()
+    with store.engine.begin() as conn:
+        from support_flows.reporting import watermarks
+
+        conn.execute(watermarks.delete())
+    again = run_dag("support_backend_events")
+    assert again.state == "success"
+    assert len(flow_runs("support_ticket_created")) == 1
+    assert set(again.task_states.values()) <= {"success", "skipped"}
+
+
+def test_nothing_new_ends_the_run_quietly(run_dag, mock):
+    clear_flow_runs()
+    result = run_dag("support_backend_events")
+    assert result.state == "success" and result.outputs["plan_flow_runs"] == []
+    assert flow_runs("support_ticket_created") == {}
+
+
+def test_a_channel_ticket_flow_answers_the_existing_ticket(run_dag, mock):
+    channel = mock.post("/api/inbound/tickets", CHANNEL_TICKET)
+    conf = {key: channel[key] for key in ("customer_name", "customer_email", "subject", "description", "priority", "channel", "request_id")}
+    outputs = run_dag("support_ticket_created", conf).outputs["answer_or_queue"]
+    assert outputs == {"ticket_id": channel["id"], "status": "ai_responded", "customer_notified": True}
+    assert len(mock.get("/api/tickets")["items"]) == 1
+    assert mock.mail()[0]["to"] == ["wei.zhang@example.net"]
