@@ -1,0 +1,86 @@
+"""
+### Flow 4: escalation of idle tickets (daily)
+
+1. **find_stale_tickets**: tickets in status `assigned` whose last activity by a person (agent or
+   customer) is older than 48 hours (`support_escalation_reminder_hours`); 72 hours
+   (`support_escalation_supervisor_hours`) for the supervisor. With a business calendar
+   (`support_business_days`, `support_business_hours`, `support_holidays`) only working hours
+   count. Levels already recorded for the same idle period are left out.
+2. **remind_agents**: one digest e-mail per agent listing their stale tickets.
+3. **tell_supervisors**: an escalation note on each 72-hour ticket (a system note, which does not
+   count as activity) and one e-mail per supervisor.
+4. **record_escalations**: the levels reached, in the `escalations` table; returns the outputs.
+
+Schedule: `SUPPORT_ESCALATION_CRON` (default daily 07:00) in the support centre's time zone.
+
+**Outputs**: `{"escalated": [{"ticket_id", "level", "idle_hours", ...}], "agent_notifications": {...},
+"supervisor_notifications": {...}}`.
+
+**Rerun**: safe; a level is escalated once per idle period, and no e-mail or note is repeated.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import dag, get_current_context, task
+
+from support_flows.dag_defaults import DEFAULT_ARGS, START_DATE, tags
+from support_flows.reporting_assets import ESCALATIONS
+from support_flows.schedules import cron
+
+
+def _reference_time():
+    """The moment ages are measured to: the end of the run's interval (or when it was triggered)."""
+    ctx = get_current_context()
+    return ctx.get("data_interval_end") or ctx["dag_run"].run_after
+
+
+@dag(
+    dag_id="support_escalate_stale_tickets",
+    schedule=cron("SUPPORT_ESCALATION_CRON"),
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=1,
+    is_paused_upon_creation=False,
+    default_args=DEFAULT_ARGS,
+    tags=tags(4, "scheduled"),
+    doc_md=__doc__,
+)
+def support_escalate_stale_tickets():
+    @task
+    def find_stale_tickets() -> list[dict]:
+        from support_flows import escalation
+        from support_flows.runtime import FlowRuntime
+
+        return escalation.find_stale_tickets(FlowRuntime.current(), _reference_time())
+
+    @task
+    def remind_agents(stale: list[dict]) -> dict:
+        from support_flows import escalation
+        from support_flows.runtime import FlowRuntime
+
+        return escalation.remind_agents(FlowRuntime.current(), stale)
+
+    @task
+    def tell_supervisors(stale: list[dict]) -> dict:
+        from support_flows import escalation
+        from support_flows.runtime import FlowRuntime
+
+        return escalation.tell_supervisors(FlowRuntime.current(), stale)
+
+    @task(outlets=[ESCALATIONS])
+    def record_escalations(stale: list[dict], agent_notifications: dict, supervisor_notifications: dict) -> dict:
+        from support_flows import escalation
+        from support_flows.runtime import FlowRuntime
+
+        escalation.record(FlowRuntime.current(), stale, _reference_time(), get_current_context()["dag_run"].run_id)
+        return {
+            "escalated": [{k: item[k] for k in ("ticket_id", "agent_id", "level", "idle_hours")} for item in stale],
+            "agent_notifications": agent_notifications,
+            "supervisor_notifications": supervisor_notifications,
+        }
+
+    stale = find_stale_tickets()
+    record_escalations(stale, remind_agents(stale), tell_supervisors(stale))
+
+
+support_escalate_stale_tickets()

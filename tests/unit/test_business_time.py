@@ -1,0 +1,35 @@
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from support_flows.business_time import BusinessCalendar, _parse_days, _parse_hours
+from support_flows.settings import Settings, SettingsError
+
+
+def test_wall_clock_without_a_calendar():
+    cal = BusinessCalendar.from_settings(Settings())
+    assert cal.hours_between(datetime(2026, 11, 20, 12, tzinfo=UTC), datetime(2026, 11, 23, 12, tzinfo=UTC)) == 72
+
+
+def test_working_hours_skip_nights_weekends_and_holidays():
+    cal = BusinessCalendar.from_settings(Settings(timezone="Europe/London", business_days="Mon-Fri",
+                                                  business_hours="09:00-17:00", holidays=("2026-11-23",)))
+    # Friday 16:00 to Tuesday 10:00 London: 1 h Friday, Monday a holiday, 1 h Tuesday.
+    start = datetime(2026, 11, 20, 16, tzinfo=ZoneInfo("Europe/London"))
+    end = datetime(2026, 11, 24, 10, tzinfo=ZoneInfo("Europe/London"))
+    assert cal.hours_between(start, end) == pytest.approx(2.0)
+    assert cal.hours_between(end, start) == 0
+
+
+def test_parsing_days_and_hours():
+    assert _parse_days("Mon-Fri") == frozenset(range(5))
+    assert _parse_days("Fri-Mon") == frozenset({4, 5, 6, 0})
+    assert _parse_days("Mon, Wed") == frozenset({0, 2})
+    with pytest.raises(SettingsError, match="business_days"):
+        _parse_days("Someday")
+    with pytest.raises(SettingsError, match="business_hours"):
+        _parse_hours("9 to 5")
+    with pytest.raises(SettingsError, match="ends before"):
+        _parse_hours("17:00-09:00")
+    assert Settings(holidays=("2026-12-25",)).holiday_dates() == {date(2026, 12, 25)}
