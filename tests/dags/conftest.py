@@ -53,8 +53,12 @@ def run_dag(dagbag, connections):
     logical_date again reruns the same run (what clearing a whole run does)."""
 
     def run(dag_id: str, conf: dict | None = None, logical_date: datetime | None = None) -> DagRunResult:
-        dag = dagbag.get_dag(dag_id)
-        assert dag is not None, f"{dag_id} is not in the DAG folder ({dagbag.import_errors})"
+        from airflow.dag_processing.dagbag import DagBag
+
+        assert dag_id in dagbag.dag_ids, f"{dag_id} is not in the DAG folder ({dagbag.import_errors})"
+        # A fresh parse of the file for every run: within one process, dag.test() leaves a run's
+        # conf behind in the DAG's Param objects (each real task process parses afresh).
+        dag = DagBag(dagbag.dags[dag_id].fileloc).get_dag(dag_id)
         kwargs = {"run_conf": conf or {}}
         if logical_date is not None:
             # The run id derives from run_after: the same moment again means the same run, which

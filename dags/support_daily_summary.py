@@ -1,0 +1,91 @@
+"""
+### Flow 5: daily summary for the admins
+
+At the end of the support day (`SUPPORT_DAILY_SUMMARY_CRON`, default 18:30 in the support
+centre's time zone):
+
+1. **collect_statistics**: the day's statistics and the last 14 days from the Support API.
+2. **format_report**: a readable HTML report (headline figures, tables, and a chart of created,
+   resolved and backlog as an inline PNG that Outlook shows) and a CSV.
+3. **email_admins**: the report to `support_admin_recipients`.
+4. **archive_in_sharepoint**: HTML and CSV under `Reports/YYYY/MM/` in the configured site.
+5. **record_summary**: the `daily_summary` row; returns the outputs.
+
+**Rerun** a past day with `report_date` (YYYY-MM-DD) in the trigger form, or clear/backfill a
+run: the report is reproduced exactly, nothing is sent or uploaded twice, no row changes.
+
+**Outputs**: `{"report_date", "email_status", "archived": {path: status}, "summary_row_written"}`.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import dag, get_current_context, task
+
+from support_flows import params
+from support_flows.dag_defaults import DEFAULT_ARGS, START_DATE, tags
+from support_flows.reporting_assets import DAILY_SUMMARY
+from support_flows.schedules import cron
+
+
+@dag(
+    dag_id="support_daily_summary",
+    schedule=cron("SUPPORT_DAILY_SUMMARY_CRON"),
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=1,
+    is_paused_upon_creation=False,
+    default_args=DEFAULT_ARGS,
+    params=params.daily_summary(),
+    tags=tags(5, "scheduled"),
+    doc_md=__doc__,
+)
+def support_daily_summary():
+    @task
+    def collect_statistics() -> dict:
+        from support_flows import daily_summary
+        from support_flows.runtime import FlowRuntime
+
+        ctx = get_current_context()
+        params.check_conf("support_daily_summary", ctx["dag_run"].conf)
+        rt = FlowRuntime.current()
+        moment = ctx.get("logical_date") or ctx["dag_run"].run_after
+        day = daily_summary.report_day(ctx["params"].get("report_date"), moment, rt.settings.timezone)
+        return daily_summary.collect(rt, day)
+
+    @task
+    def format_report(data: dict) -> dict:
+        from support_flows import daily_summary
+        from support_flows.runtime import FlowRuntime
+
+        return daily_summary.render(FlowRuntime.current(), data)
+
+    @task
+    def email_admins(report: dict) -> str:
+        from support_flows import daily_summary
+        from support_flows.runtime import FlowRuntime
+
+        return daily_summary.email_admins(FlowRuntime.current(), report)
+
+    @task
+    def archive_in_sharepoint(report: dict) -> dict:
+        from support_flows import daily_summary
+        from support_flows.runtime import FlowRuntime
+
+        return daily_summary.archive(FlowRuntime.current(), report)
+
+    @task(outlets=[DAILY_SUMMARY])
+    def record_summary(data: dict, report: dict, email_status: str, archived: dict) -> dict:
+        from support_flows import daily_summary
+        from support_flows.runtime import FlowRuntime
+
+        rt = FlowRuntime.current()
+        written = rt.store.upsert("daily_summary", [daily_summary.summary_row(rt, data, report)])
+        return {"report_date": data["day"], "email_status": email_status, "archived": archived,
+                "summary_row_written": bool(written)}
+
+    data = collect_statistics()
+    report = format_report(data)
+    record_summary(data, report, email_admins(report), archive_in_sharepoint(report))
+
+
+support_daily_summary()

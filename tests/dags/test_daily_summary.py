@@ -1,0 +1,64 @@
+"""Flow 5: the report e-mailed and archived, a daily_summary row, and a past date reproduced."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import requests
+
+from support_flows.reporting import ReportingStore
+
+
+def test_daily_summary_is_emailed_archived_and_recorded(run_dag, mock):
+    mock.seed()
+    today = datetime.now(UTC).date()
+    stats = mock.get("/api/stats/daily", date=today.isoformat(), tz="UTC")
+    result = run_dag("support_daily_summary", {"report_date": today.isoformat()})
+    assert result.state == "success", result
+    outputs = result.outputs["record_summary"]
+    assert outputs["email_status"] == "sent" and outputs["summary_row_written"]
+
+    (mail,) = mock.mail()
+    assert mail["to"] == ["support-admins@support.example.com"]
+    assert mail["subject"].startswith(f"Daily support summary {today.isoformat()}")
+    assert 'src="cid:daily-trend-chart"' in mail["body"] and "<svg" not in mail["body"] and "<script" not in mail["body"]
+    assert mail["attachments"] == ["daily-trend.png"]
+    inline = mail["message"]["attachments"][0]
+    assert inline["isInline"] and inline["contentId"] == "daily-trend-chart" and inline["contentType"] == "image/png"
+    assert f">{stats['created']}<" in mail["body"] and "Ada Lovelace" in mail["body"]
+
+    folder = f"Reports/{today:%Y}/{today:%m}"
+    files = {f["path"]: f for f in mock.get("/_mock/files")["items"]}
+    assert set(files) == {f"{folder}/daily-summary-{today}.html", f"{folder}/daily-summary-{today}.csv"}
+    csv_text = requests.get(f"{mock.url}/_mock/files/{folder}/daily-summary-{today}.csv", timeout=10).text
+    assert f"day,created,{stats['created']}" in csv_text and f"day,resolved,{stats['resolved']}" in csv_text
+    archived = requests.get(f"{mock.url}/_mock/files/{folder}/daily-summary-{today}.html", timeout=10).text
+    assert "data:image/png;base64," in archived
+
+    (row,) = ReportingStore().fetch_all("daily_summary")
+    assert row["report_date"] == today and row["created"] == stats["created"] and row["backlog"] == stats["backlog"]
+
+
+def test_rerunning_a_past_date_reproduces_the_report_and_changes_nothing(run_dag, mock):
+    mock.seed()
+    past = (datetime.now(UTC) - timedelta(days=3)).date()
+    first = run_dag("support_daily_summary", {"report_date": past.isoformat()})
+    report = first.outputs["format_report"]
+    files = mock.get("/_mock/files")["items"]
+    store = ReportingStore()
+    rows = store.fetch_all("daily_summary")
+
+    again = run_dag("support_daily_summary", {"report_date": past.isoformat()})
+    assert again.outputs["format_report"] == report  # byte for byte
+    assert again.outputs["record_summary"]["email_status"] == "already_sent"
+    assert set(again.outputs["record_summary"]["archived"].values()) == {"unchanged"}
+    assert not again.outputs["record_summary"]["summary_row_written"]
+    assert mock.get("/_mock/files")["items"] == files and len(mock.mail()) == 1
+    assert store.fetch_all("daily_summary") == rows
+
+
+def test_scheduled_run_reports_its_own_day(run_dag, mock):
+    mock.seed()
+    when = datetime(2026, 11, 20, 18, 30, tzinfo=UTC)
+    result = run_dag("support_daily_summary", {}, logical_date=when)
+    assert result.outputs["record_summary"]["report_date"] == date(2026, 11, 20).isoformat()
