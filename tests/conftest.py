@@ -128,7 +128,7 @@ def connections(mock: MockServer, tmp_path, monkeypatch) -> dict[str, dict]:
     return conns
 
 
-POSTGRES_URL = os.environ.get("SUPPORT_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
+POSTGRES_URL = os.environ.get("SUPPORT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 @pytest.fixture(scope="session")

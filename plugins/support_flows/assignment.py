@@ -66,3 +66,30 @@ def record_status(rt: FlowRuntime, assignment: dict, assigned_by: str) -> None:
         author_type="system",
         key=f"{assignment_key(assignment)}:note",
     )
+
+
+def plan_by_workload(rt: FlowRuntime) -> list[dict]:
+    """Which unassigned ticket goes to which agent, most urgent and oldest first.
+
+    Each ticket goes to the available agent with the most spare capacity (capacity minus open
+    tickets); ties go to the agent given fewest tickets in this round, then the least loaded, then
+    the lowest id. Nobody is planned past capacity, and no more tickets are read than there is
+    room for.
+    """
+    agents = {a["id"]: a for a in rt.api.list_agents(role="agent", available=True)}
+    spare = {aid: a["capacity"] - a["workload"] for aid, a in agents.items() if a["capacity"] > a["workload"]}
+    room = sum(spare.values())
+    if not room:
+        return []
+    given: dict[int, int] = {aid: 0 for aid in spare}
+    plan = []
+    for ticket in rt.api.iter_tickets(status="queued", unassigned=True, sort="urgency", page_size=min(room, 500)):
+        best = max(spare, key=lambda aid: (spare[aid], -given[aid], -agents[aid]["workload"], -aid))
+        plan.append({"ticket_id": ticket["id"], "agent_id": best, "priority": ticket["priority"]})
+        given[best] += 1
+        spare[best] -= 1
+        if not spare[best]:
+            del spare[best]
+        if not spare:
+            break
+    return plan

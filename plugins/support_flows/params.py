@@ -88,6 +88,18 @@ def daily_summary() -> dict[str, Param]:
     }
 
 
+def analytics_load() -> dict[str, Param]:
+    return {
+        "load_date": Param(
+            None,
+            title="Day to load (optional)",
+            description="Load one past day again (YYYY-MM-DD); empty: the day before the run.",
+            type=["null", "string"],
+            format="date",
+        ),
+    }
+
+
 # dag_id -> the Params of its REST payload; the names are the only conf keys each DAG accepts.
 EVENT_DAG_PARAMS = {
     "support_ticket_created": ticket_created,
@@ -95,6 +107,7 @@ EVENT_DAG_PARAMS = {
     "support_ticket_resolved": ticket_resolved,
     "support_feedback_received": feedback_received,
     "support_daily_summary": daily_summary,
+    "support_analytics_load": analytics_load,
 }
 
 

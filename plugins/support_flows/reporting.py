@@ -218,7 +218,9 @@ def upsert(engine: Engine, table: sa.Table | str, rows: Iterable[dict[str, Any]]
                 )
             else:
                 stmt = stmt.on_conflict_do_nothing(index_elements=keys)
-            written += conn.execute(stmt, batch).rowcount
+            # RETURNING counts the rows actually written on every driver (executemany's rowcount
+            # is -1 on some); a conflicting row whose values did not change returns nothing.
+            written += len(conn.execute(stmt.returning(*table.primary_key.columns), batch).all())
     return written
 
 
@@ -248,7 +250,8 @@ def once(
             insert(side_effects)
             .values(key=key, kind=kind, state="pending", owner=owner, claimed_at=now)
             .on_conflict_do_nothing(index_elements=["key"])
-        ).rowcount
+            .returning(side_effects.c.key)  # rowcount is not reliable here on every driver
+        ).first()
         if not claimed:
             row = conn.execute(sa.select(side_effects).where(side_effects.c.key == key)).one()
             if row.state == "done":

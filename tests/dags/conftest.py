@@ -67,3 +67,29 @@ def run_dag(dagbag, connections):
         return DagRunResult(dag.test(**kwargs))
 
     return run
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def reporting_backend(request, connections, monkeypatch) -> str:
+    """Run the test with the reporting database on SQLite, then on a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return "sqlite"
+    import json
+    import uuid
+
+    import sqlalchemy as sa
+
+    url = request.getfixturevalue("postgres_url")
+    name = f"reporting_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"CREATE DATABASE {name}"))
+    parsed = sa.engine.make_url(url)
+    monkeypatch.setenv("AIRFLOW_CONN_SUPPORT_REPORTING", json.dumps({
+        "conn_type": "postgres", "host": parsed.host, "port": parsed.port or 5432,
+        "login": parsed.username, "password": parsed.password or "", "schema": name,
+    }))
+    yield "postgres"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"DROP DATABASE {name} WITH (FORCE)"))
+    admin.dispose()

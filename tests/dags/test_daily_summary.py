@@ -39,7 +39,7 @@ def test_daily_summary_is_emailed_archived_and_recorded(run_dag, mock):
     assert row["report_date"] == today and row["created"] == stats["created"] and row["backlog"] == stats["backlog"]
 
 
-def test_rerunning_a_past_date_reproduces_the_report_and_changes_nothing(run_dag, mock):
+def test_rerunning_a_past_date_reproduces_the_report_and_changes_nothing(run_dag, mock, reporting_backend):
     mock.seed()
     past = (datetime.now(UTC) - timedelta(days=3)).date()
     first = run_dag("support_daily_summary", {"report_date": past.isoformat()})

@@ -15,7 +15,7 @@ def idle_hours(ticket: dict, now: datetime) -> float:
     return (now - last).total_seconds() / 3600
 
 
-def test_escalation_reminds_agents_tells_supervisors_and_records_levels(run_dag, mock):
+def test_escalation_reminds_agents_tells_supervisors_and_records_levels(run_dag, mock, reporting_backend):
     mock.seed()
     now = datetime.now(UTC)
     assigned = mock.get("/api/tickets", status="assigned", limit=1000)["items"]

@@ -111,3 +111,49 @@ def test_store_reaches_the_database_through_the_airflow_connection(connections):
     store = ReportingStore()
     assert store.upsert("ticket_facts", [ticket_row(9)]) == 1
     assert [r["ticket_id"] for r in store.fetch_all("ticket_facts")] == [9]
+
+
+def test_once_does_a_side_effect_once_and_returns_its_result(engine):
+    ensure_schema(engine)
+    calls = []
+
+    def action():
+        calls.append(1)
+        return {"task_id": "T-1"}
+
+    assert reporting.once(engine, "k", "planner_task", "run-1/task", action) == ({"task_id": "T-1"}, True)
+    assert reporting.once(engine, "k", "planner_task", "run-2/task", action) == ({"task_id": "T-1"}, False)
+    assert len(calls) == 1
+
+
+def test_once_releases_the_claim_when_the_action_fails(engine):
+    ensure_schema(engine)
+
+    def boom():
+        raise RuntimeError("Graph is down")
+
+    with pytest.raises(RuntimeError):
+        reporting.once(engine, "k", "mail", "run-1/task", boom)
+    assert reporting.once(engine, "k", "mail", "run-1/task", lambda: "sent") == ("sent", True)
+
+
+def test_once_refuses_a_second_owner_while_the_first_holds_the_claim(engine):
+    ensure_schema(engine)
+    seen = []
+
+    def nested():
+        with pytest.raises(reporting.SideEffectInProgress):
+            reporting.once(engine, "k", "mail", "other-run/task", lambda: "never")
+        seen.append("refused")
+        return "sent"
+
+    assert reporting.once(engine, "k", "mail", "run-1/task", nested) == ("sent", True)
+    assert seen == ["refused"]
+
+
+def test_watermarks_only_move_forward(tmp_path, connections):
+    store = ReportingStore()
+    assert store.get_watermark("feed") == 0
+    store.set_watermark("feed", 10)
+    store.set_watermark("feed", 7)
+    assert store.get_watermark("feed") == 10

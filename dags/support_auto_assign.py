@@ -1,0 +1,68 @@
+"""
+### Flow 2, scheduled: assignment by agent workload
+
+Every 15 minutes (`SUPPORT_AUTO_ASSIGN_CRON`):
+
+1. **plan_assignments**: unassigned tickets, most urgent and oldest first, each to the available
+   agent with the most spare capacity below their cap (ties broken fairly); nobody is assigned past
+   capacity.
+2. **assign_ticket** (one per planned assignment): the same steps as `support_ticket_assigned`:
+   assign through the API, e-mail the agent, set the follow-up reminder, record the assignment.
+3. **report**: returns the outputs.
+
+**Outputs**: `{"assigned": [{"ticket_id", "agent_id", "agent_notification_status"}], "count"}`.
+
+**Rerun**: safe; an assignment already made is not repeated, nor its e-mail or reminder.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import dag, task
+
+from support_flows.dag_defaults import DEFAULT_ARGS, START_DATE, tags
+from support_flows.schedules import cron
+
+ASSIGNED_BY = "auto-assign (workload)"
+
+
+@dag(
+    dag_id="support_auto_assign",
+    schedule=cron("SUPPORT_AUTO_ASSIGN_CRON"),
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=1,
+    is_paused_upon_creation=False,
+    default_args=DEFAULT_ARGS,
+    tags=tags(2, "scheduled"),
+    doc_md=__doc__,
+)
+def support_auto_assign():
+    @task
+    def plan_assignments() -> list[dict]:
+        from support_flows.assignment import plan_by_workload
+        from support_flows.runtime import FlowRuntime
+
+        return plan_by_workload(FlowRuntime.current())
+
+    @task(map_index_template="ticket {{ task.op_kwargs['planned']['ticket_id'] }}")
+    def assign_ticket(planned: dict) -> dict:
+        from support_flows import assignment
+        from support_flows.runtime import FlowRuntime
+
+        rt = FlowRuntime.current()
+        made = assignment.assign(rt, planned["ticket_id"], planned["agent_id"], ASSIGNED_BY)
+        notification = assignment.notify_agent(rt, made, ASSIGNED_BY)
+        reminder = assignment.schedule_follow_up(rt, made)
+        assignment.record_status(rt, made, ASSIGNED_BY)
+        return {"ticket_id": made["ticket_id"], "agent_id": made["agent_id"],
+                "agent_notification_status": notification, "reminder_event_id": reminder["event_id"]}
+
+    @task(trigger_rule="none_failed")
+    def report(assigned: list[dict]) -> dict:
+        made = list(assigned or [])
+        return {"assigned": made, "count": len(made)}
+
+    report(assign_ticket.expand(planned=plan_assignments()))
+
+
+support_auto_assign()

@@ -1,0 +1,68 @@
+"""Scheduled Flow 2: the queue goes to the agents with the most spare capacity, never past it."""
+
+from __future__ import annotations
+
+import requests
+
+
+def test_queue_is_assigned_by_spare_capacity_urgent_first(run_dag, mock):
+    mock.seed()
+    agents_before = {a["id"]: a for a in mock.get("/api/agents", role="agent")["items"]}
+    queue = mock.get("/api/tickets", status="queued", unassigned="true", sort="urgency")["items"]
+    assert len(queue) == 4
+
+    result = run_dag("support_auto_assign")
+    assert result.state == "success", result
+    outputs = result.outputs["report"]
+    assert outputs["count"] == 4
+    assigned = {a["ticket_id"]: a["agent_id"] for a in outputs["assigned"]}
+    assert set(assigned) == {t["id"] for t in queue}
+
+    # The most urgent ticket went to the agent with the most spare capacity (Barbara: 10 - 1).
+    assert assigned[queue[0]["id"]] == 5
+    for agent_id, agent in {a["id"]: a for a in mock.get("/api/agents", role="agent")["items"]}.items():
+        assert agent["workload"] <= agent["capacity"], agent
+        if not agents_before[agent_id]["available"]:
+            assert agent["workload"] == agents_before[agent_id]["workload"]  # Ken is unavailable
+
+    for ticket_id, agent_id in assigned.items():
+        ticket = mock.get(f"/api/tickets/{ticket_id}")
+        assert ticket["status"] == "assigned" and ticket["agent_id"] == agent_id
+        assert ticket["assigned_by"] == "auto-assign (workload)"
+    assert len(mock.mail()) == 4 and len(mock.get("/_mock/events")["items"]) == 4
+
+    again = run_dag("support_auto_assign")
+    assert again.outputs["report"]["count"] == 0 and len(mock.mail()) == 4
+
+
+def test_ties_are_shared_out_fairly(run_dag, mock):
+    mock.seed()
+    for n in range(6):
+        ticket = mock.post("/api/tickets", {"customer_name": "C", "customer_email": f"c{n}@example.org",
+                                            "subject": "Question", "description": "?", "priority": "normal"})
+        requests.patch(f"{mock.url}/api/tickets/{ticket['id']}", json={"status": "queued"}, timeout=10)
+    result = run_dag("support_auto_assign")
+    per_agent: dict[int, int] = {}
+    for item in result.outputs["report"]["assigned"]:
+        per_agent[item["agent_id"]] = per_agent.get(item["agent_id"], 0) + 1
+    # 10 tickets over agents with 5, 5, 9, 3 and 7 spare: Barbara (9) and Margaret (7) take the
+    # first ones until the spares even out; nobody gets more than their spare capacity.
+    spare = {3: 5, 4: 5, 5: 9, 6: 3, 7: 7}
+    assert sum(per_agent.values()) == 10
+    assert all(per_agent[a] <= spare[a] for a in per_agent)
+    assert max(spare[a] - per_agent.get(a, 0) for a in spare) - min(spare[a] - per_agent.get(a, 0) for a in spare) <= 1
+
+
+def test_nobody_is_assigned_past_capacity(run_dag, mock):
+    mock.seed(tickets=300)  # most agents' workloads are already at or past their caps
+    before = {a["id"]: a for a in mock.get("/api/agents", role="agent", available="true")["items"]}
+    room = sum(max(a["capacity"] - a["workload"], 0) for a in before.values())
+    queued = len(mock.get("/api/tickets", status="queued", unassigned="true", limit=1000)["items"])
+    result = run_dag("support_auto_assign")
+    assert result.state == "success" and result.outputs["report"]["count"] == min(room, queued)
+    after = {a["id"]: a for a in mock.get("/api/agents", role="agent", available="true")["items"]}
+    for agent_id, agent in before.items():
+        if agent["workload"] >= agent["capacity"]:
+            assert after[agent_id]["workload"] == agent["workload"], agent  # full: nothing more
+        else:
+            assert after[agent_id]["workload"] <= agent["capacity"], agent
