@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import tempfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from helpers import MockServer, connections_for
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,85 +24,6 @@ os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(ROOT / "plugins")
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_HOME / 'airflow.db'}"
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
 os.environ.setdefault("AIRFLOW_VAR_SUPPORT_CUSTOMER_KEY_SALT", "test-salt-not-a-secret")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class MockServer:
-    """The mock backend in this process, on free HTTP and HTTPS ports."""
-
-    def __init__(self, db_path: str):
-        from werkzeug.serving import make_server
-
-        from mock_backend import create_app
-
-        self.port, self.tls_port = free_port(), free_port()
-        self.url = f"http://localhost:{self.port}"
-        self.app = create_app(db_path, public_url=self.url)
-        self._servers = [
-            make_server("127.0.0.1", self.port, self.app, threaded=True),
-            make_server("127.0.0.1", self.tls_port, self.app, threaded=True, ssl_context="adhoc"),
-        ]
-        for server in self._servers:
-            threading.Thread(target=server.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        for server in self._servers:
-            server.shutdown()
-
-    # small helpers the tests read like sentences
-    def get(self, path: str, **params):
-        import requests
-
-        response = requests.get(self.url + path, params=params, timeout=30)
-        response.raise_for_status()
-        return response.json()
-
-    def post(self, path: str, body=None):
-        import requests
-
-        response = requests.post(self.url + path, json=body if body is not None else {}, timeout=120)
-        response.raise_for_status()
-        return response.json()
-
-    def reset(self) -> None:
-        self.post("/_mock/reset")
-
-    def seed(self, **body):
-        return self.post("/_mock/seed", body)
-
-    def faults(self, *rules: dict) -> None:
-        self.post("/_mock/faults", list(rules))
-
-    def mail(self) -> list[dict]:
-        return self.get("/_mock/mail")["items"]
-
-
-def connections_for(mock: MockServer, reporting_url: str) -> dict[str, dict]:
-    return {
-        "support_api": {"conn_type": "http", "host": "localhost", "port": mock.port, "schema": "http",
-                        "extra": {"timeout": 5}},
-        "support_graph": {
-            "conn_type": "msgraph",
-            "host": f"localhost:{mock.port}",
-            "schema": "http",
-            "login": "test-client",
-            "password": "test-client-secret",
-            "extra": {
-                "tenant_id": "mock-tenant",
-                "authority": f"https://localhost:{mock.tls_port}",
-                "disable_instance_discovery": True,
-                "verify": False,
-                "base_url": f"{mock.url}/graph/v1.0/",
-                "allowed_hosts": "localhost",
-            },
-        },
-        "support_reporting": {"conn_type": "sqlite", "host": reporting_url},
-    }
 
 
 @pytest.fixture(scope="session")

@@ -73,7 +73,8 @@ def run_dag(dagbag, connections):
 def reporting_backend(request, connections, monkeypatch) -> str:
     """Run the test with the reporting database on SQLite, then on a fresh PostgreSQL database."""
     if request.param == "sqlite":
-        return "sqlite"
+        yield "sqlite"
+        return
     import json
     import uuid
 
