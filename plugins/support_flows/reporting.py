@@ -112,6 +112,9 @@ flow_errors = sa.Table(
     sa.Column("message", sa.Text, nullable=False),
     sa.Column("is_final", sa.Boolean, nullable=False),
     sa.Column("log_url", sa.String(1000)),
+    # for final failures: sent (an alert went out), folded (into an alert sent shortly before),
+    # pending (Graph was down: the next alert carries it); null for failures that will be retried
+    sa.Column("alert_status", sa.String(16)),
 )
 
 # Not an analytics table: the ledger of side effects (e-mails, Planner tasks, ...) already done, so a

@@ -38,6 +38,7 @@ class Settings:
     holidays: tuple[str, ...] = field(default=(), metadata={"doc": "dates (YYYY-MM-DD) that are not working days"})
     portal_url: str = field(default="https://support.example.com/tickets", metadata={"doc": "base of the ticket links in e-mails"})
     airflow_ui_url: str = field(default="http://localhost:8080", metadata={"doc": "base of the log links in failure alerts"})
+    alert_window_minutes: int = field(default=60, metadata={"doc": "repeated failures of a task within this window make one alert"})
     event_poll_seconds: float = field(default=5.0, metadata={"doc": "how often the backend event feed is polled"})
     event_max_wait_seconds: float = field(default=600.0, metadata={"doc": "longest wait of one backend-events run"})
     customer_key_salt: str = field(default="", metadata={"doc": "secret key of the pseudonymous customer key in the reporting tables", "secret": True})

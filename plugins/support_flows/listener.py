@@ -1,0 +1,41 @@
+"""The Airflow listener that sees every task failure of every DAG (registered by the plugin) and
+hands it to ``support_flows.alerts``: one place, so no DAG can forget its error handling."""
+
+from __future__ import annotations
+
+import logging
+
+from airflow.listeners import hookimpl
+
+log = logging.getLogger(__name__)
+RETRY_STATES = {"up_for_retry", "up_for_reschedule"}
+
+
+@hookimpl
+def on_task_instance_failed(previous_state, task_instance, error):
+    try:
+        from support_flows import alerts
+        from support_flows.settings import load_settings
+
+        settings = load_settings()
+        state = str(getattr(task_instance, "state", "") or "").lower().rsplit(".", 1)[-1]
+        map_index = getattr(task_instance, "map_index", -1)
+        map_index = -1 if map_index is None else map_index
+        try_number = int(getattr(task_instance, "try_number", 1) or 1)
+        kind, message = alerts.describe(error)
+        failure = alerts.Failure(
+            dag_id=task_instance.dag_id,
+            run_id=task_instance.run_id,
+            task_id=task_instance.task_id,
+            map_index=map_index,
+            try_number=try_number,
+            occurred_at=alerts.now(),
+            error_type=kind,
+            message=message,
+            is_final=state not in RETRY_STATES,
+            log_url=alerts.log_url(settings.airflow_ui_url, task_instance.dag_id, task_instance.run_id,
+                                   task_instance.task_id, map_index, try_number),
+        )
+        alerts.handle_failure(failure, settings)
+    except Exception:  # noqa: BLE001 - a listener must never break the task runner
+        log.exception("support_flows listener could not handle a task failure")

@@ -1,0 +1,76 @@
+"""Failures are loud: every failure lands in flow_errors, a failure for good alerts the system
+administrators, repeats are folded, and an alert that Graph could not take is not lost."""
+
+from __future__ import annotations
+
+import requests
+
+from support_flows.reporting import ReportingStore
+
+ADMIN = "sysadmin@support.example.com"
+
+
+def alerts(mock) -> list[dict]:
+    return [m for m in mock.mail() if m["to"] == [ADMIN]]
+
+
+def errors() -> list[dict]:
+    return sorted(ReportingStore().fetch_all("flow_errors"), key=lambda r: r["occurred_at"])
+
+
+def new_ticket(mock) -> dict:
+    return mock.post("/api/tickets", {"customer_name": "A", "customer_email": "a@example.org", "subject": "s", "description": "d"})
+
+
+def test_a_failure_for_good_is_logged_and_alerted_with_everything_needed(run_dag, mock):
+    mock.seed()
+    ticket = new_ticket(mock)
+    result = run_dag("support_ticket_assigned", {"ticket_id": ticket["id"], "agent_id": 99, "assigned_by": "admin"})
+    assert result.state == "failed"
+    (row,) = errors()
+    assert row["dag_id"] == "support_ticket_assigned" and row["task_id"] == "assign_ticket"
+    assert row["run_id"] == result.run_id and row["try_number"] == 1 and row["is_final"]
+    assert row["error_type"] == "SupportApiRequestError" and "agent 99 does not exist" in row["message"]
+    assert row["alert_status"] == "sent"
+    (mail,) = alerts(mock)
+    assert "support_ticket_assigned.assign_ticket failed" in mail["subject"]
+    for needle in ("support_ticket_assigned", "assign_ticket", result.run_id, "agent 99 does not exist", "?try_number=1"):
+        assert needle in mail["body"], needle
+    assert row["log_url"] in mail["body"].replace("&amp;", "&")
+
+
+def test_repeated_failures_of_a_task_are_folded_into_one_alert(run_dag, mock):
+    mock.seed()
+    for _ in range(3):
+        ticket = new_ticket(mock)
+        run_dag("support_ticket_assigned", {"ticket_id": ticket["id"], "agent_id": 99, "assigned_by": "admin"})
+    assert len(alerts(mock)) == 1
+    assert [r["alert_status"] for r in errors()] == ["sent", "folded", "folded"]
+
+
+def test_an_alert_graph_could_not_take_goes_out_with_the_next_one(run_dag, mock):
+    mock.seed()
+    ticket = new_ticket(mock)
+    mock.faults({"path": "sendMail", "status": 503, "times": 10})
+    run_dag("support_ticket_assigned", {"ticket_id": ticket["id"], "agent_id": 99, "assigned_by": "admin"})
+    assert errors()[0]["alert_status"] == "pending" and alerts(mock) == []
+    requests.delete(f"{mock.url}/_mock/faults", timeout=10)
+    run_dag("support_ticket_resolved", {"ticket_id": 9999, "agent_id": 3, "resolution_summary": "x"})
+    (mail,) = alerts(mock)
+    assert "support_ticket_resolved.resolve_ticket failed" in mail["subject"] and "(+1 more)" in mail["subject"]
+    assert "support_ticket_assigned / assign_ticket" in mail["body"]
+    assert {r["alert_status"] for r in errors()} == {"sent"}
+
+
+def test_a_retried_failure_is_logged_but_not_alerted(run_dag, mock, quick_retries):
+    mock.seed()
+    # Three 503s use up the client's three attempts: the task's first try fails, its retry succeeds.
+    mock.faults({"path": "^/api/tickets$", "method": "POST", "status": 503, "times": 3})
+    result = run_dag("support_ticket_created", {"customer_name": "A", "customer_email": "a@example.org",
+                                                "subject": "Dark mode", "description": "please"})
+    assert result.state == "success"
+    (row,) = errors()
+    assert row["task_id"] == "create_ticket" and row["try_number"] == 1 and not row["is_final"]
+    assert row["error_type"] == "SupportApiError" and row["alert_status"] is None
+    assert alerts(mock) == []
+    assert [t["subject"] for t in mock.get("/api/tickets", limit=1000)["items"]].count("Dark mode") == 1
