@@ -365,26 +365,44 @@ def resolve_ticket(ticket_id: int):
 NOTE_COLUMNS = "id, ticket_id, author, author_type, body, key, created_at"
 
 
+def insert_note(conn, ticket_id: int, body: dict) -> tuple[dict, bool]:
+    """One note (idempotent by key); system notes do not count as activity on the ticket."""
+    if body.get("key"):
+        row = conn.execute(f"SELECT {NOTE_COLUMNS} FROM notes WHERE key = ?", (body["key"],)).fetchone()
+        if row is not None:
+            return dict(row), False
+    now = now_ts()
+    cur = conn.execute(
+        "INSERT INTO notes (ticket_id, author, author_type, body, key, created_at) VALUES (?,?,?,?,?,?)",
+        (ticket_id, body["author"], body["author_type"], body["body"], body.get("key"), now),
+    )
+    if body["author_type"] == "system":
+        conn.execute("UPDATE tickets SET updated_at = ? WHERE id = ?", (now, ticket_id))
+    else:
+        conn.execute("UPDATE tickets SET updated_at = ?, last_activity_at = ? WHERE id = ?", (now, now, ticket_id))
+    return dict(conn.execute(f"SELECT {NOTE_COLUMNS} FROM notes WHERE id = ?", (cur.lastrowid,)).fetchone()), True
+
+
 @bp.post("/tickets/<int:ticket_id>/notes")
 def add_note(ticket_id: int):
     body = json_body("addNote")
     with Tx(db()) as conn:
         fetch_ticket(conn, ticket_id)
-        if body.get("key"):
-            row = conn.execute(f"SELECT {NOTE_COLUMNS} FROM notes WHERE key = ?", (body["key"],)).fetchone()
-            if row is not None:
-                return dict(row), 200
-        now = now_ts()
-        cur = conn.execute(
-            "INSERT INTO notes (ticket_id, author, author_type, body, key, created_at) VALUES (?,?,?,?,?,?)",
-            (ticket_id, body["author"], body["author_type"], body["body"], body.get("key"), now),
-        )
-        if body["author_type"] == "system":
-            conn.execute("UPDATE tickets SET updated_at = ? WHERE id = ?", (now, ticket_id))
-        else:
-            conn.execute("UPDATE tickets SET updated_at = ?, last_activity_at = ? WHERE id = ?", (now, now, ticket_id))
-        row = conn.execute(f"SELECT {NOTE_COLUMNS} FROM notes WHERE id = ?", (cur.lastrowid,)).fetchone()
-        return dict(row), 201
+        note, created = insert_note(conn, ticket_id, body)
+    return note, 201 if created else 200
+
+
+@bp.post("/notes/batch")
+def add_notes():
+    notes = json_body("addNotes")["notes"]
+    with Tx(db()) as conn:
+        ids = sorted({n["ticket_id"] for n in notes})
+        found = {r[0] for r in conn.execute(f"SELECT id FROM tickets WHERE id IN ({','.join('?' * len(ids))})", ids)}
+        missing = [i for i in ids if i not in found]
+        if missing:
+            raise ApiError(404, f"notes.ticket_id: ticket {missing[0]} does not exist", "notes.ticket_id")
+        items = [insert_note(conn, n["ticket_id"], n)[0] for n in notes]
+    return {"items": items}
 
 
 @bp.get("/tickets/<int:ticket_id>/notes")

@@ -96,6 +96,7 @@ def remind_agents(rt: FlowRuntime, stale: list[dict]) -> dict[str, str]:
     statuses = {}
     for agent_id, items in sorted(by_agent.items()):
         agent = agents[agent_id]
+        items.sort(key=lambda t: -t["idle_hours"])
         html = notifications.render(
             "escalation_reminder.html", agent=agent, tickets=items, threshold=rt.settings.escalation_reminder_hours,
             supervisor_threshold=rt.settings.escalation_supervisor_hours,
@@ -114,21 +115,24 @@ def tell_supervisors(rt: FlowRuntime, stale: list[dict]) -> dict[str, str]:
         return {}
     agents = _agents(rt)
     by_supervisor: dict[int, list[dict]] = defaultdict(list)
+    notes = []
     for item in items:
         agent = agents.get(item["agent_id"], {})
-        rt.api.add_note(
-            item["ticket_id"],
-            f"Escalated to the supervisor: no update for {item['idle_hours']:.0f} hours "
-            f"(threshold {rt.settings.escalation_supervisor_hours} hours).",
-            author="support-flows",
-            author_type="system",
-            key=f"escalation-note-{item['ticket_id']}-{item['idle_since']}",
-        )
+        notes.append({
+            "ticket_id": item["ticket_id"],
+            "body": f"Escalated to the supervisor: no update for {item['idle_hours']:.0f} hours "
+                    f"(threshold {rt.settings.escalation_supervisor_hours} hours).",
+            "author": "support-flows",
+            "author_type": "system",
+            "key": f"escalation-note-{item['ticket_id']}-{item['idle_since']}",
+        })
         supervisor_id = agent.get("supervisor_id") or agent.get("id")
         by_supervisor[supervisor_id].append({**item, "agent_name": agent.get("name", "?"), "link": rt.ticket_link(item["ticket_id"])})
+    rt.api.add_notes(notes)  # 500 to a call, not one call per ticket
     statuses = {}
     for supervisor_id, group in sorted(by_supervisor.items()):
         supervisor = agents[supervisor_id]
+        group.sort(key=lambda t: -t["idle_hours"])
         html = notifications.render(
             "supervisor_escalation.html", supervisor=supervisor, tickets=group,
             threshold=rt.settings.escalation_supervisor_hours,

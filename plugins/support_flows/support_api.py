@@ -143,6 +143,14 @@ class SupportApiHook(HttpHook):
             payload["key"] = key
         return _expect(self.request("POST", f"api/tickets/{int(ticket_id)}/notes", json=payload), ("id",), "note")
 
+    def add_notes(self, notes: list[dict]) -> list[dict]:
+        """Many notes in one call (each ``{"ticket_id", "body", "author", "author_type", "key"}``)."""
+        items = []
+        for start in range(0, len(notes), 500):
+            page = self.request("POST", "api/notes/batch", json={"notes": notes[start:start + 500]})
+            items += _expect(page, ("items",), "note batch")["items"]
+        return items
+
     def list_notes(self, ticket_id: int) -> list[dict]:
         return _expect(self.request("GET", f"api/tickets/{int(ticket_id)}/notes"), ("items",), "note list")["items"]
 

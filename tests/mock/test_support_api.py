@@ -270,3 +270,15 @@ def test_scale_seed_of_100k_tickets_and_filtered_queries(client):
     )
     assert re.search(r"SEARCH tickets USING (COVERING )?INDEX", detail), detail  # an index, not a scan of 100k rows
     conn.close()
+
+
+def test_batch_notes_are_idempotent_and_all_or_nothing(seeded):
+    client = seeded
+    notes = [{"ticket_id": t, "author": "support-flows", "author_type": "system", "body": "Escalated.", "key": f"k-{t}"}
+             for t in (1, 2, 3)]
+    first = conforms("addNotes", client.post("/api/notes/batch", json={"notes": notes}))
+    again = client.post("/api/notes/batch", json={"notes": notes}).json
+    assert [n["id"] for n in first["items"]] == [n["id"] for n in again["items"]]
+    response = client.post("/api/notes/batch", json={"notes": [*notes, {**notes[0], "ticket_id": 999, "key": "k-999"}]})
+    assert response.status_code == 404 and response.json["field"] == "notes.ticket_id"
+    assert client.post("/api/notes/batch", json={"notes": []}).status_code == 400
