@@ -157,3 +157,15 @@ def test_watermarks_only_move_forward(tmp_path, connections):
     store.set_watermark("feed", 10)
     store.set_watermark("feed", 7)
     assert store.get_watermark("feed") == 10
+
+
+def test_the_data_dictionary_documents_every_table_and_column():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "data-dictionary.md").read_text()
+    for name, table in reporting.TABLES.items():
+        section = text.split(f"## `{name}`", 1)
+        assert len(section) == 2, f"no section for {name}"
+        body = section[1].split("\n## ", 1)[0]
+        for column in table.columns:
+            assert f"`{column.name}`" in body, f"{name}.{column.name} is not documented"
