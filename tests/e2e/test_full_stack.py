@@ -4,87 +4,13 @@ triggers over the REST API, outputs read back from XCom over the REST API."""
 
 from __future__ import annotations
 
-import sys
 import time
-from pathlib import Path
 
 import pytest
 import requests
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
-from devstack import Stack  # noqa: E402
-
-from helpers import free_port  # noqa: E402
+from e2e_support import NEW_TICKET, Client, mock_get
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
-EVENT_DAGS = ("support_ticket_created", "support_ticket_assigned", "support_ticket_resolved", "support_feedback_received")
-NEW_TICKET = {"customer_name": "Maria Garcia", "customer_email": "maria@example.org", "subject": "Cannot log in",
-              "description": "My password stopped working.", "request_id": "e2e-1"}
-
-
-class Client:
-    """A REST client with PowerApps' credentials."""
-
-    def __init__(self, stack: Stack, user: str = "powerapps"):
-        self.base = stack.airflow_url
-        password = stack.passwords()[user]
-        token = requests.post(f"{self.base}/auth/token", json={"username": user, "password": password}, timeout=30)
-        token.raise_for_status()
-        self.session = requests.Session()
-        self.session.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
-
-    def trigger(self, dag_id: str, conf: dict) -> requests.Response:
-        return self.session.post(f"{self.base}/api/v2/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf}, timeout=30)
-
-    def runs(self, dag_id: str) -> list[dict]:
-        return self.session.get(f"{self.base}/api/v2/dags/{dag_id}/dagRuns", timeout=30).json()["dag_runs"]
-
-    def wait(self, dag_id: str, run_id: str, timeout: float = 180) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            state = self.session.get(f"{self.base}/api/v2/dags/{dag_id}/dagRuns/{run_id}", timeout=30).json()["state"]
-            if state in ("success", "failed"):
-                return state
-            time.sleep(0.5)
-        raise TimeoutError(f"{dag_id} {run_id} did not finish in {timeout}s")
-
-    def output(self, dag_id: str, run_id: str, task_id: str):
-        url = f"{self.base}/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/return_value"
-        response = self.session.get(url, params={"deserialize": "true"}, timeout=30)
-        response.raise_for_status()
-        return response.json()["value"]
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    stack = Stack(
-        state_dir=tmp_path_factory.mktemp("stack"),
-        airflow_port=free_port(),
-        mock_port=free_port(),
-        mock_tls_port=free_port(),
-        quiet=True,
-        extra_env={"AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5", "AIRFLOW_VAR_SUPPORT_EVENT_POLL_SECONDS": "1"},
-    )
-    stack.start()
-    try:
-        admin = Client(stack, "admin")
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            dags = admin.session.get(f"{stack.airflow_url}/api/v2/dags", params={"limit": 100}, timeout=30).json()["dags"]
-            if set(EVENT_DAGS) <= {d["dag_id"] for d in dags}:
-                break
-            time.sleep(1)
-        else:
-            pytest.fail(f"DAGs were not parsed in time; see {stack.state_dir / 'logs'}")
-        yield stack
-    finally:
-        stack.stop()
-
-
-def mock_get(stack: Stack, path: str, **params):
-    return requests.get(f"{stack.mock_url}{path}", params=params, timeout=30).json()
-
 
 def test_anonymous_calls_are_refused(stack):
     response = requests.post(f"{stack.airflow_url}/api/v2/dags/support_ticket_created/dagRuns",
