@@ -44,7 +44,7 @@ def ensure_uv(env: Path) -> list[str]:
 
 def ensure_venv() -> Path:
     """Create the virtualenv and install the locked dependencies, unless already up to date."""
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - this file runs on whatever python3 the machine has
         sys.exit(f"support-flows needs Python 3.11 or newer; this is {sys.version.split()[0]}")
     env = venv_dir()
     if not python_in(env).exists():

@@ -10,6 +10,7 @@ from __future__ import annotations
 import struct
 import zlib
 from collections.abc import Sequence
+from itertools import pairwise
 
 Color = tuple[int, int, int]
 WHITE: Color = (255, 255, 255)
@@ -99,7 +100,7 @@ def trend_chart(labels: Sequence[str], created: Sequence[int], resolved: Sequenc
         points.append((x, y_of(backlog[i])))
         if i % 2 == (len(labels) - 1) % 2:  # every other day, always the last
             canvas.text(x - 10, bottom + 6, labels[i][-5:])
-    for (x0, y0), (x1, y1) in zip(points, points[1:]):
+    for (x0, y0), (x1, y1) in pairwise(points):
         canvas.line(x0, y0, x1, y1, BACKLOG, width=3)
     for x, y in points:
         canvas.rect(x - 3, y - 3, x + 3, y + 3, BACKLOG)

@@ -54,7 +54,8 @@ def test_channel_tickets_and_survey_answers_start_one_flow_run_each(run_dag, moc
     assert result.state == "success", result
 
     created = flow_runs("support_ticket_created")
-    assert sorted(conf["request_id"] for conf in created.values()) == sorted([by_email["request_id"], "chat-77"])
+    assert sorted(conf["request_id"] for conf in created.values()) == sorted([by_email["request_id"], by_chat["request_id"]])
+    assert by_chat["request_id"] == "chat-77"
     assert all(conf["customer_email"] == "wei.zhang@example.net" for conf in created.values())
     (feedback_conf,) = flow_runs("support_feedback_received").values()
     assert feedback_conf == {"ticket_id": from_powerapps["id"], "rating": 2, "comment": "Took a while."}

@@ -3,9 +3,7 @@ escalations table, and a second run that repeats nothing."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
-import sqlalchemy as sa
+from datetime import UTC, datetime
 
 from support_flows.reporting import ReportingStore
 

@@ -10,7 +10,6 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 from devstack import Stack  # noqa: E402
-
 from helpers import free_port  # noqa: E402
 
 __all__ = ["Stack", "free_port", "Client", "mock_get", "EVENT_DAGS", "NEW_TICKET"]

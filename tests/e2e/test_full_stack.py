@@ -8,6 +8,7 @@ import time
 
 import pytest
 import requests
+
 from e2e_support import NEW_TICKET, Client, mock_get
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

@@ -7,7 +7,6 @@ import re
 from datetime import UTC, datetime
 
 import pytest
-import requests
 
 pytestmark = pytest.mark.slow
 
