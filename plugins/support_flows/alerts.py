@@ -113,12 +113,17 @@ def alert(store: ReportingStore, graph, settings: Settings, failure: Failure) ->
 
 
 def handle_failure(failure: Failure, settings: Settings, store: ReportingStore | None = None, graph=None) -> str | None:
-    """Log the failure; alert when it is final. Never raises."""
+    """Log the failure; alert when it is final. Never raises.
+
+    Without the reporting database (it may be what failed) the alert still goes out, unfolded.
+    """
     store = store or ReportingStore()
     try:
         record_failure(store, failure)
+        logged = True
     except Exception as err:  # noqa: BLE001
         log.error("could not write the failure to flow_errors: %s", err)
+        logged = False
     if not failure.is_final:
         return None
     if graph is None:
@@ -127,12 +132,17 @@ def handle_failure(failure: Failure, settings: Settings, store: ReportingStore |
 
         graph = GraphClient(timeout=10, retry_policy=RetryPolicy(attempts=2, base_delay=1))
     try:
-        return alert(store, graph, settings, failure)
+        if logged:
+            return alert(store, graph, settings, failure)
+        html = notifications.render("failure_alert.html", failure=failure, others=[],
+                                    heading=f"Flow failed: {failure.dag_id}.{failure.task_id}")
+        graph.send_mail(settings.sender_mailbox, list(settings.sysadmin_recipients),
+                        f"[support-flows] {failure.dag_id}.{failure.task_id} failed: {failure.error_type} (error log unavailable)"[:250],
+                        html)
+        return "sent_unlogged"
     except Exception as err:  # noqa: BLE001
         log.error("could not process the failure alert: %s", err)
         return None
-
-
 
 
 def now() -> datetime:

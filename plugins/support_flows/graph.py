@@ -43,6 +43,10 @@ class GraphRequestError(AirflowFailException):
         self.status = status
 
 
+class GraphResponseError(AirflowException):
+    """Graph answered 2xx with something that is not what the API promises; a later try may do better."""
+
+
 class _HttpStatusError(Exception):
     def __init__(self, status: int, body: Any, retry_after: float | None):
         super().__init__(f"HTTP {status}: {body}")
@@ -61,7 +65,7 @@ class _StatusKeepingHandler(ResponseHandler):
             error = value.get("error", value) if isinstance(value, dict) else value
             message = error.get("message", error) if isinstance(error, dict) else error
             raise _HttpStatusError(response.status_code, message, parse_retry_after(response.headers.get("Retry-After")))
-        return value
+        return {"status": response.status_code, "body": value}
 
 
 _NO_SDK_RETRIES: RequestOption = RetryHandlerOption(delay=0, max_retries=0, should_retry=False)
@@ -105,18 +109,27 @@ class GraphClient:
             await hook.close()
 
     def request(self, method: str, url: str, *, path_parameters: dict | None = None, data: Any = None,
-                headers: dict | None = None, what: str | None = None) -> Any:
+                headers: dict | None = None, what: str | None = None, expect: tuple[str, ...] = ("id",),
+                expect_status: tuple[int, ...] = (200, 201)) -> Any:
+        """One Graph request with the retry policy; the answer must have ``expect_status`` and,
+        for a JSON answer, the keys ``expect`` (else ``GraphResponseError`` says what was expected)."""
         what = what or f"{method} {url}"
 
         def attempt() -> Any:
             try:
-                return asyncio.run(self._send_once(method, url, path_parameters or {}, data, headers))
+                answer = asyncio.run(self._send_once(method, url, path_parameters or {}, data, headers))
             except _HttpStatusError as err:
                 if err.status == 429 or err.status >= 500:
                     raise TransientError(str(err), err.retry_after) from err
                 raise GraphRequestError(err.status, str(err.body), what) from err
             except (httpx.TimeoutException, httpx.TransportError) as err:
                 raise TransientError(f"{type(err).__name__}: {err}") from err
+            status, body = answer["status"], answer["body"]
+            if status not in expect_status:
+                raise GraphResponseError(f"Graph {what}: expected HTTP {' or '.join(map(str, expect_status))}, got {status}: {str(body)[:200]}")
+            if expect and (not isinstance(body, dict) or any(key not in body for key in expect)):
+                raise GraphResponseError(f"Graph {what}: expected a JSON object with {', '.join(expect)}, got {str(body)[:200]!r}")
+            return body
 
         return call_with_retries(
             attempt,
@@ -153,6 +166,8 @@ class GraphClient:
             path_parameters={"user_id": MSGraphMailHook.extract_sender(sender)},
             data={"message": message, "saveToSentItems": True},
             what=f"sendMail to {to}",
+            expect=(),
+            expect_status=(202,),
         )
 
     # --- calendar ---------------------------------------------------------------------------------------

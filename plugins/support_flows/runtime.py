@@ -10,6 +10,7 @@ from typing import Any
 from support_flows.graph import GraphClient
 from support_flows.notifications import Mailer
 from support_flows.reporting import ReportingStore
+from support_flows.retry import RetryPolicy
 from support_flows.settings import Settings, load_settings
 from support_flows.support_api import SupportApiHook
 
@@ -30,12 +31,16 @@ class FlowRuntime:
         return cls(owner=owner, settings=load_settings(**setting_overrides))
 
     @cached_property
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(base_delay=self.settings.retry_base_seconds)
+
+    @cached_property
     def api(self) -> SupportApiHook:
-        return SupportApiHook()
+        return SupportApiHook(timeout=self.settings.api_timeout_seconds, retry_policy=self.retry_policy)
 
     @cached_property
     def graph(self) -> GraphClient:
-        return GraphClient()
+        return GraphClient(timeout=self.settings.graph_timeout_seconds, retry_policy=self.retry_policy)
 
     @cached_property
     def store(self) -> ReportingStore:

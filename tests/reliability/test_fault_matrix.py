@@ -1,0 +1,142 @@
+"""Fault injection over every outside dependency and every kind of fault (driven by the mock's
+/_mock/faults). Each case either recovers with exactly one side effect, or fails loudly (a final
+row in flow_errors and an alert) with nothing lost: once the fault is gone, rerunning the same run
+completes it, still with exactly one side effect. docs/reliability.md shows the matrix."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pytest
+import requests
+
+from support_flows.reporting import ReportingStore
+
+WHEN = datetime(2026, 11, 10, 12, 0, tzinfo=UTC)
+ADMIN = "sysadmin@support.example.com"
+CUSTOMER = "fault.case@example.org"
+
+
+@dataclass
+class Dependency:
+    dag_id: str
+    path: str  # regex of the faulted endpoint
+    method: str
+    setup: Callable  # (mock) -> conf
+    effects: Callable  # (mock) -> how many of the side effect the customer or staff would see
+
+
+def _ticket(mock, **extra) -> dict:
+    return mock.post("/api/tickets", {"customer_name": "Fay", "customer_email": CUSTOMER, "subject": "Fault case",
+                                      "description": "Please help.", **extra})
+
+
+def _resolved(mock) -> dict:
+    mock.seed()
+    ticket = _ticket(mock)
+    mock.post(f"/api/tickets/{ticket['id']}/assign", {"agent_id": 6, "assigned_by": "admin"})
+    return mock.post(f"/api/tickets/{ticket['id']}/resolve", {"agent_id": 6, "resolution_summary": "Done."})
+
+
+NEW_TICKET = {"customer_name": "Fay", "customer_email": CUSTOMER, "subject": "Fault case", "description": "Please help.",
+              "request_id": "fault-case-1"}
+
+DEPENDENCIES = {
+    "support_api": Dependency(
+        "support_ticket_created", r"^/api/tickets$", "POST", lambda mock: NEW_TICKET,
+        lambda mock: sum(t["subject"] == "Fault case" for t in mock.get("/api/tickets", limit=1000)["items"])),
+    "graph_mail": Dependency(
+        "support_ticket_created", r"/sendMail$", "POST", lambda mock: NEW_TICKET,
+        lambda mock: sum(m["to"] == [CUSTOMER] for m in mock.mail())),
+    "graph_calendar": Dependency(
+        "support_ticket_assigned", r"/events$", "POST",
+        lambda mock: (mock.seed(), {"ticket_id": _ticket(mock)["id"], "agent_id": 4, "assigned_by": "admin"})[1],
+        lambda mock: len(mock.get("/_mock/events")["items"])),
+    "sharepoint": Dependency(
+        "support_daily_summary", r"/drive/root:", "PUT",
+        lambda mock: (mock.seed(), {"report_date": "2026-11-09"})[1],
+        lambda mock: len(mock.get("/_mock/files")["items"]) // 2),  # the HTML and the CSV
+    "planner": Dependency(
+        "support_feedback_received", r"/planner/tasks$", "POST",
+        lambda mock: {"ticket_id": _resolved(mock)["id"], "rating": 1},
+        lambda mock: len(mock.get("/_mock/tasks")["items"])),
+}
+
+# fault kind -> (rule, does the run recover by itself?)
+FAULTS = {
+    "transient_5xx": ({"status": 503, "times": 2}, True),
+    "rate_limited_429": ({"status": 429, "times": 2, "retry_after": 0.2}, True),
+    "slow_past_timeout": ({"status": 504, "delay_s": 1.5, "times": 1}, True),
+    "malformed_body": ({"body": "<html>Service temporarily unavailable</html>", "times": 1}, True),
+    "persistent_5xx": ({"status": 500, "times": 1000}, False),
+    "client_4xx": ({"status": 400, "times": 1}, False),
+}
+
+
+@pytest.fixture
+def fast_clients(monkeypatch, mock, connections, quick_retries):
+    """Short timeouts and backoffs, so a slow answer times out and retries take a second."""
+    api = dict(connections["support_api"], extra={"timeout": 1})
+    monkeypatch.setenv("AIRFLOW_CONN_SUPPORT_API", json.dumps(api))
+    monkeypatch.setenv("AIRFLOW_VAR_SUPPORT_GRAPH_TIMEOUT_SECONDS", "1")
+    monkeypatch.setenv("AIRFLOW_VAR_SUPPORT_RETRY_BASE_SECONDS", "0.1")
+
+
+def final_errors(dag_id: str) -> list[dict]:
+    return [r for r in ReportingStore().fetch_all("flow_errors") if r["dag_id"] == dag_id and r["is_final"]]
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+@pytest.mark.parametrize("dependency", DEPENDENCIES)
+def test_fault(dependency, fault, mock, run_dag, fast_clients):
+    dep, (rule, recovers) = DEPENDENCIES[dependency], FAULTS[fault]
+    conf = dep.setup(mock)
+    mock.faults({"path": dep.path, "method": dep.method, **rule})
+    result = run_dag(dep.dag_id, conf, logical_date=WHEN)
+
+    if recovers:
+        assert result.state == "success", result
+        assert dep.effects(mock) == 1
+        assert final_errors(dep.dag_id) == []
+        return
+
+    assert result.state == "failed", result
+    assert dep.effects(mock) == 0
+    (error,) = final_errors(dep.dag_id)
+    admin_alerts = [m for m in mock.mail() if m["to"] == [ADMIN]]
+    if dependency == "graph_mail" and fault == "persistent_5xx":
+        assert error["alert_status"] == "pending" and admin_alerts == []  # Graph is down: kept for the next alert
+    else:
+        assert error["alert_status"] == "sent" and len(admin_alerts) == 1
+        assert dep.dag_id in admin_alerts[0]["subject"]
+
+    # Nothing is lost: with the fault gone, rerunning the same run completes it, once.
+    requests.delete(f"{mock.url}/_mock/faults", timeout=10)
+    again = run_dag(dep.dag_id, conf, logical_date=WHEN)
+    assert again.state == "success", again
+    assert dep.effects(mock) == 1
+
+
+def test_reporting_database_down_fails_loudly_and_sends_nothing_twice(mock, run_dag, fast_clients, monkeypatch, connections):
+    ticket = _resolved(mock)
+    conf = {"ticket_id": ticket["id"], "agent_id": 6, "resolution_summary": "Done.", "send_survey": False}
+    working = connections["support_reporting"]
+    monkeypatch.setenv("AIRFLOW_CONN_SUPPORT_REPORTING", json.dumps(
+        {"conn_type": "postgres", "host": "127.0.0.1", "port": 1, "login": "nobody", "schema": "none"}))
+    result = run_dag("support_ticket_resolved", conf, logical_date=WHEN)
+    assert result.state == "failed"
+    assert result.task_states["load_reporting"] == "failed"
+    # Without the ledger no e-mail goes to the customer (better late than twice) ...
+    assert [m for m in mock.mail() if m["to"] == [CUSTOMER]] == []
+    # ... but the administrators hear of it, although the error log itself is unreachable.
+    alerts = [m for m in mock.mail() if m["to"] == [ADMIN]]
+    assert alerts and "error log unavailable" in alerts[0]["subject"]
+
+    monkeypatch.setenv("AIRFLOW_CONN_SUPPORT_REPORTING", json.dumps(working))
+    again = run_dag("support_ticket_resolved", conf, logical_date=WHEN)
+    assert again.state == "success"
+    assert len([m for m in mock.mail() if m["to"] == [CUSTOMER]]) == 1
+    assert [f["ticket_id"] for f in ReportingStore().fetch_all("ticket_facts")] == [ticket["id"]]
