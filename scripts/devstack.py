@@ -22,6 +22,7 @@ import os
 import secrets
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -124,6 +125,13 @@ class Stack:
     def env(self) -> dict[str, str]:
         """The environment every Airflow process of this stack runs with."""
         self.airflow_home.mkdir(parents=True, exist_ok=True)
+        # SQLite metadata shared by five processes: wait for a lock instead of failing at once.
+        config_dir = self.airflow_home / "config"
+        config_dir.mkdir(exist_ok=True)
+        (config_dir / "airflow_local_settings.py").write_text(
+            '"""Written by scripts/devstack.py: SQLite waits up to a minute for a lock."""\n'
+            'connect_args = {"timeout": 60}\n'
+        )
         passwords_file = self.airflow_home / "simple_auth_manager_passwords.json"
         passwords_file.write_text(json.dumps(self.passwords()))
         passwords_file.chmod(0o600)
@@ -149,6 +157,8 @@ class Stack:
                 self.state_dir / "fernet-key", lambda: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
             ),
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": "airflow_local_settings.connect_args",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC": "airflow_local_settings.connect_args",
             "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
             "AIRFLOW_VAR_SUPPORT_CUSTOMER_KEY_SALT": _secret_file(
                 self.state_dir / "customer-key-salt", lambda: secrets.token_urlsafe(32)
@@ -198,6 +208,9 @@ class Stack:
             self.seed_if_empty()
         self.say("==> migrating the Airflow metadata database")
         subprocess.run([self._airflow(), "db", "migrate"], env=env, cwd=ROOT, check=True, capture_output=True)
+        # Write-ahead logging: readers no longer block the writer (kept in the database file).
+        with sqlite3.connect(self.airflow_home / "airflow.db") as conn:
+            conn.execute("PRAGMA journal_mode=WAL")
         for component in COMPONENTS:
             self._spawn(component, [self._airflow(), component], env)
         wait_for_http(f"{self.airflow_url}/api/v2/monitor/health", 180, self.processes["api-server"])

@@ -87,3 +87,36 @@ def test_a_ticket_from_another_channel_reaches_flow_1_once(stack):
         time.sleep(1)
     assert len(mails) == 1 and f"#{ticket['id']}" in mails[0]["subject"]
     assert mock_get(stack, f"/api/tickets/{ticket['id']}")["status"] == "queued"
+
+
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("POST", "/api/v2/dags/support_escalate_stale_tickets/dagRuns"),
+        ("POST", "/api/v2/dags/support_daily_summary/dagRuns"),
+        ("GET", "/api/v2/connections"),
+        ("GET", "/api/v2/variables"),
+        ("PATCH", "/api/v2/dags/support_ticket_created"),
+        ("DELETE", "/api/v2/dags/support_ticket_created/dagRuns/some-run"),
+        ("GET", "/api/v2/dags/support_auto_assign/dagRuns"),
+    ],
+)
+def test_the_powerapps_user_can_do_nothing_beyond_the_event_dags(stack, method, path):
+    client = Client(stack)
+    response = client.session.request(method, f"{stack.airflow_url}{path}", json={"logical_date": None, "conf": {}}, timeout=30)
+    assert response.status_code == 403, response.text
+    admin = Client(stack, "admin")
+    assert admin.session.get(f"{stack.airflow_url}/api/v2/dags/support_auto_assign/dagRuns", timeout=30).status_code == 200
+
+
+def test_no_secret_value_appears_in_any_log(stack):
+    client = Client(stack)
+    run = client.trigger("support_ticket_created", {**NEW_TICKET, "request_id": "e2e-secret-check"}).json()
+    client.wait("support_ticket_created", run["dag_run_id"])
+    secrets = {name: (stack.state_dir / name).read_text().strip()
+               for name in ("graph-client-secret", "customer-key-salt", "admin-password", "powerapps-password", "jwt-secret", "fernet-key")}
+    leaks = []
+    for path in stack.state_dir.rglob("*.log"):
+        text = path.read_text(errors="replace")
+        leaks += [(str(path), name) for name, value in secrets.items() if value and value in text]
+    assert leaks == []
