@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 from flask import Blueprint, Response, current_app, request
 
 from mock_backend import ApiError, db
 from mock_backend.faults import FaultRule
 from mock_backend.seed import seed_demo, seed_scale
-from mock_backend.store import DATA_TABLES, Tx
+from mock_backend.store import DATA_TABLES, Tx, now_ts
 
 bp = Blueprint("control", __name__, url_prefix="/_mock")
 
@@ -96,6 +97,23 @@ def seed():
     with Tx(db()) as conn:
         summary = seed_scale(conn, tickets) if tickets is not None else seed_demo(conn)
     return summary, 201
+
+
+@bp.post("/vault")
+def set_vault_secrets():
+    """Store Key Vault secrets: ``{"name": "value", ...}`` (names as Key Vault allows them)."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not all(isinstance(v, str) for v in body.values()):
+        raise ApiError(400, "request body: expected an object of secret names to string values", None)
+    with Tx(db()) as conn:
+        for name, value in body.items():
+            conn.execute(
+                "INSERT INTO vault_secrets (name, value, version, updated_at) VALUES (?,?,?,?)"
+                " ON CONFLICT(name) DO UPDATE SET value = excluded.value, version = excluded.version,"
+                " updated_at = excluded.updated_at",
+                (name, value, uuid.uuid4().hex, now_ts()),
+            )
+    return {"stored": sorted(body)}, 201
 
 
 @bp.post("/faults")

@@ -118,6 +118,12 @@ CREATE TABLE IF NOT EXISTS graph_files (
     updated_at TEXT NOT NULL,
     PRIMARY KEY (site_id, path)
 );
+CREATE TABLE IF NOT EXISTS vault_secrets (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    version TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS request_log (
     id INTEGER PRIMARY KEY,
     method TEXT NOT NULL,
@@ -130,6 +136,7 @@ CREATE TABLE IF NOT EXISTS request_log (
 
 DATA_TABLES = (
     "request_log",
+    "vault_secrets",
     "graph_files",
     "graph_tasks",
     "graph_events",
