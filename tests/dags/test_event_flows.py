@@ -18,6 +18,11 @@ PASSWORD_TICKET = {
 UNKNOWN_TOPIC = {**PASSWORD_TICKET, "subject": "Dark mode", "description": "Please add a dark theme & more."}
 
 
+def customer_mail(mock) -> list[dict]:
+    """Mail to anyone but the system administrators (who get failure alerts)."""
+    return [m for m in mock.mail() if m["to"] != ["sysadmin@support.example.com"]]
+
+
 def tickets(mock) -> list[dict]:
     return mock.get("/api/tickets", limit=1000)["items"]
 
@@ -90,7 +95,9 @@ def test_unknown_conf_field_fails_the_first_step_naming_it(run_dag, mock, capfd)
     result = run_dag("support_ticket_created", {**PASSWORD_TICKET, "custmer_email": "x@example.org"})
     assert result.state == "failed" and result.task_states["create_ticket"] == "failed"
     assert "conf.custmer_email: unknown field for support_ticket_created" in capfd.readouterr().out
-    assert tickets(mock) == [] and mock.mail() == []
+    assert tickets(mock) == [] and customer_mail(mock) == []
+    (alert,) = mock.mail()  # the failure alert to the system administrators
+    assert alert["to"] == ["sysadmin@support.example.com"] and "create_ticket failed" in alert["subject"]
 
 
 # --- Flow 2 -----------------------------------------------------------------------------------------
@@ -140,7 +147,7 @@ def test_assignment_of_an_unknown_ticket_or_agent_fails_saying_which(run_dag, mo
     result = run_dag("support_ticket_assigned", {"ticket_id": ticket["id"], "assigned_by": "Admin", **conf})
     assert result.state == "failed" and result.task_states["assign_ticket"] == "failed"
     assert f"{named} does not exist" in capfd.readouterr().out  # the task log says which
-    assert mock.mail() == []
+    assert customer_mail(mock) == []  # nothing to the agent; only the failure alert went out
 
 
 # --- Flow 3 -----------------------------------------------------------------------------------------
