@@ -42,6 +42,14 @@ def _secret_file(path: Path, make) -> str:
     return path.read_text().strip()
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def wait_for_http(url: str, timeout: float, process: subprocess.Popen | None = None) -> None:
     deadline = time.monotonic() + timeout
     last = None
@@ -67,6 +75,14 @@ class Stack:
     mock_port: int = field(default_factory=lambda: int(os.environ.get("SUPPORT_MOCK_PORT", "5000")))
     mock_tls_port: int = field(default_factory=lambda: int(os.environ.get("SUPPORT_MOCK_TLS_PORT", "5443")))
     extra_env: dict[str, str] = field(default_factory=dict)
+    # "local": LocalExecutor on SQLite (the default). "celery": CeleryExecutor with `workers`
+    # worker processes, metadata in PostgreSQL (`metadata_url`) and Redis as broker (`broker_url`).
+    executor: str = "local"
+    metadata_url: str | None = None
+    broker_url: str = "redis://127.0.0.1:6379/0"
+    workers: int = 2
+    # Give the log servers and health checks free ports, so two stacks can run side by side.
+    private_ports: bool = False
     seed_demo_data: bool = True
     quiet: bool = False
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
@@ -141,9 +157,9 @@ class Stack:
             "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor" if self.executor == "celery" else "LocalExecutor",
             "AIRFLOW__CORE__PARALLELISM": "8",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.airflow_home / 'airflow.db'}",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.metadata_url or f"sqlite:///{self.airflow_home / 'airflow.db'}",
             "AIRFLOW__CORE__AUTH_MANAGER": (
                 "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
             ),
@@ -157,8 +173,6 @@ class Stack:
                 self.state_dir / "fernet-key", lambda: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
             ),
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": "airflow_local_settings.connect_args",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC": "airflow_local_settings.connect_args",
             "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
             "AIRFLOW_VAR_SUPPORT_CUSTOMER_KEY_SALT": _secret_file(
                 self.state_dir / "customer-key-salt", lambda: secrets.token_urlsafe(32)
@@ -166,6 +180,24 @@ class Stack:
             "AIRFLOW_VAR_SUPPORT_AIRFLOW_UI_URL": self.airflow_url,
             "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "plugins"), str(ROOT), os.environ.get("PYTHONPATH")])),
         }
+        if not self.metadata_url:
+            env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS"] = "airflow_local_settings.connect_args"
+            env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC"] = "airflow_local_settings.connect_args"
+        if self.executor == "celery":
+            result_db = (self.metadata_url or "").replace("postgresql+psycopg2://", "postgresql://")
+            env.update({
+                "AIRFLOW__CELERY__BROKER_URL": self.broker_url,
+                "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{result_db}",
+                "AIRFLOW__CELERY__WORKER_CONCURRENCY": "4",
+            })
+        if self.private_ports:
+            if not hasattr(self, "_ports"):
+                self._ports = {name: _free_port() for name in ("worker_log", "trigger_log", "health")}
+            env.update({
+                "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(self._ports["worker_log"]),
+                "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(self._ports["trigger_log"]),
+                "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(self._ports["health"]),
+            })
         for conn_id, conn in self.connections().items():
             env[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps(conn)
         env.update(self.extra_env)
@@ -207,14 +239,36 @@ class Stack:
         if self.seed_demo_data:
             self.seed_if_empty()
         self.say("==> migrating the Airflow metadata database")
-        subprocess.run([self._airflow(), "db", "migrate"], env=env, cwd=ROOT, check=True, capture_output=True)
-        # Write-ahead logging: readers no longer block the writer (kept in the database file).
-        with sqlite3.connect(self.airflow_home / "airflow.db") as conn:
-            conn.execute("PRAGMA journal_mode=WAL")
+        migrated = subprocess.run([self._airflow(), "db", "migrate"], env=env, cwd=ROOT, capture_output=True, text=True)
+        if migrated.returncode != 0:
+            raise RuntimeError(f"airflow db migrate failed:\n{migrated.stdout[-2000:]}\n{migrated.stderr[-3000:]}")
+        if not self.metadata_url:
+            # Write-ahead logging: readers no longer block the writer (kept in the database file).
+            with sqlite3.connect(self.airflow_home / "airflow.db") as conn:
+                conn.execute("PRAGMA journal_mode=WAL")
         for component in COMPONENTS:
             self._spawn(component, [self._airflow(), component], env)
+        if self.executor == "celery":
+            for n in range(1, self.workers + 1):
+                self.start_worker(n, env)
         wait_for_http(f"{self.airflow_url}/api/v2/monitor/health", 180, self.processes["api-server"])
         return self
+
+    def start_worker(self, n: int, env: dict[str, str] | None = None) -> subprocess.Popen:
+        """Celery worker number ``n`` (its own log-server port, so several share one machine)."""
+        env = dict(env or self.env())
+        env["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"] = str(_free_port())
+        return self._spawn(f"worker{n}", [self._airflow(), "celery", "worker", "--celery-hostname", f"worker{n}@%h",
+                                          "--concurrency", "4"], env)
+
+    def kill(self, name: str) -> None:
+        """Kill a process of the stack (and its children) at once, as a crash would."""
+        process = self.processes.pop(name)
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        process.wait()
 
     def seed_if_empty(self) -> None:
         with urllib.request.urlopen(f"{self.mock_url}/api/agents", timeout=10) as response:

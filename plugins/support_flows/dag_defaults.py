@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timedelta
 
 OWNER = "support-automation"
 START_DATE = datetime(2026, 1, 1)
 
 # Task retries sit on top of the clients' own 3 quick attempts: they cover outages that last
-# minutes (30 s, 60 s, 120 s, capped at 10 min). See the retry table in the README.
+# minutes (30 s, 60 s, 120 s, capped at 10 min). See the retry table in the README. The first
+# delay can be set from the environment (read at parse time, like the schedules).
 DEFAULT_ARGS = {
     "owner": OWNER,
     "retries": 3,
-    "retry_delay": timedelta(seconds=30),
+    "retry_delay": timedelta(seconds=float(os.environ.get("SUPPORT_TASK_RETRY_DELAY_SECONDS") or 30)),
     "retry_exponential_backoff": 2.0,
     "max_retry_delay": timedelta(minutes=10),
     "execution_timeout": timedelta(minutes=30),

@@ -17,6 +17,7 @@ def stack(tmp_path_factory):
         mock_port=free_port(),
         mock_tls_port=free_port(),
         quiet=True,
+        private_ports=True,
         extra_env={"AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5", "AIRFLOW_VAR_SUPPORT_EVENT_POLL_SECONDS": "1"},
     )
     stack.start()
