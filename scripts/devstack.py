@@ -145,8 +145,8 @@ class Stack:
         config_dir = self.airflow_home / "config"
         config_dir.mkdir(exist_ok=True)
         (config_dir / "airflow_local_settings.py").write_text(
-            '"""Written by scripts/devstack.py: SQLite waits up to a minute for a lock."""\n'
-            'connect_args = {"timeout": 60}\n'
+            '"""Written by scripts/devstack.py: SQLite waits up to 15 seconds for a lock."""\n'
+            'connect_args = {"timeout": 15}\n'
         )
         passwords_file = self.airflow_home / "simple_auth_manager_passwords.json"
         passwords_file.write_text(json.dumps(self.passwords()))

@@ -31,7 +31,21 @@ class Client:
         self.session.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
 
     def trigger(self, dag_id: str, conf: dict) -> requests.Response:
-        return self.session.post(f"{self.base}/api/v2/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf}, timeout=30)
+        """Trigger as the PowerApps guide tells makers to: a 5xx or a time-out is retried with backoff
+        (the embedded SQLite metadata database can be briefly locked by the scheduler)."""
+        for attempt in range(4):
+            try:
+                response = self.session.post(f"{self.base}/api/v2/dags/{dag_id}/dagRuns",
+                                             json={"logical_date": None, "conf": conf}, timeout=60)
+            except requests.Timeout:
+                if attempt == 3:
+                    raise
+                time.sleep(2 ** attempt)
+                continue
+            if response.status_code < 500 or attempt == 3:
+                return response
+            time.sleep(2 ** attempt)
+        raise AssertionError("unreachable")
 
     def runs(self, dag_id: str) -> list[dict]:
         return self.session.get(f"{self.base}/api/v2/dags/{dag_id}/dagRuns", timeout=30).json()["dag_runs"]

@@ -13,6 +13,7 @@ import pytest
 import redis
 import requests
 import sqlalchemy as sa
+
 from e2e_support import EVENT_DAGS, Client, Stack, free_port, mock_get
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.postgres]
