@@ -1,0 +1,200 @@
+"""Generate the Power Platform custom connector (OpenAPI 2.0) from the event DAGs' Params.
+
+    .venv/bin/python scripts/powerapps_connector.py          # writes powerapps/*.json
+    .venv/bin/python scripts/powerapps_connector.py --check  # exit 1 if the files are stale
+
+The actions' parameters are read from the parsed DAGs, so the connector cannot drift from them;
+a test regenerates it and compares. Import both files in Power Apps / Power Automate under
+Custom connectors > Import an OpenAPI file, then set the host to your Airflow API server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "powerapps"
+
+# dag_id -> (action id, summary, the task whose return_value holds the outputs)
+EVENT_ACTIONS = {
+    "support_ticket_created": ("CreateTicket", "Create a support ticket (Flow 1)", "answer_or_queue"),
+    "support_ticket_assigned": ("AssignTicket", "Assign a ticket to an agent (Flow 2)", "update_status"),
+    "support_ticket_resolved": ("ResolveTicket", "Resolve a ticket (Flow 3)", "report"),
+    "support_feedback_received": ("SubmitFeedback", "Submit a customer's feedback (Flow 6)", "report"),
+}
+
+
+def param_schema(param) -> dict:
+    """A Param as a Swagger 2.0 property (no null types: Power Platform does not know them)."""
+    schema = {k: v for k, v in param.schema.items() if k in ("type", "minLength", "maxLength", "minimum", "maximum", "enum", "format", "pattern")}
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        schema["type"] = next(t for t in kind if t != "null")
+    if schema.get("format") == "email":
+        schema.pop("pattern", None)  # Power Platform shows an e-mail field; the DAG checks the pattern
+    schema["title"] = param.schema.get("title", "")
+    schema["description"] = param.description or ""
+    schema["x-ms-summary"] = param.schema.get("title", "")
+    if param.value is not None and not callable(param.value):
+        from airflow.sdk.definitions.param import NOTSET
+
+        if param.value is not NOTSET:
+            schema["default"] = param.value
+    return schema
+
+
+def required_params(dag) -> list[str]:
+    from airflow.sdk.definitions.param import NOTSET
+
+    required = []
+    for name in dag.params:
+        param = dag.params.get_param(name)
+        kind = param.schema.get("type")
+        if param.value is NOTSET and not (isinstance(kind, list) and "null" in kind):
+            required.append(name)
+    return required
+
+
+def build(dags: dict) -> tuple[dict, dict]:
+    paths: dict = {
+        "/auth/token": {
+            "post": {
+                "operationId": "GetToken",
+                "summary": "Get an access token",
+                "description": "Exchange the PowerApps user's name and password for a bearer token.",
+                "security": [],
+                "parameters": [{
+                    "name": "body", "in": "body", "required": True,
+                    "schema": {"type": "object", "required": ["username", "password"], "properties": {
+                        "username": {"type": "string", "x-ms-summary": "User name"},
+                        "password": {"type": "string", "format": "password", "x-ms-summary": "Password"},
+                    }},
+                }],
+                "responses": {"201": {"description": "A token", "schema": {"type": "object", "properties": {
+                    "access_token": {"type": "string", "x-ms-summary": "Access token"}}}}},
+            }
+        },
+        "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}": {
+            "get": {
+                "operationId": "GetRunStatus",
+                "summary": "Get the status of a flow run",
+                "parameters": [_path("dag_id", "Flow (DAG id)", list(EVENT_ACTIONS)), _path("dag_run_id", "Run id")],
+                "responses": {"200": {"description": "The run", "schema": {"$ref": "#/definitions/DagRun"}}},
+            }
+        },
+        "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/xcomEntries/return_value": {
+            "get": {
+                "operationId": "GetRunOutputs",
+                "summary": "Get the outputs of a finished flow run",
+                "description": "task_id: " + "; ".join(f"{d}: {a[2]}" for d, a in EVENT_ACTIONS.items()),
+                "parameters": [
+                    _path("dag_id", "Flow (DAG id)", list(EVENT_ACTIONS)), _path("dag_run_id", "Run id"),
+                    _path("task_id", "Last task", sorted({a[2] for a in EVENT_ACTIONS.values()})),
+                    {"name": "deserialize", "in": "query", "type": "boolean", "default": True, "x-ms-visibility": "internal"},
+                ],
+                "responses": {"200": {"description": "The outputs", "schema": {"type": "object", "properties": {
+                    "value": {"type": "object", "x-ms-summary": "Outputs"}}}}},
+            }
+        },
+    }
+    for dag_id, (action, summary, _task) in EVENT_ACTIONS.items():
+        dag = dags[dag_id]
+        conf = {"type": "object", "required": required_params(dag), "properties": {
+            name: param_schema(dag.params.get_param(name)) for name in dag.params}}
+        paths[f"/api/v2/dags/{dag_id}/dagRuns"] = {
+            "post": {
+                "operationId": action,
+                "summary": summary,
+                "description": (dag.doc_md or "").strip().splitlines()[0].lstrip("# ").strip(),
+                "parameters": [{
+                    "name": "body", "in": "body", "required": True,
+                    "schema": {"type": "object", "required": ["conf"], "properties": {
+                        "logical_date": {"type": "string", "format": "date-time", "x-ms-visibility": "internal",
+                                         "description": "Leave empty: the run starts now."},
+                        "conf": conf,
+                    }},
+                }],
+                "responses": {
+                    "200": {"description": "The run was created", "schema": {"$ref": "#/definitions/DagRun"}},
+                    "400": {"description": "A field is wrong; detail names it"},
+                    "401": {"description": "No or expired token"},
+                },
+            }
+        }
+    definition = {
+        "swagger": "2.0",
+        "info": {"title": "Support Flows (Airflow)", "version": "1.0",
+                 "description": "Start the support flows and read their outputs. Generated from the DAGs by scripts/powerapps_connector.py."},
+        "host": "airflow.example.com",
+        "basePath": "/",
+        "schemes": ["https"],
+        "consumes": ["application/json"],
+        "produces": ["application/json"],
+        "securityDefinitions": {"bearer": {"type": "apiKey", "in": "header", "name": "Authorization",
+                                           "description": "Bearer <access token from GetToken>"}},
+        "security": [{"bearer": []}],
+        "paths": dict(sorted(paths.items())),
+        "definitions": {"DagRun": {"type": "object", "properties": {
+            "dag_run_id": {"type": "string", "x-ms-summary": "Run id"},
+            "dag_id": {"type": "string", "x-ms-summary": "Flow"},
+            "state": {"type": "string", "x-ms-summary": "State", "description": "queued, running, success or failed"},
+        }}},
+    }
+    properties = {"properties": {
+        "connectionParameters": {"api_key": {"type": "securestring", "uiDefinition": {
+            "displayName": "Bearer token", "description": "Bearer <token from GetToken>", "tooltip": "From POST /auth/token",
+            "constraints": {"tabIndex": 2, "clearText": False, "required": "true"}}}},
+        "iconBrandColor": "#1f4e79",
+        "capabilities": [],
+        "publisher": "support-flows",
+        "stackOwner": "support-flows",
+    }}
+    return definition, properties
+
+
+def _path(name: str, summary: str, enum: list[str] | None = None) -> dict:
+    param = {"name": name, "in": "path", "required": True, "type": "string", "x-ms-summary": summary}
+    if enum:
+        param["enum"] = enum
+    return param
+
+
+def load_dags() -> dict:
+    os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+    sys.path[:0] = [str(ROOT / "plugins")]
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(str(ROOT / "dags"))
+    if bag.import_errors:
+        raise SystemExit(f"DAG import errors: {bag.import_errors}")
+    return {dag_id: bag.dags[dag_id] for dag_id in EVENT_ACTIONS}
+
+
+def render(dags: dict) -> dict[str, str]:
+    definition, properties = build(dags)
+    return {"apiDefinition.swagger.json": json.dumps(definition, indent=2) + "\n",
+            "apiProperties.json": json.dumps(properties, indent=2) + "\n"}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true", help="fail if the committed files differ")
+    args = parser.parse_args()
+    files = render(load_dags())
+    stale = [name for name, text in files.items() if not (OUT / name).exists() or (OUT / name).read_text() != text]
+    if args.check:
+        print("stale: " + ", ".join(stale) if stale else "up to date")
+        return 1 if stale else 0
+    OUT.mkdir(exist_ok=True)
+    for name, text in files.items():
+        (OUT / name).write_text(text)
+    print(f"wrote {', '.join(files)} to {OUT}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

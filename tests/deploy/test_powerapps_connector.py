@@ -1,0 +1,64 @@
+"""The Power Platform custom connector: valid OpenAPI 2.0, one action per event DAG whose
+parameters are the DAG's Params, and never out of date with the DAGs."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "scripts"))
+import powerapps_connector  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def definition() -> dict:
+    return json.loads((ROOT / "powerapps" / "apiDefinition.swagger.json").read_text())
+
+
+def test_committed_connector_is_what_the_dags_generate(dagbag):
+    dags = {dag_id: dagbag.dags[dag_id] for dag_id in powerapps_connector.EVENT_ACTIONS}
+    for name, text in powerapps_connector.render(dags).items():
+        assert (ROOT / "powerapps" / name).read_text() == text, f"{name} is stale: run scripts/powerapps_connector.py"
+
+
+def test_is_well_formed_openapi_2(definition):
+    assert definition["swagger"] == "2.0" and definition["info"]["title"] and definition["schemes"] == ["https"]
+    operation_ids = []
+    for path, item in definition["paths"].items():
+        for method, op in item.items():
+            assert method in ("get", "post", "put", "patch", "delete")
+            operation_ids.append(op["operationId"])
+            assert op["responses"], (path, method)
+            names = {p["name"] for p in op.get("parameters", [])}
+            assert set(re.findall(r"{(\w+)}", path)) <= names, path
+            for param in op.get("parameters", []):
+                assert param["in"] in ("path", "query", "header", "body")
+                assert ("schema" in param) == (param["in"] == "body"), (path, param["name"])
+    assert len(operation_ids) == len(set(operation_ids))
+    assert {"GetToken", "GetRunStatus", "GetRunOutputs"} <= set(operation_ids)
+    assert definition["securityDefinitions"]["bearer"] == {
+        "type": "apiKey", "in": "header", "name": "Authorization", "description": "Bearer <access token from GetToken>"}
+    properties = json.loads((ROOT / "powerapps" / "apiProperties.json").read_text())
+    assert properties["properties"]["connectionParameters"]["api_key"]["type"] == "securestring"
+
+
+@pytest.mark.parametrize("dag_id", list(powerapps_connector.EVENT_ACTIONS))
+def test_each_action_carries_exactly_the_dags_params(definition, dagbag, dag_id):
+    op = definition["paths"][f"/api/v2/dags/{dag_id}/dagRuns"]["post"]
+    conf = op["parameters"][0]["schema"]["properties"]["conf"]
+    dag = dagbag.dags[dag_id]
+    assert list(conf["properties"]) == list(dag.params)
+    for name, prop in conf["properties"].items():
+        param = dag.params.get_param(name)
+        kind = param.schema["type"]
+        assert prop["type"] == (kind if isinstance(kind, str) else next(t for t in kind if t != "null"))
+        for key in ("enum", "minLength", "maxLength", "minimum", "maximum"):
+            assert prop.get(key) == param.schema.get(key), (dag_id, name, key)
+        assert prop["title"] == param.schema["title"] and prop["description"] == param.description
+    optional = {n for n in dag.params if "default" in conf["properties"][n] or n in ("request_id", "comment")}
+    assert set(conf["required"]) == set(dag.params) - optional
