@@ -31,7 +31,45 @@ def report_day(requested: str | None, moment: datetime, tz: str) -> date:
 
 def collect(rt: FlowRuntime, day: date) -> dict:
     tz = rt.settings.timezone
-    return {"day": day.isoformat(), "stats": rt.api.daily_stats(day, tz), "history": rt.api.stats_history(day, 14, tz)}
+    return {"day": day.isoformat(), "stats": rt.api.daily_stats(day, tz), "history": rt.api.stats_history(day, 14, tz),
+            "flow_health": flow_health(rt.store, day, tz)}
+
+
+def flow_health(store, day: date, tz: str) -> list[dict]:
+    """Per DAG, the runs that ended that day: how many, how many failed, how many task retries,
+    and the 95th percentile of their duration (nearest rank)."""
+    import math
+    from datetime import UTC, time, timedelta
+
+    import sqlalchemy as sa
+
+    from support_flows.reporting import flow_errors, flow_runs
+
+    zone = ZoneInfo(tz)
+    start = datetime.combine(day, time.min, tzinfo=zone).astimezone(UTC)
+    end = (datetime.combine(day, time.min, tzinfo=zone) + timedelta(days=1)).astimezone(UTC)
+    if store.engine.dialect.name == "sqlite":  # stored as naive UTC there
+        start, end = start.replace(tzinfo=None), end.replace(tzinfo=None)
+    health: dict[str, dict] = {}
+    with store.engine.connect() as conn:
+        for row in conn.execute(sa.select(flow_runs.c.dag_id, flow_runs.c.state, flow_runs.c.duration_seconds)
+                                .where(flow_runs.c.ended_at >= start, flow_runs.c.ended_at < end)):
+            entry = health.setdefault(row.dag_id, {"dag_id": row.dag_id, "runs": 0, "failed": 0, "retries": 0, "durations": []})
+            entry["runs"] += 1
+            entry["failed"] += row.state == "failed"
+            if row.duration_seconds is not None:
+                entry["durations"].append(row.duration_seconds)
+        for row in conn.execute(sa.select(flow_errors.c.dag_id, sa.func.count()).where(
+                flow_errors.c.is_final.is_(False), flow_errors.c.occurred_at >= start, flow_errors.c.occurred_at < end)
+                .group_by(flow_errors.c.dag_id)):
+            entry = health.setdefault(row[0], {"dag_id": row[0], "runs": 0, "failed": 0, "retries": 0, "durations": []})
+            entry["retries"] = row[1]
+    out = []
+    for entry in sorted(health.values(), key=lambda e: e["dag_id"]):
+        durations = sorted(entry.pop("durations"))
+        entry["p95_seconds"] = round(durations[max(math.ceil(0.95 * len(durations)) - 1, 0)], 1) if durations else None
+        out.append(entry)
+    return out
 
 
 def paths(rt: FlowRuntime, day: date) -> tuple[str, str]:
@@ -58,6 +96,7 @@ def render(rt: FlowRuntime, data: dict) -> dict:
         "preheader": f"{stats['created']} created, {stats['resolved']} resolved, {stats['backlog']} open",
         "html_path": html_path,
     }
+    context["flow_health"] = data.get("flow_health", [])
     email_html = notifications.render("daily_summary.html", chart_src=f"cid:{CHART_CID}", **context)
     archive_html = notifications.render(
         "daily_summary.html", chart_src="data:image/png;base64," + base64.b64encode(png).decode(), **context
@@ -67,14 +106,14 @@ def render(rt: FlowRuntime, data: dict) -> dict:
         "subject": f"Daily support summary {day.isoformat()}: {stats['created']} created, {stats['resolved']} resolved",
         "email_html": email_html,
         "archive_html": archive_html,
-        "csv": to_csv(stats, history),
+        "csv": to_csv(stats, history, data.get("flow_health", [])),
         "png_b64": base64.b64encode(png).decode(),
         "html_path": html_path,
         "csv_path": csv_path,
     }
 
 
-def to_csv(stats: dict, history: list[dict]) -> str:
+def to_csv(stats: dict, history: list[dict], health: list[dict]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["section", "name", "value"])
@@ -91,6 +130,9 @@ def to_csv(stats: dict, history: list[dict]) -> str:
     for day in history:
         for key in ("created", "resolved", "backlog"):
             writer.writerow([f"history_{key}", day["date"], day[key]])
+    for flow in health:
+        for key in ("runs", "failed", "retries", "p95_seconds"):
+            writer.writerow([f"flow_{key}", flow["dag_id"], "" if flow[key] is None else flow[key]])
     return out.getvalue()
 
 

@@ -39,3 +39,32 @@ def on_task_instance_failed(previous_state, task_instance, error):
         alerts.handle_failure(failure, settings)
     except Exception:  # noqa: BLE001 - a listener must never break the task runner
         log.exception("support_flows listener could not handle a task failure")
+
+
+def _record_run(dag_run) -> None:
+    try:
+        from support_flows.reporting import ReportingStore
+
+        start, end = getattr(dag_run, "start_date", None), getattr(dag_run, "end_date", None)
+        ReportingStore().upsert("flow_runs", [{
+            "dag_id": dag_run.dag_id,
+            "run_id": dag_run.run_id,
+            "run_type": str(getattr(dag_run, "run_type", "") or "").rsplit(".", 1)[-1].lower() or None,
+            "state": str(dag_run.state).rsplit(".", 1)[-1].lower(),
+            "started_at": start,
+            "ended_at": end,
+            "duration_seconds": (end - start).total_seconds() if start and end else None,
+        }])
+    except Exception:  # noqa: BLE001 - a listener must never break the scheduler
+        log.exception("support_flows listener could not record a finished run")
+
+
+@hookimpl
+def on_dag_run_success(dag_run, msg):
+    """Runs as they end, for the flow-health section of the daily summary."""
+    _record_run(dag_run)
+
+
+@hookimpl
+def on_dag_run_failed(dag_run, msg):
+    _record_run(dag_run)

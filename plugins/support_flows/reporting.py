@@ -117,6 +117,18 @@ flow_errors = sa.Table(
     sa.Column("alert_status", sa.String(16)),
 )
 
+flow_runs = sa.Table(
+    "flow_runs",
+    metadata,
+    sa.Column("dag_id", sa.String(250), primary_key=True),
+    sa.Column("run_id", sa.String(250), primary_key=True),
+    sa.Column("run_type", sa.String(32)),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("started_at", sa.DateTime(timezone=True)),
+    sa.Column("ended_at", sa.DateTime(timezone=True), index=True),
+    sa.Column("duration_seconds", sa.Float),
+)
+
 # Not an analytics table: the ledger of side effects (e-mails, Planner tasks, ...) already done, so a
 # retried task, a cleared task or a rerun never repeats one. See ``once()``.
 side_effects = sa.Table(
@@ -147,7 +159,8 @@ schema_version = sa.Table(
     sa.Column("applied_at", sa.DateTime(timezone=True), server_default=sa.func.current_timestamp()),
 )
 
-TABLES = {t.name: t for t in (ticket_facts, feedback_facts, agent_daily_performance, daily_summary, escalations, flow_errors)}
+TABLES = {t.name: t for t in (ticket_facts, feedback_facts, agent_daily_performance, daily_summary, escalations,
+                              flow_errors, flow_runs)}
 
 
 def customer_key(email: str, salt: str) -> str:

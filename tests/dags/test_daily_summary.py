@@ -62,3 +62,23 @@ def test_scheduled_run_reports_its_own_day(run_dag, mock):
     when = datetime(2026, 11, 20, 18, 30, tzinfo=UTC)
     result = run_dag("support_daily_summary", {}, logical_date=when)
     assert result.outputs["record_summary"]["report_date"] == date(2026, 11, 20).isoformat()
+
+
+def test_flow_health_of_the_day_is_in_the_report(run_dag, mock):
+    mock.seed()
+    run_dag("support_ticket_created", {"customer_name": "A", "customer_email": "a@example.org", "subject": "Dark mode",
+                                       "description": "please"})
+    ticket = mock.post("/api/tickets", {"customer_name": "B", "customer_email": "b@example.org", "subject": "s", "description": "d"})
+    run_dag("support_ticket_assigned", {"ticket_id": ticket["id"], "agent_id": 99, "assigned_by": "admin"})  # fails
+    runs = {(r["dag_id"], r["state"]) for r in ReportingStore().fetch_all("flow_runs")}
+    assert {("support_ticket_created", "success"), ("support_ticket_assigned", "failed")} <= runs
+
+    today = datetime.now(UTC).date().isoformat()
+    result = run_dag("support_daily_summary", {"report_date": today})
+    health = {f["dag_id"]: f for f in result.outputs["collect_statistics"]["flow_health"]}
+    assert health["support_ticket_created"]["runs"] >= 1 and health["support_ticket_created"]["failed"] == 0
+    assert health["support_ticket_created"]["p95_seconds"] is not None
+    assert health["support_ticket_assigned"]["failed"] == 1
+    report = next(m for m in mock.mail() if m["subject"].startswith("Daily support summary"))
+    assert "Flow health" in report["body"] and "support_ticket_assigned" in report["body"]
+    assert "flow_failed,support_ticket_assigned,1" in result.outputs["format_report"]["csv"]

@@ -27,7 +27,7 @@ def test_valid_against_the_compose_specification(compose):
 
 
 def test_has_the_production_services(compose):
-    assert set(compose["services"]) == AIRFLOW_SERVICES | {"postgres", "redis", "mock-backend"}
+    assert set(compose["services"]) == AIRFLOW_SERVICES | {"postgres", "redis", "mock-backend", "statsd-exporter"}
     assert compose["services"]["airflow-worker"]["command"] == "celery worker"
 
 
@@ -62,3 +62,8 @@ def test_services_have_health_checks(compose):
     for name, service in compose["services"].items():
         if name != "airflow-init":
             assert "healthcheck" in service, name
+
+
+def test_metrics_go_to_statsd(compose):
+    env = compose["services"]["airflow-scheduler"]["environment"]
+    assert env["AIRFLOW__METRICS__STATSD_ON"] == "true" and env["AIRFLOW__METRICS__STATSD_HOST"] == "statsd-exporter"
