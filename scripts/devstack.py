@@ -227,6 +227,14 @@ class Stack:
             print(message, flush=True)
 
     def start(self) -> Stack:
+        """Start everything; if any part fails to come up, stop what did and re-raise."""
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> Stack:
         env = self.env()
         self.say(f"==> state in {self.state_dir}")
         mock = self._spawn(
