@@ -34,25 +34,26 @@ def _chunks(rows: Iterator[dict]) -> Iterator[list[dict]]:
         yield chunk
 
 
+def _load(rt: FlowRuntime, table: str, rows: Iterator[dict]) -> dict:
+    """Upsert a stream of rows in batches; how many were read and written."""
+    read = written = 0
+    for chunk in _chunks(rows):
+        read += len(chunk)
+        written += rt.store.upsert(table, chunk)
+    return {"read": read, "written": written}
+
+
 def load_tickets(rt: FlowRuntime, day: date) -> dict:
     """Every ticket updated that day, as ``ticket_facts`` rows."""
     start, end = _bounds(day, rt.settings.timezone)
     salt = rt.settings.customer_key_salt
-    rows = (ticket_fact(t, salt) for t in rt.api.iter_tickets(updated_after=start, updated_before=end, page_size=BATCH))
-    read = written = 0
-    for chunk in _chunks(rows):
-        read += len(chunk)
-        written += rt.store.upsert("ticket_facts", chunk)
-    return {"read": read, "written": written}
+    tickets = rt.api.iter_tickets(updated_after=start, updated_before=end, page_size=BATCH)
+    return _load(rt, "ticket_facts", (ticket_fact(t, salt) for t in tickets))
 
 
 def load_feedback(rt: FlowRuntime, day: date) -> dict:
-    rows = (feedback_fact(f) for f in rt.api.iter_feedback(created_on=day, tz=rt.settings.timezone, page_size=BATCH))
-    read = written = 0
-    for chunk in _chunks(rows):
-        read += len(chunk)
-        written += rt.store.upsert("feedback_facts", chunk)
-    return {"read": read, "written": written}
+    feedback = rt.api.iter_feedback(created_on=day, tz=rt.settings.timezone, page_size=BATCH)
+    return _load(rt, "feedback_facts", (feedback_fact(f) for f in feedback))
 
 
 def load_agent_performance(rt: FlowRuntime, day: date) -> dict:

@@ -160,19 +160,23 @@ class SupportApiHook(HttpHook):
             self.request("POST", f"api/tickets/{int(ticket_id)}/ai-response"), ("answer", "confidence"), "AI response"
         )
 
-    def iter_tickets(self, *, page_size: int = 500, **filters: Any) -> Iterator[dict]:
-        """Every ticket matching ``filters`` (see the API's list parameters), one page at a time."""
+    def iter_pages(self, endpoint: str, what: str, page_size: int, filters: dict[str, Any]) -> Iterator[dict]:
+        """Every item of a cursor-paginated list, fetched one page at a time."""
         cursor = None
         while True:
             page = _expect(
-                self.request("GET", "api/tickets", params={**filters, "limit": page_size, "cursor": cursor}),
+                self.request("GET", endpoint, params={**filters, "limit": page_size, "cursor": cursor}),
                 ("items", "next_cursor"),
-                "ticket page",
+                what,
             )
             yield from page["items"]
             cursor = page["next_cursor"]
             if not cursor:
                 return
+
+    def iter_tickets(self, *, page_size: int = 500, **filters: Any) -> Iterator[dict]:
+        """Every ticket matching ``filters`` (see the API's list parameters), one page at a time."""
+        return self.iter_pages("api/tickets", "ticket page", page_size, filters)
 
     # --- agents -----------------------------------------------------------------------------------------
 
@@ -213,17 +217,7 @@ class SupportApiHook(HttpHook):
         return _expect(self.request("GET", f"api/feedback/{int(feedback_id)}"), ("id", "rating"), "feedback")
 
     def iter_feedback(self, *, page_size: int = 500, **filters: Any) -> Iterator[dict]:
-        cursor = None
-        while True:
-            page = _expect(
-                self.request("GET", "api/feedback", params={**filters, "limit": page_size, "cursor": cursor}),
-                ("items", "next_cursor"),
-                "feedback page",
-            )
-            yield from page["items"]
-            cursor = page["next_cursor"]
-            if not cursor:
-                return
+        return self.iter_pages("api/feedback", "feedback page", page_size, filters)
 
     def create_survey(self, ticket_id: int) -> dict:
         return _expect(self.request("POST", "api/surveys", json={"ticket_id": ticket_id}), ("id", "url"), "survey")
