@@ -23,7 +23,7 @@ from __future__ import annotations
 from airflow.sdk import dag, get_current_context, task
 
 from support_flows import params
-from support_flows.dag_defaults import DEFAULT_ARGS, START_DATE, tags
+from support_flows.dag_defaults import event_dag_args
 from support_flows.reporting_assets import AGENT_DAILY_PERFORMANCE, FEEDBACK_FACTS
 
 DAG_ID = "support_feedback_received"
@@ -32,13 +32,8 @@ DAG_ID = "support_feedback_received"
 @dag(
     dag_id=DAG_ID,
     schedule=None,
-    start_date=START_DATE,
-    catchup=False,
-    is_paused_upon_creation=False,
-    default_args=DEFAULT_ARGS,
-    params=params.feedback_received(),
-    tags=tags(6, "event"),
     doc_md=__doc__,
+    **event_dag_args(6, params.feedback_received()),
 )
 def support_feedback_received():
     @task

@@ -23,7 +23,7 @@ from __future__ import annotations
 from airflow.sdk import dag, get_current_context, task
 
 from support_flows import params
-from support_flows.dag_defaults import DEFAULT_ARGS, START_DATE, tags
+from support_flows.dag_defaults import event_dag_args
 
 DAG_ID = "support_ticket_assigned"
 
@@ -31,13 +31,8 @@ DAG_ID = "support_ticket_assigned"
 @dag(
     dag_id=DAG_ID,
     schedule=None,
-    start_date=START_DATE,
-    catchup=False,
-    is_paused_upon_creation=False,
-    default_args=DEFAULT_ARGS,
-    params=params.ticket_assigned(),
-    tags=tags(2, "event"),
     doc_md=__doc__,
+    **event_dag_args(2, params.ticket_assigned()),
 )
 def support_ticket_assigned():
     @task

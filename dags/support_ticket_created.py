@@ -23,7 +23,7 @@ from __future__ import annotations
 from airflow.sdk import dag, get_current_context, task
 
 from support_flows import params
-from support_flows.dag_defaults import DEFAULT_ARGS, START_DATE, tags
+from support_flows.dag_defaults import event_dag_args
 
 DAG_ID = "support_ticket_created"
 
@@ -31,13 +31,8 @@ DAG_ID = "support_ticket_created"
 @dag(
     dag_id=DAG_ID,
     schedule=None,
-    start_date=START_DATE,
-    catchup=False,
-    is_paused_upon_creation=False,
-    default_args=DEFAULT_ARGS,
-    params=params.ticket_created(),
-    tags=tags(1, "event"),
     doc_md=__doc__,
+    **event_dag_args(1, params.ticket_created()),
     max_active_runs=32,
 )
 def support_ticket_created():

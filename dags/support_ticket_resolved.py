@@ -21,7 +21,7 @@ from __future__ import annotations
 from airflow.sdk import dag, get_current_context, task
 
 from support_flows import params
-from support_flows.dag_defaults import DEFAULT_ARGS, START_DATE, tags
+from support_flows.dag_defaults import event_dag_args
 from support_flows.reporting_assets import TICKET_FACTS
 
 DAG_ID = "support_ticket_resolved"
@@ -30,13 +30,8 @@ DAG_ID = "support_ticket_resolved"
 @dag(
     dag_id=DAG_ID,
     schedule=None,
-    start_date=START_DATE,
-    catchup=False,
-    is_paused_upon_creation=False,
-    default_args=DEFAULT_ARGS,
-    params=params.ticket_resolved(),
-    tags=tags(3, "event"),
     doc_md=__doc__,
+    **event_dag_args(3, params.ticket_resolved()),
 )
 def support_ticket_resolved():
     @task

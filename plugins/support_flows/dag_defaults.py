@@ -24,3 +24,17 @@ DEFAULT_ARGS = {
 def tags(flow: int, kind: str) -> list[str]:
     """Tags by flow and by kind (event or scheduled), so the UI can filter either way."""
     return ["support", f"flow-{flow}", kind]
+
+
+def event_dag_args(flow: int, params: dict) -> dict:
+    """The ``@dag`` arguments every REST-triggered flow shares (besides ``schedule=None``, which
+    each file states itself): unpaused on creation, so a trigger never waits silently, the
+    shared defaults, its Params and tags."""
+    return {
+        "start_date": START_DATE,
+        "catchup": False,
+        "is_paused_upon_creation": False,
+        "default_args": DEFAULT_ARGS,
+        "params": params,
+        "tags": tags(flow, "event"),
+    }
