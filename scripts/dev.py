@@ -24,6 +24,9 @@ ROOT = Path(__file__).resolve().parent.parent
 REQUIREMENTS = ROOT / "requirements.txt"
 CONSTRAINTS = ROOT / "constraints.txt"
 UV_VERSION = "0.13.9"
+# Part of the install stamp: bump it when the install command changes, so old virtualenvs redo it.
+# v2: the install also precompiles bytecode.
+INSTALL_FLAGS_VERSION = b"v2"
 
 
 def venv_dir() -> Path:
@@ -32,6 +35,11 @@ def venv_dir() -> Path:
 
 def python_in(env: Path) -> Path:
     return env / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def site_packages(env: Path) -> str:
+    code = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+    return subprocess.run([str(python_in(env)), "-c", code], check=True, capture_output=True, text=True).stdout.strip()
 
 
 def ensure_uv(env: Path) -> list[str]:
@@ -51,15 +59,20 @@ def ensure_venv() -> Path:
         print(f"==> creating virtualenv {env}", flush=True)
         venv.EnvBuilder(with_pip=True, clear=True).create(env)
     stamp = env / ".support-flows-installed"
-    digest = hashlib.sha256(REQUIREMENTS.read_bytes() + CONSTRAINTS.read_bytes()).hexdigest()
+    digest = hashlib.sha256(REQUIREMENTS.read_bytes() + CONSTRAINTS.read_bytes() + INSTALL_FLAGS_VERSION).hexdigest()
     if stamp.exists() and stamp.read_text() == digest:
         return env
     print("==> installing requirements (pinned by constraints.txt)", flush=True)
     uv = ensure_uv(env)
     subprocess.run(
-        [*uv, "pip", "install", "--quiet", "--python", str(python_in(env)), "-r", str(REQUIREMENTS), "-c", str(CONSTRAINTS)],
+        [*uv, "pip", "install", "--quiet", "--python", str(python_in(env)),
+         "-r", str(REQUIREMENTS), "-c", str(CONSTRAINTS)],
         check=True,
     )
+    # Precompiled bytecode: on machines that set PYTHONDONTWRITEBYTECODE (ours do), every Airflow
+    # process and every DAG parse would otherwise compile Airflow's modules from source again.
+    subprocess.run([str(python_in(env)), "-m", "compileall", "-q", "-j", "0", str(site_packages(env))],
+                   check=True, stdout=subprocess.DEVNULL)
     stamp.write_text(digest)
     return env
 
