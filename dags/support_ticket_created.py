@@ -3,14 +3,16 @@
 
 Triggered by PowerApps over the REST API (and by backend events for tickets from other channels).
 
-1. **create_ticket**: create the ticket through the Support API. The caller's `request_id` (or,
-   without one, this run's id) makes it idempotent: a repeated trigger or a retried task yields
-   the same ticket, never a second one.
-2. **answer_or_queue**: ask the backend's AI for an immediate answer. If it has one above the
-   confidence threshold (Variable `support_ai_confidence_threshold`), write it on the ticket and
-   e-mail it to the customer; otherwise e-mail an acknowledgement and put the ticket in the
-   unassigned queue. No automatic e-mail answers a ticket from our own mailbox or an automatic
-   reply (mail-loop guard).
+One task, **answer_or_queue**, so that the customer's e-mail leaves one scheduling round after
+the trigger (each extra task adds about a second; see docs/performance.md):
+
+1. create the ticket through the Support API. The caller's `request_id` (or, without one, this
+   run's id) makes it idempotent: a repeated trigger or a retried task yields the same ticket,
+   never a second one;
+2. ask the backend's AI for an immediate answer. If it has one above the confidence threshold
+   (Variable `support_ai_confidence_threshold`), write it on the ticket and e-mail it to the
+   customer; otherwise e-mail an acknowledgement and put the ticket in the unassigned queue. No
+   automatic e-mail answers a ticket from our own mailbox or an automatic reply (mail-loop guard).
 
 **Outputs** (XCom `return_value` of `answer_or_queue`): `{"ticket_id": 17, "status": "ai_responded"}`
 or `{"ticket_id": 18, "status": "queued"}`, plus `customer_notified`.
@@ -37,24 +39,20 @@ DAG_ID = "support_ticket_created"
 )
 def support_ticket_created():
     @task
-    def create_ticket() -> int:
-        """Step 1: create the ticket (idempotent by request id)."""
+    def answer_or_queue() -> dict:
+        """Create the ticket (idempotent by request id), then the AI's answer to the customer, or an
+        acknowledgement and the queue. Each step is safe to repeat, so a retry redoes only what is
+        missing."""
         from support_flows.runtime import FlowRuntime
+        from support_flows.tickets import answer_or_queue as respond
         from support_flows.tickets import create_ticket_from_request
 
         ctx = get_current_context()
         params.check_conf(DAG_ID, ctx["dag_run"].conf)
-        return create_ticket_from_request(FlowRuntime.current(), ctx["params"], ctx["dag_run"].run_id)
+        rt = FlowRuntime.current()
+        ticket_id = create_ticket_from_request(rt, ctx["params"], ctx["dag_run"].run_id)
+        return respond(rt, ticket_id)
 
-    @task
-    def answer_or_queue(ticket_id: int) -> dict:
-        """Steps 2-5: the AI's answer to the customer, or an acknowledgement and the queue."""
-        from support_flows.runtime import FlowRuntime
-        from support_flows.tickets import answer_or_queue as respond
-
-        return respond(FlowRuntime.current(), ticket_id)
-
-    answer_or_queue(create_ticket())
-
+    answer_or_queue()
 
 support_ticket_created()

@@ -84,6 +84,8 @@ class Stack:
     # Give the log servers and health checks free ports, so two stacks can run side by side.
     private_ports: bool = False
     seed_demo_data: bool = True
+    # The benchmarks point this at a copy of dags/ with a trivial DAG beside ours.
+    dags_folder: Path = ROOT / "dags"
     quiet: bool = False
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
 
@@ -154,7 +156,7 @@ class Stack:
         env = {
             **os.environ,
             "AIRFLOW_HOME": str(self.airflow_home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor" if self.executor == "celery" else "LocalExecutor",
@@ -261,6 +263,31 @@ class Stack:
                 self.start_worker(n, env)
         wait_for_http(f"{self.airflow_url}/api/v2/monitor/health", 180, self.processes["api-server"])
         return self
+
+    def wait_for_dags(self, dag_ids, timeout: float = 240) -> None:
+        """Wait until the dag-processor has parsed ``dag_ids`` (REST API, as the admin user)."""
+        request = urllib.request.Request(
+            f"{self.airflow_url}/auth/token", method="POST", headers={"Content-Type": "application/json"},
+            data=json.dumps({"username": "admin", "password": self.passwords()["admin"]}).encode(),
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            token = json.load(response)["access_token"]
+        wanted, seen = set(dag_ids), set()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            listing = urllib.request.Request(f"{self.airflow_url}/api/v2/dags?limit=1000",
+                                             headers={"Authorization": f"Bearer {token}"})
+            try:
+                with urllib.request.urlopen(listing, timeout=30) as response:
+                    seen = {dag["dag_id"] for dag in json.load(response)["dags"]}
+            except urllib.error.HTTPError as err:  # SQLite busy: a 5xx now and then
+                if err.code < 500:
+                    raise
+            if wanted <= seen:
+                return
+            time.sleep(1)
+        raise TimeoutError(f"DAGs not parsed within {timeout:.0f}s: {sorted(wanted - seen)}; "
+                           f"see {self.state_dir / 'logs'}")
 
     def start_worker(self, n: int, env: dict[str, str] | None = None) -> subprocess.Popen:
         """Celery worker number ``n`` (its own log-server port, so several share one machine)."""

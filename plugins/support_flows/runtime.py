@@ -11,14 +11,14 @@ from support_flows.graph import GraphClient
 from support_flows.notifications import Mailer
 from support_flows.reporting import ReportingStore
 from support_flows.retry import RetryPolicy
-from support_flows.settings import Settings, load_settings
+from support_flows.settings import LazySettings, Settings
 from support_flows.support_api import SupportApiHook
 
 
 @dataclass
 class FlowRuntime:
     owner: str
-    settings: Settings
+    settings: Settings | LazySettings
 
     @classmethod
     def current(cls, **setting_overrides: Any) -> FlowRuntime:
@@ -28,7 +28,7 @@ class FlowRuntime:
         ctx = get_current_context()
         ti = ctx["ti"]
         owner = f"{ti.dag_id}/{ti.run_id}/{ti.task_id}/{getattr(ti, 'map_index', -1)}"
-        return cls(owner=owner, settings=load_settings(**setting_overrides))
+        return cls(owner=owner, settings=LazySettings(**setting_overrides))
 
     @cached_property
     def retry_policy(self) -> RetryPolicy:

@@ -66,23 +66,58 @@ def _convert(name: str, kind: Any, raw: str) -> Any:
         raise SettingsError(f"Variable {VARIABLE_PREFIX}{name}: expected {kind.__name__}, got {raw!r}") from None
 
 
-def load_settings(**overrides: Any) -> Settings:
-    """Read every setting now. ``overrides`` win (tests and callers with a value in hand)."""
+def _read(name: str, kind: Any) -> Any:
     from airflow.sdk import Variable
 
-    kinds = get_type_hints(Settings)
-    values: dict[str, Any] = {}
-    for item in dataclasses.fields(Settings):
-        if item.name in overrides:
-            values[item.name] = overrides[item.name]
-            continue
-        raw = Variable.get(VARIABLE_PREFIX + item.name, default=None)
-        if raw is not None and str(raw) != "":
-            values[item.name] = _convert(item.name, kinds[item.name], str(raw))
-    settings = Settings(**values)
-    if settings.escalation_supervisor_hours <= settings.escalation_reminder_hours:
+    raw = Variable.get(VARIABLE_PREFIX + name, default=None)
+    if raw is None or str(raw) == "":
+        return _DEFAULTS[name]
+    return _convert(name, kind, str(raw))
+
+
+def _check_escalation_hours(reminder: int, supervisor: int) -> None:
+    if supervisor <= reminder:
         raise SettingsError(
-            f"Variable {VARIABLE_PREFIX}escalation_supervisor_hours ({settings.escalation_supervisor_hours}) must be"
-            f" greater than {VARIABLE_PREFIX}escalation_reminder_hours ({settings.escalation_reminder_hours})"
+            f"Variable {VARIABLE_PREFIX}escalation_supervisor_hours ({supervisor}) must be"
+            f" greater than {VARIABLE_PREFIX}escalation_reminder_hours ({reminder})"
         )
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read every setting now. ``overrides`` win (tests and callers with a value in hand)."""
+    kinds = get_type_hints(Settings)
+    values = {name: overrides[name] if name in overrides else _read(name, kinds[name]) for name in _DEFAULTS}
+    settings = Settings(**values)
+    _check_escalation_hours(settings.escalation_reminder_hours, settings.escalation_supervisor_hours)
     return settings
+
+
+class LazySettings:
+    """The same settings, each read on first use: what tasks get (``FlowRuntime.settings``).
+
+    In Airflow 3 a Variable that is not in the environment costs the task a round trip to the API
+    server (about 10 ms), so reading all of them up front added a quarter of a second to every
+    task; a task now pays only for the settings it uses. A bad value still fails with a
+    ``SettingsError`` naming the Variable, when the task first needs it.
+    """
+
+    def __init__(self, **overrides: Any):
+        unknown = set(overrides) - set(_DEFAULTS)
+        if unknown:
+            raise TypeError(f"unknown settings: {sorted(unknown)}")
+        self.__dict__.update(overrides)
+
+    def __getattr__(self, name: str) -> Any:  # only called for settings not read yet
+        if name not in _DEFAULTS:
+            raise AttributeError(name)
+        value = _read(name, _KINDS[name])
+        self.__dict__[name] = value
+        if name in ("escalation_reminder_hours", "escalation_supervisor_hours"):
+            _check_escalation_hours(self.escalation_reminder_hours, self.escalation_supervisor_hours)
+        return value
+
+    holiday_dates = Settings.holiday_dates
+
+
+_DEFAULTS = {item.name: item.default for item in dataclasses.fields(Settings)}
+_KINDS = get_type_hints(Settings)

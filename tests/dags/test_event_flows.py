@@ -93,11 +93,11 @@ def test_rerunning_the_whole_run_creates_nothing_twice(run_dag, mock):
 
 def test_unknown_conf_field_fails_the_first_step_naming_it(run_dag, mock, capfd):
     result = run_dag("support_ticket_created", {**PASSWORD_TICKET, "custmer_email": "x@example.org"})
-    assert result.state == "failed" and result.task_states["create_ticket"] == "failed"
+    assert result.state == "failed" and result.task_states["answer_or_queue"] == "failed"
     assert "conf.custmer_email: unknown field for support_ticket_created" in capfd.readouterr().out
     assert tickets(mock) == [] and customer_mail(mock) == []
     (alert,) = mock.mail()  # the failure alert to the system administrators
-    assert alert["to"] == ["sysadmin@support.example.com"] and "create_ticket failed" in alert["subject"]
+    assert alert["to"] == ["sysadmin@support.example.com"] and "answer_or_queue failed" in alert["subject"]
 
 
 # --- Flow 2 -----------------------------------------------------------------------------------------

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
-from e2e_support import EVENT_DAGS, Client, Stack, free_port
+from e2e_support import EVENT_DAGS, Stack, free_port
 
 
 @pytest.fixture(scope="session")
@@ -22,15 +20,7 @@ def stack(tmp_path_factory):
     )
     stack.start()
     try:
-        admin = Client(stack, "admin")
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            dags = admin.session.get(f"{stack.airflow_url}/api/v2/dags", params={"limit": 100}, timeout=30).json()["dags"]
-            if set(EVENT_DAGS) <= {d["dag_id"] for d in dags}:
-                break
-            time.sleep(1)
-        else:
-            pytest.fail(f"DAGs were not parsed in time; see {stack.state_dir / 'logs'}")
+        stack.wait_for_dags(EVENT_DAGS, timeout=180)
         yield stack
     finally:
         stack.stop()

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+from rest_client import Client  # noqa: E402
+
 from devstack import Stack  # noqa: E402
 from helpers import free_port  # noqa: E402
 
@@ -17,53 +18,6 @@ __all__ = ["Stack", "free_port", "Client", "mock_get", "EVENT_DAGS", "NEW_TICKET
 EVENT_DAGS = ("support_ticket_created", "support_ticket_assigned", "support_ticket_resolved", "support_feedback_received")
 NEW_TICKET = {"customer_name": "Maria Garcia", "customer_email": "maria@example.org", "subject": "Cannot log in",
               "description": "My password stopped working.", "request_id": "e2e-1"}
-
-
-class Client:
-    """A REST client with PowerApps' credentials."""
-
-    def __init__(self, stack: Stack, user: str = "powerapps"):
-        self.base = stack.airflow_url
-        password = stack.passwords()[user]
-        token = requests.post(f"{self.base}/auth/token", json={"username": user, "password": password}, timeout=30)
-        token.raise_for_status()
-        self.session = requests.Session()
-        self.session.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
-
-    def trigger(self, dag_id: str, conf: dict) -> requests.Response:
-        """Trigger as the PowerApps guide tells makers to: a 5xx or a time-out is retried with backoff
-        (the embedded SQLite metadata database can be briefly locked by the scheduler)."""
-        for attempt in range(4):
-            try:
-                response = self.session.post(f"{self.base}/api/v2/dags/{dag_id}/dagRuns",
-                                             json={"logical_date": None, "conf": conf}, timeout=60)
-            except requests.Timeout:
-                if attempt == 3:
-                    raise
-                time.sleep(2 ** attempt)
-                continue
-            if response.status_code < 500 or attempt == 3:
-                return response
-            time.sleep(2 ** attempt)
-        raise AssertionError("unreachable")
-
-    def runs(self, dag_id: str) -> list[dict]:
-        return self.session.get(f"{self.base}/api/v2/dags/{dag_id}/dagRuns", timeout=30).json()["dag_runs"]
-
-    def wait(self, dag_id: str, run_id: str, timeout: float = 180) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            state = self.session.get(f"{self.base}/api/v2/dags/{dag_id}/dagRuns/{run_id}", timeout=30).json()["state"]
-            if state in ("success", "failed"):
-                return state
-            time.sleep(0.5)
-        raise TimeoutError(f"{dag_id} {run_id} did not finish in {timeout}s")
-
-    def output(self, dag_id: str, run_id: str, task_id: str):
-        url = f"{self.base}/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/return_value"
-        response = self.session.get(url, params={"deserialize": "true"}, timeout=30)
-        response.raise_for_status()
-        return response.json()["value"]
 
 
 def mock_get(stack: Stack, path: str, **params):

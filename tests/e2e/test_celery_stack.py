@@ -58,15 +58,7 @@ def celery_stack(tmp_path_factory, postgres_url):
     )
     stack.start()
     try:
-        client = Client(stack, "admin")
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline:
-            dags = client.session.get(f"{stack.airflow_url}/api/v2/dags", params={"limit": 100}, timeout=30).json()["dags"]
-            if set(EVENT_DAGS) | set(SCHEDULED) <= {d["dag_id"] for d in dags}:
-                break
-            time.sleep(1)
-        else:
-            pytest.fail(f"DAGs were not parsed in time; see {stack.state_dir / 'logs'}")
+        stack.wait_for_dags([*EVENT_DAGS, *SCHEDULED])
         yield stack
     finally:
         stack.stop()

@@ -70,7 +70,7 @@ def test_a_retried_failure_is_logged_but_not_alerted(run_dag, mock, quick_retrie
                                                 "subject": "Dark mode", "description": "please"})
     assert result.state == "success"
     (row,) = errors()
-    assert row["task_id"] == "create_ticket" and row["try_number"] == 1 and not row["is_final"]
+    assert row["task_id"] == "answer_or_queue" and row["try_number"] == 1 and not row["is_final"]
     assert row["error_type"] == "SupportApiError" and row["alert_status"] is None
     assert alerts(mock) == []
     assert [t["subject"] for t in mock.get("/api/tickets", limit=1000)["items"]].count("Dark mode") == 1

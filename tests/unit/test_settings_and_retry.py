@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 
 from support_flows.retry import RetryPolicy, TransientError, call_with_retries, parse_retry_after
@@ -55,3 +57,25 @@ def test_call_with_retries_stops_at_the_policy_and_wraps_the_last_error():
 @pytest.mark.parametrize("value, expected", [(None, None), ("", None), ("5", 5.0), ("-3", 0.0), ("soon", None)])
 def test_parse_retry_after(value, expected):
     assert parse_retry_after(value) == expected
+
+
+def test_lazy_settings_read_only_what_is_used_and_still_name_a_bad_variable(monkeypatch):
+    from support_flows.settings import LazySettings
+
+    monkeypatch.setenv("AIRFLOW_VAR_SUPPORT_AI_CONFIDENCE_THRESHOLD", "0.9")
+    monkeypatch.setenv("AIRFLOW_VAR_SUPPORT_HOLIDAYS", "2026-12-25")
+    read = []
+    import airflow.sdk
+
+    original = airflow.sdk.Variable.get
+    monkeypatch.setattr(airflow.sdk.Variable, "get", lambda key, default=None: read.append(key) or original(key, default))
+    settings = LazySettings(sender_mailbox="desk@example.com")
+    assert settings.ai_confidence_threshold == 0.9 and settings.ai_confidence_threshold == 0.9
+    assert settings.sender_mailbox == "desk@example.com" and settings.timezone == "UTC"
+    assert settings.holiday_dates() == {date(2026, 12, 25)}
+    assert read == ["support_ai_confidence_threshold", "support_timezone", "support_holidays"]
+    monkeypatch.setenv("AIRFLOW_VAR_SUPPORT_ESCALATION_REMINDER_HOURS", "80")
+    with pytest.raises(SettingsError, match="must be greater than"):
+        LazySettings().escalation_supervisor_hours  # noqa: B018
+    with pytest.raises(AttributeError):
+        LazySettings().no_such_setting  # noqa: B018

@@ -1,0 +1,130 @@
+"""What the stack benchmarks share: the real stack of ``scripts/devstack.py`` (the one the README's
+run command starts and the end-to-end tests use) over a copy of ``dags/`` with a trivial one-task
+DAG beside ours, so the floor is measured on the same processes in the same run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "plugins")]
+
+from rest_client import Client  # noqa: E402
+
+from devstack import Stack, _free_port  # noqa: E402
+
+__all__ = ["Client", "Stack", "bench_stack", "percentile", "machine", "mock_mail", "RESULTS"]
+
+RESULTS = ROOT / "bench" / "results"
+TRIVIAL_DAG_ID = "bench_trivial_one_task"
+TRIVIAL_DAG = f'''"""The floor: one task that records when it ran. Written by bench/benchstack.py."""
+import time
+from datetime import datetime
+
+from airflow.sdk import dag, task
+
+
+@dag(dag_id="{TRIVIAL_DAG_ID}", schedule=None, start_date=datetime(2026, 1, 1), catchup=False,
+     is_paused_upon_creation=False, max_active_runs=32)
+def {TRIVIAL_DAG_ID}():
+    @task
+    def ran_at() -> float:
+        return time.time()
+
+    ran_at()
+
+
+{TRIVIAL_DAG_ID}()
+'''
+
+
+@contextlib.contextmanager
+def bench_stack(executor: str = "local", metadata_url: str | None = None, broker_url: str | None = None,
+                extra_env: dict | None = None, keep: bool = False) -> Iterator[Stack]:
+    """A started stack in a scratch folder (removed afterwards unless ``keep``)."""
+    workdir = Path(tempfile.mkdtemp(prefix="support-bench-"))
+    dags = workdir / "dags"
+    shutil.copytree(ROOT / "dags", dags, ignore=shutil.ignore_patterns("__pycache__"))
+    (dags / f"{TRIVIAL_DAG_ID}.py").write_text(TRIVIAL_DAG)
+    stack = Stack(
+        state_dir=workdir / "state", airflow_port=_free_port(), mock_port=_free_port(), mock_tls_port=_free_port(),
+        quiet=True, private_ports=True, dags_folder=dags, executor=executor, metadata_url=metadata_url,
+        extra_env={"AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5", **(extra_env or {})},
+    )
+    if broker_url:
+        stack.broker_url = broker_url
+    try:
+        with stack:
+            stack.wait_for_dags([TRIVIAL_DAG_ID, "support_ticket_created"])
+            yield stack
+    finally:
+        if keep:
+            print(f"stack state kept in {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def postgres_metadata(server: str = "postgresql+psycopg2://postgres@127.0.0.1:5432") -> Iterator[str]:
+    """A scratch PostgreSQL database for Airflow's metadata, dropped afterwards."""
+    import sqlalchemy as sa
+
+    name = f"airflow_bench_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"CREATE DATABASE {name}"))
+    try:
+        yield f"{server}/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        admin.dispose()
+
+
+def mock_mail(stack: Stack) -> list[dict]:
+    return requests.get(f"{stack.mock_url}/_mock/mail", timeout=60).json()["items"]
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (0-100), linear between closest ranks."""
+    ordered = sorted(values)
+    if len(ordered) == 1:
+        return ordered[0]
+    return statistics.quantiles(ordered, n=100, method="inclusive")[max(0, min(98, round(q) - 1))]
+
+
+def machine() -> dict:
+    """What the figures were measured on."""
+    import platform
+
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    except (ValueError, OSError):
+        memory = float("nan")
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return {"cpus": os.cpu_count(), "cpu": cpu, "memory_gib": round(memory, 1),
+            "python": sys.version.split()[0], "platform": platform.platform()}
+
+
+def write_results(name: str, payload: dict) -> Path:
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps({"machine": machine(), **payload}, indent=2, default=str))
+    return path

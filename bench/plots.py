@@ -1,0 +1,128 @@
+"""The benchmarks' PNG plots, drawn with the package's own pure-Python canvas
+(``support_flows.chart``), plus a 3x5 capital-letter font for titles and legends, so the benchmarks
+need nothing beyond what the package installs."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "plugins"))
+from support_flows import chart  # noqa: E402
+from support_flows.chart import AXIS, GRID, TEXT, Canvas  # noqa: E402
+
+LETTERS = {
+    "A": ("010", "101", "111", "101", "101"), "B": ("110", "101", "110", "101", "110"),
+    "C": ("011", "100", "100", "100", "011"), "D": ("110", "101", "101", "101", "110"),
+    "E": ("111", "100", "110", "100", "111"), "F": ("111", "100", "110", "100", "100"),
+    "G": ("011", "100", "101", "101", "011"), "H": ("101", "101", "111", "101", "101"),
+    "I": ("111", "010", "010", "010", "111"), "J": ("001", "001", "001", "101", "010"),
+    "K": ("101", "101", "110", "101", "101"), "L": ("100", "100", "100", "100", "111"),
+    "M": ("101", "111", "111", "101", "101"), "N": ("110", "101", "101", "101", "101"),
+    "O": ("010", "101", "101", "101", "010"), "P": ("110", "101", "110", "100", "100"),
+    "Q": ("010", "101", "101", "110", "011"), "R": ("110", "101", "110", "101", "101"),
+    "S": ("011", "100", "010", "001", "110"), "T": ("111", "010", "010", "010", "010"),
+    "U": ("101", "101", "101", "101", "111"), "V": ("101", "101", "101", "101", "010"),
+    "W": ("101", "101", "111", "111", "101"), "X": ("101", "101", "010", "101", "101"),
+    "Y": ("101", "101", "010", "010", "010"), "Z": ("111", "001", "010", "100", "111"),
+    ".": ("000", "000", "000", "000", "010"), ",": ("000", "000", "000", "010", "100"),
+    ":": ("000", "010", "000", "010", "000"), "/": ("001", "001", "010", "100", "100"),
+    "(": ("001", "010", "010", "010", "001"), ")": ("100", "010", "010", "010", "100"),
+    "%": ("101", "001", "010", "100", "101"), "_": ("000", "000", "000", "000", "111"),
+    ">": ("100", "010", "001", "010", "100"), "+": ("000", "010", "111", "010", "000"),
+}
+chart.GLYPHS.update({k: v for k, v in LETTERS.items() if k not in chart.GLYPHS})
+SERIES = [(31, 78, 121), (230, 126, 34), (46, 125, 50), (192, 57, 43), (142, 68, 173)]
+
+
+def _label(canvas: Canvas, x: int, y: int, text: str, scale: int = 2) -> None:
+    canvas.text(x, y, text.upper(), TEXT, scale)
+
+
+def _fmt(value: float) -> str:
+    if value >= 100:
+        return str(round(value))
+    return f"{value:.1f}" if value >= 10 else f"{value:.2f}"
+
+
+def _frame(canvas: Canvas, title: str, box: tuple[int, int, int, int], peak: float, unit: str) -> None:
+    left, top, right, bottom = box
+    _label(canvas, left, 8, title)
+    for k in range(5):
+        y = bottom - (bottom - top) * k // 4
+        canvas.rect(left, y, right, y + 1, GRID)
+        _label(canvas, 4, y - 5, _fmt(peak * k / 4) + unit)
+    canvas.rect(left, top, left + 1, bottom + 1, AXIS)
+    canvas.rect(left, bottom, right, bottom + 1, AXIS)
+
+
+def _legend(canvas: Canvas, names: Sequence[str], x: int, y: int) -> None:
+    for i, name in enumerate(names):
+        canvas.rect(x, y + i * 16, x + 10, y + i * 16 + 10, SERIES[i % len(SERIES)])
+        _label(canvas, x + 16, y + i * 16, name)
+
+
+def cdf_chart(series: Mapping[str, Sequence[float]], title: str, unit: str = "",
+              width: int = 640, height: int = 300) -> bytes:
+    """Each series sorted ascending against its percentile (0-100 along the x axis)."""
+    canvas = Canvas(width, height)
+    box = (70, 30, width - 20, height - 60)
+    left, top, right, bottom = box
+    peak = max(max(values) for values in series.values()) * 1.1
+    _frame(canvas, title, box, peak, unit)
+    for pct in (0, 50, 95, 100):
+        x = left + (right - left) * pct // 100
+        canvas.rect(x, bottom, x + 1, bottom + 5, AXIS)
+        _label(canvas, x - 8, bottom + 8, f"P{pct}")
+    for i, values in enumerate(series.values()):
+        ordered = sorted(values)
+        points = [(left + round((right - left) * k / max(len(ordered) - 1, 1)),
+                   bottom - round((bottom - top) * v / peak)) for k, v in enumerate(ordered)]
+        for (x0, y0), (x1, y1) in zip(points, points[1:], strict=False):
+            canvas.line(x0, y0, x1, y1, SERIES[i % len(SERIES)], width=2)
+        for x, y in points:
+            canvas.rect(x - 2, y - 2, x + 3, y + 3, SERIES[i % len(SERIES)])
+    _legend(canvas, list(series), left + 10, height - 34)
+    return canvas.png()
+
+
+def line_chart(xs: Sequence[str], series: Mapping[str, Sequence[float]], title: str, unit: str = "",
+               width: int = 640, height: int = 300) -> bytes:
+    """One line per series over the same x labels (ticket counts, say)."""
+    canvas = Canvas(width, height)
+    box = (70, 30, width - 20, height - 30 - 16 * len(series))
+    left, top, right, bottom = box
+    peak = max(max(values) for values in series.values()) * 1.15 or 1
+    _frame(canvas, title, box, peak, unit)
+    slot = (right - left) / max(len(xs), 1)
+    x_of = [round(left + slot * i + slot / 2) for i in range(len(xs))]
+    for x, label in zip(x_of, xs, strict=True):
+        _label(canvas, x - 4 * len(label), bottom + 8, label)
+    for i, values in enumerate(series.values()):
+        points = [(x, bottom - round((bottom - top) * v / peak)) for x, v in zip(x_of, values, strict=True)]
+        for (x0, y0), (x1, y1) in zip(points, points[1:], strict=False):
+            canvas.line(x0, y0, x1, y1, SERIES[i % len(SERIES)], width=3)
+        for x, y in points:
+            canvas.rect(x - 3, y - 3, x + 4, y + 4, SERIES[i % len(SERIES)])
+    _legend(canvas, list(series), left + 10, bottom + 26)
+    return canvas.png()
+
+
+def bar_chart(labels: Sequence[str], values: Sequence[float], title: str, unit: str = "",
+              reference: float | None = None, width: int = 640, height: int | None = None) -> bytes:
+    """Horizontal bars, one per label; ``reference`` draws a vertical target line."""
+    height = height or 40 + 22 * len(labels)
+    canvas = Canvas(width, height)
+    left, right, top = 260, width - 60, 30
+    peak = max([*values, reference or 0]) * 1.1
+    _label(canvas, 8, 8, title)
+    for i, (label, value) in enumerate(zip(labels, values, strict=True)):
+        y = top + i * 22
+        _label(canvas, 8, y + 3, label[:31])
+        canvas.rect(left, y, left + round((right - left) * value / peak), y + 14, SERIES[0])
+        _label(canvas, left + round((right - left) * value / peak) + 4, y + 3, _fmt(value) + unit)
+    if reference is not None:
+        x = left + round((right - left) * reference / peak)
+        canvas.rect(x, top - 4, x + 2, top + 22 * len(labels), SERIES[3])
+    return canvas.png()
