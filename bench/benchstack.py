@@ -9,6 +9,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
@@ -25,9 +26,12 @@ from rest_client import Client  # noqa: E402
 
 from devstack import Stack, _free_port  # noqa: E402
 
-__all__ = ["Client", "Stack", "bench_stack", "percentile", "machine", "mock_mail", "RESULTS"]
+__all__ = ["Client", "Stack", "bench_stack", "executor_options", "percentile", "machine", "mock_mail", "mock_tickets",
+           "RESULTS"]
 
 RESULTS = ROOT / "bench" / "results"
+# A benchmark stopped with SIGTERM (timeout, kill) still stops its stack and drops its databases.
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 TRIVIAL_DAG_ID = "bench_trivial_one_task"
 TRIVIAL_DAG = f'''"""The floor: one task that records when it ran. Written by bench/benchstack.py."""
 import time
@@ -91,6 +95,37 @@ def postgres_metadata(server: str = "postgresql+psycopg2://postgres@127.0.0.1:54
         with admin.connect() as conn:
             conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         admin.dispose()
+
+
+@contextlib.contextmanager
+def executor_options(executor: str) -> Iterator[dict]:
+    """``bench_stack`` options: "local" is the README's stack (LocalExecutor, SQLite metadata);
+    "local-pg" the LocalExecutor on PostgreSQL metadata; "celery" the production shape of
+    docker-compose.yaml (CeleryExecutor with two workers, PostgreSQL metadata, Redis broker
+    database 8, emptied first)."""
+    if executor == "local":
+        yield {}
+        return
+    with postgres_metadata() as url:
+        if executor == "local-pg":
+            yield {"metadata_url": url}
+            return
+        import redis
+
+        redis.Redis(host="127.0.0.1", port=6379, db=8).flushdb()
+        yield {"executor": "celery", "metadata_url": url, "broker_url": "redis://127.0.0.1:6379/8"}
+
+
+def mock_tickets(stack: Stack) -> list[dict]:
+    """Every ticket in the mock backend, through its paginated API."""
+    items, cursor = [], None
+    while True:
+        params = {"limit": 1000, **({"cursor": cursor} if cursor else {})}
+        page = requests.get(f"{stack.mock_url}/api/tickets", params=params, timeout=60).json()
+        items += page["items"]
+        cursor = page.get("next_cursor")
+        if not cursor:
+            return items
 
 
 def mock_mail(stack: Stack) -> list[dict]:

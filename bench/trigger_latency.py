@@ -3,7 +3,7 @@ the mock's outbox, against the floor: a trivial one-task DAG on the same stack, 
 to the moment its task ran. Triggers alternate between the two, one at a time, so both see the
 same machine; p50 and p95 over ``--triggers`` each (issue 6's target: Flow 1 p50 within 1.5x).
 
-    .venv/bin/python bench/trigger_latency.py [--triggers 25] [--executor local|celery]
+    .venv/bin/python bench/trigger_latency.py [--triggers 25] [--executor local|local-pg|celery]
 
 Writes bench/results/trigger_latency.json and docs/img/trigger_latency.png.
 """
@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchstack import TRIVIAL_DAG_ID, Client, bench_stack, mock_mail, percentile, postgres_metadata, write_results
+from benchstack import TRIVIAL_DAG_ID, Client, bench_stack, executor_options, mock_mail, percentile, write_results
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = 1.5
@@ -85,11 +85,11 @@ def plot(floor: list[float], flow1: list[float], path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--triggers", type=int, default=25)
-    parser.add_argument("--executor", choices=["local", "celery"], default="local")
+    parser.add_argument("--executor", choices=["local", "local-pg", "celery"], default="local")
     parser.add_argument("--warmup", type=int, default=3, help="untimed triggers of each first")
     args = parser.parse_args()
 
-    with contextlib_for(args.executor) as options, bench_stack(**options) as stack:
+    with executor_options(args.executor) as options, bench_stack(**options) as stack:
         client, admin = Client(stack), Client(stack, "admin")  # PowerApps may trigger only the event DAGs
         for n in range(args.warmup):
             floor_latency(admin)
@@ -128,25 +128,6 @@ def main() -> None:
                         {"executor": args.executor, "triggers": args.triggers, "ratio_p50": ratio, **summary,
                          "phases_median": {k: statistics.median(v) for k, v in breakdown.items()}})
     print(f"wrote {out.relative_to(ROOT)} and {png.relative_to(ROOT)}")
-
-
-def contextlib_for(executor: str):
-    """Stack options for the executor: LocalExecutor on SQLite, or the production shape
-    (CeleryExecutor, PostgreSQL metadata, Redis broker db 8, two workers)."""
-    import contextlib
-
-    if executor == "local":
-        return contextlib.nullcontext({})
-
-    @contextlib.contextmanager
-    def celery():
-        import redis
-
-        redis.Redis(host="127.0.0.1", port=6379, db=8).flushdb()
-        with postgres_metadata() as url:
-            yield {"executor": "celery", "metadata_url": url, "broker_url": "redis://127.0.0.1:6379/8"}
-
-    return celery()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,109 @@
+"""A burst of ticket-created triggers, as PowerApps would send them at a busy moment: how long the
+stack takes to accept them and to drain them, how many runs fail, and whether every ticket and
+exactly one e-mail per ticket came out (tickets lost must be 0, duplicate e-mails 0).
+
+    .venv/bin/python bench/burst.py [--triggers 200] [--senders 8] [--executor local|local-pg|celery]
+
+Writes bench/results/burst_<executor>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from benchstack import Client, bench_stack, executor_options, mock_mail, mock_tickets, write_results
+
+DAG_ID = "support_ticket_created"
+
+
+def ticket(n: int) -> dict:
+    return {"customer_name": f"Burst Customer {n}", "customer_email": f"burst-{n}@example.org",
+            "subject": "Cannot log in" if n % 2 else "Question about my invoice",
+            "description": "Sent in a burst.", "request_id": f"burst-{n}"}
+
+
+def run_states(client: Client, run_ids: set[str]) -> collections.Counter:
+    states: collections.Counter = collections.Counter()
+    offset = 0
+    while True:
+        page = client.session.get(f"{client.base}/api/v2/dags/{DAG_ID}/dagRuns",
+                                  params={"limit": 100, "offset": offset}, timeout=60).json()
+        for run in page["dag_runs"]:
+            if run["dag_run_id"] in run_ids:
+                states[run["state"]] += 1
+        offset += len(page["dag_runs"])
+        if not page["dag_runs"] or offset >= page["total_entries"]:
+            return states
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--triggers", type=int, default=200)
+    parser.add_argument("--senders", type=int, default=8, help="concurrent REST clients")
+    parser.add_argument("--executor", choices=["local", "local-pg", "celery"], default="local")
+    parser.add_argument("--timeout", type=float, default=1800)
+    args = parser.parse_args()
+
+    with executor_options(args.executor) as options, bench_stack(**options) as stack:
+        clients = [Client(stack) for _ in range(args.senders)]
+        accepted: dict[int, str] = {}
+        rejected: dict[int, str] = {}
+
+        def send(n: int) -> None:
+            response = clients[n % args.senders].trigger(DAG_ID, ticket(n))
+            if response.status_code == 200:
+                accepted[n] = response.json()["dag_run_id"]
+            else:
+                rejected[n] = f"{response.status_code} {response.text[:200]}"
+
+        started = time.monotonic()
+        with ThreadPoolExecutor(args.senders) as pool:
+            list(pool.map(send, range(args.triggers)))
+        accept_seconds = time.monotonic() - started
+        print(f"accepted {len(accepted)}/{args.triggers} triggers in {accept_seconds:.1f}s", flush=True)
+
+        deadline = started + args.timeout
+        run_ids = set(accepted.values())
+        while True:
+            states = run_states(clients[0], run_ids)
+            finished = states["success"] + states["failed"]
+            if finished == len(run_ids) or time.monotonic() > deadline:
+                break
+            print(f"  {time.monotonic() - started:6.1f}s: {dict(states)}", flush=True)
+            time.sleep(5)
+        drain_seconds = time.monotonic() - started
+
+        burst_ids = {f"burst-{n}" for n in range(args.triggers)}
+        tickets = [t for t in mock_tickets(stack) if t["request_id"] in burst_ids]
+        per_ticket = collections.Counter(t["request_id"] for t in tickets)
+        mail = collections.Counter(address for m in mock_mail(stack) for address in m["to"]
+                                   if address.startswith("burst-"))
+
+    lost = len(burst_ids - set(per_ticket))
+    result = {
+        "executor": args.executor, "triggers": args.triggers, "senders": args.senders,
+        "accepted": len(accepted), "rejected": len(rejected), "rejections": rejected,
+        "accept_seconds": accept_seconds, "drain_seconds": drain_seconds,
+        "runs_per_minute": 60 * finished / drain_seconds, "run_states": dict(states),
+        "runs_failed": states["failed"], "runs_unfinished": len(run_ids) - finished,
+        "tickets_lost": lost, "tickets_duplicated": sum(c - 1 for c in per_ticket.values()),
+        "customers_without_email": len({f"burst-{n}@example.org" for n in range(args.triggers)} - set(mail)),
+        "duplicate_emails": sum(c - 1 for c in mail.values()),
+    }
+    print(f"\n{args.triggers} triggers from {args.senders} senders, executor {args.executor}")
+    for key in ("accept_seconds", "drain_seconds", "runs_per_minute", "rejected", "runs_failed", "runs_unfinished",
+                "tickets_lost", "tickets_duplicated", "customers_without_email", "duplicate_emails"):
+        value = result[key]
+        print(f"  {key:24} {value:.1f}" if isinstance(value, float) else f"  {key:24} {value}")
+    out = write_results(f"burst_{args.executor}", result)
+    print(f"wrote {out}")
+    if lost or result["duplicate_emails"] or result["tickets_duplicated"]:
+        sys.exit("tickets were lost or e-mails duplicated")
+
+
+if __name__ == "__main__":
+    main()
