@@ -80,6 +80,7 @@ def dag_env(workdir: Path, mock_port: int, tls_port: int, reporting_url: str) ->
     mock, the reporting connection to the scratch PostgreSQL database."""
     import sqlalchemy as sa
 
+    (workdir / "stack").mkdir(exist_ok=True)
     stack = Stack(state_dir=workdir / "stack", mock_port=mock_port, mock_tls_port=tls_port)
     connections = stack.connections()
     url = sa.engine.make_url(reporting_url)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
-from itertools import islice
 from zoneinfo import ZoneInfo
 
 from support_flows.facts import agent_day_rows, feedback_fact, ticket_fact
@@ -29,17 +28,18 @@ def _bounds(day: date, tz: str) -> tuple[str, str]:
     return start.isoformat(), (start + timedelta(days=1)).isoformat()
 
 
-def _chunks(rows: Iterator[dict]) -> Iterator[list[dict]]:
-    while chunk := list(islice(rows, BATCH)):
-        yield chunk
-
-
 def _load(rt: FlowRuntime, table: str, rows: Iterator[dict]) -> dict:
-    """Upsert a stream of rows in batches; how many were read and written."""
-    read = written = 0
-    for chunk in _chunks(rows):
-        read += len(chunk)
-        written += rt.store.upsert(table, chunk)
+    """Upsert a stream of rows in one transaction (the day loads whole or not at all; the stream
+    is never held whole); how many were read and written."""
+    read = 0
+
+    def counted() -> Iterator[dict]:
+        nonlocal read
+        for row in rows:
+            read += 1
+            yield row
+
+    written = rt.store.upsert(table, counted())
     return {"read": read, "written": written}
 
 

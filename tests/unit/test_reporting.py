@@ -78,6 +78,30 @@ def test_a_changed_row_is_updated_by_its_natural_key(engine):
     assert statuses == {1: "resolved", 2: "queued"}
 
 
+def test_a_large_streamed_load_updates_only_changed_rows_and_keeps_the_last_of_a_repeated_key(engine):
+    """Past COPY_THRESHOLD rows, PostgreSQL loads go through COPY and a temporary table: same rules."""
+    ensure_schema(engine)
+    count = reporting.COPY_THRESHOLD * 3
+    assert upsert(engine, "ticket_facts", (ticket_row(i) for i in range(1, count + 1))) == count
+    changed = [ticket_row(i, "resolved" if i % 100 == 0 else "queued") for i in range(1, count + 1)]
+    assert upsert(engine, "ticket_facts", iter(changed)) == count // 100
+    repeated = [*changed, ticket_row(7, "closed")]
+    assert upsert(engine, "ticket_facts", repeated) == 1
+    with engine.connect() as conn:
+        statuses = dict(conn.execute(sa.select(reporting.ticket_facts.c.ticket_id, reporting.ticket_facts.c.status)).all())
+    assert len(statuses) == count and statuses[7] == "closed" and statuses[100] == "resolved" and statuses[101] == "queued"
+
+
+def test_rows_of_one_load_must_have_the_same_columns(engine):
+    ensure_schema(engine)
+    rows = [ticket_row(i) for i in range(1, reporting.COPY_THRESHOLD + 2)]
+    del rows[-1]["agent_id"]
+    with pytest.raises((ValueError, sa.exc.StatementError)):
+        upsert(engine, "ticket_facts", rows)
+    with engine.connect() as conn:  # nothing of a refused load is kept
+        assert conn.execute(sa.select(sa.func.count()).select_from(reporting.ticket_facts)).scalar() == 0
+
+
 def test_composite_keys_and_dates(engine):
     ensure_schema(engine)
     row = {"agent_id": 3, "day": date(2026, 11, 25), "tickets_resolved": 4, "open_tickets": 2,
