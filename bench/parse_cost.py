@@ -11,7 +11,9 @@ Prints, per file, the median over ``--runs`` interleaved parses and two ratios:
 - against a trivial DAG with the same number of tasks, which separates what Airflow charges per
   task (operator construction, serialization) from what our code adds.
 
-    .venv/bin/python bench/parse_cost.py [--runs 15] [--json results.json]
+    .venv/bin/python bench/parse_cost.py [--runs 15] [--no-write]
+
+Writes bench/results/parse_cost.json and docs/img/parse_cost.png (unless --no-write).
 """
 
 from __future__ import annotations
@@ -88,7 +90,7 @@ def parse_in_child(path: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=15)
-    parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--no-write", action="store_true", help="print only; write no result files")
     args = parser.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="parse-bench-"))
@@ -141,8 +143,19 @@ def main() -> None:
         print(f"{name:32} {tasks:5d} {row['import_ms']:9.2f} {row['serialize_ms']:9.2f} {row['total_ms']:8.2f} "
               f"{row['ratio_trivial']:9.2f} {same_size:11.2f}{flag}")
     print(f"median of {args.runs} forked parses per file; python {sys.version.split()[0]}; {os.cpu_count()} cpus")
-    if args.json:
-        args.json.write_text(json.dumps({"runs": args.runs, "target": TARGET, "rows": rows}, indent=2))
+    if not args.no_write:
+        from benchstack import write_results
+        from plots import bar_chart
+
+        ours_rows = [row for row in rows if not row["floor"]]
+        png = ROOT / "docs" / "img" / "parse_cost.png"
+        png.parent.mkdir(parents=True, exist_ok=True)
+        png.write_bytes(bar_chart([row["file"].removeprefix("support_") for row in ours_rows],
+                                  [row["ratio_trivial"] for row in ours_rows],
+                                  title="Parse cost, x the trivial one-task DAG (red line: 1.2 target)",
+                                  unit="x", reference=TARGET))
+        out = write_results("parse_cost", {"runs": args.runs, "target": TARGET, "rows": rows})
+        print(f"wrote {out.relative_to(ROOT)} and {png.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

@@ -5,16 +5,19 @@
    customer) is older than 48 hours (`support_escalation_reminder_hours`); 72 hours
    (`support_escalation_supervisor_hours`) for the supervisor. With a business calendar
    (`support_business_days`, `support_business_hours`, `support_holidays`) only working hours
-   count. Levels already recorded for the same idle period are left out.
-2. **remind_agents**: one digest e-mail per agent listing their stale tickets.
+   count. Levels already recorded for the same idle period are left out. The candidates go to
+   the reporting database (not XCom), so no task holds the whole backlog.
+2. **remind_agents**: one digest e-mail per agent listing their stale tickets (the 100 longest
+   idle, and how many more).
 3. **tell_supervisors**: an escalation note on each 72-hour ticket (a system note, which does not
    count as activity) and one e-mail per supervisor.
 4. **record_escalations**: the levels reached, in the `escalations` table; returns the outputs.
 
 Schedule: `SUPPORT_ESCALATION_CRON` (default daily 07:00) in the support centre's time zone.
 
-**Outputs**: `{"escalated": [{"ticket_id", "level", "idle_hours", ...}], "agent_notifications": {...},
-"supervisor_notifications": {...}}`.
+**Outputs**: `{"escalated": {"reminder": [ticket ids], "supervisor": [ticket ids]},
+"agent_notifications": {...}, "supervisor_notifications": {...}}`; the details (agent, supervisor,
+idle hours) are in the `escalations` table.
 
 **Rerun**: safe; a level is escalated once per idle period, and no e-mail or note is repeated.
 """
@@ -34,6 +37,10 @@ def _reference_time():
     return ctx.get("data_interval_end") or ctx["dag_run"].run_after
 
 
+def _run_id() -> str:
+    return get_current_context()["dag_run"].run_id
+
+
 @dag(
     dag_id="support_escalate_stale_tickets",
     schedule=cron("SUPPORT_ESCALATION_CRON"),
@@ -47,40 +54,39 @@ def _reference_time():
 )
 def support_escalate_stale_tickets():
     @task
-    def find_stale_tickets() -> list[dict]:
+    def find_stale_tickets() -> dict:
+        """How many tickets reach each level (the tickets themselves go to the reporting database)."""
         from support_flows import escalation
         from support_flows.runtime import FlowRuntime
 
-        return escalation.find_stale_tickets(FlowRuntime.current(), _reference_time())
+        return escalation.find_stale_tickets(FlowRuntime.current(), _reference_time(), _run_id())
 
     @task
-    def remind_agents(stale: list[dict]) -> dict:
+    def remind_agents(found: dict) -> dict:
         from support_flows import escalation
         from support_flows.runtime import FlowRuntime
 
-        return escalation.remind_agents(FlowRuntime.current(), stale)
+        return escalation.remind_agents(FlowRuntime.current(), _run_id()) if found["reminder"] else {}
 
     @task
-    def tell_supervisors(stale: list[dict]) -> dict:
+    def tell_supervisors(found: dict) -> dict:
         from support_flows import escalation
         from support_flows.runtime import FlowRuntime
 
-        return escalation.tell_supervisors(FlowRuntime.current(), stale)
+        return escalation.tell_supervisors(FlowRuntime.current(), _run_id()) if found["supervisor"] else {}
 
     @task(outlets=[ESCALATIONS])
-    def record_escalations(stale: list[dict], agent_notifications: dict, supervisor_notifications: dict) -> dict:
+    def record_escalations(agent_notifications: dict, supervisor_notifications: dict) -> dict:
         from support_flows import escalation
         from support_flows.runtime import FlowRuntime
 
-        escalation.record(FlowRuntime.current(), stale, _reference_time(), get_current_context()["dag_run"].run_id)
         return {
-            "escalated": [{k: item[k] for k in ("ticket_id", "agent_id", "level", "idle_hours")} for item in stale],
+            "escalated": escalation.record(FlowRuntime.current(), _run_id(), _reference_time()),
             "agent_notifications": agent_notifications,
             "supervisor_notifications": supervisor_notifications,
         }
 
-    stale = find_stale_tickets()
-    record_escalations(stale, remind_agents(stale), tell_supervisors(stale))
-
+    found = find_stale_tickets()
+    record_escalations(remind_agents(found), tell_supervisors(found))
 
 support_escalate_stale_tickets()

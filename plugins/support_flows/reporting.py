@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 metadata = sa.MetaData()
 
 ticket_facts = sa.Table(
@@ -161,6 +161,22 @@ schema_version = sa.Table(
     sa.Column("applied_at", sa.DateTime(timezone=True), server_default=sa.func.current_timestamp()),
 )
 
+# Internal: the stale tickets one escalation run found, handed from its first task to the next ones
+# through the database instead of XCom, so no task holds them all (rows are removed at the run's end).
+escalation_candidates = sa.Table(
+    "escalation_candidates",
+    metadata,
+    sa.Column("dag_run_id", sa.String(250), primary_key=True),
+    sa.Column("ticket_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("level", sa.String(16), primary_key=True),
+    sa.Column("agent_id", sa.Integer),
+    sa.Column("supervisor_id", sa.Integer),
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("priority", sa.String(16), nullable=False),
+    sa.Column("idle_since", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("idle_hours", sa.Float, nullable=False),
+)
+
 TABLES = {t.name: t for t in (ticket_facts, feedback_facts, agent_daily_performance, daily_summary, escalations,
                               flow_errors, flow_runs)}
 
@@ -180,8 +196,12 @@ def _migrate_to_1(conn: sa.Connection) -> None:
     metadata.create_all(conn, tables=[*TABLES.values(), side_effects, watermarks], checkfirst=True)
 
 
+def _migrate_to_2(conn: sa.Connection) -> None:
+    escalation_candidates.create(conn, checkfirst=True)
+
+
 # Each step takes the schema from version N-1 to N. Add a step, never edit a released one.
-MIGRATIONS = {1: _migrate_to_1}
+MIGRATIONS = {1: _migrate_to_1, 2: _migrate_to_2}
 
 
 def ensure_schema(engine: Engine) -> int:
@@ -196,7 +216,7 @@ def ensure_schema(engine: Engine) -> int:
     return current
 
 
-def _insert_for(engine: Engine):
+def dialect_insert(engine: Engine):
     name = engine.dialect.name
     if name == "postgresql":
         return postgresql.insert
@@ -239,7 +259,7 @@ def _check_columns(table: sa.Table, columns: Iterable[str]) -> None:
 
 
 def _upsert_by_insert(engine: Engine, table: sa.Table, rows: Iterator[dict[str, Any]], batch_size: int) -> int:
-    insert = _insert_for(engine)
+    insert = dialect_insert(engine)
     keys = [c.name for c in table.primary_key.columns]
     written = 0
     with engine.begin() as conn:
@@ -316,7 +336,7 @@ def once(
     until the claim's lease has run out (its holder died). If ``action`` raises, the claim is
     released and the side effect counts as not done.
     """
-    insert = _insert_for(engine)
+    insert = dialect_insert(engine)
     now = datetime.now(UTC)
     with engine.begin() as conn:
         claimed = conn.execute(
@@ -382,7 +402,7 @@ class ReportingStore:
 
     def set_watermark(self, name: str, position: int) -> None:
         """Move a watermark forward (never back: a late writer cannot undo a newer position)."""
-        insert = _insert_for(self.engine)
+        insert = dialect_insert(self.engine)
         stmt = insert(watermarks).values(name=name, position=position, updated_at=datetime.now(UTC))
         stmt = stmt.on_conflict_do_update(
             index_elements=["name"],
