@@ -145,16 +145,11 @@ def main() -> None:
     print(f"median of {args.runs} forked parses per file; python {sys.version.split()[0]}; {os.cpu_count()} cpus")
     if not args.no_write:
         from benchstack import write_results
-        from plots import bar_chart
+        from plots import draw
 
-        ours_rows = [row for row in rows if not row["floor"]]
-        png = ROOT / "docs" / "img" / "parse_cost.png"
-        png.parent.mkdir(parents=True, exist_ok=True)
-        png.write_bytes(bar_chart([row["file"].removeprefix("support_") for row in ours_rows],
-                                  [row["ratio_trivial"] for row in ours_rows],
-                                  title="Parse cost, x the trivial one-task DAG (red line: 1.2 target)",
-                                  unit="x", reference=TARGET))
-        out = write_results("parse_cost", {"runs": args.runs, "target": TARGET, "rows": rows})
+        result = {"runs": args.runs, "target": TARGET, "rows": rows}
+        out = write_results("parse_cost", result)
+        png = draw(out.stem, result)
         print(f"wrote {out.relative_to(ROOT)} and {png.relative_to(ROOT)}")
 
 

@@ -71,7 +71,7 @@ def cdf_chart(series: Mapping[str, Sequence[float]], title: str, unit: str = "",
     left, top, right, bottom = box
     peak = max(max(values) for values in series.values()) * 1.1
     _frame(canvas, title, box, peak, unit)
-    for pct in (0, 50, 95, 100):
+    for pct in (0, 25, 50, 75, 95):
         x = left + (right - left) * pct // 100
         canvas.rect(x, bottom, x + 1, bottom + 5, AXIS)
         _label(canvas, x - 8, bottom + 8, f"P{pct}")
@@ -126,3 +126,58 @@ def bar_chart(labels: Sequence[str], values: Sequence[float], title: str, unit: 
         x = left + round((right - left) * reference / peak)
         canvas.rect(x, top - 4, x + 2, top + 22 * len(labels), SERIES[3])
     return canvas.png()
+
+
+# --- the figures in docs/performance.md, each drawn from a benchmark's results file ---------------
+
+IMG = Path(__file__).resolve().parent.parent / "docs" / "img"
+
+
+def latency_figure(result: dict) -> Path:
+    path = IMG / f"trigger_latency_{result['executor']}.png"
+    path.write_bytes(cdf_chart({"trivial 1-task DAG": result["trivial"]["samples"],
+                                "Flow 1 trigger to e-mail": result["flow1"]["samples"]},
+                               title=f"Trigger latency, seconds ({result['executor']} executor)", unit="s"))
+    return path
+
+
+def memory_figure(result: dict) -> Path:
+    sizes = result["sizes"]
+    dags = list(result["results"][str(sizes[0])]["dags"])
+    series = {dag_id.removeprefix("support_"): [result["results"][str(s)]["dags"][dag_id]["peak_rss_mib"] for s in sizes]
+              for dag_id in dags}
+    series["process before the run"] = [result["results"][str(s)]["dags"][dags[0]]["rss_before_mib"] for s in sizes]
+    path = IMG / "memory_by_tickets.png"
+    path.write_bytes(line_chart([f"{s // 1000}K" for s in sizes], series,
+                                title="Peak RSS of the task process by ticket count, MiB"))
+    return path
+
+
+def parse_figure(result: dict) -> Path:
+    rows = [row for row in result["rows"] if not row["floor"]]
+    path = IMG / "parse_cost.png"
+    path.write_bytes(bar_chart([row["file"].removeprefix("support_") for row in rows], [row["ratio_trivial"] for row in rows],
+                               title=f"Parse cost, x the trivial one-task DAG (red line: {result['target']} target)",
+                               unit="x", reference=result["target"]))
+    return path
+
+
+FIGURES = {"trigger_latency_": latency_figure, "scheduled_at_scale": memory_figure, "parse_cost": parse_figure}
+
+
+def draw(name: str, result: dict) -> Path | None:
+    """The figure of the results file ``name`` (without .json), if it has one."""
+    IMG.mkdir(parents=True, exist_ok=True)
+    for prefix, figure in FIGURES.items():
+        if name.startswith(prefix):
+            return figure(result)
+    return None
+
+
+if __name__ == "__main__":  # redraw every figure from bench/results/, without rerunning anything
+    import json
+
+    for results in sorted((Path(__file__).resolve().parent / "results").glob("*.json")):
+        drawn = draw(results.stem, json.loads(results.read_text()))
+        if drawn:
+            print(f"{results.name} -> {drawn}")

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import requests
 from benchstack import ROOT, Stack, _free_port, write_results
+from plots import draw
 
 DAGS = {
     "support_escalate_stale_tickets": lambda today: {},
@@ -196,8 +197,10 @@ def main() -> None:
                 results[str(size)] = {"dags": per_dag, "writes": speed}
 
     summary = report(args.sizes, results)
-    out = write_results("scheduled_at_scale", {"sizes": args.sizes, "results": results, "summary": summary})
-    print(f"wrote {out.relative_to(ROOT)} and docs/img/memory_by_tickets.png")
+    result = {"sizes": args.sizes, "results": results, "summary": summary}
+    out = write_results("scheduled_at_scale", result)
+    png = draw(out.stem, result)
+    print(f"wrote {out.relative_to(ROOT)} and {png.relative_to(ROOT)}")
 
 
 def report(sizes: list[int], results: dict) -> dict:
@@ -219,14 +222,6 @@ def report(sizes: list[int], results: dict) -> dict:
         flag = "" if w["ratio_upsert_to_copy"] >= 0.5 else "  under 0.5x"
         print(f"writes at {size:,}: upsert/COPY speed {w['ratio_upsert_to_copy']:.2f}{flag}")
 
-    from plots import line_chart
-
-    labels = [f"{s // 1000}K" for s in sizes]
-    png = ROOT / "docs" / "img" / "memory_by_tickets.png"
-    png.parent.mkdir(parents=True, exist_ok=True)
-    png.write_bytes(line_chart(labels, {dag_id.removeprefix("support_"): [results[str(s)]["dags"][dag_id]["peak_rss_mib"]
-                                                                          for s in sizes] for dag_id in DAGS},
-                               title="Peak RSS of the task process by ticket count, MiB"))
     return summary
 
 

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from benchstack import TRIVIAL_DAG_ID, Client, bench_stack, executor_options, mock_mail, percentile, write_results
+from plots import draw
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = 1.5
@@ -73,15 +74,6 @@ def floor_latency(client: Client) -> tuple[float, dict]:
     return client.output(TRIVIAL_DAG_ID, run_id, "ran_at") - started, phases(client, TRIVIAL_DAG_ID, run_id, started)
 
 
-def plot(floor: list[float], flow1: list[float], path: Path) -> None:
-    """Both latency distributions as sorted curves (a cumulative distribution), one PNG."""
-    from plots import cdf_chart
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(cdf_chart({"trivial 1-task DAG": floor, "Flow 1 trigger to e-mail": flow1},
-                               title="Trigger latency, seconds", unit="s"))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--triggers", type=int, default=25)
@@ -122,11 +114,10 @@ def main() -> None:
     print(f"Flow 1 p50 / floor p50 = {ratio:.2f} ({verdict} the {TARGET}x target); "
           f"p95 ratio {summary['flow1']['p95'] / summary['trivial']['p95']:.2f}; "
           f"{args.triggers} triggers each, executor {args.executor}")
-    png = ROOT / "docs" / "img" / f"trigger_latency_{args.executor}.png"
-    plot(floor, flow1, png)
-    out = write_results(f"trigger_latency_{args.executor}",
-                        {"executor": args.executor, "triggers": args.triggers, "ratio_p50": ratio, **summary,
-                         "phases_median": {k: statistics.median(v) for k, v in breakdown.items()}})
+    result = {"executor": args.executor, "triggers": args.triggers, "ratio_p50": ratio, **summary,
+              "phases_median": {k: statistics.median(v) for k, v in breakdown.items()}}
+    out = write_results(f"trigger_latency_{args.executor}", result)
+    png = draw(out.stem, result)
     print(f"wrote {out.relative_to(ROOT)} and {png.relative_to(ROOT)}")
 
 
