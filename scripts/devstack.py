@@ -191,6 +191,8 @@ class Stack:
                 "AIRFLOW__CELERY__BROKER_URL": self.broker_url,
                 "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{result_db}",
                 "AIRFLOW__CELERY__WORKER_CONCURRENCY": "4",
+                # Airflow's default Celery config, plus our task modules preloaded in each worker
+                "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": "support_flows.celery_config.CELERY_CONFIG",
             })
         if self.private_ports:
             if not hasattr(self, "_ports"):

@@ -1,14 +1,32 @@
 """The Airflow listener that sees every task failure of every DAG (registered by the plugin) and
-hands it to ``support_flows.alerts``: one place, so no DAG can forget its error handling."""
+hands it to ``support_flows.alerts``: one place, so no DAG can forget its error handling. It also
+records each DAG run's end (flow health) and, as the scheduler starts, preloads the task modules
+for the LocalExecutor's workers (``support_flows.preload``)."""
 
 from __future__ import annotations
 
 import logging
+import sys
 
 from airflow.listeners import hookimpl
 
 log = logging.getLogger(__name__)
 RETRY_STATES = {"up_for_retry", "up_for_reschedule"}
+
+
+@hookimpl
+def on_starting(component):
+    """The scheduler is starting (this runs before it starts its executor): with the LocalExecutor,
+    whose workers fork from the scheduler, preload the task modules so every task starts with them."""
+    if sys.argv[1:2] != ["scheduler"]:
+        return
+    from airflow.configuration import conf
+
+    if conf.get("core", "executor").split(",")[0].strip() in ("LocalExecutor", "airflow.executors.local_executor.LocalExecutor"):
+        from support_flows import preload
+
+        preload.task_modules()
+        log.info("support_flows: task modules preloaded for the LocalExecutor's workers")
 
 
 @hookimpl

@@ -1,0 +1,47 @@
+"""Worker processes import our task modules before they fork task processes: the scheduler (for
+the LocalExecutor's workers) through the listener, Celery workers through their config module.
+Each check runs in a fresh interpreter, where nothing of ours is imported yet."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PRELOADED = "support_flows.runtime"
+
+
+def fresh_python(code: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT,
+                          env={**os.environ, "PYTHONPATH": f"{ROOT / 'plugins'}{os.pathsep}{ROOT}", **env})
+
+
+@pytest.mark.parametrize(("argv", "executor", "preloads"), [
+    (["airflow", "scheduler"], "LocalExecutor", True),
+    (["airflow", "scheduler"], "CeleryExecutor", False),  # its workers are not its children
+    (["airflow", "dag-processor"], "LocalExecutor", False),
+    (["airflow", "api-server"], "LocalExecutor", False),
+])
+def test_the_scheduler_of_the_local_executor_preloads_the_task_modules(argv, executor, preloads):
+    code = (f"import sys; sys.argv = {argv!r}\n"
+            "from support_flows import listener\n"
+            f"assert {PRELOADED!r} not in sys.modules\n"
+            "listener.on_starting(component=None)\n"
+            f"print({PRELOADED!r} in sys.modules)")
+    out = fresh_python(code, AIRFLOW__CORE__EXECUTOR=executor)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == str(preloads)
+
+
+def test_the_celery_config_is_airflows_default_and_preloads_the_task_modules():
+    code = ("import sys\n"
+            "from support_flows.celery_config import CELERY_CONFIG\n"
+            "from airflow.providers.celery.executors.default_celery import DEFAULT_CELERY_CONFIG\n"
+            f"print(CELERY_CONFIG is DEFAULT_CELERY_CONFIG, {PRELOADED!r} in sys.modules)")
+    out = fresh_python(code)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "True True"
