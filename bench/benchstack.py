@@ -24,7 +24,7 @@ sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "plugins")]
 
 from rest_client import Client  # noqa: E402
 
-from devstack import Stack, _free_port  # noqa: E402
+from devstack import Stack  # noqa: E402
 
 __all__ = ["Client", "Stack", "bench_stack", "executor_options", "percentile", "machine", "mock_mail", "mock_tickets",
            "RESULTS"]
@@ -62,13 +62,11 @@ def bench_stack(executor: str = "local", metadata_url: str | None = None, broker
     dags = workdir / "dags"
     shutil.copytree(ROOT / "dags", dags, ignore=shutil.ignore_patterns("__pycache__"))
     (dags / f"{TRIVIAL_DAG_ID}.py").write_text(TRIVIAL_DAG)
-    stack = Stack(
-        state_dir=workdir / "state", airflow_port=_free_port(), mock_port=_free_port(), mock_tls_port=_free_port(),
-        quiet=True, private_ports=True, dags_folder=dags, executor=executor, metadata_url=metadata_url,
+    stack = Stack.on_free_ports(
+        workdir / "state", dags_folder=dags, executor=executor, metadata_url=metadata_url,
         extra_env={"AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5", **(extra_env or {})},
+        **({"broker_url": broker_url} if broker_url else {}),
     )
-    if broker_url:
-        stack.broker_url = broker_url
     try:
         with stack:
             stack.wait_for_dags([TRIVIAL_DAG_ID, "support_ticket_created"])
@@ -81,11 +79,12 @@ def bench_stack(executor: str = "local", metadata_url: str | None = None, broker
 
 
 @contextlib.contextmanager
-def postgres_metadata(server: str = "postgresql+psycopg2://postgres@127.0.0.1:5432") -> Iterator[str]:
-    """A scratch PostgreSQL database for Airflow's metadata, dropped afterwards."""
+def scratch_database(server: str = "postgresql+psycopg2://postgres@127.0.0.1:5432",
+                     prefix: str = "airflow_bench") -> Iterator[str]:
+    """A scratch PostgreSQL database on ``server`` (a URL without database), dropped afterwards."""
     import sqlalchemy as sa
 
-    name = f"airflow_bench_{uuid.uuid4().hex[:8]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     admin = sa.create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(sa.text(f"CREATE DATABASE {name}"))
@@ -106,7 +105,7 @@ def executor_options(executor: str) -> Iterator[dict]:
     if executor == "local":
         yield {}
         return
-    with postgres_metadata() as url:
+    with scratch_database() as url:
         if executor == "local-pg":
             yield {"metadata_url": url}
             return

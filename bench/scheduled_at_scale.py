@@ -23,35 +23,20 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 import requests
-from benchstack import ROOT, Stack, _free_port, write_results
+from benchstack import ROOT, Stack, scratch_database, write_results
 from plots import draw
+
+from devstack import _free_port
 
 DAGS = {
     "support_escalate_stale_tickets": lambda today: {},
     "support_daily_summary": lambda today: {"report_date": today},
     "support_analytics_load": lambda today: {"load_date": today},
 }
-
-
-@contextlib.contextmanager
-def scratch_database(server: str):
-    import sqlalchemy as sa
-
-    name = f"reporting_bench_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"CREATE DATABASE {name}"))
-    try:
-        yield f"{server}/{name}", name
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        admin.dispose()
 
 
 @contextlib.contextmanager
@@ -176,7 +161,7 @@ def main() -> None:
         for size in args.sizes:
             print(f"== {size:,} tickets", flush=True)
             started = time.perf_counter()
-            with mock_backend(workdir, size) as (port, tls_port), scratch_database(args.postgres) as (url, _):
+            with mock_backend(workdir, size) as (port, tls_port), scratch_database(args.postgres, "reporting_bench") as url:
                 print(f"   mock seeded in {time.perf_counter() - started:.1f}s", flush=True)
                 env = dag_env(workdir, port, tls_port, url)
                 if not migrated:

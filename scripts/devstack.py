@@ -89,6 +89,13 @@ class Stack:
     quiet: bool = False
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
 
+    @classmethod
+    def on_free_ports(cls, state_dir: Path, **options) -> Stack:
+        """A quiet stack on free ports throughout (UI, mock, log servers, health check), so it runs
+        beside a developer's stack and beside other stacks: what the tests and benchmarks start."""
+        return cls(state_dir=state_dir, airflow_port=_free_port(), mock_port=_free_port(),
+                   mock_tls_port=_free_port(), quiet=True, private_ports=True, **options)
+
     # --- configuration ------------------------------------------------------------------------------
 
     @property

@@ -85,8 +85,7 @@ def _check_escalation_hours(reminder: int, supervisor: int) -> None:
 
 def load_settings(**overrides: Any) -> Settings:
     """Read every setting now. ``overrides`` win (tests and callers with a value in hand)."""
-    kinds = get_type_hints(Settings)
-    values = {name: overrides[name] if name in overrides else _read(name, kinds[name]) for name in _DEFAULTS}
+    values = {name: overrides[name] if name in overrides else _read(name, _KINDS[name]) for name in _DEFAULTS}
     settings = Settings(**values)
     _check_escalation_hours(settings.escalation_reminder_hours, settings.escalation_supervisor_hours)
     return settings

@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from e2e_support import EVENT_DAGS, Stack, free_port
+from e2e_support import EVENT_DAGS, Stack
 
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):
-    stack = Stack(
-        state_dir=tmp_path_factory.mktemp("stack"),
-        airflow_port=free_port(),
-        mock_port=free_port(),
-        mock_tls_port=free_port(),
-        quiet=True,
-        private_ports=True,
+    stack = Stack.on_free_ports(
+        tmp_path_factory.mktemp("stack"),
         extra_env={"AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5", "AIRFLOW_VAR_SUPPORT_EVENT_POLL_SECONDS": "1"},
     )
     stack.start()

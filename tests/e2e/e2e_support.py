@@ -11,9 +11,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 from rest_client import Client  # noqa: E402
 
 from devstack import Stack  # noqa: E402
-from helpers import free_port  # noqa: E402
 
-__all__ = ["Stack", "free_port", "Client", "mock_get", "EVENT_DAGS", "NEW_TICKET"]
+__all__ = ["Stack", "Client", "mock_get", "EVENT_DAGS", "NEW_TICKET"]
 
 EVENT_DAGS = ("support_ticket_created", "support_ticket_assigned", "support_ticket_resolved", "support_feedback_received")
 NEW_TICKET = {"customer_name": "Maria Garcia", "customer_email": "maria@example.org", "subject": "Cannot log in",

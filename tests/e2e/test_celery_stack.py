@@ -14,7 +14,7 @@ import redis
 import requests
 import sqlalchemy as sa
 
-from e2e_support import EVENT_DAGS, Client, Stack, free_port, mock_get
+from e2e_support import EVENT_DAGS, Client, Stack, mock_get
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.postgres]
 
@@ -36,13 +36,8 @@ def celery_stack(tmp_path_factory, postgres_url):
     metadata_url = f"postgresql+psycopg2://{url.username}@{url.host}:{url.port or 5432}/{name}"
     broker_db = 7
     redis.Redis(host="127.0.0.1", port=6379, db=broker_db).flushdb()
-    stack = Stack(
-        state_dir=tmp_path_factory.mktemp("celery-stack"),
-        airflow_port=free_port(),
-        mock_port=free_port(),
-        mock_tls_port=free_port(),
-        quiet=True,
-        private_ports=True,
+    stack = Stack.on_free_ports(
+        tmp_path_factory.mktemp("celery-stack"),
         executor="celery",
         metadata_url=metadata_url,
         broker_url=f"redis://127.0.0.1:6379/{broker_db}",
