@@ -21,6 +21,12 @@ def on_starting(component):
     if sys.argv[1:2] != ["scheduler"]:
         return
     from airflow.configuration import conf
+    from airflow.jobs.job import Job
+
+    # Task processes forked from the scheduler keep its argv and call this too, with a marker of
+    # their own: only the scheduler's job itself preloads.
+    if not isinstance(component, Job):
+        return
 
     if conf.get("core", "executor").split(",")[0].strip() in ("LocalExecutor", "airflow.executors.local_executor.LocalExecutor"):
         from support_flows import preload

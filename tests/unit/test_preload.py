@@ -20,17 +20,21 @@ def fresh_python(code: str, **env: str) -> subprocess.CompletedProcess:
                           env={**os.environ, "PYTHONPATH": f"{ROOT / 'plugins'}{os.pathsep}{ROOT}", **env})
 
 
-@pytest.mark.parametrize(("argv", "executor", "preloads"), [
-    (["airflow", "scheduler"], "LocalExecutor", True),
-    (["airflow", "scheduler"], "CeleryExecutor", False),  # its workers are not its children
-    (["airflow", "dag-processor"], "LocalExecutor", False),
-    (["airflow", "api-server"], "LocalExecutor", False),
+@pytest.mark.parametrize(("argv", "executor", "component", "preloads"), [
+    (["airflow", "scheduler"], "LocalExecutor", "job", True),
+    (["airflow", "scheduler"], "CeleryExecutor", "job", False),  # its workers are not its children
+    (["airflow", "scheduler"], "LocalExecutor", "task", False),  # a task process forked from it
+    (["airflow", "dag-processor"], "LocalExecutor", "job", False),
+    (["airflow", "api-server"], "LocalExecutor", "job", False),
 ])
-def test_the_scheduler_of_the_local_executor_preloads_the_task_modules(argv, executor, preloads):
+def test_the_scheduler_of_the_local_executor_preloads_the_task_modules(argv, executor, component, preloads):
+    make = {"job": "object.__new__(Job)", "task": "TaskRunnerMarker()"}[component]
     code = (f"import sys; sys.argv = {argv!r}\n"
+            "from airflow.jobs.job import Job\n"
+            "from airflow.sdk.execution_time.task_runner import TaskRunnerMarker\n"
             "from support_flows import listener\n"
             f"assert {PRELOADED!r} not in sys.modules\n"
-            "listener.on_starting(component=None)\n"
+            f"listener.on_starting(component={make})\n"
             f"print({PRELOADED!r} in sys.modules)")
     out = fresh_python(code, AIRFLOW__CORE__EXECUTOR=executor)
     assert out.returncode == 0, out.stderr[-2000:]
