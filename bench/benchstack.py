@@ -55,7 +55,7 @@ def {TRIVIAL_DAG_ID}():
 
 
 @contextlib.contextmanager
-def bench_stack(executor: str = "local", metadata_url: str | None = None, broker_url: str | None = None,
+def bench_stack(executor: str = "local", database_url: str | None = None, broker_url: str | None = None,
                 extra_env: dict | None = None, keep: bool = False) -> Iterator[Stack]:
     """A started stack in a scratch folder (removed afterwards unless ``keep``)."""
     workdir = Path(tempfile.mkdtemp(prefix="support-bench-"))
@@ -63,7 +63,7 @@ def bench_stack(executor: str = "local", metadata_url: str | None = None, broker
     shutil.copytree(ROOT / "dags", dags, ignore=shutil.ignore_patterns("__pycache__"))
     (dags / f"{TRIVIAL_DAG_ID}.py").write_text(TRIVIAL_DAG)
     stack = Stack.on_free_ports(
-        workdir / "state", dags_folder=dags, executor=executor, metadata_url=metadata_url,
+        workdir / "state", dags_folder=dags, executor=executor, database_url=database_url,
         extra_env={"AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5", **(extra_env or {})},
         **({"broker_url": broker_url} if broker_url else {}),
     )
@@ -92,14 +92,15 @@ def scratch_database(server: str = "postgresql+psycopg2://postgres@127.0.0.1:543
         yield f"{server}/{name}"
     finally:
         with admin.connect() as conn:
-            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            for database in (name, f"{name}_reporting"):  # the stack creates the reporting one beside it
+                conn.execute(sa.text(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
         admin.dispose()
 
 
 @contextlib.contextmanager
 def executor_options(executor: str) -> Iterator[dict]:
-    """``bench_stack`` options: "local" is the README's stack (LocalExecutor, SQLite metadata);
-    "local-pg" the LocalExecutor on PostgreSQL metadata; "celery" the production shape of
+    """``bench_stack`` options: "local" is the README's stack (LocalExecutor, embedded PostgreSQL);
+    "local-pg" the LocalExecutor on the machine's PostgreSQL; "celery" the production shape of
     docker-compose.yaml (CeleryExecutor with two workers, PostgreSQL metadata, Redis broker
     database 8, emptied first)."""
     if executor == "local":
@@ -107,12 +108,12 @@ def executor_options(executor: str) -> Iterator[dict]:
         return
     with scratch_database() as url:
         if executor == "local-pg":
-            yield {"metadata_url": url}
+            yield {"database_url": url}
             return
         import redis
 
         redis.Redis(host="127.0.0.1", port=6379, db=8).flushdb()
-        yield {"executor": "celery", "metadata_url": url, "broker_url": "redis://127.0.0.1:6379/8"}
+        yield {"executor": "celery", "database_url": url, "broker_url": "redis://127.0.0.1:6379/8"}
 
 
 def mock_tickets(stack: Stack) -> list[dict]:

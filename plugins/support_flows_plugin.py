@@ -1,19 +1,20 @@
 """Registers the package's Airflow extensions (the plugins folder's only entry point): the
-listener behind the central error log and failure alerts, and the REST guard against unknown conf
-fields, and the least-privilege guard of the PowerApps user."""
+listener behind the central error log, failure alerts and failure reasons, the REST guard on
+trigger bodies, and the integration keys of the PowerApps connection."""
 
 from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
 from support_flows import listener
-from support_flows.api_guard import EventDagsOnlyGuard, UnknownConfFieldGuard
+from support_flows.api_guard import UnknownConfFieldGuard
+from support_flows.api_keys import ApiKeyAuth
 
 
 class SupportFlowsPlugin(AirflowPlugin):
     name = "support_flows"
     listeners = [listener]
     fastapi_root_middlewares = [
-        {"middleware": UnknownConfFieldGuard, "args": [], "kwargs": {}, "name": "Refuse unknown conf fields"},
-        {"middleware": EventDagsOnlyGuard, "args": [], "kwargs": {}, "name": "Event DAGs only for PowerApps"},
+        {"middleware": UnknownConfFieldGuard, "args": [], "kwargs": {}, "name": "Check trigger bodies"},
+        {"middleware": ApiKeyAuth, "args": [], "kwargs": {}, "name": "Integration keys (X-Api-Key)"},
     ]

@@ -1,5 +1,6 @@
-"""Start the whole system on one machine: the mock backend and Airflow's api-server, scheduler,
-dag-processor and triggerer (LocalExecutor, SQLite metadata, SQLite reporting database).
+"""Start the whole system on one machine: PostgreSQL (the embedded server by default), the mock
+backend and Airflow's api-server, scheduler, dag-processor and triggerer (LocalExecutor), and keep
+it running: a component that exits unexpectedly is restarted with backoff while the others go on.
 
 ``python scripts/devstack.py run`` is what ``python3 scripts/dev.py run`` ends in; the end-to-end
 tests use ``Stack`` from here too, so what they test is what a developer runs.
@@ -7,6 +8,9 @@ tests use ``Stack`` from here too, so what they test is what a developer runs.
 Settings from the environment (all optional):
 
     SUPPORT_STATE_DIR       where all state lives (default .local/); a restart reuses it
+    SUPPORT_DATABASE_URL    an existing PostgreSQL instead of the embedded server: the URL of the
+                            Airflow metadata database (the reporting database is the same name
+                            with ``_reporting``, on the same server; both are created if missing)
     SUPPORT_AIRFLOW_PORT    the Airflow UI and REST API (default 8080)
     SUPPORT_MOCK_PORT       the mock backend, HTTP (default 5000)
     SUPPORT_MOCK_TLS_PORT   the mock's HTTPS identity endpoint (default 5443)
@@ -17,22 +21,32 @@ Settings from the environment (all optional):
 from __future__ import annotations
 
 import base64
+import collections
 import json
 import os
 import secrets
 import shutil
 import signal
-import sqlite3
+import socket
 import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pgserver import DataDirError, EmbeddedPostgres, ensure_databases  # noqa: E402
+
+AIRFLOW_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+# A component that exits unexpectedly is restarted after 1, 2, 4 ... 30 s; one that needs more than
+# CRASH_LOOP_RESTARTS restarts within CRASH_LOOP_WINDOW_S is not going to heal by itself.
+CRASH_LOOP_RESTARTS = 5
+CRASH_LOOP_WINDOW_S = 120.0
+MAX_BACKOFF_S = 30.0
 
 
 def _secret_file(path: Path, make) -> str:
@@ -43,11 +57,54 @@ def _secret_file(path: Path, make) -> str:
 
 
 def _free_port() -> int:
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def _port_in_use(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("0.0.0.0", port))
+        except OSError:
+            return True
+    return False
+
+
+def _kill_group(pid: int, sig: int = signal.SIGKILL) -> None:
+    """Signal a component's process group (it leads one: started in a session of its own), even
+    when its leader is already gone: its children (serve-logs, executor workers) are still in it."""
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def session_members(leader_pid: int) -> list[int]:
+    """Every live process in the session a component leads: its process group and the groups that
+    its descendants made for themselves (Airflow's task processes do), orphaned ones included."""
+    import psutil
+
+    members = []
+    for pid in psutil.pids():
+        try:
+            if os.getsid(pid) == leader_pid and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                members.append(pid)
+        except (OSError, psutil.Error):
+            continue
+    return members
+
+
+def _end_session(leader_pid: int) -> None:
+    """SIGKILL everything in a component's session (PostgreSQL's backends make sessions of their
+    own, and end by themselves when the server goes)."""
+    _kill_group(leader_pid)
+    for pid in session_members(leader_pid):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def wait_for_http(url: str, timeout: float, process: subprocess.Popen | None = None) -> None:
@@ -62,23 +119,47 @@ def wait_for_http(url: str, timeout: float, process: subprocess.Popen | None = N
                     return
         except (urllib.error.URLError, OSError) as err:
             last = err
-        time.sleep(0.5)
+        time.sleep(0.2)
     raise TimeoutError(f"{url} did not answer within {timeout:.0f}s ({last})")
+
+
+class CrashLoop(RuntimeError):
+    """A component keeps exiting: the stack gives up on it (and stops)."""
+
+
+@dataclass
+class Component:
+    """One supervised process of the stack: how to start it, and its restart history."""
+
+    name: str
+    args: list[str]
+    env: dict[str, str]
+    popen_options: dict = field(default_factory=dict)
+    process: subprocess.Popen | None = None
+    restarts: collections.deque = field(default_factory=collections.deque)
+    restart_at: float | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
 
 
 @dataclass
 class Stack:
-    """One running copy of the system. ``start()`` then ``stop()``; also a context manager."""
+    """One running copy of the system. ``start()`` then ``stop()``; also a context manager.
+    ``supervise()``, called now and then, restarts what died."""
 
     state_dir: Path = field(default_factory=lambda: Path(os.environ.get("SUPPORT_STATE_DIR", ROOT / ".local")))
     airflow_port: int = field(default_factory=lambda: int(os.environ.get("SUPPORT_AIRFLOW_PORT", "8080")))
     mock_port: int = field(default_factory=lambda: int(os.environ.get("SUPPORT_MOCK_PORT", "5000")))
     mock_tls_port: int = field(default_factory=lambda: int(os.environ.get("SUPPORT_MOCK_TLS_PORT", "5443")))
+    # An existing PostgreSQL: the URL of the metadata database (the reporting database is on the same
+    # server, named like it with "_reporting"). None: the embedded server, data in state_dir/postgres.
+    database_url: str | None = field(default_factory=lambda: os.environ.get("SUPPORT_DATABASE_URL") or None)
     extra_env: dict[str, str] = field(default_factory=dict)
-    # "local": LocalExecutor on SQLite (the default). "celery": CeleryExecutor with `workers`
-    # worker processes, metadata in PostgreSQL (`metadata_url`) and Redis as broker (`broker_url`).
+    # "local": the LocalExecutor (the default). "celery": CeleryExecutor with `workers` worker
+    # processes and Redis as broker (`broker_url`).
     executor: str = "local"
-    metadata_url: str | None = None
     broker_url: str = "redis://127.0.0.1:6379/0"
     workers: int = 2
     # Give the log servers and health checks free ports, so two stacks can run side by side.
@@ -87,7 +168,11 @@ class Stack:
     # The benchmarks point this at a copy of dags/ with a trivial DAG beside ours.
     dags_folder: Path = ROOT / "dags"
     quiet: bool = False
-    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    components: dict[str, Component] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.state_dir = Path(self.state_dir).resolve()
+        self.postgres = None if self.database_url else EmbeddedPostgres(self.state_dir / "postgres")
 
     @classmethod
     def on_free_ports(cls, state_dir: Path, **options) -> Stack:
@@ -110,6 +195,19 @@ class Stack:
     def mock_url(self) -> str:
         return f"http://localhost:{self.mock_port}"
 
+    @property
+    def metadata_url(self) -> str:
+        """SQLAlchemy URL of the Airflow metadata database."""
+        if self.postgres:
+            return self.postgres.url("airflow", driver="postgresql+psycopg2")
+        return self.database_url.replace("postgresql://", "postgresql+psycopg2://", 1)
+
+    @property
+    def reporting_url(self) -> str:
+        """URL of the reporting database: beside the metadata database, named after it."""
+        parts = urllib.parse.urlsplit(self.metadata_url)
+        return parts._replace(path=f"{parts.path}_reporting").geturl()
+
     def passwords(self) -> dict[str, str]:
         self.airflow_home.mkdir(parents=True, exist_ok=True)
         return {
@@ -120,7 +218,8 @@ class Stack:
         }
 
     def connections(self) -> dict[str, dict]:
-        """The connections of CONTRACT section 3, pointed at the mock."""
+        """The connections of CONTRACT section 3, pointed at the mock and the reporting database."""
+        reporting = urllib.parse.urlsplit(self.reporting_url)
         return {
             "support_api": {
                 "conn_type": "http",
@@ -144,22 +243,19 @@ class Stack:
                     "allowed_hosts": "localhost",
                 },
             },
-            "support_reporting": {"conn_type": "sqlite", "host": str(self.state_dir / "reporting.sqlite")},
+            "support_reporting": {
+                "conn_type": "postgres",
+                "host": reporting.hostname,
+                "port": reporting.port or 5432,
+                "login": urllib.parse.unquote(reporting.username or ""),
+                "password": urllib.parse.unquote(reporting.password or ""),
+                "schema": reporting.path.lstrip("/"),
+            },
         }
 
     def env(self) -> dict[str, str]:
-        """The environment every Airflow process of this stack runs with."""
+        """The environment every process of this stack runs with."""
         self.airflow_home.mkdir(parents=True, exist_ok=True)
-        # SQLite metadata shared by five processes: wait for a lock instead of failing at once.
-        config_dir = self.airflow_home / "config"
-        config_dir.mkdir(exist_ok=True)
-        (config_dir / "airflow_local_settings.py").write_text(
-            '"""Written by scripts/devstack.py: SQLite waits up to 15 seconds for a lock."""\n'
-            'connect_args = {"timeout": 15}\n'
-        )
-        passwords_file = self.airflow_home / "simple_auth_manager_passwords.json"
-        passwords_file.write_text(json.dumps(self.passwords()))
-        passwords_file.chmod(0o600)
         env = {
             **os.environ,
             "AIRFLOW_HOME": str(self.airflow_home),
@@ -168,12 +264,10 @@ class Stack:
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor" if self.executor == "celery" else "LocalExecutor",
             "AIRFLOW__CORE__PARALLELISM": "8",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.metadata_url or f"sqlite:///{self.airflow_home / 'airflow.db'}",
-            "AIRFLOW__CORE__AUTH_MANAGER": (
-                "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
-            ),
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin,powerapps:user",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords_file),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.metadata_url,
+            # FAB's users and roles (admins manage them in the UI), with one change: see access.py
+            "AIRFLOW__CORE__AUTH_MANAGER": "support_flows.access.SupportFabAuthManager",
+            "AIRFLOW__API__SECRET_KEY": _secret_file(self.state_dir / "api-secret-key", lambda: secrets.token_urlsafe(32)),
             "AIRFLOW__API__PORT": str(self.airflow_port),
             "AIRFLOW__API__BASE_URL": self.airflow_url,
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.airflow_url}/execution/",
@@ -183,20 +277,21 @@ class Stack:
             ),
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
             "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
+            # After a restart of the scheduler (a crash, or the whole stack stopped mid-run), task
+            # instances left running by the old one are reset and run again within a minute, not
+            # after Airflow's default five.
+            "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": "30",
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "60",
             "AIRFLOW_VAR_SUPPORT_CUSTOMER_KEY_SALT": _secret_file(
                 self.state_dir / "customer-key-salt", lambda: secrets.token_urlsafe(32)
             ),
             "AIRFLOW_VAR_SUPPORT_AIRFLOW_UI_URL": self.airflow_url,
             "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "plugins"), str(ROOT), os.environ.get("PYTHONPATH")])),
         }
-        if not self.metadata_url:
-            env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS"] = "airflow_local_settings.connect_args"
-            env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC"] = "airflow_local_settings.connect_args"
         if self.executor == "celery":
-            result_db = (self.metadata_url or "").replace("postgresql+psycopg2://", "postgresql://")
             env.update({
                 "AIRFLOW__CELERY__BROKER_URL": self.broker_url,
-                "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{result_db}",
+                "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + self.metadata_url.replace("+psycopg2", "", 1),
                 "AIRFLOW__CELERY__WORKER_CONCURRENCY": "4",
                 # Airflow's default Celery config, plus our task modules preloaded in each worker
                 "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": "support_flows.celery_config.CELERY_CONFIG",
@@ -216,16 +311,29 @@ class Stack:
 
     # --- processes --------------------------------------------------------------------------------------
 
-    def _spawn(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen:
-        logs = self.state_dir / "logs"
-        logs.mkdir(parents=True, exist_ok=True)
-        out = open(logs / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
-        process = subprocess.Popen(
-            args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        self.processes[name] = process
-        return process
+    @property
+    def processes(self) -> dict[str, subprocess.Popen]:
+        """The running process of each component, by name."""
+        return {name: c.process for name, c in self.components.items() if c.process is not None}
+
+    def log_path(self, name: str) -> Path:
+        return self.state_dir / "logs" / f"{name}.log"
+
+    def _launch(self, component: Component) -> subprocess.Popen:
+        log = self.log_path(component.name)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "ab") as out:
+            component.process = subprocess.Popen(
+                component.args, cwd=ROOT, env=component.env, stdout=out, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True, **component.popen_options,
+            )
+        component.restart_at = None
+        return component.process
+
+    def _spawn(self, name: str, args: list[str], env: dict[str, str], **popen_options) -> subprocess.Popen:
+        component = Component(name, args, env, popen_options)
+        self.components[name] = component
+        return self._launch(component)
 
     def _airflow(self) -> str:
         found = shutil.which("airflow", path=str(Path(sys.executable).parent)) or shutil.which("airflow")
@@ -245,9 +353,34 @@ class Stack:
             self.stop()
             raise
 
+    def _check_ports(self) -> None:
+        for port, what, variable in ((self.airflow_port, "Airflow", "SUPPORT_AIRFLOW_PORT"),
+                                     (self.mock_port, "the mock backend", "SUPPORT_MOCK_PORT"),
+                                     (self.mock_tls_port, "the mock's HTTPS endpoint", "SUPPORT_MOCK_TLS_PORT")):
+            if _port_in_use(port):
+                raise RuntimeError(f"port {port} for {what} is in use (another `run`?): stop what holds it, "
+                                   f"or choose another port with {variable}")
+
+    def _start_postgres(self) -> None:
+        if self.postgres is None:
+            self.say(f"==> using the PostgreSQL at {urllib.parse.urlsplit(self.metadata_url).netloc.split('@')[-1]}")
+            ensure_databases(_server_url(self.metadata_url), [_database(self.metadata_url), _database(self.reporting_url)])
+            return
+        fresh = not self.postgres.initialised
+        self.postgres.prepare()
+        self.say(f"==> {'created' if fresh else 'starting'} PostgreSQL in {self.postgres.data_dir} "
+                 f"(127.0.0.1:{self.postgres.port})")
+        process = self._spawn("postgres", self.postgres.command(), dict(os.environ),
+                              **self.postgres.popen_options())
+        self.postgres.wait_ready(process)
+        self.postgres.ensure_databases(_database(self.metadata_url), _database(self.reporting_url))
+
     def _start(self) -> Stack:
-        env = self.env()
+        self._check_ports()
+        self.state_dir.mkdir(parents=True, exist_ok=True)
         self.say(f"==> state in {self.state_dir}")
+        self._start_postgres()
+        env = self.env()
         mock = self._spawn(
             "mock-backend",
             [sys.executable, "-m", "mock_backend", "--port", str(self.mock_port), "--tls-port",
@@ -261,17 +394,39 @@ class Stack:
         migrated = subprocess.run([self._airflow(), "db", "migrate"], env=env, cwd=ROOT, capture_output=True, text=True)
         if migrated.returncode != 0:
             raise RuntimeError(f"airflow db migrate failed:\n{migrated.stdout[-2000:]}\n{migrated.stderr[-3000:]}")
-        if not self.metadata_url:
-            # Write-ahead logging: readers no longer block the writer (kept in the database file).
-            with sqlite3.connect(self.airflow_home / "airflow.db") as conn:
-                conn.execute("PRAGMA journal_mode=WAL")
-        for component in COMPONENTS:
-            self._spawn(component, [self._airflow(), component], env)
+        self.bootstrap_access(env)
+        for name in AIRFLOW_COMPONENTS:
+            self._spawn(name, [self._airflow(), name], env)
         if self.executor == "celery":
             for n in range(1, self.workers + 1):
                 self.start_worker(n, env)
         wait_for_http(f"{self.airflow_url}/api/v2/monitor/health", 180, self.processes["api-server"])
+        self.write_state_file()
         return self
+
+    def bootstrap_access(self, env: dict[str, str]) -> None:
+        """The PowerApps role, the two users and the PowerApps connection's key (support_flows.access)."""
+        passwords = self.passwords()
+        done = subprocess.run(
+            [sys.executable, "-m", "support_flows.access", "bootstrap", "--api-key-file", str(self.api_key_file)],
+            env={**env, "SUPPORT_ADMIN_PASSWORD": passwords["admin"], "SUPPORT_POWERAPPS_PASSWORD": passwords["powerapps"]},
+            cwd=ROOT, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"creating the users and roles failed:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
+        self.say("==> " + done.stdout.strip().splitlines()[-1])
+
+    @property
+    def api_key_file(self) -> Path:
+        """The integration key of the ``powerapps`` user, for the connector's connection."""
+        return self.state_dir / "powerapps-api-key"
+
+    def write_state_file(self) -> None:
+        """``stack.json`` in the state folder: the addresses and the component PIDs, for people and
+        tests that look at a running stack from outside."""
+        (self.state_dir / "stack.json").write_text(json.dumps({
+            "launcher_pid": os.getpid(), "airflow_url": self.airflow_url,
+            "mock_url": self.mock_url, "components": {name: c.pid for name, c in self.components.items()},
+        }, indent=2))
 
     def wait_for_dags(self, dag_ids, timeout: float = 240) -> None:
         """Wait until the dag-processor has parsed ``dag_ids`` (REST API, as the admin user)."""
@@ -289,7 +444,7 @@ class Stack:
             try:
                 with urllib.request.urlopen(listing, timeout=30) as response:
                     seen = {dag["dag_id"] for dag in json.load(response)["dags"]}
-            except urllib.error.HTTPError as err:  # SQLite busy: a 5xx now and then
+            except urllib.error.HTTPError as err:
                 if err.code < 500:
                     raise
             if wanted <= seen:
@@ -306,13 +461,10 @@ class Stack:
                                           "--concurrency", "4"], env)
 
     def kill(self, name: str) -> None:
-        """Kill a process of the stack (and its children) at once, as a crash would."""
-        process = self.processes.pop(name)
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        process.wait()
+        """Kill a component (and its children) at once, as a crash would; it is not restarted."""
+        component = self.components.pop(name)
+        _end_session(component.pid)
+        component.process.wait()
 
     def seed_if_empty(self) -> None:
         with urllib.request.urlopen(f"{self.mock_url}/api/agents", timeout=10) as response:
@@ -324,33 +476,88 @@ class Stack:
             self.say(f"==> seeded demo data: {json.load(response)}")
 
     def check(self) -> list[str]:
-        """Names of the processes that have died."""
-        return [name for name, p in self.processes.items() if p.poll() is not None]
+        """Names of the components that have died (and are not yet restarted)."""
+        return [name for name, c in self.components.items() if c.process is None or c.process.poll() is not None]
+
+    def supervise(self) -> list[str]:
+        """Restart the components that exited, with backoff; what ``run`` calls every second.
+
+        Returns what happened, one line each (also printed). Raises ``CrashLoop`` for a component
+        that needed more than CRASH_LOOP_RESTARTS restarts within CRASH_LOOP_WINDOW_S."""
+        events = []
+        now = time.monotonic()
+        for name in self.check():
+            component = self.components[name]
+            if component.restart_at is None:
+                code = component.process.returncode
+                # End what the component started before starting it anew.
+                _end_session(component.pid)
+                while component.restarts and now - component.restarts[0] > CRASH_LOOP_WINDOW_S:
+                    component.restarts.popleft()
+                if len(component.restarts) >= CRASH_LOOP_RESTARTS:
+                    raise CrashLoop(
+                        f"{name} exited with code {code} after {len(component.restarts)} restarts within "
+                        f"{CRASH_LOOP_WINDOW_S:.0f}s; giving up. Last lines of {self.log_path(name)}:\n"
+                        + self.log_tail(name))
+                delay = min(2.0 ** len(component.restarts), MAX_BACKOFF_S)
+                component.restart_at = now + delay
+                events.append(f"!! {name} exited with code {code}; restarting it in {delay:.0f}s")
+            elif now >= component.restart_at:
+                component.restarts.append(now)
+                if name == "postgres":
+                    self.postgres.prepare()  # a crash leaves postmaster.pid behind
+                self._launch(component)
+                events.append(f"==> {name} restarted (pid {component.pid}, restart {len(component.restarts)} "
+                              f"within {CRASH_LOOP_WINDOW_S:.0f}s)")
+                self.write_state_file()
+        for line in events:
+            self.say(line)
+        return events
+
+    def log_tail(self, name: str, lines: int = 20) -> str:
+        try:
+            text = self.log_path(name).read_text(errors="replace")
+        except FileNotFoundError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:])
 
     def stop(self, timeout: float = 30) -> None:
-        for process in self.processes.values():
-            if process.poll() is None:
-                try:
-                    os.killpg(process.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
+        """Stop every component and everything it started: Airflow and the mock first (SIGTERM, then
+        SIGKILL after ``timeout``), the database last."""
+        postgres = self.components.pop("postgres", None)
+        for component in self.components.values():
+            if component.process is not None:
+                _kill_group(component.pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        for process in self.processes.values():
+        for component in self.components.values():
+            if component.process is None:
+                continue
             try:
-                process.wait(max(deadline - time.monotonic(), 0.1))
+                component.process.wait(max(deadline - time.monotonic(), 0.1))
             except subprocess.TimeoutExpired:
-                try:
-                    os.killpg(process.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                process.wait()
-        self.processes.clear()
+                pass
+            # The leader is gone; what it left behind (task processes, serve-logs) goes too.
+            _end_session(component.pid)
+            component.process.wait()
+        self.components.clear()
+        if postgres is not None and postgres.process is not None:
+            EmbeddedPostgres.stop(postgres.process, timeout)
+            _end_session(postgres.pid)
 
     def __enter__(self) -> Stack:
         return self.start()
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def _database(url: str) -> str:
+    return urllib.parse.urlsplit(url).path.lstrip("/")
+
+
+def _server_url(url: str) -> str:
+    """The URL of the server's ``postgres`` database, from the URL of any database on it."""
+    return urllib.parse.urlsplit(url)._replace(path="/postgres").geturl()
 
 
 def run() -> int:
@@ -363,22 +570,32 @@ def run() -> int:
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
     try:
-        stack.start()
+        try:
+            stack.start()
+        except (DataDirError, RuntimeError) as err:
+            if stopping["now"]:
+                return 130
+            print(f"!! cannot start: {err}", flush=True)
+            return 1
         passwords = stack.passwords()
         print(
             "\n"
             f"  Airflow UI and REST API:  {stack.airflow_url}\n"
             f"  login (UI):               admin / {passwords['admin']}\n"
             f"  login (PowerApps, REST):  powerapps / {passwords['powerapps']}\n"
+            f"  PowerApps connection key: in {stack.api_key_file} (X-Api-Key header)\n"
             f"  mock backend:             {stack.mock_url}  (inspect: {stack.mock_url}/_mock/mail)\n"
+            f"  databases:                {stack.metadata_url.split('@')[-1]} (Airflow), "
+            f"{_database(stack.reporting_url)} (reporting)\n"
             f"  logs:                     {stack.state_dir / 'logs'}\n"
             "\n  Ctrl-C (or SIGTERM) stops everything; running again reuses the same state.\n",
             flush=True,
         )
         while not stopping["now"]:
-            dead = stack.check()
-            if dead:
-                print(f"!! {', '.join(dead)} exited; see {stack.state_dir / 'logs'}; stopping", flush=True)
+            try:
+                stack.supervise()
+            except CrashLoop as err:
+                print(f"!! {err}", flush=True)
                 return 1
             time.sleep(1)
         return 0

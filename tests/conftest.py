@@ -53,21 +53,42 @@ def connections(mock: MockServer, tmp_path, monkeypatch) -> dict[str, dict]:
 POSTGRES_URL = os.environ.get("SUPPORT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> str:
-    """The PostgreSQL at 127.0.0.1:5432. Skipped where it is absent, except in CI, where it must run."""
+def _reachable(url: str) -> bool:
     import sqlalchemy as sa
 
     try:
-        engine = sa.create_engine(POSTGRES_URL)
+        engine = sa.create_engine(url, connect_args={"connect_timeout": 3})
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
         engine.dispose()
-    except Exception as err:  # noqa: BLE001
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL is required in CI and is unreachable at {POSTGRES_URL}: {err}")
-        pytest.skip(f"PostgreSQL unreachable at {POSTGRES_URL}: {err}")
-    return POSTGRES_URL
+        return True
+    except Exception:  # noqa: BLE001
+        return False
+
+
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory) -> Iterator[str]:
+    """A PostgreSQL for the tests: the one at 127.0.0.1:5432 (or $SUPPORT_TEST_POSTGRES_URL) where
+    it answers, otherwise the embedded server that `run` uses, started for this session. Never a skip."""
+    if _reachable(POSTGRES_URL):
+        yield POSTGRES_URL
+        return
+    import subprocess
+
+    from scripts.pgserver import EmbeddedPostgres
+
+    server = EmbeddedPostgres(tmp_path_factory.mktemp("postgres") / "data")
+    server.prepare()
+    log = open(server.data_dir.parent / "postgres.log", "ab")  # noqa: SIM115 - closed below
+    process = subprocess.Popen(server.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                               start_new_session=True, **server.popen_options())
+    try:
+        server.wait_ready(process)
+        server.ensure_databases("test")
+        yield server.url("test", driver="postgresql+psycopg")
+    finally:
+        EmbeddedPostgres.stop(process)
+        log.close()
 
 
 # --- running DAGs with dag.test() ------------------------------------------------------------

@@ -21,6 +21,13 @@ DEFAULT_ARGS = {
 }
 
 
+# What the PowerApps role may do on each event DAG: trigger it and read its runs and outputs
+# (DAG-level access control, synced into Airflow's FAB roles as the DAGs are parsed; see
+# support_flows.access for the rest of the role).
+POWERAPPS_ROLE = "PowerApps"
+EVENT_DAG_ACCESS = {POWERAPPS_ROLE: {"DAGs": {"can_read"}, "DAG Runs": {"can_read", "can_create"}}}
+
+
 def tags(flow: int, kind: str) -> list[str]:
     """Tags by flow and by kind (event or scheduled), so the UI can filter either way."""
     return ["support", f"flow-{flow}", kind]
@@ -29,7 +36,7 @@ def tags(flow: int, kind: str) -> list[str]:
 def event_dag_args(flow: int, params: dict) -> dict:
     """The ``@dag`` arguments every REST-triggered flow shares (besides ``schedule=None``, which
     each file states itself): unpaused on creation, so a trigger never waits silently, the
-    shared defaults, its Params and tags."""
+    shared defaults, its Params and tags, and the PowerApps role's access."""
     return {
         "start_date": START_DATE,
         "catchup": False,
@@ -37,4 +44,5 @@ def event_dag_args(flow: int, params: dict) -> dict:
         "default_args": DEFAULT_ARGS,
         "params": params,
         "tags": tags(flow, "event"),
+        "access_control": EVENT_DAG_ACCESS,
     }

@@ -65,7 +65,7 @@ def test_admin_triggers_a_new_ticket_from_the_ui_and_sees_it_succeed(page, stack
     page.goto(stack.airflow_url + "/")
     page.fill("input[name=username]", "admin")
     page.fill("input[name=password]", stack.passwords()["admin"])
-    page.locator("button[type=submit]").click()
+    page.locator("input[type=submit]").click()  # FAB's login form
     page.wait_for_url(lambda url: "login" not in url)
 
     page.goto(stack.airflow_url + "/dags/support_ticket_created")

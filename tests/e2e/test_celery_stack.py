@@ -5,6 +5,7 @@ worker, with no ticket lost and no e-mail sent twice."""
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 
@@ -33,13 +34,20 @@ def celery_stack(tmp_path_factory, postgres_url):
     with admin.connect() as conn:
         conn.execute(sa.text(f"CREATE DATABASE {name}"))
     url = sa.engine.make_url(postgres_url)
-    metadata_url = f"postgresql+psycopg2://{url.username}@{url.host}:{url.port or 5432}/{name}"
+    database_url = f"postgresql+psycopg2://{url.username}@{url.host}:{url.port or 5432}/{name}"
     broker_db = 7
-    redis.Redis(host="127.0.0.1", port=6379, db=broker_db).flushdb()
+    try:
+        redis.Redis(host="127.0.0.1", port=6379, db=broker_db, socket_connect_timeout=3).flushdb()
+    except redis.ConnectionError as err:
+        # The production shape needs a Redis broker; a laptop may have none (CI and this project's
+        # machines do, and there it must run).
+        if os.environ.get("CI"):
+            pytest.fail(f"Redis is required in CI and is unreachable at 127.0.0.1:6379: {err}")
+        pytest.skip(f"no Redis at 127.0.0.1:6379 for the CeleryExecutor stack: {err}")
     stack = Stack.on_free_ports(
         tmp_path_factory.mktemp("celery-stack"),
         executor="celery",
-        metadata_url=metadata_url,
+        database_url=database_url,
         broker_url=f"redis://127.0.0.1:6379/{broker_db}",
         workers=2,
         extra_env={
@@ -58,7 +66,8 @@ def celery_stack(tmp_path_factory, postgres_url):
     finally:
         stack.stop()
         with admin.connect() as conn:
-            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            for database in (name, f"{name}_reporting"):  # the stack creates the reporting one beside it
+                conn.execute(sa.text(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
         admin.dispose()
 
 
