@@ -61,23 +61,6 @@ def required_params(dag) -> list[str]:
 
 def build(dags: dict) -> tuple[dict, dict]:
     paths: dict = {
-        "/auth/token": {
-            "post": {
-                "operationId": "GetToken",
-                "summary": "Get an access token",
-                "description": "Exchange the PowerApps user's name and password for a bearer token.",
-                "security": [],
-                "parameters": [{
-                    "name": "body", "in": "body", "required": True,
-                    "schema": {"type": "object", "required": ["username", "password"], "properties": {
-                        "username": {"type": "string", "x-ms-summary": "User name"},
-                        "password": {"type": "string", "format": "password", "x-ms-summary": "Password"},
-                    }},
-                }],
-                "responses": {"201": {"description": "A token", "schema": {"type": "object", "properties": {
-                    "access_token": {"type": "string", "x-ms-summary": "Access token"}}}}},
-            }
-        },
         "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}": {
             "get": {
                 "operationId": "GetRunStatus",
@@ -94,7 +77,10 @@ def build(dags: dict) -> tuple[dict, dict]:
                 "parameters": [
                     _path("dag_id", "Flow (DAG id)", list(EVENT_ACTIONS)), _path("dag_run_id", "Run id"),
                     _path("task_id", "Last task", sorted({a[2] for a in EVENT_ACTIONS.values()})),
-                    {"name": "deserialize", "in": "query", "type": "boolean", "default": True, "x-ms-visibility": "internal"},
+                    # internal, so required with a default: Power Platform sends an internal
+                    # parameter only then
+                    {"name": "deserialize", "in": "query", "type": "boolean", "required": True, "default": True,
+                     "x-ms-visibility": "internal"},
                 ],
                 "responses": {"200": {"description": "The outputs", "schema": {"type": "object", "properties": {
                     "value": {"type": "object", "x-ms-summary": "Outputs"}}}}},
@@ -112,16 +98,16 @@ def build(dags: dict) -> tuple[dict, dict]:
                 "description": (dag.doc_md or "").strip().splitlines()[0].lstrip("# ").strip(),
                 "parameters": [{
                     "name": "body", "in": "body", "required": True,
-                    "schema": {"type": "object", "required": ["conf"], "properties": {
-                        "logical_date": {"type": "string", "format": "date-time", "x-ms-visibility": "internal",
-                                         "description": "Leave empty: the run starts now."},
-                        "conf": conf,
-                    }},
+                    # No logical_date: the run starts now. Airflow 3 wants one (null) in the body;
+                    # the package's API-server guard adds it, since Power Platform would not send
+                    # an optional internal field.
+                    "schema": {"type": "object", "required": ["conf"], "properties": {"conf": conf}},
                 }],
                 "responses": {
                     "200": {"description": "The run was created", "schema": {"$ref": "#/definitions/DagRun"}},
                     "400": {"description": "A field is wrong; detail names it"},
-                    "401": {"description": "No or expired token"},
+                    "401": {"description": "The connection's API key is missing, unknown or revoked"},
+                    "403": {"description": "The key's user may not start this flow"},
                 },
             }
         }
@@ -134,19 +120,24 @@ def build(dags: dict) -> tuple[dict, dict]:
         "schemes": ["https"],
         "consumes": ["application/json"],
         "produces": ["application/json"],
-        "securityDefinitions": {"bearer": {"type": "apiKey", "in": "header", "name": "Authorization",
-                                           "description": "Bearer <access token from GetToken>"}},
-        "security": [{"bearer": []}],
+        "securityDefinitions": {"api_key": {"type": "apiKey", "in": "header", "name": "X-Api-Key",
+                                            "description": "An integration key of the PowerApps user "
+                                                           "(python -m support_flows.api_keys create)"}},
+        "security": [{"api_key": []}],
         "paths": dict(sorted(paths.items())),
         "definitions": {"DagRun": {"type": "object", "properties": {
             "dag_run_id": {"type": "string", "x-ms-summary": "Run id"},
             "dag_id": {"type": "string", "x-ms-summary": "Flow"},
             "state": {"type": "string", "x-ms-summary": "State", "description": "queued, running, success or failed"},
+            "note": {"type": "string", "x-ms-summary": "Reason",
+                     "description": "For a run that failed on its input: a code and a message, e.g. "
+                                    "'unknown_ticket: ticket_id: ticket 4711 does not exist'"},
         }}},
     }
     properties = {"properties": {
         "connectionParameters": {"api_key": {"type": "securestring", "uiDefinition": {
-            "displayName": "Bearer token", "description": "Bearer <token from GetToken>", "tooltip": "From POST /auth/token",
+            "displayName": "API key", "description": "The integration key your Airflow admin created for PowerApps",
+            "tooltip": "sfk_...: python -m support_flows.api_keys create --user powerapps --name ...",
             "constraints": {"tabIndex": 2, "clearText": False, "required": "true"}}}},
         "iconBrandColor": "#1f4e79",
         "capabilities": [],

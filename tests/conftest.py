@@ -116,9 +116,13 @@ class DagRunResult:
 
         self.run_id = dagrun.run_id
         self.state = str(dagrun.state)
+        self.note = None
         self.task_states: dict[str, str] = {}
         self.outputs: dict[str, object] = {}
         with create_session() as session:
+            from airflow.models.dagrun import DagRun
+
+            self.note = session.get(DagRun, dagrun.id).note
             for ti in dagrun.get_task_instances(session=session):
                 self.task_states[ti.task_id] = str(ti.state)
                 row = session.scalars(

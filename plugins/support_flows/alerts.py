@@ -112,8 +112,10 @@ def alert(store: ReportingStore, graph, settings: Settings, failure: Failure) ->
     return "sent"
 
 
-def handle_failure(failure: Failure, settings: Settings, store: ReportingStore | None = None, graph=None) -> str | None:
-    """Log the failure; alert when it is final. Never raises.
+def handle_failure(failure: Failure, settings: Settings, store: ReportingStore | None = None, graph=None,
+                   page: bool = True) -> str | None:
+    """Log the failure; alert when it is final and ``page`` (not for a refusal of the caller's
+    input: see failure_reasons). Never raises.
 
     Without the reporting database (it may be what failed) the alert still goes out, unfolded.
     """
@@ -126,6 +128,11 @@ def handle_failure(failure: Failure, settings: Settings, store: ReportingStore |
         logged = False
     if not failure.is_final:
         return None
+    if not page:
+        if logged:
+            this = {k: getattr(failure, k) for k in ("dag_id", "run_id", "task_id", "map_index", "try_number")}
+            _set_status(store, [this], "caller_input")
+        return "caller_input"
     if graph is None:
         from support_flows.graph import GraphClient
         from support_flows.retry import RetryPolicy

@@ -1,7 +1,9 @@
 """The Airflow listener that sees every task failure of every DAG (registered by the plugin) and
-hands it to ``support_flows.alerts``: one place, so no DAG can forget its error handling. It also
-records each DAG run's end (flow health) and, as the scheduler starts, preloads the task modules
-for the LocalExecutor's workers (``support_flows.preload``)."""
+hands it to ``support_flows.alerts``: one place, so no DAG can forget its error handling. A
+failure caused by the caller's input keeps its reason for the run's note instead of paging anyone
+(``support_flows.failure_reasons``). It also records each DAG run's end (flow health) and, as the
+scheduler starts, preloads the task modules for the LocalExecutor's workers
+(``support_flows.preload``)."""
 
 from __future__ import annotations
 
@@ -38,7 +40,7 @@ def on_starting(component):
 @hookimpl
 def on_task_instance_failed(previous_state, task_instance, error):
     try:
-        from support_flows import alerts
+        from support_flows import alerts, failure_reasons
         from support_flows.settings import load_settings
 
         settings = load_settings()
@@ -60,7 +62,10 @@ def on_task_instance_failed(previous_state, task_instance, error):
             log_url=alerts.log_url(settings.airflow_ui_url, task_instance.dag_id, task_instance.run_id,
                                    task_instance.task_id, map_index, try_number),
         )
-        alerts.handle_failure(failure, settings)
+        reason = failure_reasons.input_reason(error)
+        if reason is not None:
+            task_instance.xcom_push(failure_reasons.XCOM_KEY, reason)
+        alerts.handle_failure(failure, settings, page=reason is None)
     except Exception:  # noqa: BLE001 - a listener must never break the task runner
         log.exception("support_flows listener could not handle a task failure")
 
@@ -89,6 +94,38 @@ def on_dag_run_success(dag_run, msg):
     _record_run(dag_run)
 
 
+def _explain_failure(dag_run) -> None:
+    """Runs in the scheduler as the run ends failed: a reason kept by a failed task (see
+    on_task_instance_failed) becomes the run's note, which the REST API returns with the run."""
+    try:
+        from sqlalchemy.orm import object_session
+
+        session = object_session(dag_run)
+        if session is not None:
+            # the scheduler's own session: it holds the run's row lock, so write through it
+            _write_reason_note(session, dag_run)
+            return
+        from airflow.models.dagrun import DagRun
+        from airflow.utils.session import create_session
+
+        with create_session() as session:  # dag.test() hands over a detached run
+            _write_reason_note(session, session.get(DagRun, dag_run.id))
+    except Exception:  # noqa: BLE001 - a listener must never break the scheduler
+        log.exception("support_flows listener could not explain a failed run")
+
+
+def _write_reason_note(session, dag_run) -> None:
+    from airflow.models.xcom import XComModel
+
+    from support_flows import failure_reasons
+
+    row = session.scalars(XComModel.get_many(run_id=dag_run.run_id, dag_ids=dag_run.dag_id,
+                                             key=failure_reasons.XCOM_KEY)).first()
+    if row is not None:
+        dag_run.note = failure_reasons.note(XComModel.deserialize_value(row))
+
+
 @hookimpl
 def on_dag_run_failed(dag_run, msg):
+    _explain_failure(dag_run)
     _record_run(dag_run)

@@ -140,14 +140,36 @@ def test_assignment_rerun_sends_one_email_and_one_event(run_dag, mock):
     assert len(mock.mail()) == 1 and len(mock.get("/_mock/events")["items"]) == 1
 
 
-@pytest.mark.parametrize("conf, named", [({"ticket_id": 9999, "agent_id": 4}, "ticket 9999"), ({"agent_id": 99}, "agent 99")])
-def test_assignment_of_an_unknown_ticket_or_agent_fails_saying_which(run_dag, mock, conf, named, capfd):
+@pytest.mark.parametrize("conf, named, code", [
+    ({"ticket_id": 9999, "agent_id": 4}, "ticket 9999", "unknown_ticket"),
+    ({"agent_id": 99}, "agent 99", "unknown_agent"),
+])
+def test_assignment_of_an_unknown_ticket_or_agent_fails_saying_which(run_dag, mock, conf, named, code, capfd):
     mock.seed()
     ticket = new_ticket(mock)
     result = run_dag("support_ticket_assigned", {"ticket_id": ticket["id"], "assigned_by": "Admin", **conf})
     assert result.state == "failed" and result.task_states["assign_ticket"] == "failed"
     assert f"{named} does not exist" in capfd.readouterr().out  # the task log says which
-    assert customer_mail(mock) == []  # nothing to the agent; only the failure alert went out
+    # the app reads why from the run's note; the caller's mistake pages nobody, and nothing is sent
+    assert result.note.startswith(f"{code}: ") and f"{named} does not exist" in result.note
+    assert mock.mail() == []
+
+
+def test_a_ticket_not_in_a_state_for_the_action_is_a_reason_not_an_outage(run_dag, mock, connections):
+    import sqlalchemy as sa
+
+    mock.seed()
+    ticket = new_ticket(mock)
+    assert run_dag("support_ticket_resolved", {"ticket_id": ticket["id"], "agent_id": 4,
+                                               "resolution_summary": "Done.", "send_survey": False}).state == "success"
+    result = run_dag("support_ticket_assigned", {"ticket_id": ticket["id"], "agent_id": 4, "assigned_by": "Admin"})
+    assert result.state == "failed"
+    assert result.note == f"wrong_state: ticket_id: ticket {ticket['id']} is resolved and cannot be assigned"
+    assert [m for m in mock.mail() if m["to"] == ["sysadmin@support.example.com"]] == []
+    engine = sa.create_engine(f"sqlite:///{connections['support_reporting']['host']}")
+    with engine.connect() as conn:
+        (status,) = conn.execute(sa.text("SELECT alert_status FROM flow_errors WHERE dag_id = 'support_ticket_assigned'")).one()
+    assert status == "caller_input"
 
 
 # --- Flow 3 -----------------------------------------------------------------------------------------

@@ -40,11 +40,34 @@ def test_is_well_formed_openapi_2(definition):
                 assert param["in"] in ("path", "query", "header", "body")
                 assert ("schema" in param) == (param["in"] == "body"), (path, param["name"])
     assert len(operation_ids) == len(set(operation_ids))
-    assert {"GetToken", "GetRunStatus", "GetRunOutputs"} <= set(operation_ids)
-    assert definition["securityDefinitions"]["bearer"] == {
-        "type": "apiKey", "in": "header", "name": "Authorization", "description": "Bearer <access token from GetToken>"}
+    assert {"GetRunStatus", "GetRunOutputs"} <= set(operation_ids)
+    # the connection holds a long-lived integration key, sent as a header on every call
+    assert definition["security"] == [{"api_key": []}]
+    assert {k: v for k, v in definition["securityDefinitions"]["api_key"].items() if k != "description"} == {
+        "type": "apiKey", "in": "header", "name": "X-Api-Key"}
     properties = json.loads((ROOT / "powerapps" / "apiProperties.json").read_text())
     assert properties["properties"]["connectionParameters"]["api_key"]["type"] == "securestring"
+    # no secret in the definition: no example, default or description carries a key or password
+    text = json.dumps(definition) + json.dumps(properties)
+    assert not re.search(r"sfk_[0-9a-f]{12}_[A-Za-z0-9_-]{43}", text) and "password" not in text.lower()
+
+
+def test_internal_parameters_are_required_with_a_default(definition):
+    """Power Platform sends an internal parameter only when it is required and has a default:
+    any other internal parameter would silently never reach Airflow."""
+    def walk(schema, required):
+        for name, prop in (schema.get("properties") or {}).items():
+            if prop.get("x-ms-visibility") == "internal":
+                assert name in required and "default" in prop, name
+            walk(prop, prop.get("required", []))
+
+    for item in definition["paths"].values():
+        for op in item.values():
+            for param in op.get("parameters", []):
+                if param.get("x-ms-visibility") == "internal":
+                    assert param.get("required") and "default" in param, (op["operationId"], param["name"])
+                if "schema" in param:
+                    walk(param["schema"], param["schema"].get("required", []))
 
 
 @pytest.mark.parametrize("dag_id", list(powerapps_connector.EVENT_ACTIONS))

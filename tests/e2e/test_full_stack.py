@@ -1,5 +1,5 @@
 """The whole system as the run command starts it (real api-server, scheduler, dag-processor and
-triggerer; LocalExecutor; SQLite), driven the way PowerApps drives it: a token from /auth/token,
+triggerer; LocalExecutor; embedded PostgreSQL), driven the way PowerApps drives it: a token from /auth/token,
 triggers over the REST API, outputs read back from XCom over the REST API."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import time
 import pytest
 import requests
 
-from e2e_support import NEW_TICKET, Client, mock_get
+from e2e_support import EVENT_DAGS, NEW_TICKET, Client, mock_get
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -89,24 +89,52 @@ def test_a_ticket_from_another_channel_reaches_flow_1_once(stack):
     assert mock_get(stack, f"/api/tickets/{ticket['id']}")["status"] == "queued"
 
 
-@pytest.mark.parametrize(
-    "method, path",
-    [
-        ("POST", "/api/v2/dags/support_escalate_stale_tickets/dagRuns"),
-        ("POST", "/api/v2/dags/support_daily_summary/dagRuns"),
-        ("GET", "/api/v2/connections"),
-        ("GET", "/api/v2/variables"),
-        ("PATCH", "/api/v2/dags/support_ticket_created"),
-        ("DELETE", "/api/v2/dags/support_ticket_created/dagRuns/some-run"),
-        ("GET", "/api/v2/dags/support_auto_assign/dagRuns"),
-    ],
-)
-def test_the_powerapps_user_can_do_nothing_beyond_the_event_dags(stack, method, path):
+FORBIDDEN_TO_POWERAPPS = [
+    ("POST", "/api/v2/dags/support_escalate_stale_tickets/dagRuns"),  # other DAGs
+    ("POST", "/api/v2/dags/support_daily_summary/dagRuns"),
+    ("GET", "/api/v2/dags/support_auto_assign/dagRuns"),
+    ("GET", "/api/v2/dags/support_auto_assign"),
+    ("PATCH", "/api/v2/dags/support_ticket_created"),  # pause
+    ("DELETE", "/api/v2/dags/support_ticket_created"),
+    ("POST", "/api/v2/dags/support_ticket_created/clearTaskInstances"),  # clear
+    ("DELETE", "/api/v2/dags/support_ticket_created/dagRuns/some-run"),
+    ("PATCH", "/api/v2/dags/support_ticket_created/dagRuns/some-run"),  # mark success/failed
+    ("GET", "/api/v2/connections"),
+    ("POST", "/api/v2/connections"),
+    ("GET", "/api/v2/variables"),
+    ("GET", "/api/v2/pools"),
+    ("GET", "/api/v2/config"),
+    ("GET", "/auth/fab/v1/users"),
+    ("GET", "/auth/fab/v1/roles"),
+]
+
+
+@pytest.mark.parametrize("method, path", FORBIDDEN_TO_POWERAPPS)
+def test_the_powerapps_role_gets_403_beyond_the_event_dags(stack, method, path):
     client = Client(stack)
     response = client.session.request(method, f"{stack.airflow_url}{path}", json={"logical_date": None, "conf": {}}, timeout=30)
     assert response.status_code == 403, response.text
+    # through the connection's integration key, the same
+    keyed = requests.request(method, f"{stack.airflow_url}{path}", json={"logical_date": None, "conf": {}}, timeout=30,
+                             headers={"X-Api-Key": stack.api_key_file.read_text().strip()})
+    assert keyed.status_code == 403, keyed.text
+
+
+def test_the_powerapps_role_gets_what_it_needs_and_admins_get_the_rest(stack):
+    client = Client(stack)
+    run = client.trigger("support_ticket_created", {**NEW_TICKET, "request_id": "role-check"})
+    assert run.status_code == 200
+    run_id = run.json()["dag_run_id"]
+    assert client.wait("support_ticket_created", run_id) == "success"
+    base = f"{stack.airflow_url}/api/v2/dags/support_ticket_created/dagRuns"
+    for path in ("", f"/{run_id}", f"/{run_id}/taskInstances/answer_or_queue/xcomEntries/return_value"):
+        assert client.session.get(base + path, timeout=30).status_code == 200, path
+    listed = client.session.get(f"{stack.airflow_url}/api/v2/dags", params={"limit": 100}, timeout=30).json()
+    assert {d["dag_id"] for d in listed["dags"]} == set(EVENT_DAGS)  # sees only its four DAGs
     admin = Client(stack, "admin")
-    assert admin.session.get(f"{stack.airflow_url}/api/v2/dags/support_auto_assign/dagRuns", timeout=30).status_code == 200
+    for method, path in FORBIDDEN_TO_POWERAPPS:
+        if method == "GET" and path != "/api/v2/config":  # (the config is exposed to nobody by default)
+            assert admin.session.get(f"{stack.airflow_url}{path}", timeout=30).status_code == 200, path
 
 
 def test_no_secret_value_appears_in_any_log(stack):
@@ -114,7 +142,8 @@ def test_no_secret_value_appears_in_any_log(stack):
     run = client.trigger("support_ticket_created", {**NEW_TICKET, "request_id": "e2e-secret-check"}).json()
     client.wait("support_ticket_created", run["dag_run_id"])
     secrets = {name: (stack.state_dir / name).read_text().strip()
-               for name in ("graph-client-secret", "customer-key-salt", "admin-password", "powerapps-password", "jwt-secret", "fernet-key")}
+               for name in ("graph-client-secret", "customer-key-salt", "admin-password", "powerapps-password", "jwt-secret",
+                            "fernet-key", "api-secret-key", "powerapps-api-key")}
     leaks = []
     for path in stack.state_dir.rglob("*.log"):
         text = path.read_text(errors="replace")
