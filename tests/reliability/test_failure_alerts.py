@@ -18,6 +18,12 @@ def errors() -> list[dict]:
     return sorted(ReportingStore().fetch_all("flow_errors"), key=lambda r: r["occurred_at"])
 
 
+def refuse(mock, path: str) -> None:
+    """The Support API refuses our request for good (a 400 for a request the Params had checked:
+    our side is wrong, unlike an unknown id, which is the caller's and pages nobody)."""
+    mock.faults({"path": path, "status": 400, "times": 100})
+
+
 def new_ticket(mock) -> dict:
     return mock.post("/api/tickets", {"customer_name": "A", "customer_email": "a@example.org", "subject": "s", "description": "d"})
 
@@ -25,25 +31,27 @@ def new_ticket(mock) -> dict:
 def test_a_failure_for_good_is_logged_and_alerted_with_everything_needed(run_dag, mock):
     mock.seed()
     ticket = new_ticket(mock)
-    result = run_dag("support_ticket_assigned", {"ticket_id": ticket["id"], "agent_id": 99, "assigned_by": "admin"})
+    refuse(mock, "/assign$")
+    result = run_dag("support_ticket_assigned", {"ticket_id": ticket["id"], "agent_id": 4, "assigned_by": "admin"})
     assert result.state == "failed"
     (row,) = errors()
     assert row["dag_id"] == "support_ticket_assigned" and row["task_id"] == "assign_ticket"
     assert row["run_id"] == result.run_id and row["try_number"] == 1 and row["is_final"]
-    assert row["error_type"] == "SupportApiRequestError" and "agent 99 does not exist" in row["message"]
+    assert row["error_type"] == "SupportApiRequestError" and "injected fault: 400" in row["message"]
     assert row["alert_status"] == "sent"
     (mail,) = alerts(mock)
     assert "support_ticket_assigned.assign_ticket failed" in mail["subject"]
-    for needle in ("support_ticket_assigned", "assign_ticket", result.run_id, "agent 99 does not exist", "?try_number=1"):
+    for needle in ("support_ticket_assigned", "assign_ticket", result.run_id, "injected fault: 400", "?try_number=1"):
         assert needle in mail["body"], needle
     assert row["log_url"] in mail["body"].replace("&amp;", "&")
 
 
 def test_repeated_failures_of_a_task_are_folded_into_one_alert(run_dag, mock):
     mock.seed()
+    refuse(mock, "/assign$")
     for _ in range(3):
         ticket = new_ticket(mock)
-        run_dag("support_ticket_assigned", {"ticket_id": ticket["id"], "agent_id": 99, "assigned_by": "admin"})
+        run_dag("support_ticket_assigned", {"ticket_id": ticket["id"], "agent_id": 4, "assigned_by": "admin"})
     assert len(alerts(mock)) == 1
     assert [r["alert_status"] for r in errors()] == ["sent", "folded", "folded"]
 
@@ -51,11 +59,13 @@ def test_repeated_failures_of_a_task_are_folded_into_one_alert(run_dag, mock):
 def test_an_alert_graph_could_not_take_goes_out_with_the_next_one(run_dag, mock):
     mock.seed()
     ticket = new_ticket(mock)
+    refuse(mock, "/assign$")
     mock.faults({"path": "sendMail", "status": 503, "times": 10})
-    run_dag("support_ticket_assigned", {"ticket_id": ticket["id"], "agent_id": 99, "assigned_by": "admin"})
+    run_dag("support_ticket_assigned", {"ticket_id": ticket["id"], "agent_id": 4, "assigned_by": "admin"})
     assert errors()[0]["alert_status"] == "pending" and alerts(mock) == []
     requests.delete(f"{mock.url}/_mock/faults", timeout=10)
-    run_dag("support_ticket_resolved", {"ticket_id": 9999, "agent_id": 3, "resolution_summary": "x"})
+    refuse(mock, "/resolve$")
+    run_dag("support_ticket_resolved", {"ticket_id": ticket["id"], "agent_id": 3, "resolution_summary": "x"})
     (mail,) = alerts(mock)
     assert "support_ticket_resolved.resolve_ticket failed" in mail["subject"] and "(+1 more)" in mail["subject"]
     assert "support_ticket_assigned / assign_ticket" in mail["body"]
