@@ -51,8 +51,9 @@ MAX_BACKOFF_S = 30.0
 
 # This machine's job is to answer PowerApps quickly. Airflow's scheduler sleeps up to 1 s whenever a
 # loop found nothing to do, so a trigger that arrives then waits for the next loop; 0.2 s takes
-# most of that wait away for a few per cent of one core while idle (docs/performance.md has both
-# figures). The benchmarks set STOCK_SCHEDULER to compare against Airflow's defaults.
+# most of that wait away, for about a fifth of one core while idle (docs/performance.md has both
+# figures; set the variable in the environment to choose otherwise). The benchmarks set
+# STOCK_SCHEDULER to compare against Airflow's defaults.
 SCHEDULER_TUNING = {"AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.2"}
 STOCK_SCHEDULER = {"AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "1"}
 
@@ -290,7 +291,7 @@ class Stack:
             # after Airflow's default five.
             "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": "30",
             "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "60",
-            **SCHEDULER_TUNING,
+            **{name: os.environ.get(name, value) for name, value in SCHEDULER_TUNING.items()},
             "AIRFLOW_VAR_SUPPORT_CUSTOMER_KEY_SALT": _secret_file(
                 self.state_dir / "customer-key-salt", lambda: secrets.token_urlsafe(32)
             ),

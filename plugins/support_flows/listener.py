@@ -75,7 +75,8 @@ def _record_run(dag_run) -> None:
         from support_flows.reporting import ReportingStore
 
         start, end = getattr(dag_run, "start_date", None), getattr(dag_run, "end_date", None)
-        ReportingStore().upsert("flow_runs", [{
+        store = ReportingStore()
+        store.upsert("flow_runs", [{
             "dag_id": dag_run.dag_id,
             "run_id": dag_run.run_id,
             "run_type": str(getattr(dag_run, "run_type", "") or "").rsplit(".", 1)[-1].lower() or None,
@@ -84,6 +85,7 @@ def _record_run(dag_run) -> None:
             "ended_at": end,
             "duration_seconds": (end - start).total_seconds() if start and end else None,
         }])
+        store.engine.dispose()  # the scheduler lives long: no pool left behind per finished run
     except Exception:  # noqa: BLE001 - a listener must never break the scheduler
         log.exception("support_flows listener could not record a finished run")
 

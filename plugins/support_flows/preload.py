@@ -1,6 +1,6 @@
 """Import the modules our tasks use once, in a worker's parent process, so that every task process
-it forks starts with them: about 0.2 s less per task (the Graph hook with Kiota, the HTTP hook
-with aiohttp, SQLAlchemy), a third of Flow 1's own time (docs/performance.md).
+it forks starts with them: the Graph hook with Kiota, the HTTP hook with aiohttp, SQLAlchemy and
+the PostgreSQL driver, each imported once instead of in every task (docs/performance.md).
 
 Used by the Celery workers (``support_flows.celery_config``) and, on the README's stack, by the
 scheduler, whose LocalExecutor workers fork from it. Only imports: no client, connection or thread
@@ -20,6 +20,11 @@ TASK_MODULES = (
     "support_flows.daily_summary",
     "support_flows.analytics",
     "support_flows.events",
+    # the reporting database's driver and dialect (PostgreSQL): the first connection of a task
+    # process would otherwise import them, about 0.2 s
+    "airflow.providers.postgres.hooks.postgres",
+    "psycopg",
+    "sqlalchemy.dialects.postgresql.psycopg",
 )
 
 
