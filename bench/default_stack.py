@@ -34,7 +34,7 @@ from benchstack import ROOT, Client, Stack, bench_stack, executor_options, perce
 from burst import burst, report
 from trigger_latency import floor_latency
 
-from devstack import SCHEDULER_TUNING, STOCK_SCHEDULER, _free_port
+from devstack import SCHEDULER_TUNING, STOCK_SCHEDULER, free_port
 
 BEFORE = "96d2002"  # the last commit whose `run` used SQLite
 
@@ -43,8 +43,8 @@ def _run_until_ready(command: list[str], cwd: Path, timeout: float = 300) -> flo
     """Seconds from starting ``command`` in an empty state folder until it prints its addresses."""
     state = Path(tempfile.mkdtemp(prefix="support-bench-start-"))
     env = {**os.environ, "SUPPORT_STATE_DIR": str(state), "SUPPORT_VENV": sys.prefix,
-           "SUPPORT_AIRFLOW_PORT": str(_free_port()), "SUPPORT_MOCK_PORT": str(_free_port()),
-           "SUPPORT_MOCK_TLS_PORT": str(_free_port())}
+           "SUPPORT_AIRFLOW_PORT": str(free_port()), "SUPPORT_MOCK_PORT": str(free_port()),
+           "SUPPORT_MOCK_TLS_PORT": str(free_port())}
     out = state.parent / f"{state.name}.out"
     started = time.monotonic()
     with open(out, "wb") as sink:

@@ -30,7 +30,7 @@ import requests
 from benchstack import ROOT, Stack, scratch_database, write_results
 from plots import draw
 
-from devstack import _free_port
+from devstack import free_port
 
 DAGS = {
     "support_escalate_stale_tickets": lambda today: {},
@@ -44,7 +44,7 @@ def mock_backend(workdir: Path, tickets: int):
     """The bundled mock on free ports, seeded with ``tickets`` tickets."""
     from devstack import wait_for_http
 
-    port, tls_port = _free_port(), _free_port()
+    port, tls_port = free_port(), free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "mock_backend", "--port", str(port), "--tls-port", str(tls_port),
          "--db", str(workdir / f"mock-{tickets}.sqlite"), "--quiet"],

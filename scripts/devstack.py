@@ -39,7 +39,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pgserver import DataDirError, EmbeddedPostgres, ensure_databases  # noqa: E402
+from pgserver import DataDirError, EmbeddedPostgres, ensure_databases, free_port  # noqa: E402
 
 AIRFLOW_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 # A component that exits unexpectedly is restarted after 1, 2, 4 ... 30 s; one that needs more than
@@ -63,12 +63,6 @@ def _secret_file(path: Path, make) -> str:
         path.write_text(make())
         path.chmod(0o600)
     return path.read_text().strip()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _port_in_use(port: int) -> bool:
@@ -187,8 +181,8 @@ class Stack:
     def on_free_ports(cls, state_dir: Path, **options) -> Stack:
         """A quiet stack on free ports throughout (UI, mock, log servers, health check), so it runs
         beside a developer's stack and beside other stacks: what the tests and benchmarks start."""
-        return cls(state_dir=state_dir, airflow_port=_free_port(), mock_port=_free_port(),
-                   mock_tls_port=_free_port(), quiet=True, private_ports=True, **options)
+        return cls(state_dir=state_dir, airflow_port=free_port(), mock_port=free_port(),
+                   mock_tls_port=free_port(), quiet=True, private_ports=True, **options)
 
     # --- configuration ------------------------------------------------------------------------------
 
@@ -308,7 +302,7 @@ class Stack:
             })
         if self.private_ports:
             if not hasattr(self, "_ports"):
-                self._ports = {name: _free_port() for name in ("worker_log", "trigger_log", "health")}
+                self._ports = {name: free_port() for name in ("worker_log", "trigger_log", "health")}
             env.update({
                 "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(self._ports["worker_log"]),
                 "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(self._ports["trigger_log"]),
@@ -372,18 +366,18 @@ class Stack:
                                    f"or choose another port with {variable}")
 
     def _start_postgres(self) -> None:
+        """The embedded server (created the first time), or the existing one; then the two databases."""
         if self.postgres is None:
             self.say(f"==> using the PostgreSQL at {urllib.parse.urlsplit(self.metadata_url).netloc.split('@')[-1]}")
-            ensure_databases(_server_url(self.metadata_url), [_database(self.metadata_url), _database(self.reporting_url)])
-            return
-        fresh = not self.postgres.initialised
-        self.postgres.prepare()
-        self.say(f"==> {'created' if fresh else 'starting'} PostgreSQL in {self.postgres.data_dir} "
-                 f"(127.0.0.1:{self.postgres.port})")
-        process = self._spawn("postgres", self.postgres.command(), dict(os.environ),
-                              **self.postgres.popen_options())
-        self.postgres.wait_ready(process)
-        self.postgres.ensure_databases(_database(self.metadata_url), _database(self.reporting_url))
+        else:
+            fresh = not self.postgres.initialised
+            self.postgres.prepare()
+            self.say(f"==> {'created' if fresh else 'starting'} PostgreSQL in {self.postgres.data_dir} "
+                     f"(127.0.0.1:{self.postgres.port})")
+            process = self._spawn("postgres", self.postgres.command(), dict(os.environ),
+                                  **self.postgres.popen_options())
+            self.postgres.wait_ready(process)
+        ensure_databases(_server_url(self.metadata_url), [_database(self.metadata_url), _database(self.reporting_url)])
 
     def _start(self) -> Stack:
         self._check_ports()
@@ -466,7 +460,7 @@ class Stack:
     def start_worker(self, n: int, env: dict[str, str] | None = None) -> subprocess.Popen:
         """Celery worker number ``n`` (its own log-server port, so several share one machine)."""
         env = dict(env or self.env())
-        env["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"] = str(_free_port())
+        env["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"] = str(free_port())
         return self._spawn(f"worker{n}", [self._airflow(), "celery", "worker", "--celery-hostname", f"worker{n}@%h",
                                           "--concurrency", "4"], env)
 

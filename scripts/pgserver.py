@@ -11,6 +11,7 @@ otherwise refused with one line saying what to delete; data is never deleted her
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import shutil
@@ -18,6 +19,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 SUPERUSER = "postgres"
@@ -182,6 +184,20 @@ class EmbeddedPostgres:
 
     def ensure_databases(self, *names: str) -> None:
         ensure_databases(self.url("postgres"), names)
+
+    @contextlib.contextmanager
+    def running(self, log_path: Path | None = None) -> Iterator[subprocess.Popen]:
+        """The server started here (prepared, ready) and stopped on leaving: for the tests, which
+        need no supervision. ``run`` starts ``command()`` as a supervised component instead."""
+        self.prepare()
+        with open(log_path or os.devnull, "ab") as log:
+            process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                       start_new_session=True, **self.popen_options())
+            try:
+                self.wait_ready(process)
+                yield process
+            finally:
+                self.stop(process)
 
     @staticmethod
     def stop(process: subprocess.Popen, timeout: float = 30) -> None:

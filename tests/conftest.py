@@ -73,22 +73,12 @@ def postgres_url(tmp_path_factory) -> Iterator[str]:
     if _reachable(POSTGRES_URL):
         yield POSTGRES_URL
         return
-    import subprocess
-
     from scripts.pgserver import EmbeddedPostgres
 
     server = EmbeddedPostgres(tmp_path_factory.mktemp("postgres") / "data")
-    server.prepare()
-    log = open(server.data_dir.parent / "postgres.log", "ab")  # noqa: SIM115 - closed below
-    process = subprocess.Popen(server.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                               start_new_session=True, **server.popen_options())
-    try:
-        server.wait_ready(process)
+    with server.running(server.data_dir.parent / "postgres.log"):
         server.ensure_databases("test")
         yield server.url("test", driver="postgresql+psycopg")
-    finally:
-        EmbeddedPostgres.stop(process)
-        log.close()
 
 
 # --- running DAGs with dag.test() ------------------------------------------------------------

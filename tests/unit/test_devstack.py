@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 
 import psutil
@@ -21,6 +20,11 @@ class Clock:
         return self.now
 
 
+def _stack(tmp_path) -> devstack.Stack:
+    """A stack that starts nothing by itself (an existing database named, never reached)."""
+    return devstack.Stack(state_dir=tmp_path, database_url="postgresql://x@127.0.0.1/airflow", quiet=True)
+
+
 def _exits_at_once(stack: devstack.Stack) -> devstack.Component:
     code = "import sys; print('boom: cannot reach the database', flush=True); sys.exit(3)"
     stack._spawn("flaky", [sys.executable, "-c", code], dict(os.environ))
@@ -34,7 +38,7 @@ def _settle(component: devstack.Component) -> None:
 def test_a_component_that_exits_is_restarted_with_growing_backoff(tmp_path, monkeypatch):
     clock = Clock()
     monkeypatch.setattr(devstack.time, "monotonic", clock)
-    stack = devstack.Stack(state_dir=tmp_path, database_url="postgresql://x@127.0.0.1/airflow", quiet=True)
+    stack = _stack(tmp_path)
     component = _exits_at_once(stack)
     delays = []
     for _ in range(3):
@@ -53,7 +57,7 @@ def test_a_component_that_exits_is_restarted_with_growing_backoff(tmp_path, monk
 def test_a_crash_loop_gives_up_naming_the_component_and_its_last_lines(tmp_path, monkeypatch):
     clock = Clock()
     monkeypatch.setattr(devstack.time, "monotonic", clock)
-    stack = devstack.Stack(state_dir=tmp_path, database_url="postgresql://x@127.0.0.1/airflow", quiet=True)
+    stack = _stack(tmp_path)
     component = _exits_at_once(stack)
     for _ in range(devstack.CRASH_LOOP_RESTARTS):
         _settle(component)
@@ -72,7 +76,7 @@ def test_a_crash_loop_gives_up_naming_the_component_and_its_last_lines(tmp_path,
 def test_restarts_older_than_the_window_do_not_count(tmp_path, monkeypatch):
     clock = Clock()
     monkeypatch.setattr(devstack.time, "monotonic", clock)
-    stack = devstack.Stack(state_dir=tmp_path, database_url="postgresql://x@127.0.0.1/airflow", quiet=True)
+    stack = _stack(tmp_path)
     component = _exits_at_once(stack)
     for _ in range(devstack.CRASH_LOOP_RESTARTS * 2):
         _settle(component)
@@ -83,7 +87,7 @@ def test_restarts_older_than_the_window_do_not_count(tmp_path, monkeypatch):
 
 
 def test_stop_ends_what_a_component_started_even_after_the_component_died(tmp_path):
-    stack = devstack.Stack(state_dir=tmp_path, database_url="postgresql://x@127.0.0.1/airflow", quiet=True)
+    stack = _stack(tmp_path)
     # a "component" that starts a long-lived child in a process group of its own (as Airflow's
     # task processes are), prints its PID, then dies
     code = ("import os, subprocess, sys; child = subprocess.Popen([sys.executable, '-c', 'import time; "
@@ -107,30 +111,19 @@ def test_the_embedded_server_repairs_what_is_safe_and_keeps_its_data(tmp_path):
     (server.data_dir / "postmaster.pid").write_text(f"{os.getpid()}\n{server.data_dir}\n")
     server.prepare()
     assert not (tmp_path / "postgres.initdb-unfinished").exists()
-    process = subprocess.Popen(server.command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True, **server.popen_options())
-    try:
-        server.wait_ready(process)
+    with server.running() as process:
         server.ensure_databases("airflow")
         with pytest.raises(DataDirError, match="already running on"):
             EmbeddedPostgres(server.data_dir).prepare()  # a second `run` on the same state
-    finally:
-        EmbeddedPostgres.stop(process)
     assert process.returncode == 0  # a clean (fast) shutdown
     # started again: the database made before is still there
     again = EmbeddedPostgres(server.data_dir)
-    again.prepare()
-    process = subprocess.Popen(again.command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True, **again.popen_options())
-    try:
-        again.wait_ready(process)
+    with again.running():
         import psycopg2
 
         with psycopg2.connect(again.url("postgres")) as conn, conn.cursor() as cursor:
             cursor.execute("SELECT datname FROM pg_database WHERE datname = 'airflow'")
             assert cursor.fetchall() == [("airflow",)]
-    finally:
-        EmbeddedPostgres.stop(process)
 
 
 def test_a_folder_that_is_not_a_data_folder_is_refused_untouched(tmp_path):
