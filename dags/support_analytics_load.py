@@ -20,10 +20,10 @@ key, so loading the same data twice changes nothing.
 
 from __future__ import annotations
 
-from airflow.sdk import dag, get_current_context, task
+from airflow.sdk import dag, get_current_context
 
 from support_flows import params
-from support_flows.dag_defaults import DEFAULT_ARGS, START_DATE
+from support_flows.dag_defaults import DEFAULT_ARGS, START_DATE, task
 from support_flows.reporting_assets import AGENT_DAILY_PERFORMANCE, FEEDBACK_FACTS, TICKET_FACTS
 from support_flows.schedules import cron
 

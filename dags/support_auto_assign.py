@@ -17,9 +17,9 @@ Every 15 minutes (`SUPPORT_AUTO_ASSIGN_CRON`):
 
 from __future__ import annotations
 
-from airflow.sdk import dag, task
+from airflow.sdk import dag
 
-from support_flows.dag_defaults import DEFAULT_ARGS, START_DATE, tags
+from support_flows.dag_defaults import DEFAULT_ARGS, START_DATE, tags, task
 from support_flows.schedules import cron
 
 ASSIGNED_BY = "auto-assign (workload)"

@@ -22,9 +22,9 @@ until the Support API's event feed has something for the flows, then starts them
 from __future__ import annotations
 
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
-from airflow.sdk import dag, task
+from airflow.sdk import dag
 
-from support_flows.dag_defaults import DEFAULT_ARGS, START_DATE
+from support_flows.dag_defaults import DEFAULT_ARGS, START_DATE, task
 from support_flows.events import BackendEventSensor
 
 

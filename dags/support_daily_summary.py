@@ -19,10 +19,10 @@ run: the report is reproduced exactly, nothing is sent or uploaded twice, no row
 
 from __future__ import annotations
 
-from airflow.sdk import dag, get_current_context, task
+from airflow.sdk import dag, get_current_context
 
 from support_flows import params
-from support_flows.dag_defaults import DEFAULT_ARGS, START_DATE, tags
+from support_flows.dag_defaults import DEFAULT_ARGS, START_DATE, tags, task
 from support_flows.reporting_assets import DAILY_SUMMARY
 from support_flows.schedules import cron
 

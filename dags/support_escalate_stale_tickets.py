@@ -24,9 +24,9 @@ idle hours) are in the `escalations` table.
 
 from __future__ import annotations
 
-from airflow.sdk import dag, get_current_context, task
+from airflow.sdk import dag, get_current_context
 
-from support_flows.dag_defaults import DEFAULT_ARGS, START_DATE, tags
+from support_flows.dag_defaults import DEFAULT_ARGS, START_DATE, tags, task
 from support_flows.reporting_assets import ESCALATIONS
 from support_flows.schedules import cron
 

@@ -20,10 +20,10 @@ survey link).
 
 from __future__ import annotations
 
-from airflow.sdk import dag, get_current_context, task
+from airflow.sdk import dag, get_current_context
 
 from support_flows import params
-from support_flows.dag_defaults import event_dag_args
+from support_flows.dag_defaults import event_dag_args, task
 from support_flows.reporting_assets import AGENT_DAILY_PERFORMANCE, FEEDBACK_FACTS
 
 DAG_ID = "support_feedback_received"

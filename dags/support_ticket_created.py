@@ -22,10 +22,10 @@ or `{"ticket_id": 18, "status": "queued"}`, plus `customer_notified`.
 
 from __future__ import annotations
 
-from airflow.sdk import dag, get_current_context, task
+from airflow.sdk import dag, get_current_context
 
 from support_flows import params
-from support_flows.dag_defaults import event_dag_args
+from support_flows.dag_defaults import event_dag_args, task
 
 DAG_ID = "support_ticket_created"
 

@@ -18,10 +18,10 @@ Triggered by PowerApps over the REST API when an agent resolves a ticket.
 
 from __future__ import annotations
 
-from airflow.sdk import dag, get_current_context, task
+from airflow.sdk import dag, get_current_context
 
 from support_flows import params
-from support_flows.dag_defaults import event_dag_args
+from support_flows.dag_defaults import event_dag_args, task
 from support_flows.reporting_assets import TICKET_FACTS
 
 DAG_ID = "support_ticket_resolved"

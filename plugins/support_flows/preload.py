@@ -20,6 +20,16 @@ TASK_MODULES = (
     "support_flows.daily_summary",
     "support_flows.analytics",
     "support_flows.events",
+    # what a task process imports to parse its DAG file (the @dag/@task decorators and the
+    # standard provider's PythonOperator behind @task: about 45 ms) and on its first call
+    # (Jinja's extensions as the template fields render; anyio's asyncio backend and azure-core's
+    # aiohttp transport as the Graph client gets its token and sends: about 30 ms)
+    "airflow.sdk.definitions.decorators",
+    "airflow.providers.standard.decorators.python",
+    "jinja2.ext",
+    "anyio._backends._asyncio",
+    "azure.core.pipeline.transport._aiohttp",
+    "azure.core.rest._aiohttp",
     # the reporting database's driver and dialect (PostgreSQL): the first connection of a task
     # process would otherwise import them, about 0.2 s
     "airflow.providers.postgres.hooks.postgres",
