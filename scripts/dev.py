@@ -3,11 +3,12 @@
 
     python3 scripts/dev.py run    # virtualenv, install, mock backend + Airflow, demo data; Ctrl-C stops
     python3 scripts/dev.py test   # virtualenv, install, the whole test suite (extra args go to pytest)
-    python3 scripts/dev.py lock   # re-resolve requirements.txt and rewrite constraints.txt
+    python3 scripts/dev.py lock   # re-resolve requirements-dev.txt and rewrite constraints.txt
 
 Standard library only: this file runs before anything is installed. It creates ``.venv`` (or
-$SUPPORT_VENV), installs ``requirements.txt`` pinned by ``constraints.txt`` with uv (fast, and the
-same versions on every machine), then hands over to ``scripts/devstack.py`` or pytest inside it.
+$SUPPORT_VENV), installs ``requirements-dev.txt`` (the runtime's ``requirements.txt``, tests and
+tools) pinned by ``constraints.txt`` with uv (fast, and the same versions on every machine), then
+hands over to ``scripts/devstack.py`` or pytest inside it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ import venv
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-REQUIREMENTS = ROOT / "requirements.txt"
+REQUIREMENTS = ROOT / "requirements-dev.txt"  # includes requirements.txt (the runtime)
+RUNTIME_REQUIREMENTS = ROOT / "requirements.txt"
 CONSTRAINTS = ROOT / "constraints.txt"
 UV_VERSION = "0.13.9"
 # Part of the install stamp: bump it when the install command changes, so old virtualenvs redo it.
@@ -59,7 +61,7 @@ def ensure_venv() -> Path:
         print(f"==> creating virtualenv {env}", flush=True)
         venv.EnvBuilder(with_pip=True, clear=True).create(env)
     stamp = env / ".support-flows-installed"
-    digest = hashlib.sha256(REQUIREMENTS.read_bytes() + CONSTRAINTS.read_bytes() + INSTALL_FLAGS_VERSION).hexdigest()
+    digest = hashlib.sha256(REQUIREMENTS.read_bytes() + RUNTIME_REQUIREMENTS.read_bytes() + CONSTRAINTS.read_bytes() + INSTALL_FLAGS_VERSION).hexdigest()
     if stamp.exists() and stamp.read_text() == digest:
         return env
     print("==> installing requirements (pinned by constraints.txt)", flush=True)
@@ -78,7 +80,7 @@ def ensure_venv() -> Path:
 
 
 def lock() -> int:
-    """Resolve requirements.txt afresh in a scratch virtualenv and write every version to constraints.txt."""
+    """Resolve requirements-dev.txt (with the runtime's requirements.txt) afresh in a scratch virtualenv and write every version to constraints.txt."""
     with tempfile.TemporaryDirectory() as scratch:
         env = Path(scratch) / "venv"
         venv.EnvBuilder(with_pip=True).create(env)
