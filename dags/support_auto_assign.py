@@ -20,6 +20,7 @@ from __future__ import annotations
 from airflow.sdk import dag
 
 from support_flows.dag_defaults import DEFAULT_ARGS, START_DATE, tags, task
+from support_flows.pools import SENDER_MAILBOX_POOL
 from support_flows.schedules import cron
 
 ASSIGNED_BY = "auto-assign (workload)"
@@ -44,7 +45,7 @@ def support_auto_assign():
 
         return plan_by_workload(FlowRuntime.current())
 
-    @task(map_index_template="ticket {{ task.op_kwargs['planned']['ticket_id'] }}")
+    @task(pool=SENDER_MAILBOX_POOL, map_index_template="ticket {{ task.op_kwargs['planned']['ticket_id'] }}")
     def assign_ticket(planned: dict) -> dict:
         from support_flows import assignment
         from support_flows.runtime import FlowRuntime

@@ -24,6 +24,7 @@ from __future__ import annotations
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import dag
 
+from support_flows import lateness
 from support_flows.dag_defaults import DEFAULT_ARGS, START_DATE, task
 from support_flows.events import BackendEventSensor
 
@@ -36,6 +37,9 @@ from support_flows.events import BackendEventSensor
     max_active_runs=1,
     is_paused_upon_creation=False,
     default_args=DEFAULT_ARGS,
+    # each run waits at most event_max_wait_seconds (10 min): one still going well past that means
+    # the watcher stopped (a triggerer down, a stuck task), and no flow starts from the feed
+    deadline=lateness.deadline("SUPPORT_BACKEND_EVENTS_DEADLINE_MINUTES", "queued"),
     tags=["support", "flow-1", "flow-6", "watcher"],
     doc_md=__doc__,
 )
@@ -44,11 +48,12 @@ def support_backend_events():
 
     @task
     def plan_flow_runs(signal: dict, ti=None) -> list[dict]:
-        from support_flows.events import WATERMARK, flow_run_for, read_events
+        from support_flows.events import WATERMARK, flow_run_for, read_events, report_lag
         from support_flows.runtime import FlowRuntime
 
         rt = FlowRuntime.current()
         events, position = read_events(rt.api, rt.store.get_watermark(WATERMARK))
+        report_lag(rt, events, ti.dag_id, ti.run_id)
         ti.xcom_push(key="cursor", value=position)
         return [run for run in (flow_run_for(event, rt.api) for event in events) if run]
 

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 from airflow.sdk import dag, get_current_context
 
-from support_flows import params
+from support_flows import lateness, params
 from support_flows.dag_defaults import DEFAULT_ARGS, START_DATE, tags, task
+from support_flows.pools import SENDER_MAILBOX_POOL
 from support_flows.reporting_assets import DAILY_SUMMARY
 from support_flows.schedules import cron
 
@@ -30,6 +31,7 @@ from support_flows.schedules import cron
 @dag(
     dag_id="support_daily_summary",
     schedule=cron("SUPPORT_DAILY_SUMMARY_CRON"),
+    deadline=lateness.deadline("SUPPORT_DAILY_SUMMARY_DEADLINE_MINUTES", "queued"),
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
@@ -59,7 +61,7 @@ def support_daily_summary():
 
         return daily_summary.render(FlowRuntime.current(), data)
 
-    @task
+    @task(pool=SENDER_MAILBOX_POOL)
     def email_admins(report: dict) -> str:
         from support_flows import daily_summary
         from support_flows.runtime import FlowRuntime

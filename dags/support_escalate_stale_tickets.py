@@ -27,6 +27,7 @@ from __future__ import annotations
 from airflow.sdk import dag, get_current_context
 
 from support_flows.dag_defaults import DEFAULT_ARGS, START_DATE, tags, task
+from support_flows.pools import SENDER_MAILBOX_POOL
 from support_flows.reporting_assets import ESCALATIONS
 from support_flows.schedules import cron
 
@@ -61,14 +62,14 @@ def support_escalate_stale_tickets():
 
         return escalation.find_stale_tickets(FlowRuntime.current(), _reference_time(), _run_id())
 
-    @task
+    @task(pool=SENDER_MAILBOX_POOL)
     def remind_agents(found: dict) -> dict:
         from support_flows import escalation
         from support_flows.runtime import FlowRuntime
 
         return escalation.remind_agents(FlowRuntime.current(), _run_id()) if found["reminder"] else {}
 
-    @task
+    @task(pool=SENDER_MAILBOX_POOL)
     def tell_supervisors(found: dict) -> dict:
         from support_flows import escalation
         from support_flows.runtime import FlowRuntime

@@ -24,6 +24,7 @@ from airflow.sdk import dag, get_current_context
 
 from support_flows import params
 from support_flows.dag_defaults import event_dag_args, task
+from support_flows.pools import SENDER_MAILBOX_POOL
 from support_flows.reporting_assets import AGENT_DAILY_PERFORMANCE, FEEDBACK_FACTS
 
 DAG_ID = "support_feedback_received"
@@ -59,7 +60,7 @@ def support_feedback_received():
 
         return update(FlowRuntime.current(), feedback, followup_task_id)
 
-    @task
+    @task(pool=SENDER_MAILBOX_POOL)
     def thank_customer(feedback: dict) -> str:
         from support_flows import notifications
         from support_flows.runtime import FlowRuntime

@@ -24,6 +24,7 @@ from airflow.sdk import dag, get_current_context
 
 from support_flows import params
 from support_flows.dag_defaults import event_dag_args, task
+from support_flows.pools import SENDER_MAILBOX_POOL
 
 DAG_ID = "support_ticket_assigned"
 
@@ -45,7 +46,7 @@ def support_ticket_assigned():
         p = ctx["params"]
         return assignment.assign(FlowRuntime.current(), p["ticket_id"], p["agent_id"], p["assigned_by"])
 
-    @task
+    @task(pool=SENDER_MAILBOX_POOL)
     def notify_agent(assigned: dict) -> str:
         from support_flows import assignment
         from support_flows.runtime import FlowRuntime

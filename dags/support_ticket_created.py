@@ -24,8 +24,9 @@ from __future__ import annotations
 
 from airflow.sdk import dag, get_current_context
 
-from support_flows import params
+from support_flows import lateness, params
 from support_flows.dag_defaults import event_dag_args, task
+from support_flows.pools import SENDER_MAILBOX_POOL
 
 DAG_ID = "support_ticket_created"
 
@@ -36,9 +37,10 @@ DAG_ID = "support_ticket_created"
     doc_md=__doc__,
     **event_dag_args(1, params.ticket_created()),
     max_active_runs=32,
+    deadline=lateness.deadline("SUPPORT_TICKET_CREATED_DEADLINE_MINUTES", "queued"),
 )
 def support_ticket_created():
-    @task
+    @task(pool=SENDER_MAILBOX_POOL)
     def answer_or_queue() -> dict:
         """Create the ticket (idempotent by request id), then the AI's answer to the customer, or an
         acknowledgement and the queue. Each step is safe to repeat, so a retry redoes only what is

@@ -22,6 +22,7 @@ from airflow.sdk import dag, get_current_context
 
 from support_flows import params
 from support_flows.dag_defaults import event_dag_args, task
+from support_flows.pools import SENDER_MAILBOX_POOL
 from support_flows.reporting_assets import TICKET_FACTS
 
 DAG_ID = "support_ticket_resolved"
@@ -44,7 +45,7 @@ def support_ticket_resolved():
         ticket = FlowRuntime.current().api.resolve_ticket(p["ticket_id"], p["agent_id"], p["resolution_summary"])
         return {"ticket_id": ticket["id"], "resolution_status": ticket["status"]}
 
-    @task
+    @task(pool=SENDER_MAILBOX_POOL)
     def notify_customer(resolved: dict) -> str:
         from support_flows import notifications
         from support_flows.runtime import FlowRuntime
@@ -64,7 +65,7 @@ def support_ticket_resolved():
         ticket = rt.api.get_ticket(resolved["ticket_id"])
         return rt.store.upsert("ticket_facts", [ticket_fact(ticket, rt.settings.customer_key_salt)])
 
-    @task
+    @task(pool=SENDER_MAILBOX_POOL)
     def send_survey(resolved: dict) -> dict:
         from support_flows import notifications
         from support_flows.runtime import FlowRuntime

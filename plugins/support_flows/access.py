@@ -12,8 +12,9 @@ and DAG-level access control.
   nothing changes.
 - ``python -m support_flows.access bootstrap [--api-key-file PATH]`` creates the role, the
   ``admin`` and ``powerapps`` users (passwords from $SUPPORT_ADMIN_PASSWORD /
-  $SUPPORT_POWERAPPS_PASSWORD) and the PowerApps connection's first key when missing; the dev
-  stack runs it before Airflow starts. Admins manage users and roles in the UI afterwards.
+  $SUPPORT_POWERAPPS_PASSWORD), the PowerApps connection's first key and the Graph mailbox pool
+  (``support_flows.pools``) when missing; the dev stack, compose's airflow-init and the Helm
+  chart's user job run it. Admins manage users and roles in the UI afterwards.
 """
 
 from __future__ import annotations
@@ -87,7 +88,9 @@ def bootstrap(api_key_file: Path | None = None) -> list[str]:
         api_key_file.write_text(api_keys.create("powerapps", f"written to {api_key_file}") + "\n")
         api_key_file.chmod(0o600)
         done.append(f"an integration key for powerapps in {api_key_file}")
-    return done
+    from support_flows import pools
+
+    return done + pools.ensure()
 
 
 def _check_password(security, username: str, password: str) -> bool:

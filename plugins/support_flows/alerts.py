@@ -96,9 +96,12 @@ def alert(store: ReportingStore, graph, settings: Settings, failure: Failure) ->
         return "folded"
     waiting = [r for r in _rows(store, flow_errors.c.alert_status.in_(["folded", "pending"]))
                if (r["dag_id"], r["run_id"], r["task_id"], r["map_index"], r["try_number"]) != tuple(this.values())]
-    html = notifications.render("failure_alert.html", failure=failure, others=waiting,
-                                heading=f"Flow failed: {failure.dag_id}.{failure.task_id}")
-    subject = f"[support-flows] {failure.dag_id}.{failure.task_id} failed: {failure.error_type}"
+    # support_flows.lateness: a run past its deadline; support_flows.events: the watcher behind
+    late = failure.error_type in ("RunLate", "WatcherLagging")
+    html = notifications.render("failure_alert.html", failure=failure, others=waiting, late=late,
+                                heading=f"Flow {'late' if late else 'failed'}: {failure.dag_id}.{failure.task_id}")
+    what = f"{failure.dag_id} is late" if late else f"{failure.dag_id}.{failure.task_id} failed"
+    subject = f"[support-flows] {what}: {failure.error_type}"
     if waiting:
         subject += f" (+{len(waiting)} more)"
     try:
@@ -141,7 +144,7 @@ def handle_failure(failure: Failure, settings: Settings, store: ReportingStore |
     try:
         if logged:
             return alert(store, graph, settings, failure)
-        html = notifications.render("failure_alert.html", failure=failure, others=[],
+        html = notifications.render("failure_alert.html", failure=failure, others=[], late=False,
                                     heading=f"Flow failed: {failure.dag_id}.{failure.task_id}")
         graph.send_mail(settings.sender_mailbox, list(settings.sysadmin_recipients),
                         f"[support-flows] {failure.dag_id}.{failure.task_id} failed: {failure.error_type} (error log unavailable)"[:250],

@@ -10,13 +10,18 @@ restart, and gives each event's flow run a run id made from the event id, so an 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 from airflow.sdk import BaseSensorOperator
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+log = logging.getLogger(__name__)
+
 WATERMARK = "backend_events"
+LAGGING = "WatcherLagging"
 EVENT_TYPES = ("ticket.created", "feedback.submitted")
 # Read this far past the cursor without finding anything to do, the trigger still fires, so the
 # cursor moves on and the next wait starts near the head of the feed.
@@ -71,6 +76,40 @@ def read_events(api, after: int, limit: int = 500) -> tuple[list[dict], int]:
             break
         position = batch["last_id"]
     return events, position
+
+
+def oldest_wait(events: list[dict], now: datetime) -> tuple[float, dict] | None:
+    """How long the oldest event that starts a flow has waited for it (seconds), and that event."""
+    def created(event: dict) -> datetime:
+        moment = datetime.fromisoformat(str(event["created_at"]).replace("Z", "+00:00"))
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+    waiting = [((now - created(e)).total_seconds(), e) for e in events if is_relevant(e)]
+    return max(waiting, key=lambda pair: pair[0]) if waiting else None
+
+
+def report_lag(rt, events: list[dict], dag_id: str, run_id: str) -> float | None:
+    """The watcher's lag: logged every run, alerted (flow_errors + the administrators' e-mail, as a
+    failure) past ``watcher_lag_alert_minutes``. A stopped watcher is caught by its deadline
+    (``support_flows.lateness``)."""
+    from support_flows import alerts
+
+    oldest = oldest_wait(events, alerts.now())
+    if oldest is None:
+        return None
+    lag, event = oldest
+    log.info("backend events: the oldest event to start a flow (%s, %s) waited %.0f s", event["id"], event["type"], lag)
+    threshold = rt.settings.watcher_lag_alert_minutes
+    if lag > threshold * 60:
+        alerts.handle_failure(alerts.Failure(
+            dag_id=dag_id, run_id=run_id, task_id="watcher_lag", map_index=-1, try_number=1,
+            occurred_at=alerts.now(), error_type=LAGGING,
+            message=f"event {event['id']} ({event['type']}) waited {lag / 60:.0f} minutes for its flow "
+                    f"(alert threshold {threshold:g} minutes): the flows it starts are behind",
+            is_final=True,
+            log_url=f"{rt.settings.airflow_ui_url.rstrip('/')}/dags/{dag_id}/runs/{run_id}",
+        ), rt.settings, store=rt.store)
+    return lag
 
 
 class BackendEventTrigger(BaseTrigger):

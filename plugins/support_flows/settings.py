@@ -44,6 +44,7 @@ class Settings:
     alert_window_minutes: int = field(default=60, metadata={"doc": "repeated failures of a task within this window make one alert"})
     event_poll_seconds: float = field(default=5.0, metadata={"doc": "how often the backend event feed is polled"})
     event_max_wait_seconds: float = field(default=600.0, metadata={"doc": "longest wait of one backend-events run"})
+    watcher_lag_alert_minutes: float = field(default=15.0, metadata={"doc": "alert when a backend event has waited this long for its flow"})
     customer_key_salt: str = field(default="", metadata={"doc": "secret key of the pseudonymous customer key in the reporting tables", "secret": True})
 
     def holiday_dates(self) -> frozenset[date]:

@@ -7,6 +7,7 @@ policy, and checks that each answer has the shape the flows rely on.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from datetime import date
@@ -17,6 +18,8 @@ from airflow.providers.http.hooks.http import HttpHook
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from support_flows.retry import RetryPolicy, TransientError, call_with_retries, parse_retry_after
+
+log = logging.getLogger(__name__)
 
 
 class SupportApiError(AirflowException):
@@ -160,9 +163,12 @@ class SupportApiHook(HttpHook):
             self.request("POST", f"api/tickets/{int(ticket_id)}/ai-response"), ("answer", "confidence"), "AI response"
         )
 
-    def iter_pages(self, endpoint: str, what: str, page_size: int, filters: dict[str, Any]) -> Iterator[dict]:
-        """Every item of a cursor-paginated list, fetched one page at a time."""
-        cursor = None
+    def iter_pages(self, endpoint: str, what: str, page_size: int, filters: dict[str, Any],
+                   clock: Callable[[], float] = time.monotonic) -> Iterator[dict]:
+        """Every item of a cursor-paginated list, fetched one page at a time. A list of more than
+        one page logs its progress after each page (items so far, rate), so whoever watches a long
+        task's log (the analytics load, the escalation, the daily summary) sees it move."""
+        cursor, count, pages, started = None, 0, 0, clock()
         while True:
             page = _expect(
                 self.request("GET", endpoint, params={**filters, "limit": page_size, "cursor": cursor}),
@@ -170,7 +176,11 @@ class SupportApiHook(HttpHook):
                 what,
             )
             yield from page["items"]
-            cursor = page["next_cursor"]
+            cursor, count, pages = page["next_cursor"], count + len(page["items"]), pages + 1
+            if cursor or pages > 1:
+                elapsed = max(clock() - started, 1e-6)
+                log.info("%s: %d pages, %d items so far (%.0f items/s)%s", endpoint, pages, count, count / elapsed,
+                         "" if cursor else ", done")
             if not cursor:
                 return
 

@@ -71,3 +71,27 @@ def test_parsing_needs_no_connection_and_no_variable(monkeypatch, airflow_db):
     from pathlib import Path
 
     assert DagBag(str(Path(__file__).resolve().parents[2] / "dags")).import_errors == {}
+
+
+# Every task that sends from the support mailbox (Mailer / GraphClient.send_mail on it)
+SENDS_FROM_THE_MAILBOX = {
+    ("support_ticket_created", "answer_or_queue"),
+    ("support_ticket_assigned", "notify_agent"),
+    ("support_auto_assign", "assign_ticket"),
+    ("support_ticket_resolved", "notify_customer"),
+    ("support_ticket_resolved", "send_survey"),
+    ("support_escalate_stale_tickets", "remind_agents"),
+    ("support_escalate_stale_tickets", "tell_supervisors"),
+    ("support_daily_summary", "email_admins"),
+    ("support_feedback_received", "thank_customer"),
+}
+
+
+def test_tasks_that_send_from_the_mailbox_share_its_pool(dagbag):
+    """Graph allows 4 concurrent requests per mailbox: these tasks, and only these, take a slot of
+    the mailbox's pool (support_flows.pools)."""
+    from support_flows.pools import SENDER_MAILBOX_POOL
+
+    pooled = {(dag.dag_id, task.task_id) for dag in dagbag.dags.values() for task in dag.tasks
+              if task.pool == SENDER_MAILBOX_POOL}
+    assert pooled == SENDS_FROM_THE_MAILBOX

@@ -74,3 +74,9 @@ def test_every_component_has_resources_and_migrations_are_a_job(values):
     assert values["migrateDatabaseJob"]["enabled"] is True
     assert values["createUserJob"]["args"] == ["-m", "support_flows.access", "bootstrap"]
     assert values["statsd"]["enabled"] is True and values["config"]["metrics"]["statsd_on"] == "True"
+
+
+def test_statsd_mappings_are_the_compose_files(values):
+    mappings = yaml.safe_load((ROOT / "deploy" / "statsd" / "mappings.yml").read_text())["mappings"]
+    assert values["statsd"]["overrideMappings"] == mappings
+    assert values["config"]["metrics"]["statsd_prefix"] == "support_flows"

@@ -19,6 +19,14 @@ def test_anonymous_calls_are_refused(stack):
     assert response.status_code == 401
 
 
+def test_the_graph_mailbox_pool_is_made_with_four_slots(stack):
+    from support_flows.pools import SENDER_MAILBOX_POOL
+
+    admin = Client(stack, "admin")
+    pool = admin.session.get(f"{stack.airflow_url}/api/v2/pools/{SENDER_MAILBOX_POOL}", timeout=30)
+    assert pool.status_code == 200 and pool.json()["slots"] == 4
+
+
 def test_no_import_errors_and_every_dag_unpaused(stack):
     admin = Client(stack, "admin")
     assert admin.session.get(f"{stack.airflow_url}/api/v2/importErrors", timeout=30).json()["total_entries"] == 0

@@ -176,3 +176,24 @@ def test_hook_metadata_follows_airflow_conventions():
     assert SupportApiHook.conn_name_attr == "support_api_conn_id"
     hook = SupportApiHook()
     assert hook._session is None  # nothing is built until the first call
+
+
+def test_a_long_list_logs_its_progress_after_each_page(requests_mock, hook, caplog):
+    """Rows so far and the rate, once per page, so a person watching a long task's log sees it move."""
+    pages = [{"items": [{"id": n} for n in range(start, start + 2)], "next_cursor": cursor}
+             for start, cursor in ((0, "b"), (2, "c"), (4, None))]
+    requests_mock.get(f"{BASE}/api/tickets", [{"json": page} for page in pages])
+    ticks = iter([0.0, 1.0, 2.0, 4.0])
+    with caplog.at_level("INFO", logger="support_flows.support_api"):
+        items = list(hook.iter_pages("api/tickets", "ticket page", 2, {}, clock=lambda: next(ticks)))
+    assert [item["id"] for item in items] == list(range(6))
+    lines = [r.getMessage() for r in caplog.records if r.name == "support_flows.support_api"]
+    assert lines == ["api/tickets: 1 pages, 2 items so far (2 items/s)", "api/tickets: 2 pages, 4 items so far (2 items/s)",
+                     "api/tickets: 3 pages, 6 items so far (2 items/s), done"]
+
+
+def test_a_single_page_logs_nothing(requests_mock, hook, caplog):
+    requests_mock.get(f"{BASE}/api/tickets", json={"items": [{"id": 1}], "next_cursor": None})
+    with caplog.at_level("INFO", logger="support_flows.support_api"):
+        assert len(list(hook.iter_tickets())) == 1
+    assert not [r for r in caplog.records if r.name == "support_flows.support_api"]
