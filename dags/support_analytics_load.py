@@ -1,21 +1,23 @@
 """
 ### Analytics load (daily)
 
-Loads one day into the reporting tables the analytics team reads, and publishes each table as an
-Asset so analytics DAGs can be scheduled on it:
+Loads what is new into the reporting tables the analytics team reads, and publishes each table as
+an Asset so analytics DAGs can be scheduled on it:
 
-1. **load_tickets**: every ticket updated that day into `ticket_facts` (this also catches anything
-   the event flows missed).
-2. **load_feedback**: the day's feedback into `feedback_facts`.
-3. **load_agent_performance**: each agent's day into `agent_daily_performance`.
+1. **load_tickets**: every ticket updated since the last load into `ticket_facts` (this also
+   catches anything the event flows missed).
+2. **load_feedback**: feedback of each day not loaded yet into `feedback_facts`.
+3. **load_agent_performance**: each agent's days not loaded yet into `agent_daily_performance`.
 
-Schedule: `SUPPORT_ANALYTICS_CRON` (default 01:15), loading the previous day in the support
-centre's time zone. Tickets and feedback stream through in batches of 1,000.
+Schedule: `SUPPORT_ANALYTICS_CRON` (default 01:15). Where each table stopped is kept in the
+reporting database (`watermarks`), so a night the scheduler was down is caught up by the next run,
+and the first run on an empty reporting database loads everything the backend holds. Tickets and
+feedback stream through in batches of 1,000.
 
-**Outputs**: rows read and written per table.
+**Outputs**: rows read and written per table, and the range loaded.
 
-**Rerun**: load any past day again with `load_date`, or clear a run: loads are upserts by natural
-key, so loading the same data twice changes nothing.
+**Rerun**: reload any past day with `load_date` (the watermarks do not move), or clear a run:
+loads are upserts by natural key, so loading the same data twice changes nothing.
 """
 
 from __future__ import annotations
@@ -28,13 +30,23 @@ from support_flows.reporting_assets import AGENT_DAILY_PERFORMANCE, FEEDBACK_FAC
 from support_flows.schedules import cron
 
 
-def _day():
-    from support_flows.analytics import load_day
+def _requested_day():
+    """The day asked for with ``load_date`` (a reload of that day alone), or None."""
+    from datetime import date
+
+    requested = get_current_context()["params"].get("load_date")
+    return date.fromisoformat(requested) if requested else None
+
+
+def _today():
+    """The run's own day in the support centre's time zone: it loads whole days before it."""
+    from zoneinfo import ZoneInfo
+
     from support_flows.settings import load_settings
 
     ctx = get_current_context()
     moment = ctx.get("logical_date") or ctx["dag_run"].run_after
-    return load_day(moment, ctx["params"].get("load_date"), load_settings().timezone)
+    return moment.astimezone(ZoneInfo(load_settings().timezone)).date()
 
 
 @dag(
@@ -56,21 +68,26 @@ def support_analytics_load():
         from support_flows.runtime import FlowRuntime
 
         params.check_conf("support_analytics_load", get_current_context()["dag_run"].conf)
-        return {"day": _day().isoformat(), **analytics.load_tickets(FlowRuntime.current(), _day())}
+        rt, day = FlowRuntime.current(), _requested_day()
+        if day:
+            return {"day": day.isoformat(), **analytics.load_tickets(rt, day)}
+        return analytics.load_new_tickets(rt)
 
     @task(outlets=[FEEDBACK_FACTS])
     def load_feedback() -> dict:
         from support_flows import analytics
         from support_flows.runtime import FlowRuntime
 
-        return analytics.load_feedback(FlowRuntime.current(), _day())
+        rt, day = FlowRuntime.current(), _requested_day()
+        return analytics.load_feedback(rt, day) if day else analytics.load_new_feedback(rt, _today())
 
     @task(outlets=[AGENT_DAILY_PERFORMANCE])
     def load_agent_performance() -> dict:
         from support_flows import analytics
         from support_flows.runtime import FlowRuntime
 
-        return analytics.load_agent_performance(FlowRuntime.current(), _day())
+        rt, day = FlowRuntime.current(), _requested_day()
+        return analytics.load_agent_performance(rt, day) if day else analytics.load_new_agent_days(rt, _today())
 
     load_tickets() >> [load_feedback(), load_agent_performance()]
 

@@ -1,25 +1,33 @@
-"""The daily analytics load: tickets, feedback and agent performance of one day into the
-reporting tables. It also catches anything an event flow missed, and, being an upsert by natural
-key, loading a day again changes nothing. Pages stream through in batches, so memory stays flat
-whatever the number of tickets."""
+"""The analytics load: tickets, feedback and agent performance into the reporting tables.
+
+A scheduled run loads everything new since the last load, from durable watermarks in the reporting
+database, so a night the scheduler was down (or a failed run) is caught up by the next run, and
+the first load on an empty reporting database takes everything the backend holds:
+
+- tickets updated since the newest ``updated_at`` loaded, less an hour (``OVERLAP``) for writes
+  that commit late;
+- feedback and agent performance for each whole day from the last day loaded (again, for late
+  writes) through yesterday in the support centre's time zone; the first load starts at the
+  earliest ticket's day.
+
+A run with ``load_date`` reloads that one day instead and leaves the watermarks alone. Every write
+is an upsert by natural key that only writes changed rows, so loading anything twice changes
+nothing; pages stream through in batches, so memory stays flat whatever the number of tickets.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from support_flows.facts import agent_day_rows, feedback_fact, ticket_fact
 from support_flows.runtime import FlowRuntime
 
 BATCH = 1000
-
-
-def load_day(moment: datetime, requested: str | None, tz: str) -> date:
-    """The day to load: the one asked for, or the day before the run (in the support tz)."""
-    if requested:
-        return date.fromisoformat(requested)
-    return moment.astimezone(ZoneInfo(tz)).date() - timedelta(days=1)
+OVERLAP = timedelta(hours=1)
+TICKETS_WATERMARK = "analytics_tickets"  # newest updated_at loaded, in epoch milliseconds
+DAYS_WATERMARKS = {"feedback_facts": "analytics_feedback_days", "agent_daily_performance": "analytics_agent_days"}
 
 
 def _bounds(day: date, tz: str) -> tuple[str, str]:
@@ -59,3 +67,60 @@ def load_feedback(rt: FlowRuntime, day: date) -> dict:
 def load_agent_performance(rt: FlowRuntime, day: date) -> dict:
     rows = agent_day_rows(rt.api, day, rt.settings.timezone)
     return {"read": len(rows), "written": rt.store.upsert("agent_daily_performance", rows)}
+
+
+def _epoch_ms(text: str) -> int:
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp() * 1000)
+
+
+def load_new_tickets(rt: FlowRuntime) -> dict:
+    """Every ticket updated since the last load (all of them the first time) into ``ticket_facts``;
+    the watermark moves to the newest ``updated_at`` read once the rows are in."""
+    since = rt.store.get_watermark(TICKETS_WATERMARK)
+    filters = {}
+    if since:
+        filters["updated_after"] = (datetime.fromtimestamp(since / 1000, UTC) - OVERLAP).isoformat()
+    salt = rt.settings.customer_key_salt
+    newest = since
+
+    def facts() -> Iterator[dict]:
+        nonlocal newest
+        for ticket in rt.api.iter_tickets(page_size=BATCH, **filters):
+            newest = max(newest, _epoch_ms(ticket["updated_at"]))
+            yield ticket_fact(ticket, salt)
+
+    result = _load(rt, "ticket_facts", facts())
+    if newest > since:
+        rt.store.set_watermark(TICKETS_WATERMARK, newest)
+    return {"updated_after": filters.get("updated_after"), **result}
+
+
+def days_to_load(rt: FlowRuntime, table: str, today: date) -> list[date]:
+    """The whole days ``table`` still needs, through yesterday: from the last day loaded (loaded
+    again, for late writes), or the first time from the earliest ticket's day."""
+    last = rt.store.get_watermark(DAYS_WATERMARKS[table])
+    if last:
+        first = date.fromordinal(last)
+    else:
+        earliest = rt.store.earliest("ticket_facts", "created_at")
+        first = earliest.astimezone(ZoneInfo(rt.settings.timezone)).date() if earliest else today - timedelta(days=1)
+    return [first + timedelta(days=n) for n in range((today - first).days)]
+
+
+def _load_days(rt: FlowRuntime, table: str, today: date, load_one) -> dict:
+    days = days_to_load(rt, table, today)
+    read = written = 0
+    for day in days:
+        result = load_one(rt, day)
+        read, written = read + result["read"], written + result["written"]
+        rt.store.set_watermark(DAYS_WATERMARKS[table], day.toordinal())
+    return {"days": [days[0].isoformat(), days[-1].isoformat()] if days else [], "read": read, "written": written}
+
+
+def load_new_feedback(rt: FlowRuntime, today: date) -> dict:
+    return _load_days(rt, "feedback_facts", today, load_feedback)
+
+
+def load_new_agent_days(rt: FlowRuntime, today: date) -> dict:
+    return _load_days(rt, "agent_daily_performance", today, load_agent_performance)

@@ -412,6 +412,15 @@ class ReportingStore:
         with self.engine.begin() as conn:
             conn.execute(stmt)
 
+    def earliest(self, table: sa.Table | str, column: str) -> datetime | None:
+        """The smallest value of a time column (None for an empty table), as an aware UTC time."""
+        table = TABLES[table] if isinstance(table, str) else table
+        with self.engine.connect() as conn:
+            value = conn.execute(sa.select(sa.func.min(table.c[column]))).scalar()
+        if isinstance(value, str):  # SQLite hands back text
+            value = datetime.fromisoformat(value)
+        return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
     def fetch_all(self, table: sa.Table | str) -> list[dict]:
         table = TABLES[table] if isinstance(table, str) else table
         with self.engine.connect() as conn:

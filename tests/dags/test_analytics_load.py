@@ -41,3 +41,52 @@ def test_catches_what_the_event_flows_missed(run_dag, mock):
     run_dag("support_analytics_load", {"load_date": datetime.now(UTC).date().isoformat()})
     fact = next(f for f in ReportingStore().fetch_all("ticket_facts") if f["ticket_id"] == ticket["id"])
     assert fact["status"] == "resolved" and fact["agent_id"] == 3
+
+
+def _all(mock, path: str) -> list[dict]:
+    items, cursor = [], None
+    while True:
+        page = mock.get(path, limit=1000, **({"cursor": cursor} if cursor else {}))
+        items += page["items"]
+        cursor = page["next_cursor"]
+        if not cursor:
+            return items
+
+
+def test_the_first_load_takes_the_history_and_missed_nights_heal_themselves(run_dag, mock, reporting_backend):
+    """On an empty reporting database the first scheduled load takes everything the backend holds;
+    with the schedule stopped for two days, the next run catches up: every ticket, every feedback,
+    every agent day; and a run with nothing new writes nothing."""
+    from datetime import timedelta
+
+    mock.seed()
+    now = datetime.now(UTC).replace(microsecond=0)
+    store = ReportingStore()
+
+    first = run_dag("support_analytics_load", logical_date=now - timedelta(days=2))
+    assert first.state == "success", first
+    assert {f["ticket_id"] for f in store.fetch_all("ticket_facts")} == {t["id"] for t in _all(mock, "/api/tickets")}
+    assert first.outputs["load_tickets"]["updated_after"] is None  # no watermark yet: everything
+    loaded_days = first.outputs["load_agent_performance"]["days"]
+    assert loaded_days and loaded_days[1] == (now - timedelta(days=3)).date().isoformat()
+
+    # two nights without a run, while tickets arrive, get resolved and rated
+    fresh = [mock.post("/api/tickets", {"customer_name": f"New {n}", "customer_email": f"new{n}@example.org",
+                                        "subject": "s", "description": "d"}) for n in range(3)]
+    mock.post(f"/api/tickets/{fresh[0]['id']}/resolve", {"agent_id": 3, "resolution_summary": "Done."})
+    mock.post("/api/feedback", {"ticket_id": fresh[0]["id"], "rating": 5})
+
+    resumed = run_dag("support_analytics_load", logical_date=now + timedelta(days=1))
+    assert resumed.state == "success", resumed
+    assert resumed.outputs["load_tickets"]["updated_after"] is not None
+    assert {f["ticket_id"] for f in store.fetch_all("ticket_facts")} == {t["id"] for t in _all(mock, "/api/tickets")}
+    assert {f["feedback_id"] for f in store.fetch_all("feedback_facts")} == {f["id"] for f in _all(mock, "/api/feedback")}
+    fact = next(f for f in store.fetch_all("ticket_facts") if f["ticket_id"] == fresh[0]["id"])
+    assert fact["status"] == "resolved"
+    days = {row["day"] for row in store.fetch_all("agent_daily_performance")}
+    for back in range(0, 3):  # the two missed days and the one before them
+        assert (now - timedelta(days=back)).date() in {d if not isinstance(d, str) else datetime.fromisoformat(d).date() for d in days}
+
+    again = run_dag("support_analytics_load", logical_date=now + timedelta(days=1, hours=1))
+    assert again.outputs["load_tickets"]["written"] == 0
+    assert again.outputs["load_feedback"]["written"] == 0 and again.outputs["load_agent_performance"]["written"] == 0
