@@ -78,6 +78,11 @@ def dag_env(workdir: Path, mock_port: int, tls_port: int, reporting_url: str) ->
            "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), str(ROOT)])}
     for conn_id, conn in connections.items():
         env[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps(conn)
+    from support_flows import reporting
+
+    engine = sa.create_engine(reporting_url)
+    reporting.ensure_schema(engine)  # the deploy step; the DAGs' tasks only check the version
+    engine.dispose()
     return env
 
 
@@ -116,13 +121,14 @@ def write_speed(reporting_url: str, rows: list[dict], repeats: int) -> dict:
 
     engine = sa.create_engine(reporting_url.replace("postgresql://", "postgresql+psycopg://"))
     reporting.ensure_schema(engine)
-    columns = [c.name for c in reporting.ticket_facts.columns]
+    columns = list(rows[0])
+    facts = f"{reporting.ANALYTICS}.ticket_facts"
     with engine.begin() as conn:
-        conn.execute(sa.text("CREATE TABLE IF NOT EXISTS copy_target (LIKE ticket_facts INCLUDING ALL)"))
+        conn.execute(sa.text(f"CREATE TABLE IF NOT EXISTS copy_target (LIKE {facts} INCLUDING ALL)"))
     timings: dict[str, list[float]] = {"upsert": [], "copy": [], "upsert_again": []}
     for _ in range(repeats):
         with engine.begin() as conn:
-            conn.execute(sa.text("TRUNCATE ticket_facts, copy_target"))
+            conn.execute(sa.text(f"TRUNCATE {facts}, copy_target"))
         started = time.perf_counter()
         written = reporting.upsert(engine, "ticket_facts", rows)
         timings["upsert"].append(time.perf_counter() - started)

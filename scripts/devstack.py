@@ -399,6 +399,7 @@ class Stack:
         if migrated.returncode != 0:
             raise RuntimeError(f"airflow db migrate failed:\n{migrated.stdout[-2000:]}\n{migrated.stderr[-3000:]}")
         self.bootstrap_access(env)
+        self.migrate_reporting(env)
         for name in AIRFLOW_COMPONENTS:
             self._spawn(name, [self._airflow(), name], env)
         if self.executor == "celery":
@@ -407,6 +408,15 @@ class Stack:
         wait_for_http(f"{self.airflow_url}/api/v2/monitor/health", 180, self.processes["api-server"])
         self.write_state_file()
         return self
+
+    def migrate_reporting(self, env: dict[str, str]) -> None:
+        """The reporting tables, schemas and roles: a deploy step, as in production (tasks only
+        check the version)."""
+        done = subprocess.run([sys.executable, "-m", "support_flows.reporting", "migrate"], env=env, cwd=ROOT,
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"migrating the reporting database failed:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
+        self.say("==> " + done.stdout.strip().splitlines()[-1])
 
     def bootstrap_access(self, env: dict[str, str]) -> None:
         """The PowerApps role, the two users and the PowerApps connection's key (support_flows.access)."""

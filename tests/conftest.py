@@ -44,9 +44,17 @@ def mock(mock_server: MockServer) -> MockServer:
 @pytest.fixture
 def connections(mock: MockServer, tmp_path, monkeypatch) -> dict[str, dict]:
     """CONTRACT section 3's connections as AIRFLOW_CONN_* variables, pointed at the mock."""
+    import sqlalchemy as sa
+
+    from support_flows.reporting import ensure_schema
+
     conns = connections_for(mock, str(tmp_path / "reporting.sqlite"))
     for conn_id, conn in conns.items():
         monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
+    # the reporting tables, as the deploy step makes them (tasks only check their version)
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'reporting.sqlite'}")
+    ensure_schema(engine)
+    engine.dispose()
     return conns
 
 
@@ -168,6 +176,11 @@ def reporting_backend(request, connections, monkeypatch) -> str:
     with admin.connect() as conn:
         conn.execute(sa.text(f"CREATE DATABASE {name}"))
     parsed = sa.engine.make_url(url)
+    from support_flows.reporting import ensure_schema
+
+    fresh = sa.create_engine(parsed.set(database=name))
+    ensure_schema(fresh)  # the deploy step
+    fresh.dispose()
     monkeypatch.setenv("AIRFLOW_CONN_SUPPORT_REPORTING", json.dumps({
         "conn_type": "postgres", "host": parsed.host, "port": parsed.port or 5432,
         "login": parsed.username, "password": parsed.password or "", "schema": name,

@@ -25,7 +25,14 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+# On PostgreSQL the tables analysts read live in one schema and the package's own bookkeeping in
+# another, so the analyst role can be given the first alone. SQLite has no schemas: there both
+# map to the one database (``prepare_engine``).
+ANALYTICS = "analytics"
+INTERNAL = "support_internal"
+ANALYST_ROLE = "analyst"  # read-only on ANALYTICS
+WRITER_ROLE = "support_writer"  # what the flows need: read and write both schemas, no DDL
 metadata = sa.MetaData()
 
 ticket_facts = sa.Table(
@@ -43,6 +50,8 @@ ticket_facts = sa.Table(
     sa.Column("resolved_at", sa.DateTime(timezone=True)),
     sa.Column("resolution_hours", sa.Float),
     sa.Column("source_updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("loaded_at", sa.DateTime(timezone=True)),  # when this row was last written
+    schema=ANALYTICS,
 )
 
 feedback_facts = sa.Table(
@@ -57,6 +66,8 @@ feedback_facts = sa.Table(
     sa.Column("source", sa.String(16), nullable=False),
     sa.Column("submitted_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("followup_task_id", sa.String(64)),
+    sa.Column("loaded_at", sa.DateTime(timezone=True)),  # when this row was last written
+    schema=ANALYTICS,
 )
 
 agent_daily_performance = sa.Table(
@@ -69,6 +80,8 @@ agent_daily_performance = sa.Table(
     sa.Column("feedback_count", sa.Integer, nullable=False, default=0),
     sa.Column("rating_avg", sa.Float),
     sa.Column("low_ratings", sa.Integer, nullable=False, default=0),
+    sa.Column("loaded_at", sa.DateTime(timezone=True)),  # when this row was last written
+    schema=ANALYTICS,
 )
 
 daily_summary = sa.Table(
@@ -86,6 +99,8 @@ daily_summary = sa.Table(
     sa.Column("avg_rating", sa.Float),
     sa.Column("report_html_path", sa.String(400)),
     sa.Column("report_csv_path", sa.String(400)),
+    sa.Column("loaded_at", sa.DateTime(timezone=True)),  # when this row was last written
+    schema=ANALYTICS,
 )
 
 escalations = sa.Table(
@@ -99,6 +114,8 @@ escalations = sa.Table(
     sa.Column("idle_hours", sa.Float, nullable=False),
     sa.Column("escalated_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("dag_run_id", sa.String(250)),
+    sa.Column("loaded_at", sa.DateTime(timezone=True)),  # when this row was last written
+    schema=ANALYTICS,
 )
 
 flow_errors = sa.Table(
@@ -117,6 +134,7 @@ flow_errors = sa.Table(
     # for final failures: sent (an alert went out), folded (into an alert sent shortly before),
     # pending (Graph was down: the next alert carries it); null for failures that will be retried
     sa.Column("alert_status", sa.String(16)),
+    schema=ANALYTICS,
 )
 
 flow_runs = sa.Table(
@@ -129,6 +147,7 @@ flow_runs = sa.Table(
     sa.Column("started_at", sa.DateTime(timezone=True)),
     sa.Column("ended_at", sa.DateTime(timezone=True), index=True),
     sa.Column("duration_seconds", sa.Float),
+    schema=ANALYTICS,
 )
 
 # Not an analytics table: the ledger of side effects (e-mails, Planner tasks, ...) already done, so a
@@ -143,6 +162,7 @@ side_effects = sa.Table(
     sa.Column("detail", sa.Text),
     sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("done_at", sa.DateTime(timezone=True)),
+    schema=INTERNAL,
 )
 
 # Not an analytics table: named positions that must survive restarts (the backend event cursor).
@@ -152,6 +172,7 @@ watermarks = sa.Table(
     sa.Column("name", sa.String(100), primary_key=True),
     sa.Column("position", sa.BigInteger, nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    schema=INTERNAL,
 )
 
 schema_version = sa.Table(
@@ -159,6 +180,7 @@ schema_version = sa.Table(
     metadata,
     sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("applied_at", sa.DateTime(timezone=True), server_default=sa.func.current_timestamp()),
+    schema=INTERNAL,
 )
 
 # Internal: the stale tickets one escalation run found, handed from its first task to the next ones
@@ -175,6 +197,7 @@ escalation_candidates = sa.Table(
     sa.Column("priority", sa.String(16), nullable=False),
     sa.Column("idle_since", sa.DateTime(timezone=True), nullable=False),
     sa.Column("idle_hours", sa.Float, nullable=False),
+    schema=INTERNAL,
 )
 
 TABLES = {t.name: t for t in (ticket_facts, feedback_facts, agent_daily_performance, daily_summary, escalations,
@@ -192,6 +215,21 @@ def customer_key(email: str, salt: str) -> str:
     return hmac.new(salt.encode(), email.strip().lower().encode(), hashlib.sha256).hexdigest()[:32]
 
 
+class ReportingSchemaError(RuntimeError):
+    """The reporting database is not at the schema version this code needs."""
+
+
+def prepare_engine(engine: Engine) -> Engine:
+    """The engine the package uses: on SQLite, the two schemas map to the one database."""
+    if engine.dialect.name == "sqlite":
+        return engine.execution_options(schema_translate_map={ANALYTICS: None, INTERNAL: None})
+    return engine
+
+
+def _is_postgres(conn: sa.Connection) -> bool:
+    return conn.dialect.name == "postgresql"
+
+
 def _migrate_to_1(conn: sa.Connection) -> None:
     metadata.create_all(conn, tables=[*TABLES.values(), side_effects, watermarks], checkfirst=True)
 
@@ -200,20 +238,89 @@ def _migrate_to_2(conn: sa.Connection) -> None:
     escalation_candidates.create(conn, checkfirst=True)
 
 
-# Each step takes the schema from version N-1 to N. Add a step, never edit a released one.
-MIGRATIONS = {1: _migrate_to_1, 2: _migrate_to_2}
+def _migrate_to_3(conn: sa.Connection) -> None:
+    """PostgreSQL: the tables out of ``public`` into the analytics and internal schemas. Both:
+    ``loaded_at`` on the tables analysts load incrementally from."""
+    if _is_postgres(conn):
+        for table in metadata.sorted_tables:
+            moved = conn.execute(sa.text("SELECT to_regclass(:old) IS NOT NULL AND to_regclass(:new) IS NULL"),
+                                 {"old": f"public.{table.name}", "new": f"{table.schema}.{table.name}"}).scalar()
+            if moved:
+                conn.exec_driver_sql(f'ALTER TABLE public."{table.name}" SET SCHEMA "{table.schema}"')
+    for table in metadata.sorted_tables:
+        if "loaded_at" in table.c and "loaded_at" not in {c["name"] for c in sa.inspect(conn).get_columns(table.name, schema=_schema(conn, table))}:
+            target = f'"{table.schema}"."{table.name}"' if _is_postgres(conn) else f'"{table.name}"'
+            conn.exec_driver_sql(f"ALTER TABLE {target} ADD COLUMN loaded_at {'timestamptz' if _is_postgres(conn) else 'DATETIME'}")
+
+
+def _schema(conn: sa.Connection, table: sa.Table) -> str | None:
+    return table.schema if _is_postgres(conn) else None
+
+
+# Each step takes the schema from version N-1 to N. Add a step, never edit a released one; each
+# step must also hold when the tables it changes were just created in their latest form.
+MIGRATIONS = {1: _migrate_to_1, 2: _migrate_to_2, 3: _migrate_to_3}
+
+
+def _current_version(conn: sa.Connection) -> int:
+    """The version in place; before version 3 the version table was in ``public`` on PostgreSQL."""
+    if _is_postgres(conn):
+        for name in (f"{INTERNAL}.reporting_schema_version", "public.reporting_schema_version"):
+            if conn.execute(sa.text("SELECT to_regclass(:name) IS NOT NULL"), {"name": name}).scalar():
+                return conn.exec_driver_sql(f"SELECT max(version) FROM {name}").scalar() or 0
+        return 0
+    if not sa.inspect(conn).has_table(schema_version.name):
+        return 0
+    return conn.execute(sa.select(sa.func.max(schema_version.c.version))).scalar() or 0
 
 
 def ensure_schema(engine: Engine) -> int:
-    """Create or migrate the reporting tables; return the schema version now in place."""
+    """Create or migrate the reporting tables and grant the roles; return the schema version now
+    in place. The deploy step (``python -m support_flows.reporting migrate``), never a task: it
+    needs the database owner's rights. Idempotent: run twice, the second run changes nothing."""
+    engine = prepare_engine(engine)
     with engine.begin() as conn:
-        schema_version.create(conn, checkfirst=True)
-        current = conn.execute(sa.select(sa.func.max(schema_version.c.version))).scalar() or 0
+        if _is_postgres(conn):
+            for schema in (ANALYTICS, INTERNAL):
+                conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        current = _current_version(conn)
         for version in sorted(v for v in MIGRATIONS if v > current):
             MIGRATIONS[version](conn)
+            schema_version.create(conn, checkfirst=True)
             conn.execute(schema_version.insert().values(version=version))
             current = version
+        if _is_postgres(conn):
+            grant_roles(conn)
     return current
+
+
+def grant_roles(conn: sa.Connection) -> None:
+    """PostgreSQL roles (cluster-wide, created when missing) and their rights in this database:
+    ``analyst`` may read the analytics schema and nothing else; ``support_writer`` may read and
+    write both schemas but change no table. Give people and the flows login roles that are members
+    (docs/data-dictionary.md)."""
+    for role in (ANALYST_ROLE, WRITER_ROLE):
+        conn.exec_driver_sql(
+            f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN "
+            f'CREATE ROLE "{role}" NOLOGIN; END IF; END $$')
+    conn.exec_driver_sql(f'REVOKE ALL ON SCHEMA "{INTERNAL}" FROM PUBLIC')
+    conn.exec_driver_sql(f'REVOKE CREATE ON SCHEMA "{ANALYTICS}" FROM PUBLIC')
+    conn.exec_driver_sql(f'GRANT USAGE ON SCHEMA "{ANALYTICS}" TO "{ANALYST_ROLE}", "{WRITER_ROLE}"')
+    conn.exec_driver_sql(f'GRANT SELECT ON ALL TABLES IN SCHEMA "{ANALYTICS}" TO "{ANALYST_ROLE}"')
+    conn.exec_driver_sql(f'GRANT USAGE ON SCHEMA "{INTERNAL}" TO "{WRITER_ROLE}"')
+    for schema in (ANALYTICS, INTERNAL):
+        conn.exec_driver_sql(f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "{schema}" TO "{WRITER_ROLE}"')
+
+
+def require_schema(engine: Engine) -> None:
+    """What a task checks instead of migrating: the database is at this code's version."""
+    with engine.connect() as conn:
+        version = _current_version(conn)
+    if version != SCHEMA_VERSION:
+        raise ReportingSchemaError(
+            f"the reporting database is at schema version {version}, this code needs {SCHEMA_VERSION}: "
+            "run `python -m support_flows.reporting migrate` (a deploy step: the dev stack, compose's "
+            "airflow-init and the Helm chart's job run it)")
 
 
 def dialect_insert(engine: Engine):
@@ -245,7 +352,11 @@ def upsert(engine: Engine, table: sa.Table | str, rows: Iterable[dict[str, Any]]
     stream (it is read once, in batches, never held whole).
     """
     table = TABLES[table] if isinstance(table, str) else table
+    engine = prepare_engine(engine)
     rows = iter(rows)
+    if "loaded_at" in table.c:  # when each written row was written (not compared: see below)
+        loaded_at = datetime.now(UTC)
+        rows = ({**row, "loaded_at": loaded_at} for row in rows)
     head = list(islice(rows, COPY_THRESHOLD))
     if len(head) == COPY_THRESHOLD and engine.dialect.name == "postgresql" and engine.dialect.driver == "psycopg":
         return _upsert_by_copy(engine, table, chain(head, rows))
@@ -271,7 +382,7 @@ def _upsert_by_insert(engine: Engine, table: sa.Table, rows: Iterator[dict[str, 
                 stmt = stmt.on_conflict_do_update(
                     index_elements=keys,
                     set_={c.name: stmt.excluded[c.name] for c in others},
-                    where=sa.or_(*[c.is_distinct_from(stmt.excluded[c.name]) for c in others]),
+                    where=sa.or_(*[c.is_distinct_from(stmt.excluded[c.name]) for c in others if c.name != "loaded_at"]),
                 )
             else:
                 stmt = stmt.on_conflict_do_nothing(index_elements=keys)
@@ -289,12 +400,12 @@ def _upsert_by_copy(engine: Engine, table: sa.Table, rows: Iterator[dict[str, An
     _check_columns(table, columns)
     keys = [c.name for c in table.primary_key.columns]
     quote = engine.dialect.identifier_preparer.quote
-    target, stage = quote(table.name), quote(f"stage_{table.name}")
+    target, stage = f"{quote(table.schema)}.{quote(table.name)}" if table.schema else quote(table.name), quote(f"stage_{table.name}")
     cols = ", ".join(quote(c) for c in columns)
     key_cols = ", ".join(quote(k) for k in keys)
     others = [c for c in columns if c not in keys]
     if others:
-        changed = " OR ".join(f"{target}.{quote(c)} IS DISTINCT FROM EXCLUDED.{quote(c)}" for c in others)
+        changed = " OR ".join(f"{target}.{quote(c)} IS DISTINCT FROM EXCLUDED.{quote(c)}" for c in others if c != "loaded_at")
         assign = ", ".join(f"{quote(c)} = EXCLUDED.{quote(c)}" for c in others)
         on_conflict = f"DO UPDATE SET {assign} WHERE {changed}"
     else:
@@ -336,6 +447,7 @@ def once(
     until the claim's lease has run out (its holder died). If ``action`` raises, the claim is
     released and the side effect counts as not done.
     """
+    engine = prepare_engine(engine)
     insert = dialect_insert(engine)
     now = datetime.now(UTC)
     with engine.begin() as conn:
@@ -378,7 +490,7 @@ class ReportingStore:
 
     def __init__(self, conn_id: str = "support_reporting", engine: Engine | None = None):
         self.conn_id = conn_id
-        self._engine = engine
+        self._engine = prepare_engine(engine) if engine is not None else None
 
     @property
     def engine(self) -> Engine:
@@ -386,8 +498,9 @@ class ReportingStore:
             from airflow.sdk import BaseHook
 
             hook = BaseHook.get_connection(self.conn_id).get_hook()
-            self._engine = hook.get_sqlalchemy_engine()
-            ensure_schema(self._engine)
+            engine = prepare_engine(hook.get_sqlalchemy_engine())
+            require_schema(engine)
+            self._engine = engine
         return self._engine
 
     def upsert(self, table: sa.Table | str, rows: Iterable[dict[str, Any]]) -> int:
@@ -425,3 +538,30 @@ class ReportingStore:
         table = TABLES[table] if isinstance(table, str) else table
         with self.engine.connect() as conn:
             return [dict(row._mapping) for row in conn.execute(sa.select(table))]
+
+
+def main(argv: list[str]) -> int:
+    """``python -m support_flows.reporting migrate [--url URL]``: the deploy step."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m support_flows.reporting", description=main.__doc__)
+    parser.add_argument("command", choices=["migrate"])
+    parser.add_argument("--url", help="SQLAlchemy URL of the reporting database (default: the "
+                                      "support_reporting connection)")
+    args = parser.parse_args(argv)
+    if args.url:
+        engine = sa.create_engine(args.url)
+    else:
+        from airflow.sdk import BaseHook
+
+        engine = BaseHook.get_connection("support_reporting").get_hook().get_sqlalchemy_engine()
+    version = ensure_schema(engine)
+    engine.dispose()
+    print(f"reporting: schema version {version} ({engine.url.render_as_string(hide_password=True)})")
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main(sys.argv[1:]))

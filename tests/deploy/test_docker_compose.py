@@ -267,3 +267,11 @@ def test_services_have_health_checks(demo):
 def test_metrics_go_to_statsd(compose):
     env = compose["services"]["airflow-scheduler"]["environment"]
     assert env["AIRFLOW__METRICS__STATSD_ON"] == "true" and env["AIRFLOW__METRICS__STATSD_HOST"] == "statsd-exporter"
+
+
+def test_the_init_service_migrates_the_reporting_database_before_the_flows_start(compose):
+    init = compose["services"]["airflow-init"]
+    assert init["environment"]["_AIRFLOW_DB_MIGRATE"] == "true"
+    assert "python -m support_flows.reporting migrate &&" in init["command"][-1]
+    for name in AIRFLOW_SERVICES - {"airflow-init"}:
+        assert compose["services"][name]["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully", name

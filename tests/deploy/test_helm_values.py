@@ -72,7 +72,8 @@ def test_every_component_has_resources_and_migrations_are_a_job(values):
         assert resources["requests"]["cpu"] and resources["requests"]["memory"], component
         assert resources["limits"]["memory"], component
     assert values["migrateDatabaseJob"]["enabled"] is True
-    assert values["createUserJob"]["args"] == ["-m", "support_flows.access", "bootstrap"]
+    assert values["createUserJob"]["args"] == [
+        "python -m support_flows.reporting migrate && exec python -m support_flows.access bootstrap"]
     assert values["statsd"]["enabled"] is True and values["config"]["metrics"]["statsd_on"] == "True"
 
 

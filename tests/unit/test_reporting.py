@@ -26,21 +26,21 @@ def ticket_row(ticket_id: int, status: str = "queued") -> dict:
 
 @pytest.fixture
 def sqlite_engine(tmp_path):
-    return sa.create_engine(f"sqlite:///{tmp_path / 'reporting.sqlite'}")
+    return reporting.prepare_engine(sa.create_engine(f"sqlite:///{tmp_path / 'reporting.sqlite'}"))
 
 
 @pytest.fixture
 def pg_engine(postgres_url):
-    """A schema of its own in the test database, dropped afterwards."""
-    schema = f"t_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(postgres_url)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
-    engine = sa.create_engine(postgres_url, connect_args={"options": f"-csearch_path={schema}"})
+    """A database of its own on the test server, dropped afterwards."""
+    name = f"reporting_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"CREATE DATABASE {name}"))
+    engine = sa.create_engine(sa.engine.make_url(postgres_url).set(database=name))
     yield engine
     engine.dispose()
-    with admin.begin() as conn:
-        conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"DROP DATABASE {name} WITH (FORCE)"))
     admin.dispose()
 
 
@@ -52,10 +52,12 @@ def engine(request):
 def test_schema_is_created_once_and_versioned(engine):
     assert ensure_schema(engine) == reporting.SCHEMA_VERSION
     assert ensure_schema(engine) == reporting.SCHEMA_VERSION
-    names = set(sa.inspect(engine).get_table_names())
+    postgres = engine.dialect.name == "postgresql"
+    names = set(sa.inspect(engine).get_table_names(schema=reporting.ANALYTICS if postgres else None))
     assert names >= CONTRACT_TABLES
+    version_table = f"{reporting.INTERNAL}.reporting_schema_version" if postgres else "reporting_schema_version"
     with engine.connect() as conn:
-        versions = [v for (v,) in conn.execute(sa.text("SELECT version FROM reporting_schema_version ORDER BY version"))]
+        versions = [v for (v,) in conn.execute(sa.text(f"SELECT version FROM {version_table} ORDER BY version"))]
     assert versions == list(range(1, reporting.SCHEMA_VERSION + 1))  # each migration step once
 
 
@@ -194,3 +196,97 @@ def test_the_data_dictionary_documents_every_table_and_column():
         body = section[1].split("\n## ", 1)[0]
         for column in table.columns:
             assert f"`{column.name}`" in body, f"{name}.{column.name} is not documented"
+
+
+def _version_2(engine) -> sa.MetaData:
+    """The reporting schema as version 2 left it: every table in the default schema (``public``),
+    no ``loaded_at``; with one ticket and its versions recorded."""
+    legacy = sa.MetaData()
+    for table in reporting.metadata.sorted_tables:
+        sa.Table(table.name, legacy, *[c._copy() for c in table.columns if c.name != "loaded_at"])
+    legacy.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(legacy.tables["ticket_facts"].insert(), [ticket_row(7, "resolved")])
+        conn.execute(legacy.tables["reporting_schema_version"].insert(), [{"version": 1}, {"version": 2}])
+    return legacy
+
+
+def test_migrates_from_the_previous_version_keeping_the_data(engine):
+    raw = engine.execution_options(schema_translate_map=None) if engine.dialect.name == "sqlite" else engine
+    _version_2(raw)
+    assert ensure_schema(engine) == reporting.SCHEMA_VERSION
+    store = ReportingStore(engine=engine)
+    (row,) = store.fetch_all("ticket_facts")
+    assert row["ticket_id"] == 7 and row["status"] == "resolved" and row["loaded_at"] is None
+    assert store.upsert("ticket_facts", [ticket_row(7, "closed")]) == 1
+    (row,) = store.fetch_all("ticket_facts")
+    assert row["status"] == "closed" and row["loaded_at"] is not None
+    if engine.dialect.name == "postgresql":
+        assert sa.inspect(engine).get_table_names(schema="public") == []  # nothing left behind
+        assert "side_effects" in sa.inspect(engine).get_table_names(schema=reporting.INTERNAL)
+    with engine.connect() as conn:
+        versions = conn.execute(sa.select(reporting.schema_version.c.version).order_by("version")).scalars().all()
+    assert versions == [1, 2, 3]
+    assert ensure_schema(engine) == reporting.SCHEMA_VERSION  # again: nothing to do
+    assert store.fetch_all("ticket_facts") == [row]
+
+
+def test_loaded_at_moves_only_when_a_row_changes(engine):
+    ensure_schema(engine)
+    store = ReportingStore(engine=engine)
+    store.upsert("ticket_facts", [ticket_row(1)])
+    (first,) = store.fetch_all("ticket_facts")
+    assert store.upsert("ticket_facts", [ticket_row(1)]) == 0
+    assert store.fetch_all("ticket_facts") == [first]
+    store.upsert("ticket_facts", [ticket_row(1, "resolved")])
+    (second,) = store.fetch_all("ticket_facts")
+    assert second["loaded_at"] > first["loaded_at"]
+
+
+def test_a_task_on_a_database_that_was_not_migrated_says_what_to_run(engine):
+    with pytest.raises(reporting.ReportingSchemaError, match="python -m support_flows.reporting migrate"):
+        reporting.require_schema(engine)
+    ensure_schema(engine)
+    reporting.require_schema(engine)
+
+
+@pytest.mark.postgres
+def test_the_analyst_role_reads_analytics_only_and_the_writer_changes_no_table(pg_engine):
+    import psycopg
+
+    ensure_schema(pg_engine)
+    ReportingStore(engine=pg_engine).upsert("ticket_facts", [ticket_row(1)])
+    url = pg_engine.url
+    users = {role: f"{role}_{uuid.uuid4().hex[:8]}" for role in (reporting.ANALYST_ROLE, reporting.WRITER_ROLE)}
+    with pg_engine.begin() as conn:
+        for role, user in users.items():
+            conn.exec_driver_sql(f'CREATE ROLE "{user}" LOGIN IN ROLE "{role}"')
+
+    def run_as(user: str, sql: str):
+        with psycopg.connect(host=url.host, port=url.port or 5432, dbname=url.database, user=user, autocommit=True) as conn:
+            return conn.execute(sql).fetchall() if sql.lstrip().upper().startswith("SELECT") else conn.execute(sql)
+
+    try:
+        analyst, writer = users[reporting.ANALYST_ROLE], users[reporting.WRITER_ROLE]
+        assert run_as(analyst, "SELECT ticket_id FROM analytics.ticket_facts") == [(1,)]
+        assert run_as(analyst, "SELECT count(*) FROM analytics.flow_errors") == [(0,)]
+        for refused in ("INSERT INTO analytics.ticket_facts (ticket_id) VALUES (2)",
+                        "UPDATE analytics.ticket_facts SET status = 'x'",
+                        "DELETE FROM analytics.ticket_facts",
+                        "CREATE TABLE analytics.mine (x int)",
+                        "DROP TABLE analytics.ticket_facts",
+                        "SELECT * FROM support_internal.side_effects",
+                        "SELECT * FROM support_internal.watermarks"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                run_as(analyst, refused)
+        run_as(writer, "UPDATE analytics.ticket_facts SET status = 'closed'")
+        run_as(writer, "INSERT INTO support_internal.watermarks VALUES ('w', 1, now())")
+        for refused in ("CREATE TABLE analytics.mine (x int)", "DROP TABLE analytics.ticket_facts",
+                        "ALTER TABLE support_internal.watermarks ADD COLUMN x int"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                run_as(writer, refused)
+    finally:
+        with pg_engine.begin() as conn:
+            for user in users.values():
+                conn.exec_driver_sql(f'DROP OWNED BY "{user}"')
+                conn.exec_driver_sql(f'DROP ROLE "{user}"')
