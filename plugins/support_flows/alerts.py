@@ -5,7 +5,8 @@ every task of every DAG.
 - A failure for good e-mails the system administrators through Graph, naming the DAG, task, run,
   try, the error and a link to the log. Failures of the same task within the alert window are
   folded into the next alert instead of making a storm.
-- If Graph is down, the failure is kept as ``pending`` and goes out with the next alert.
+- If Graph is down, the failure is kept as ``pending``; it goes out with the next alert, or at the
+  latest with ``send_pending`` (the ``support_error_log`` DAG, every 10 minutes) once Graph answers.
 """
 
 from __future__ import annotations
@@ -113,6 +114,29 @@ def alert(store: ReportingStore, graph, settings: Settings, failure: Failure) ->
         return "pending"
     _set_status(store, [this, *waiting], "sent")
     return "sent"
+
+
+def send_pending(store: ReportingStore, graph, settings: Settings) -> int:
+    """Send the alerts Graph could not take (``pending``) in one e-mail, without waiting for another
+    failure; how many went out. Graph still down is no failure of this: they stay pending (0)."""
+    waiting = _rows(store, flow_errors.c.alert_status == "pending")
+    if not waiting:
+        return 0
+    fields = [f for f in Failure.__dataclass_fields__]
+    first = Failure(**{f: waiting[0][f] for f in fields})
+    html = notifications.render("failure_alert.html", failure=first, others=waiting[1:], late=False,
+                                heading=f"Alerts held back while Microsoft Graph was unavailable ({len(waiting)})")
+    keys = ",".join(f"{r['dag_id']}/{r['run_id']}/{r['task_id']}/{r['try_number']}" for r in waiting)
+    try:
+        graph.send_mail(settings.sender_mailbox, list(settings.sysadmin_recipients),
+                        f"[support-flows] {len(waiting)} alert(s) held back while Graph was unavailable: "
+                        f"{first.dag_id}.{first.task_id} failed: {first.error_type}"[:250],
+                        html, headers={notifications.HEADER_KEY: f"pending-{abs(hash(keys))}"})
+    except Exception as err:  # noqa: BLE001 - still down: try again on the next run
+        log.warning("Graph still refuses the %d pending alert(s): %s", len(waiting), err)
+        return 0
+    _set_status(store, waiting, "sent")
+    return len(waiting)
 
 
 def handle_failure(failure: Failure, settings: Settings, store: ReportingStore | None = None, graph=None,

@@ -151,11 +151,14 @@ class GraphClient:
         cc: str | Iterable[str] | None = None,
         headers: dict[str, str] | None = None,
         attachments: list[dict] | None = None,
+        reference: str | None = None,
     ) -> None:
         """Send an HTML e-mail from ``sender``'s mailbox. ``headers`` names must start with ``x-``.
 
         ``attachments`` are Graph ``fileAttachment`` objects (e.g. an inline chart with
-        ``isInline`` and ``contentId``).
+        ``isInline`` and ``contentId``). ``reference`` (e.g. the e-mail's idempotency key, which
+        names the ticket) goes into error messages instead of the recipients: those end up in
+        ``flow_errors``, which holds no customer address.
         """
         message = MSGraphMailHook.build_message(to=to, subject=subject, html_content=html, cc=cc, custom_headers=headers)
         if attachments:
@@ -165,7 +168,7 @@ class GraphClient:
             "users/{user_id}/sendMail",
             path_parameters={"user_id": MSGraphMailHook.extract_sender(sender)},
             data={"message": message, "saveToSentItems": True},
-            what=f"sendMail to {to}",
+            what=f"sendMail ({reference})" if reference else "sendMail",
             expect=(),
             expect_status=(202,),
         )
@@ -239,4 +242,5 @@ class GraphClient:
         }
         if assignees:
             body["assignments"] = assignees
-        return self.request("POST", "planner/tasks", data=body, what=f"create Planner task {title!r}")
+        # not the title in error messages: it quotes the ticket's subject, the customer's words
+        return self.request("POST", "planner/tasks", data=body, what=f"create Planner task in plan {plan_id}")

@@ -485,6 +485,13 @@ def once(
     return result, True
 
 
+ERRORS_WATERMARK = "flow_errors_published"  # occurred_at of the newest error published, epoch µs
+
+
+def _from_us(us: int) -> datetime:
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=us)
+
+
 class ReportingStore:
     """The reporting database behind an Airflow connection (``support_reporting`` by default)."""
 
@@ -524,6 +531,20 @@ class ReportingStore:
         )
         with self.engine.begin() as conn:
             conn.execute(stmt)
+
+    def publish_new_errors(self) -> int:
+        """How many ``flow_errors`` rows arrived since the last call (moving the position on): the
+        error log's Asset event carries them (``support_error_log``)."""
+        with self.engine.connect() as conn:
+            count, newest = conn.execute(sa.select(sa.func.count(), sa.func.max(flow_errors.c.occurred_at)).where(
+                flow_errors.c.occurred_at > _from_us(self.get_watermark(ERRORS_WATERMARK)))).one()
+        if not count:
+            return 0
+        if isinstance(newest, str):  # SQLite hands back text
+            newest = datetime.fromisoformat(newest)
+        newest = newest if newest.tzinfo else newest.replace(tzinfo=UTC)
+        self.set_watermark(ERRORS_WATERMARK, round(newest.timestamp() * 1_000_000))
+        return count
 
     def earliest(self, table: sa.Table | str, column: str) -> datetime | None:
         """The smallest value of a time column (None for an empty table), as an aware UTC time."""

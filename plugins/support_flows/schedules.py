@@ -19,6 +19,7 @@ DEFAULTS = {
     "SUPPORT_DAILY_SUMMARY_CRON": "30 18 * * *",
     "SUPPORT_AUTO_ASSIGN_CRON": "*/15 * * * *",
     "SUPPORT_ANALYTICS_CRON": "15 1 * * *",
+    "SUPPORT_ERROR_LOG_CRON": "*/10 * * * *",
 }
 
 

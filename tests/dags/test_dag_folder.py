@@ -84,6 +84,7 @@ SENDS_FROM_THE_MAILBOX = {
     ("support_escalate_stale_tickets", "tell_supervisors"),
     ("support_daily_summary", "email_admins"),
     ("support_feedback_received", "thank_customer"),
+    ("support_error_log", "send_pending_alerts"),
 }
 
 

@@ -84,3 +84,41 @@ def test_a_retried_failure_is_logged_but_not_alerted(run_dag, mock, quick_retrie
     assert row["error_type"] == "SupportApiError" and row["alert_status"] is None
     assert alerts(mock) == []
     assert [t["subject"] for t in mock.get("/api/tickets", limit=1000)["items"]].count("Dark mode") == 1
+
+
+def test_an_alert_graph_could_not_take_goes_out_once_graph_is_back_without_another_failure(run_dag, mock):
+    """support_error_log's round (every 10 minutes): while Graph is down the alert stays pending and
+    the round succeeds; once Graph answers, the next round sends it, once."""
+    mock.seed()
+    ticket = new_ticket(mock)
+    refuse(mock, "/assign$")
+    mock.faults({"path": "sendMail", "status": 503, "times": 100})
+    run_dag("support_ticket_assigned", {"ticket_id": ticket["id"], "agent_id": 4, "assigned_by": "admin"})
+    assert errors()[0]["alert_status"] == "pending"
+
+    still_down = run_dag("support_error_log")
+    assert still_down.state == "success" and still_down.outputs["send_pending_alerts"] == 0
+    assert alerts(mock) == [] and errors()[0]["alert_status"] == "pending"
+
+    requests.delete(f"{mock.url}/_mock/faults", timeout=10)
+    back = run_dag("support_error_log")
+    assert back.outputs["send_pending_alerts"] == 1
+    (mail,) = alerts(mock)
+    assert "held back while Graph was unavailable" in mail["subject"] and "support_ticket_assigned" in mail["subject"]
+    assert ticket and "assign_ticket" in mail["body"]
+    assert {r["alert_status"] for r in errors()} == {"sent"}
+    assert run_dag("support_error_log").outputs["send_pending_alerts"] == 0
+    assert len(alerts(mock)) == 1
+
+
+def test_new_errors_publish_the_flow_errors_asset_once(run_dag, mock):
+    mock.seed()
+    quiet = run_dag("support_error_log")
+    assert quiet.task_states["publish_new_errors"] == "skipped"  # nothing new: no Asset event
+    refuse(mock, "/assign$")
+    for _ in range(2):
+        ticket = new_ticket(mock)
+        run_dag("support_ticket_assigned", {"ticket_id": ticket["id"], "agent_id": 4, "assigned_by": "admin"})
+    published = run_dag("support_error_log")
+    assert published.task_states["publish_new_errors"] == "success" and published.outputs["publish_new_errors"] == 2
+    assert run_dag("support_error_log").task_states["publish_new_errors"] == "skipped"

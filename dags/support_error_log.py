@@ -1,0 +1,65 @@
+"""
+### The central error log's own round (every 10 minutes)
+
+Every task failure of every DAG lands in `flow_errors` (the package's listener) and a failure for
+good alerts the system administrators at once. This DAG does what no failure triggers:
+
+1. **send_pending_alerts**: alerts that Microsoft Graph could not take when they happened
+   (`alert_status = pending`) go out in one e-mail as soon as Graph answers again, within about
+   15 minutes of its recovery, without waiting for the next failure.
+2. **publish_new_errors**: when new rows reached `flow_errors` since the last round, an event of the
+   `support_reporting.flow_errors` Asset, so DAGs that watch the error log can be scheduled on it;
+   skipped (no event) when there is nothing new.
+
+Schedule: `SUPPORT_ERROR_LOG_CRON` (default every 10 minutes).
+
+**Outputs**: how many pending alerts went out; how many new errors were published.
+
+**Rerun**: safe; a pending alert is sent once, and the published position only moves forward.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import dag
+
+from support_flows.dag_defaults import DEFAULT_ARGS, START_DATE, task
+from support_flows.pools import SENDER_MAILBOX_POOL
+from support_flows.reporting_assets import FLOW_ERRORS
+from support_flows.schedules import cron
+
+
+@dag(
+    dag_id="support_error_log",
+    schedule=cron("SUPPORT_ERROR_LOG_CRON"),
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=1,
+    is_paused_upon_creation=False,
+    default_args=DEFAULT_ARGS,
+    tags=["support", "flow-all", "scheduled", "operations"],
+    doc_md=__doc__,
+)
+def support_error_log():
+    @task(pool=SENDER_MAILBOX_POOL)
+    def send_pending_alerts() -> int:
+        from support_flows import alerts
+        from support_flows.runtime import FlowRuntime
+
+        rt = FlowRuntime.current()
+        return alerts.send_pending(rt.store, rt.graph, rt.settings)
+
+    @task(outlets=[FLOW_ERRORS])
+    def publish_new_errors() -> int:
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from support_flows.runtime import FlowRuntime
+
+        published = FlowRuntime.current().store.publish_new_errors()
+        if not published:
+            raise AirflowSkipException("no new rows in flow_errors since the last round: no Asset event")
+        return published
+
+    send_pending_alerts() >> publish_new_errors()
+
+
+support_error_log()

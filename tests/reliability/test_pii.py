@@ -1,0 +1,54 @@
+"""PII-free means PII-free: after the event flows ran for a customer, the good way and the bad way
+(Graph refusing the e-mail and the Planner task, whose error messages used to quote the recipient
+and the ticket's subject), no reporting table holds the customer's name or address anywhere:
+not the facts, not the error log, not the ledger of side effects."""
+
+from __future__ import annotations
+
+import requests
+import sqlalchemy as sa
+
+from support_flows import reporting
+from support_flows.reporting import ReportingStore
+
+NAME, EMAIL = "Zoë Pii-Probe", "zoe.pii-probe@example.org"
+TICKET = {"customer_name": NAME, "customer_email": EMAIL, "subject": f"Login broken for {NAME}",
+          "description": f"Hello, this is {NAME} ({EMAIL}). I cannot log in."}
+
+
+def everything_stored() -> list[str]:
+    store = ReportingStore()
+    values = []
+    with store.engine.connect() as conn:
+        for table in reporting.metadata.sorted_tables:
+            for row in conn.execute(sa.select(table)):
+                values += [str(v) for v in row if v is not None]
+    return values
+
+
+def test_no_table_holds_the_customers_name_or_address(run_dag, mock, reporting_backend, quick_retries):
+    mock.seed()
+    answered = run_dag("support_ticket_created", {**TICKET, "request_id": "pii-1"})
+    assert answered.state == "success"
+
+    mock.faults({"path": "sendMail", "status": 400, "times": 100})
+    refused = run_dag("support_ticket_created", {**TICKET, "subject": "Dark mode please", "request_id": "pii-2"})
+    assert refused.state == "failed"
+    requests.delete(f"{mock.url}/_mock/faults", timeout=10)  # the refusal is over
+
+    ticket_id = answered.outputs["answer_or_queue"]["ticket_id"]
+    mock.post(f"/api/tickets/{ticket_id}/assign", {"agent_id": 6, "assigned_by": "admin"})
+    resolved = run_dag("support_ticket_resolved", {"ticket_id": ticket_id, "agent_id": 6, "resolution_summary": f"Done, {NAME}."})
+    assert resolved.state == "success"
+
+    mock.faults({"path": "planner/tasks", "status": 400, "times": 100})
+    rated = run_dag("support_feedback_received", {"ticket_id": ticket_id, "rating": 1, "comment": f"Signed {NAME}"})
+    assert rated.state == "failed"
+    requests.delete(f"{mock.url}/_mock/faults", timeout=10)
+    run_dag("support_analytics_load")
+
+    stored = everything_stored()
+    assert any("Graph" in v and "refused" in v for v in stored), "the failures were logged"
+    needles = {NAME.lower(), EMAIL.lower(), "zoe.pii-probe", "pii-probe@"}
+    leaks = [v for v in stored if any(n in v.lower() for n in needles)]
+    assert leaks == []
