@@ -147,7 +147,7 @@ def run_dag(dagbag, connections):
         dag = DagBag(dagbag.dags[dag_id].fileloc).get_dag(dag_id)
         # Airflow 3.3.2's dag.test() cannot end a run of a DAG with deadline alerts (it looks the
         # alerts up by id and gets their definitions); they need a scheduler anyway, and are
-        # tested on the running stack (tests/e2e/test_lateness.py).
+        # tested on the running stack (tests/e2e/test_deadline_alerts.py).
         dag.deadline = None
         kwargs = {"run_conf": conf or {}}
         if logical_date is not None:

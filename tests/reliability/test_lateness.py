@@ -1,6 +1,6 @@
 """Late is loud too: a run past its deadline and a backend-event watcher that falls behind land in
 flow_errors and alert the system administrators through the same path as a failure (the
-deadlines themselves are exercised end to end in tests/e2e/test_lateness.py)."""
+deadlines themselves are exercised end to end in tests/e2e/test_deadline_alerts.py)."""
 
 from __future__ import annotations
 
