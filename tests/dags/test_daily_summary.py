@@ -82,3 +82,17 @@ def test_flow_health_of_the_day_is_in_the_report(run_dag, mock):
     report = next(m for m in mock.mail() if m["subject"].startswith("Daily support summary"))
     assert "Flow health" in report["body"] and "support_ticket_assigned" in report["body"]
     assert "flow_failed,support_ticket_assigned,1" in result.outputs["format_report"]["csv"]
+
+
+def test_one_time_zone_drives_the_schedule_and_the_report_day_across_midnight(run_dag, mock, monkeypatch, dagbag):
+    """18:30 in Los Angeles is 02:30 UTC the next day: the run at that moment reports the Los
+    Angeles day, and the schedule is in Los Angeles time too."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    monkeypatch.setenv("AIRFLOW_VAR_SUPPORT_TIMEZONE", "America/Los_Angeles")
+    dag = DagBag(dagbag.dags["support_daily_summary"].fileloc).get_dag("support_daily_summary")
+    assert str(dag.timetable.timezone) in ("America/Los_Angeles", "Timezone('America/Los_Angeles')")
+    mock.seed()
+    when = datetime(2026, 11, 26, 2, 30, tzinfo=UTC)  # 2026-11-25 18:30 in Los Angeles
+    result = run_dag("support_daily_summary", {}, logical_date=when)
+    assert result.outputs["record_summary"]["report_date"] == "2026-11-25"
