@@ -8,7 +8,8 @@ Triggered by PowerApps over the REST API when an agent resolves a ticket.
 3. **load_reporting**: load the ticket into `ticket_facts` (idempotent upsert).
 4. **send_survey**: when `send_survey` is true, create the satisfaction survey in the backend and
    e-mail the customer its link (after the resolution e-mail).
-5. **report**: return the outputs.
+5. **remove_reminder**: the agent's follow-up reminder for the ticket leaves their calendar.
+6. **report**: return the outputs.
 
 **Outputs**: `{"ticket_id", "resolution_status", "customer_notification_status", "survey_status",
 "survey_url"}`.
@@ -87,7 +88,15 @@ def support_ticket_resolved():
             **survey,
         }
 
+    @task
+    def remove_reminder(resolved: dict) -> str:
+        from support_flows import assignment
+        from support_flows.runtime import FlowRuntime
+
+        return assignment.remove_reminder(FlowRuntime.current(), resolved["ticket_id"])
+
     resolved = resolve_ticket()
+    remove_reminder(resolved)
     notified = notify_customer(resolved)
     survey = send_survey(resolved)
     notified >> survey  # the survey never reaches the customer before the resolution does

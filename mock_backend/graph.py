@@ -146,6 +146,18 @@ def create_event(mailbox: str):
     return event, 201
 
 
+@bp.delete("/users/<mailbox>/events/<event_id>")
+def delete_event(mailbox: str, event_id: str):
+    """Graph's event delete: 204, or 404 (ErrorItemNotFound) for an event that is not there."""
+    with Tx(db()) as conn:
+        rows = conn.execute("SELECT id, event FROM graph_events WHERE mailbox = ?", (mailbox,)).fetchall()
+        found = [r["id"] for r in rows if json.loads(r["event"])["id"] == event_id]
+        if not found:
+            raise GraphError(404, "ErrorItemNotFound", "The specified object was not found in the store.")
+        conn.execute("DELETE FROM graph_events WHERE id = ?", (found[0],))
+    return "", 204
+
+
 # --- SharePoint (OneDrive API on a site's default drive) ---------------------------------------------------
 
 

@@ -47,6 +47,7 @@ def schedule_follow_up(rt: FlowRuntime, assignment: dict) -> dict:
     html = notifications.render(
         "follow_up.html", heading=f"Follow up on ticket #{ticket['id']}", ticket=ticket, link=rt.ticket_link(ticket["id"])
     )
+    previous = rt.store.get_reminder(ticket["id"])
     event = rt.graph.create_event(
         agent["email"],
         f"Follow up: ticket #{ticket['id']} {ticket['subject']}"[:250],
@@ -54,7 +55,23 @@ def schedule_follow_up(rt: FlowRuntime, assignment: dict) -> dict:
         start,
         transaction_id=f"{assignment_key(assignment)}:follow-up",
     )
+    # A reassignment moves the reminder: the previous agent's one goes once the new one exists (a
+    # crash in between leaves it recorded, so the rerun still removes it).
+    if previous and previous["event_id"] != event["id"]:
+        rt.graph.delete_event(previous["mailbox"], previous["event_id"])
+    rt.store.set_reminder(ticket["id"], agent["email"], event["id"], start)
     return {"event_id": event.get("id"), "start": start.isoformat()}
+
+
+def remove_reminder(rt: FlowRuntime, ticket_id: int) -> str:
+    """The ticket is done: its follow-up reminder leaves the agent's calendar. ``removed``,
+    ``already_gone`` (deleted in Outlook, or by an earlier try) or ``none``."""
+    reminder = rt.store.get_reminder(ticket_id)
+    if reminder is None:
+        return "none"
+    deleted = rt.graph.delete_event(reminder["mailbox"], reminder["event_id"])
+    rt.store.forget_reminder(ticket_id, reminder["event_id"])
+    return "removed" if deleted else "already_gone"
 
 
 def record_status(rt: FlowRuntime, assignment: dict, assigned_by: str) -> None:

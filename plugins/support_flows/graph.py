@@ -202,6 +202,19 @@ class GraphClient:
             what=f"create event in {mailbox}'s calendar",
         )
 
+    def delete_event(self, mailbox: str, event_id: str) -> bool:
+        """Delete an event from ``mailbox``'s calendar; False when it was already gone (404), so a
+        repeat is harmless."""
+        try:
+            self.request("DELETE", "users/{user_id}/events/{event_id}",
+                         path_parameters={"user_id": mailbox, "event_id": event_id},
+                         what="delete a calendar event", expect=(), expect_status=(204,))
+        except GraphRequestError as err:
+            if err.status == 404:
+                return False
+            raise
+        return True
+
     # --- SharePoint -------------------------------------------------------------------------------------
 
     def upload_file(self, site_id: str, path: str, content: bytes, content_type: str) -> dict:

@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # On PostgreSQL the tables analysts read live in one schema and the package's own bookkeeping in
 # another, so the analyst role can be given the first alone. SQLite has no schemas: there both
 # map to the one database (``prepare_engine``).
@@ -200,6 +200,19 @@ escalation_candidates = sa.Table(
     schema=INTERNAL,
 )
 
+# Internal: the follow-up reminder each ticket has in an agent's calendar (Flow 2), so that
+# reassigning the ticket moves it and resolving it removes it.
+reminders = sa.Table(
+    "reminders",
+    metadata,
+    sa.Column("ticket_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("mailbox", sa.String(320), nullable=False),
+    sa.Column("event_id", sa.String(200), nullable=False),
+    sa.Column("starts_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    schema=INTERNAL,
+)
+
 TABLES = {t.name: t for t in (ticket_facts, feedback_facts, agent_daily_performance, daily_summary, escalations,
                               flow_errors, flow_runs)}
 
@@ -257,9 +270,15 @@ def _schema(conn: sa.Connection, table: sa.Table) -> str | None:
     return table.schema if _is_postgres(conn) else None
 
 
+def _migrate_to_4(conn: sa.Connection) -> None:
+    reminders.create(conn, checkfirst=True)
+    if _is_postgres(conn):
+        grant_roles(conn)
+
+
 # Each step takes the schema from version N-1 to N. Add a step, never edit a released one; each
 # step must also hold when the tables it changes were just created in their latest form.
-MIGRATIONS = {1: _migrate_to_1, 2: _migrate_to_2, 3: _migrate_to_3}
+MIGRATIONS = {1: _migrate_to_1, 2: _migrate_to_2, 3: _migrate_to_3, 4: _migrate_to_4}
 
 
 def _current_version(conn: sa.Connection) -> int:
@@ -531,6 +550,19 @@ class ReportingStore:
         )
         with self.engine.begin() as conn:
             conn.execute(stmt)
+
+    def get_reminder(self, ticket_id: int) -> dict | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(reminders).where(reminders.c.ticket_id == ticket_id)).first()
+        return dict(row._mapping) if row else None
+
+    def set_reminder(self, ticket_id: int, mailbox: str, event_id: str, starts_at: datetime) -> None:
+        self.upsert(reminders, [{"ticket_id": ticket_id, "mailbox": mailbox, "event_id": event_id,
+                                 "starts_at": starts_at, "updated_at": datetime.now(UTC)}])
+
+    def forget_reminder(self, ticket_id: int, event_id: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(reminders.delete().where(reminders.c.ticket_id == ticket_id, reminders.c.event_id == event_id))
 
     def publish_new_errors(self) -> int:
         """How many ``flow_errors`` rows arrived since the last call (moving the position on): the

@@ -262,3 +262,46 @@ def test_low_rating_rerun_creates_one_planner_task(run_dag, mock):
     again = run_dag("support_feedback_received", {"ticket_id": ticket["id"], "rating": 2}, logical_date=when)
     assert first.outputs["report"]["followup_task_id"] == again.outputs["report"]["followup_task_id"]
     assert len(mock.get("/_mock/tasks")["items"]) == 1
+
+
+def test_the_reminder_follows_the_ticket_to_a_new_agent_and_leaves_when_it_is_resolved(run_dag, mock):
+    mock.seed()
+    ticket = new_ticket(mock)
+
+    def calendar() -> list[dict]:
+        return [e for e in mock.get("/_mock/events")["items"] if f"#{ticket['id']}" in e["subject"]]
+
+    run_dag("support_ticket_assigned", {"ticket_id": ticket["id"], "agent_id": 4, "assigned_by": "admin"})
+    (first,) = calendar()
+    assert first["mailbox"] == "edsger.dijkstra@support.example.com"
+
+    when = datetime(2026, 11, 22, tzinfo=UTC)
+    conf = {"ticket_id": ticket["id"], "agent_id": 5, "assigned_by": "admin"}
+    run_dag("support_ticket_assigned", conf, logical_date=when)
+    (moved,) = calendar()
+    assert moved["mailbox"] == mock.get("/api/agents/5")["email"] and moved["id"] != first["id"]
+    run_dag("support_ticket_assigned", conf, logical_date=when)  # the same run again
+    assert calendar() == [moved]
+
+    resolution = {"ticket_id": ticket["id"], "agent_id": 5, "resolution_summary": "Done.", "send_survey": False}
+    resolved = run_dag("support_ticket_resolved", resolution, logical_date=when)
+    assert resolved.state == "success" and resolved.outputs["remove_reminder"] == "removed"
+    assert calendar() == []
+    again = run_dag("support_ticket_resolved", resolution, logical_date=when)
+    assert again.state == "success" and again.outputs["remove_reminder"] == "none"
+
+
+def test_a_reminder_deleted_in_outlook_is_no_failure(run_dag, mock):
+    mock.seed()
+    ticket = new_ticket(mock)
+    run_dag("support_ticket_assigned", {"ticket_id": ticket["id"], "agent_id": 4, "assigned_by": "admin"})
+    (event,) = mock.get("/_mock/events")["items"]
+    import requests
+
+    # the agent deletes it in Outlook (a mock token: the mock checks the form, not the grant)
+    gone = requests.delete(f"{mock.url}/graph/v1.0/users/{event['mailbox']}/events/{event['id']}", timeout=10,
+                           headers={"Authorization": "Bearer mock-the-agents-outlook"})
+    assert gone.status_code == 204
+    resolved = run_dag("support_ticket_resolved", {"ticket_id": ticket["id"], "agent_id": 4,
+                                                   "resolution_summary": "Done.", "send_survey": False})
+    assert resolved.state == "success" and resolved.outputs["remove_reminder"] == "already_gone"
