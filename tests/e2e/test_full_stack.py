@@ -61,7 +61,8 @@ def test_every_event_dag_over_rest_with_outputs_from_xcom(stack):
         assert check(client.output(dag_id, run_id, last_task)), dag_id
     # (the scheduled DAGs run too: count only what belongs to this ticket)
     assert len([t for t in mock_get(stack, "/_mock/tasks")["items"] if f"#{ticket_id}" in t["title"]]) == 1
-    assert len([e for e in mock_get(stack, "/_mock/events")["items"] if f"#{ticket_id} " in e["subject"]]) == 1
+    # the follow-up reminder Flow 2 put in the agent's calendar left it when Flow 3 resolved the ticket
+    assert len([e for e in mock_get(stack, "/_mock/events")["items"] if f"#{ticket_id} " in e["subject"]]) == 0
 
 
 @pytest.mark.parametrize(
