@@ -22,6 +22,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from support_flows.facts import agent_day_rows, feedback_fact, ticket_fact
+from support_flows.reporting import as_utc
 from support_flows.runtime import FlowRuntime
 
 BATCH = 1000
@@ -70,8 +71,7 @@ def load_agent_performance(rt: FlowRuntime, day: date) -> dict:
 
 
 def _epoch_ms(text: str) -> int:
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp() * 1000)
+    return int(as_utc(text).timestamp() * 1000)
 
 
 def load_new_tickets(rt: FlowRuntime) -> dict:

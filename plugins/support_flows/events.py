@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from airflow.sdk import BaseSensorOperator
@@ -80,11 +80,9 @@ def read_events(api, after: int, limit: int = 500) -> tuple[list[dict], int]:
 
 def oldest_wait(events: list[dict], now: datetime) -> tuple[float, dict] | None:
     """How long the oldest event that starts a flow has waited for it (seconds), and that event."""
-    def created(event: dict) -> datetime:
-        moment = datetime.fromisoformat(str(event["created_at"]).replace("Z", "+00:00"))
-        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    from support_flows.reporting import as_utc
 
-    waiting = [((now - created(e)).total_seconds(), e) for e in events if is_relevant(e)]
+    waiting = [((now - as_utc(str(e["created_at"]))).total_seconds(), e) for e in events if is_relevant(e)]
     return max(waiting, key=lambda pair: pair[0]) if waiting else None
 
 

