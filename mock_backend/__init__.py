@@ -63,6 +63,9 @@ def create_app(db_path: str | None = None, *, public_url: str | None = None) -> 
     app.config["PUBLIC_URL"] = public_url or os.environ.get("MOCK_PUBLIC_URL", "http://localhost:5000")
     app.config["FAULTS"] = FaultBook()
     app.config["WRITE_LOCK"] = threading.Lock()
+    from mock_backend.graph import MailboxThrottle, graph_error_response
+
+    app.config["MAILBOXES"] = MailboxThrottle()
     app.json.sort_keys = False
     store.init_db(db_path)
 
@@ -87,7 +90,16 @@ def create_app(db_path: str | None = None, *, public_url: str | None = None) -> 
         g.started = time.perf_counter()
         if request.path.startswith("/_mock/"):
             return None
-        return app.config["FAULTS"].apply(request.method, request.path)
+        g.mailbox, throttled = app.config["MAILBOXES"].enter(request.path)
+        if throttled is not None:
+            return throttled
+        return app.config["FAULTS"].apply(request.method, request.path, graph=request.path.startswith("/graph/"))
+
+    @app.teardown_request
+    def _release_mailbox(_exc):
+        mailbox = g.pop("mailbox", None)
+        if mailbox is not None:
+            app.config["MAILBOXES"].leave(mailbox)
 
     @app.after_request
     def _log_request(response):
@@ -111,6 +123,9 @@ def create_app(db_path: str | None = None, *, public_url: str | None = None) -> 
 
     @app.errorhandler(HTTPException)
     def _http_error(err: HTTPException):
+        if request.path.startswith("/graph/"):
+            code = {404: "ResourceNotFound", 405: "MethodNotAllowed"}.get(err.code or 500, "BadRequest")
+            return graph_error_response(err.code or 500, code, f"{err.name}: {err.description}")
         return jsonify(error=f"{err.name}: {err.description}", field=None), err.code
 
     return app

@@ -50,7 +50,12 @@ def list_calendar_events():
 
 @bp.get("/tasks")
 def list_tasks():
-    return {"items": [json.loads(r["task"]) for r in db().execute("SELECT task FROM graph_tasks ORDER BY id")]}
+    """Planner tasks with their details (description, references) folded in, as Planner shows them."""
+    rows = db().execute(
+        "SELECT t.task, d.details FROM graph_tasks t"
+        " LEFT JOIN graph_task_details d ON d.task_id = json_extract(t.task, '$.id') ORDER BY t.id"
+    )
+    return {"items": [{**json.loads(r["task"]), "details": json.loads(r["details"] or "{}")} for r in rows]}
 
 
 @bp.get("/files")
@@ -114,6 +119,17 @@ def set_vault_secrets():
                 (name, value, uuid.uuid4().hex, now_ts()),
             )
     return {"stored": sorted(body)}, 201
+
+
+@bp.post("/directory/left")
+def user_left():
+    """``{"upn": ...}``: the user leaves the Microsoft Entra directory while the backend still names
+    them (a supervisor who left the company)."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not isinstance(body.get("upn"), str) or "@" not in body["upn"]:
+        raise ApiError(400, "upn: expected a user principal name", "upn")
+    db().execute("INSERT OR IGNORE INTO graph_users_left (upn) VALUES (?)", (body["upn"].lower(),))
+    return {"left": body["upn"].lower()}, 201
 
 
 @bp.post("/faults")

@@ -85,7 +85,8 @@ class FaultBook:
                     return rule
         return None
 
-    def apply(self, method: str, path: str) -> Response | None:
+    def apply(self, method: str, path: str, *, graph: bool = False) -> Response | None:
+        """The injected answer for this request, if a rule matches (Graph's error format for ``graph``)."""
         rule = self._take(method, path)
         if rule is None:
             return None
@@ -95,7 +96,13 @@ class FaultBook:
             return Response(rule.body, status=200, mimetype="application/json")
         if rule.status is None:
             return None
-        response = jsonify(error=f"injected fault: {rule.status}", field=None)
+        if graph:
+            from mock_backend.graph import graph_error_response
+
+            code = "TooManyRequests" if int(rule.status) == 429 else "InjectedFault"
+            response = graph_error_response(int(rule.status), code, f"injected fault: {rule.status}")
+        else:
+            response = jsonify(error=f"injected fault: {rule.status}", field=None)
         response.status_code = int(rule.status)
         if rule.retry_after is not None:
             response.headers["Retry-After"] = str(rule.retry_after)

@@ -1,14 +1,29 @@
 """The Microsoft Graph v1.0 subset the flows use, with Graph's real paths and bodies, and the
 Microsoft identity platform's client-credentials token endpoint (plus the OpenID discovery document
-that MSAL reads before asking for a token)."""
+that MSAL reads before asking for a token).
+
+It is as strict as Graph where the flows could go wrong (each rule has a test in
+tests/mock/test_graph_rules.py): request bodies and required fields, the directory (``GET
+/users/{upn}``; Planner assigns by user id), Planner's read-only task details and ETags, its
+percent-encoded reference keys, size limits, Outlook's 4 concurrent requests per mailbox (429 with
+Retry-After) and Graph's error body ``{"error": {"code", "message", "innerError"}}``.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
+import re
 import secrets
+import threading
 import uuid
+from collections import Counter
+from datetime import datetime
+from urllib.parse import unquote, urlparse
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from flask import Blueprint, jsonify, request, url_for
+from flask import Blueprint, Response, jsonify, request, url_for
 
 from mock_backend import db
 from mock_backend.store import Tx, now_ts
@@ -17,6 +32,10 @@ bp = Blueprint("graph", __name__, url_prefix="/graph/v1.0")
 token_bp = Blueprint("identity", __name__)
 
 TOKEN_PREFIX = "mock-"  # tokens are not stored, so clients' cached tokens survive a restart of the mock
+MAX_REQUEST_BYTES = 4 * 1024 * 1024  # Outlook's request limit (sendMail) and OneDrive's simple upload limit
+MAILBOX_CONCURRENCY = 4  # Outlook: concurrent requests per app and mailbox
+THROTTLE_RETRY_AFTER_S = 1
+USER_NAMESPACE = uuid.UUID("5b0f4c1e-61a4-4c55-9c7e-0f3c2d6a9e10")
 
 
 class GraphError(Exception):
@@ -25,9 +44,28 @@ class GraphError(Exception):
         self.status, self.code, self.message = status, code, message
 
 
+def graph_error_response(status: int, code: str, message: str, retry_after: float | None = None) -> Response:
+    """An error as Graph answers it: ``{"error": {"code", "message", "innerError": {...}}}``."""
+    response = jsonify(
+        error={
+            "code": code,
+            "message": message,
+            "innerError": {
+                "date": now_ts()[:19],
+                "request-id": str(uuid.uuid4()),
+                "client-request-id": request.headers.get("client-request-id") or str(uuid.uuid4()),
+            },
+        }
+    )
+    response.status_code = status
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
 @bp.errorhandler(GraphError)
 def _graph_error(err: GraphError):
-    return jsonify(error={"code": err.code, "message": err.message}), err.status
+    return graph_error_response(err.status, err.code, err.message)
 
 
 @bp.before_request
@@ -39,10 +77,19 @@ def _require_bearer_token():
 
 
 def _body() -> dict:
+    if (request.content_length or 0) > MAX_REQUEST_BYTES:
+        raise GraphError(413, "RequestEntityTooLarge", f"The request is larger than {MAX_REQUEST_BYTES} bytes.")
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise GraphError(400, "BadRequest", "Expected a JSON object body.")
     return body
+
+
+def _only(body: dict, allowed: set[str], type_name: str) -> None:
+    """Graph's OData reader refuses properties its type does not have."""
+    for name in body:
+        if name not in allowed and not name.startswith("@odata."):
+            raise GraphError(400, "BadRequest", f"The property '{name}' does not exist on type '{type_name}'.")
 
 
 def _addresses(recipients: object, field: str) -> list[str]:
@@ -57,6 +104,52 @@ def _addresses(recipients: object, field: str) -> list[str]:
             raise GraphError(400, "ErrorInvalidRecipients", f"{field} holds an invalid recipient: {item!r}.")
         out.append(address)
     return out
+
+
+def _item_body(content: object, field: str) -> None:
+    """An itemBody: ``{"contentType": "text" | "html", "content": str}``."""
+    if content is None:
+        return
+    if not isinstance(content, dict) or str(content.get("contentType", "text")).lower() not in ("text", "html"):
+        raise GraphError(400, "ErrorInvalidRequest", f"{field}.contentType must be Text or HTML.")
+    if not isinstance(content.get("content", ""), str):
+        raise GraphError(400, "ErrorInvalidRequest", f"{field}.content must be a string.")
+
+
+# --- throttling ------------------------------------------------------------------------------------------
+
+_MAILBOX_PATH = re.compile(r"^/graph/v1\.0/users/([^/]+)/.+")
+
+
+class MailboxThrottle:
+    """Outlook's MailboxConcurrency limit: at most 4 requests in flight per mailbox; the 5th gets
+    429 with Retry-After. Shared by the request threads of one mock."""
+
+    def __init__(self, limit: int = MAILBOX_CONCURRENCY) -> None:
+        self.limit = limit
+        self._in_flight: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def enter(self, path: str) -> tuple[str | None, Response | None]:
+        """The mailbox this request holds a slot of (release it later), or the 429 answer."""
+        match = _MAILBOX_PATH.match(path)
+        if not match:
+            return None, None
+        mailbox = unquote(match.group(1)).lower()
+        with self._lock:
+            if self._in_flight[mailbox] >= self.limit:
+                return None, graph_error_response(
+                    429, "ApplicationThrottled", "Application is over its MailboxConcurrency limit.",
+                    retry_after=THROTTLE_RETRY_AFTER_S,
+                )
+            self._in_flight[mailbox] += 1
+        return mailbox, None
+
+    def leave(self, mailbox: str) -> None:
+        with self._lock:
+            self._in_flight[mailbox] -= 1
+            if self._in_flight[mailbox] <= 0:
+                del self._in_flight[mailbox]
 
 
 # --- identity platform -------------------------------------------------------------------------------
@@ -87,25 +180,86 @@ def issue_token(tenant: str):
     return {"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": token}
 
 
+# --- directory -------------------------------------------------------------------------------------------
+
+
+def directory_id(upn: str) -> str:
+    """The object id the mock's directory gives a user: stable, derived from the UPN."""
+    return str(uuid.uuid5(USER_NAMESPACE, upn.strip().lower()))
+
+
+def _directory_user(key: str) -> dict | None:
+    """A user by object id or UPN. The directory is the backend's agents (UPN = e-mail address)."""
+    rows = db().execute(
+        "SELECT name, email FROM agents WHERE lower(email) NOT IN (SELECT upn FROM graph_users_left)"
+    ).fetchall()
+    for row in rows:
+        if key.lower() in (row["email"].lower(), directory_id(row["email"])):
+            return {
+                "id": directory_id(row["email"]),
+                "displayName": row["name"],
+                "mail": row["email"],
+                "userPrincipalName": row["email"],
+            }
+    return None
+
+
+@bp.get("/users/<key>")
+def get_user(key: str):
+    """``GET /users/{id | userPrincipalName}``: the user, or Graph's 404 for one not in the directory."""
+    user = _directory_user(key)
+    if user is None:
+        raise GraphError(
+            404, "Request_ResourceNotFound",
+            f"Resource '{key}' does not exist or one of its queried reference-property objects are not present.",
+        )
+    return user
+
+
 # --- mail ------------------------------------------------------------------------------------------------
+
+MESSAGE_PROPERTIES = {
+    "subject", "body", "toRecipients", "ccRecipients", "bccRecipients", "replyTo", "from", "sender",
+    "internetMessageHeaders", "attachments", "importance", "categories", "isReadReceiptRequested",
+    "isDeliveryReceiptRequested",
+}
+
+
+def _attachments(items: object) -> None:
+    if items is None:
+        return
+    if not isinstance(items, list):
+        raise GraphError(400, "ErrorInvalidRequest", "attachments must be a list.")
+    for n, item in enumerate(items):
+        if not isinstance(item, dict) or item.get("@odata.type") != "#microsoft.graph.fileAttachment":
+            raise GraphError(400, "ErrorInvalidRequest", f"attachments[{n}] needs @odata.type #microsoft.graph.fileAttachment.")
+        if not item.get("name") or not isinstance(item.get("contentBytes"), str):
+            raise GraphError(400, "ErrorInvalidRequest", f"attachments[{n}] needs name and contentBytes.")
+        try:
+            base64.b64decode(item["contentBytes"], validate=True)
+        except (binascii.Error, ValueError):
+            raise GraphError(400, "ErrorInvalidRequest", f"attachments[{n}].contentBytes is not base64.") from None
 
 
 @bp.post("/users/<mailbox>/sendMail")
 def send_mail(mailbox: str):
     body = _body()
+    _only(body, {"message", "saveToSentItems"}, "microsoft.graph.sendMail")
     message = body.get("message")
     if not isinstance(message, dict):
         raise GraphError(400, "ErrorInvalidRequest", "message is required.")
+    _only(message, MESSAGE_PROPERTIES, "microsoft.graph.message")
     if not _addresses(message.get("toRecipients"), "toRecipients"):
         raise GraphError(400, "ErrorInvalidRecipients", "At least one recipient is required.")
     _addresses(message.get("ccRecipients"), "ccRecipients")
     _addresses(message.get("bccRecipients"), "bccRecipients")
-    content = message.get("body") or {}
-    if not isinstance(content, dict) or content.get("contentType", "text").lower() not in ("text", "html"):
-        raise GraphError(400, "ErrorInvalidRequest", "body.contentType must be Text or HTML.")
+    _item_body(message.get("body") or {}, "body")
     for header in message.get("internetMessageHeaders") or []:
         if not str(header.get("name", "")).lower().startswith("x-"):
             raise GraphError(400, "InvalidInternetMessageHeader", "Custom headers must start with 'x-'.")
+    _attachments(message.get("attachments"))
+    if "saveToSentItems" in body and not isinstance(body["saveToSentItems"], bool):
+        raise GraphError(400, "BadRequest", "saveToSentItems must be a Boolean.")
     db().execute(
         "INSERT INTO graph_mail (mailbox, message, received_at) VALUES (?,?,?)",
         (mailbox, json.dumps(message), now_ts()),
@@ -115,16 +269,38 @@ def send_mail(mailbox: str):
 
 # --- calendar ---------------------------------------------------------------------------------------------
 
+EVENT_PROPERTIES = {
+    "subject", "body", "start", "end", "location", "locations", "attendees", "isReminderOn",
+    "reminderMinutesBeforeStart", "transactionId", "showAs", "importance", "sensitivity", "categories",
+    "isAllDay", "isOnlineMeeting", "allowNewTimeProposals", "responseRequested",
+}
+
+
+def _date_time_time_zone(value: object, field: str) -> datetime:
+    """A dateTimeTimeZone: ``{"dateTime": "2026-11-26T10:00:00", "timeZone": "UTC"}``, both required."""
+    if not isinstance(value, dict) or not value.get("dateTime") or not value.get("timeZone"):
+        raise GraphError(400, "ErrorInvalidRequest", f"{field} needs dateTime and timeZone.")
+    zone = str(value["timeZone"])
+    if not zone.endswith(" Standard Time"):  # Windows names are accepted too
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise GraphError(400, "TimeZoneNotSupportedException", f"A valid TimeZone value must be specified. The following TimeZone value is not supported: '{zone}'.") from None
+    try:
+        return datetime.fromisoformat(str(value["dateTime"]))
+    except ValueError:
+        raise GraphError(400, "ErrorInvalidRequest", f"{field}.dateTime is not an ISO 8601 time.") from None
+
 
 @bp.post("/users/<mailbox>/events")
 def create_event(mailbox: str):
     body = _body()
-    for field in ("subject", "start", "end"):
-        if not body.get(field):
-            raise GraphError(400, "ErrorInvalidRequest", f"{field} is required.")
-    for field in ("start", "end"):
-        if not isinstance(body[field], dict) or not body[field].get("dateTime"):
-            raise GraphError(400, "ErrorInvalidRequest", f"{field}.dateTime is required.")
+    _only(body, EVENT_PROPERTIES, "microsoft.graph.event")
+    start = _date_time_time_zone(body.get("start"), "start")
+    end = _date_time_time_zone(body.get("end"), "end")
+    if body["start"]["timeZone"] == body["end"]["timeZone"] and end < start:
+        raise GraphError(400, "ErrorInvalidRequest", "The end of the event is before its start.")
+    _item_body(body.get("body"), "body")
     transaction_id = body.get("transactionId")
     with Tx(db()) as conn:
         if transaction_id:
@@ -163,6 +339,9 @@ def delete_event(mailbox: str, event_id: str):
 
 @bp.put("/sites/<site_id>/drive/root:/<path:item_path>:/content")
 def upload_file(site_id: str, item_path: str):
+    """Simple upload: up to 4 MB (larger files need an upload session, which the flows do not use)."""
+    if (request.content_length or 0) > MAX_REQUEST_BYTES:
+        raise GraphError(413, "RequestEntityTooLarge", "The simple upload API supports files up to 4 MB; use an upload session.")
     content = request.get_data()
     content_type = request.content_type or "application/octet-stream"
     now = now_ts()
@@ -196,13 +375,118 @@ def upload_file(site_id: str, item_path: str):
 
 # --- Planner -------------------------------------------------------------------------------------------
 
+TASK_PROPERTIES = {
+    "planId", "bucketId", "title", "assignments", "dueDateTime", "startDateTime", "percentComplete",
+    "priority", "orderHint", "assigneePriority", "appliedCategories", "conversationThreadId", "previewType",
+}
+DETAILS_PROPERTIES = {"description", "previewType", "references", "checklist"}
+_RAW_IN_REFERENCE_KEY = re.compile(r"[.:@#]")
+
+
+def _assignments(assignments: object) -> None:
+    """plannerAssignments: keyed by the assignee's user id, each with @odata.type and an orderHint."""
+    if not isinstance(assignments, dict):
+        raise GraphError(400, "BadRequest", "assignments must be an object keyed by user id.")
+    for user_id, assignment in assignments.items():
+        try:
+            uuid.UUID(user_id)
+        except ValueError:
+            raise GraphError(400, "BadRequest", f"The assignment key '{user_id}' is not a user id (a GUID).") from None
+        if _directory_user(user_id) is None:
+            raise GraphError(404, "Request_ResourceNotFound", f"The user '{user_id}' does not exist in the directory.")
+        if not isinstance(assignment, dict) or assignment.get("@odata.type") != "#microsoft.graph.plannerAssignment":
+            raise GraphError(400, "BadRequest", f"The assignment of '{user_id}' needs @odata.type #microsoft.graph.plannerAssignment.")
+        if not isinstance(assignment.get("orderHint"), str) or not assignment["orderHint"]:
+            raise GraphError(400, "BadRequest", f"The assignment of '{user_id}' needs an orderHint (\" !\" for a new one).")
+
+
+def _timestamp(value: object, field: str) -> None:
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None:
+        raise GraphError(400, "BadRequest", f"{field} must be an ISO 8601 time with an offset, e.g. 2026-11-26T00:00:00Z.")
+
 
 @bp.post("/planner/tasks")
 def create_planner_task():
     body = _body()
+    _only(body, TASK_PROPERTIES, "microsoft.graph.plannerTask")  # details are read-only here
     for field in ("planId", "title"):
         if not isinstance(body.get(field), str) or not body[field]:
             raise GraphError(400, "BadRequest", f"{field} is required.")
-    task = {"id": uuid.uuid4().hex[:28], "createdDateTime": now_ts(), "percentComplete": 0, **body}
-    db().execute("INSERT INTO graph_tasks (task, created_at) VALUES (?,?)", (json.dumps(task), now_ts()))
+    if "assignments" in body:
+        _assignments(body["assignments"])
+    for field in ("dueDateTime", "startDateTime"):
+        if body.get(field) is not None:
+            _timestamp(body[field], field)
+    task = {"id": secrets.token_urlsafe(21)[:28], "createdDateTime": now_ts(), "percentComplete": 0, **body}
+    with Tx(db()) as conn:
+        conn.execute("INSERT INTO graph_tasks (task, created_at) VALUES (?,?)", (json.dumps(task), now_ts()))
+        conn.execute(
+            "INSERT INTO graph_task_details (task_id, details, etag) VALUES (?,?,?)",
+            (task["id"], json.dumps({"description": "", "previewType": "automatic", "references": {}, "checklist": {}}),
+             _new_etag()),
+        )
     return task, 201
+
+
+def _new_etag() -> str:
+    return f'W/"{secrets.token_hex(8)}"'
+
+
+def _details_row(conn, task_id: str):
+    row = conn.execute("SELECT details, etag FROM graph_task_details WHERE task_id = ?", (task_id,)).fetchone()
+    if row is None:
+        raise GraphError(404, "NotFound", f"The requested item '{task_id}' is not found.")
+    return row
+
+
+@bp.get("/planner/tasks/<task_id>/details")
+def get_planner_task_details(task_id: str):
+    row = _details_row(db(), task_id)
+    response = jsonify({"@odata.etag": row["etag"], "id": task_id, **json.loads(row["details"])})
+    response.headers["ETag"] = row["etag"]
+    return response
+
+
+def _references(references: object) -> None:
+    """plannerExternalReferences: keys are http(s) URLs with . : @ # percent-encoded (OData property
+    names); values carry @odata.type, or are null to remove a reference."""
+    if not isinstance(references, dict):
+        raise GraphError(400, "BadRequest", "references must be an object keyed by encoded URL.")
+    for key, value in references.items():
+        if _RAW_IN_REFERENCE_KEY.search(key):
+            raise GraphError(400, "BadRequest", f"The reference key '{key}' must percent-encode '.', ':', '@' and '#'.")
+        if urlparse(unquote(key)).scheme not in ("http", "https"):
+            raise GraphError(400, "BadRequest", f"The reference key '{key}' is not an encoded http(s) URL.")
+        if value is None:
+            continue
+        if not isinstance(value, dict) or "plannerExternalReference" not in str(value.get("@odata.type", "")):
+            raise GraphError(400, "BadRequest", f"The reference '{key}' needs @odata.type microsoft.graph.plannerExternalReference.")
+
+
+@bp.patch("/planner/tasks/<task_id>/details")
+def update_planner_task_details(task_id: str):
+    """Planner updates need the ETag they change (If-Match): 412 when it is stale."""
+    body = _body()
+    _only(body, DETAILS_PROPERTIES, "microsoft.graph.plannerTaskDetails")
+    if "references" in body:
+        _references(body["references"])
+    if not request.headers.get("If-Match"):
+        raise GraphError(400, "BadRequest", "The If-Match header is required to update a Planner object.")
+    with Tx(db()) as conn:
+        row = _details_row(conn, task_id)
+        if request.headers["If-Match"] != row["etag"]:
+            raise GraphError(412, "PreconditionFailed", "The If-Match header does not match the item's current ETag.")
+        details = json.loads(row["details"])
+        for field, value in body.items():
+            if field in ("references", "checklist"):
+                merged = {**details.get(field, {}), **value}
+                details[field] = {k: v for k, v in merged.items() if v is not None}
+            else:
+                details[field] = value
+        conn.execute("UPDATE graph_task_details SET details = ?, etag = ? WHERE task_id = ?",
+                     (json.dumps(details), _new_etag(), task_id))
+    return "", 204

@@ -108,6 +108,14 @@ CREATE TABLE IF NOT EXISTS graph_tasks (
     task TEXT NOT NULL,
     created_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS graph_users_left (
+    upn TEXT PRIMARY KEY
+);
+CREATE TABLE IF NOT EXISTS graph_task_details (
+    task_id TEXT PRIMARY KEY,
+    details TEXT NOT NULL,
+    etag TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS graph_files (
     site_id TEXT NOT NULL,
     path TEXT NOT NULL,
@@ -138,6 +146,8 @@ DATA_TABLES = (
     "request_log",
     "vault_secrets",
     "graph_files",
+    "graph_task_details",
+    "graph_users_left",
     "graph_tasks",
     "graph_events",
     "graph_mail",

@@ -17,7 +17,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -41,6 +41,10 @@ class GraphRequestError(AirflowFailException):
     def __init__(self, status: int, message: str, what: str):
         super().__init__(f"Microsoft Graph refused {what} ({status}): {message}")
         self.status = status
+
+
+class GraphUserNotFound(GraphRequestError):
+    """The directory has no user with that id or user principal name."""
 
 
 class GraphResponseError(AirflowException):
@@ -68,6 +72,7 @@ class _StatusKeepingHandler(ResponseHandler):
         return {"status": response.status_code, "body": value}
 
 
+SIMPLE_UPLOAD_MAX_BYTES = 4 * 1024 * 1024
 _NO_SDK_RETRIES: RequestOption = RetryHandlerOption(delay=0, max_retries=0, should_retry=False)
 
 
@@ -89,6 +94,7 @@ class GraphClient:
         self.timeout = timeout
         self.retry_policy = retry_policy or RetryPolicy()
         self._sleep = sleep
+        self._user_ids: dict[str, str] = {}
         # azure-identity logs every token request's headers at INFO; keep task logs readable.
         logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(logging.WARNING)
 
@@ -187,12 +193,14 @@ class GraphClient:
         reminder_minutes: int = 15,
     ) -> dict:
         """Create an event in ``mailbox``'s calendar; ``transaction_id`` makes a repeat harmless."""
+        # in UTC: Graph takes IANA or Windows zone names, not the abbreviations tzname() gives ("PST")
+        start = start.astimezone(UTC) if start.tzinfo else start.replace(tzinfo=UTC)
         end = start + duration
         body = {
             "subject": subject,
             "body": {"contentType": "HTML", "content": html},
-            "start": {"dateTime": start.strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": start.tzname() or "UTC"},
-            "end": {"dateTime": end.strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": end.tzname() or "UTC"},
+            "start": {"dateTime": start.strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": "UTC"},
+            "end": {"dateTime": end.strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": "UTC"},
             "isReminderOn": True,
             "reminderMinutesBeforeStart": reminder_minutes,
             "transactionId": transaction_id,
@@ -218,7 +226,13 @@ class GraphClient:
     # --- SharePoint -------------------------------------------------------------------------------------
 
     def upload_file(self, site_id: str, path: str, content: bytes, content_type: str) -> dict:
-        """Put a file (up to 4 MB) at ``path`` in the site's default document library."""
+        """Put a file (up to 4 MB, the simple upload's limit) at ``path`` in the site's default
+        document library."""
+        if len(content) > SIMPLE_UPLOAD_MAX_BYTES:
+            raise AirflowFailException(
+                f"{path} is {len(content):,} bytes; Graph's simple upload takes at most {SIMPLE_UPLOAD_MAX_BYTES:,}"
+                " (a larger file needs an upload session)"
+            )
         return self.request(
             "PUT",
             "sites/{site_id}/drive/root:/" + path.strip("/") + ":/content",
@@ -228,28 +242,34 @@ class GraphClient:
             what=f"upload {path}",
         )
 
+    # --- directory --------------------------------------------------------------------------------------
+
+    def user_id(self, user_principal_name: str) -> str:
+        """The directory object id of a user (Planner assigns by id, not by address); cached for the
+        life of this client, so one task run asks once per person."""
+        key = user_principal_name.strip().lower()
+        if key not in self._user_ids:
+            try:
+                user = self.request("GET", "users/{user_id}", path_parameters={"user_id": key},
+                                    what=f"look up user {key}", expect=("id",), expect_status=(200,))
+            except GraphRequestError as err:
+                if err.status == 404:
+                    raise GraphUserNotFound(404, f"no user {key} in the directory", f"look up user {key}") from err
+                raise
+            self._user_ids[key] = user["id"]
+        return self._user_ids[key]
+
     # --- Planner ----------------------------------------------------------------------------------------
 
     def create_planner_task(self, plan_id: str, title: str, *, due: datetime | None = None,
-                            assignee_ids: Iterable[str] = (), bucket_id: str | None = None,
-                            description: str | None = None, references: dict[str, str] | None = None) -> dict:
-        """A Planner task; ``references`` maps URLs to their display names (e.g. the ticket link)."""
+                            assignee_ids: Iterable[str] = (), bucket_id: str | None = None) -> dict:
+        """A Planner task assigned to users by directory id (see ``user_id``). Its description and
+        links are its details, which Graph sets apart: ``update_planner_task_details``."""
         body: dict[str, Any] = {"planId": plan_id, "title": title}
-        details: dict[str, Any] = {}
-        if description:
-            details["description"] = description
-        if references:
-            # Planner keys references by the URL itself, percent-encoded.
-            details["references"] = {
-                quote(url, safe=""): {"@odata.type": "microsoft.graph.plannerExternalReference", "alias": alias, "type": "Other"}
-                for url, alias in references.items()
-            }
-        if details:
-            body["details"] = details
         if bucket_id:
             body["bucketId"] = bucket_id
         if due:
-            body["dueDateTime"] = due.isoformat()
+            body["dueDateTime"] = due.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         assignees = {
             user: {"@odata.type": "#microsoft.graph.plannerAssignment", "orderHint": " !"} for user in assignee_ids
         }
@@ -257,3 +277,30 @@ class GraphClient:
             body["assignments"] = assignees
         # not the title in error messages: it quotes the ticket's subject, the customer's words
         return self.request("POST", "planner/tasks", data=body, what=f"create Planner task in plan {plan_id}")
+
+    def update_planner_task_details(self, task_id: str, *, description: str | None = None,
+                                    references: dict[str, str] | None = None) -> None:
+        """Set a task's description and links (``references`` maps URLs to display names). Planner
+        changes need the current ETag (If-Match), so this reads the details first; setting the same
+        values again is harmless."""
+        what = f"update Planner task {task_id}"
+        current = self.request("GET", "planner/tasks/{task_id}/details", path_parameters={"task_id": task_id},
+                               what=what, expect=("@odata.etag",), expect_status=(200,))
+        changes: dict[str, Any] = {}
+        if description is not None:
+            changes["description"] = description
+        if references:
+            changes["references"] = {
+                planner_reference_key(url): {"@odata.type": "microsoft.graph.plannerExternalReference", "alias": alias, "type": "Other"}
+                for url, alias in references.items()
+            }
+        if changes:
+            self.request("PATCH", "planner/tasks/{task_id}/details", path_parameters={"task_id": task_id},
+                         data=changes, headers={"If-Match": current["@odata.etag"]},
+                         what=what, expect=(), expect_status=(200, 204))
+
+
+def planner_reference_key(url: str) -> str:
+    """Planner keys a task's references by URL, as an OData property name: percent-encoded, with
+    '.', ':', '@' and '#' encoded too (``quote`` leaves '.' alone)."""
+    return quote(url, safe="").replace(".", "%2E")

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from mock_backend.graph import directory_id
 from support_flows.reporting import ReportingStore
 
 PASSWORD_TICKET = {
@@ -224,7 +225,8 @@ def test_low_rating_creates_a_planner_task_for_the_supervisor(run_dag, mock):
     (task,) = mock.get("/_mock/tasks")["items"]
     assert outputs["followup_task_id"] == task["id"] and outputs["feedback_processing_status"] == "processed"
     assert f"#{ticket['id']}" in task["title"] and task["planId"] == "support-follow-ups"
-    assert list(task["assignments"]) == ["alan.turing@support.example.com"]  # Donald Knuth's supervisor
+    # Donald Knuth's supervisor, by directory id as Graph wants it
+    assert list(task["assignments"]) == [directory_id("alan.turing@support.example.com")]
     assert task["dueDateTime"]
     assert any("tickets" in ref for ref in task["details"]["references"])
     (thanks,) = mock.mail()
@@ -239,6 +241,21 @@ def test_low_rating_creates_a_planner_task_for_the_supervisor(run_dag, mock):
     ratings_today = [f["rating"] for f in mock.get("/api/feedback", created_on=today, limit=1000)["items"] if f["agent_id"] == 6]
     assert perf[6]["day"].isoformat() == today and perf[6]["tickets_resolved"] >= 1
     assert perf[6]["feedback_count"] == len(ratings_today) and perf[6]["low_ratings"] == sum(r <= 2 for r in ratings_today)
+
+
+def test_a_supervisor_missing_from_the_directory_is_a_clear_reason(run_dag, mock, capfd):
+    mock.seed()
+    ticket = resolved_ticket(mock, agent_id=6)
+    mock.post("/_mock/directory/left", {"upn": "alan.turing@support.example.com"})
+    result = run_dag("support_feedback_received", {"ticket_id": ticket["id"], "rating": 1})
+    assert result.state == "failed" and result.task_states["create_follow_up"] == "failed"
+    reason = "supervisor alan.turing@support.example.com of agent #6 is not in the Microsoft Entra directory"
+    assert reason in capfd.readouterr().out
+    assert mock.get("/_mock/tasks")["items"] == []
+    (error,) = [e for e in ReportingStore().fetch_all("flow_errors") if e["dag_id"] == "support_feedback_received"]
+    assert reason in error["message"] and error["task_id"] == "create_follow_up"
+    kept = [f for f in mock.get("/api/feedback", limit=1000)["items"] if f["ticket_id"] == ticket["id"]]
+    assert [f["rating"] for f in kept] == [1]  # the feedback is kept
 
 
 def test_good_rating_creates_no_task_and_rerun_thanks_once(run_dag, mock):

@@ -6,7 +6,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from support_flows.graph import GraphClient, GraphError, GraphRequestError
+from airflow.sdk.exceptions import AirflowFailException
+
+from mock_backend.graph import directory_id
+from support_flows.graph import GraphClient, GraphError, GraphRequestError, GraphUserNotFound
 from support_flows.retry import RetryPolicy
 
 
@@ -41,7 +44,48 @@ def test_sharepoint_upload(graph, mock):
 
 def test_planner_task(graph, mock):
     task = graph.create_planner_task("plan-1", "Call back about #7", due=datetime(2026, 11, 27, tzinfo=UTC))
-    assert task["id"] and mock.get("/_mock/tasks")["items"][0]["dueDateTime"].startswith("2026-11-27")
+    assert task["id"] and mock.get("/_mock/tasks")["items"][0]["dueDateTime"] == "2026-11-27T00:00:00Z"
+
+
+def test_planner_task_assigned_by_directory_id_with_a_link_in_its_details(graph, mock):
+    mock.seed()
+    supervisor = graph.user_id("Alan.Turing@support.example.com")
+    assert supervisor == directory_id("alan.turing@support.example.com")
+    task = graph.create_planner_task("plan-1", "Call back about #7", assignee_ids=[supervisor])
+    url = "https://portal.support.example.com/tickets/7"
+    graph.update_planner_task_details(task["id"], references={url: "Ticket #7"})
+    graph.update_planner_task_details(task["id"], references={url: "Ticket #7"})  # again: same result
+    (stored,) = mock.get("/_mock/tasks")["items"]
+    assert list(stored["assignments"]) == [supervisor]
+    assert stored["details"]["references"] == {
+        "https%3A%2F%2Fportal%2Esupport%2Eexample%2Ecom%2Ftickets%2F7":
+            {"@odata.type": "microsoft.graph.plannerExternalReference", "alias": "Ticket #7", "type": "Other"}
+    }
+
+
+def test_user_lookup_is_cached_and_an_unknown_user_is_named(graph, mock):
+    mock.seed()
+    graph.user_id("alan.turing@support.example.com")
+    graph.user_id("ALAN.TURING@support.example.com")
+    lookups = [r for r in mock.get("/_mock/requests")["items"] if "/users/alan.turing" in r["path"]]
+    assert len(lookups) == 1
+    with pytest.raises(GraphUserNotFound, match="no user nobody@support.example.com in the directory"):
+        graph.user_id("nobody@support.example.com")
+
+
+def test_calendar_event_in_a_local_zone_is_sent_in_utc(graph, mock):
+    from zoneinfo import ZoneInfo
+
+    start = datetime(2026, 11, 26, 9, 0, tzinfo=ZoneInfo("America/Los_Angeles"))  # tzname() is "PST"
+    graph.create_event("ada@support.example.com", "Follow up #8", "<p>Check</p>", start, transaction_id="t-8")
+    (event,) = mock.get("/_mock/events")["items"]
+    assert event["start"] == {"dateTime": "2026-11-26T17:00:00", "timeZone": "UTC"}
+
+
+def test_a_file_over_the_simple_upload_limit_is_refused_before_sending(graph, mock):
+    with pytest.raises(AirflowFailException, match="upload session"):
+        graph.upload_file("support-reports", "Reports/big.csv", b"x" * (4 * 1024 * 1024 + 1), "text/csv")
+    assert mock.get("/_mock/files")["items"] == []
 
 
 def test_transient_failures_are_retried_three_attempts_in_all(graph, mock):
