@@ -73,6 +73,7 @@ def create_app(db_path: str | None = None, *, public_url: str | None = None) -> 
     from mock_backend.graph import bp as graph_bp
     from mock_backend.graph import token_bp
     from mock_backend.support_api import bp as api_bp
+    from mock_backend.survey_page import bp as survey_bp
     from mock_backend.vault import bp as vault_bp
 
     app.register_blueprint(api_bp)
@@ -80,6 +81,7 @@ def create_app(db_path: str | None = None, *, public_url: str | None = None) -> 
     app.register_blueprint(token_bp)
     app.register_blueprint(control_bp)
     app.register_blueprint(vault_bp)
+    app.register_blueprint(survey_bp)
 
     @app.get("/health")
     def health():

@@ -42,7 +42,9 @@ CREATE TABLE IF NOT EXISTS tickets (
     updated_at TEXT NOT NULL,
     last_activity_at TEXT NOT NULL,
     assigned_at TEXT,
-    resolved_at TEXT
+    resolved_at TEXT,
+    customer_replied_at TEXT,
+    resolved_by TEXT
 );
 CREATE INDEX IF NOT EXISTS ix_tickets_status_activity ON tickets(status, last_activity_at);
 CREATE INDEX IF NOT EXISTS ix_tickets_status_updated ON tickets(status, updated_at);
@@ -173,10 +175,18 @@ def connect(path: str) -> sqlite3.Connection:
     return conn
 
 
+# columns added after the first release: (table, column, type); a mock database from before gets them
+ADDED_COLUMNS = (("tickets", "customer_replied_at", "TEXT"), ("tickets", "resolved_by", "TEXT"))
+
+
 def init_db(path: str) -> None:
     conn = connect(path)
     try:
         conn.executescript(SCHEMA)
+        for table, column, kind in ADDED_COLUMNS:
+            present = {row["name"] for row in conn.execute(f"PRAGMA table_info({table})")}
+            if column not in present:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
     finally:
         conn.close()
 

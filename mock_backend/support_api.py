@@ -18,7 +18,7 @@ bp = Blueprint("support_api", __name__, url_prefix="/api")
 TICKET_COLUMNS = (
     "id, request_id, origin, customer_name, customer_email, subject, description, priority, channel, "
     "status, agent_id, assigned_by, ai_response, ai_confidence, resolution_summary, auto_submitted, "
-    "created_at, updated_at, last_activity_at, assigned_at, resolved_at"
+    "created_at, updated_at, last_activity_at, assigned_at, resolved_at, customer_replied_at, resolved_by"
 )
 
 # What the AI "knows": (topic, keywords, confidence, answer). Deterministic, so tests can rely on it.
@@ -347,19 +347,42 @@ def assign_ticket(ticket_id: int):
 @bp.post("/tickets/<int:ticket_id>/resolve")
 def resolve_ticket(ticket_id: int):
     body = json_body("resolveTicket")
+    resolved_by = body.get("resolved_by", "agent")
+    if resolved_by == "agent" and "agent_id" not in body:
+        raise ApiError(400, "agent_id: required unless resolved_by is ai", "agent_id")
     with Tx(db()) as conn:
         ticket = fetch_ticket(conn, ticket_id)
-        fetch_agent_row(conn, body["agent_id"])
+        if "agent_id" in body:
+            fetch_agent_row(conn, body["agent_id"])
         if ticket["status"] in ("resolved", "closed"):
             return ticket
+        if resolved_by == "ai" and ticket["status"] != "ai_responded":
+            raise ApiError(409, f"ticket_id: ticket {ticket_id} is {ticket['status']}; only a ticket waiting on the"
+                                " customer after an AI answer can be resolved as answered by AI", "ticket_id")
         now = now_ts()
         conn.execute(
             "UPDATE tickets SET status = 'resolved', resolution_summary = ?, agent_id = COALESCE(agent_id, ?),"
-            " resolved_at = ?, updated_at = ?, last_activity_at = ? WHERE id = ?",
-            (body["resolution_summary"], body["agent_id"], now, now, now, ticket_id),
+            " resolved_by = ?, resolved_at = ?, updated_at = ?, last_activity_at = ? WHERE id = ?",
+            (body["resolution_summary"], body.get("agent_id"), resolved_by, now, now, now, ticket_id),
         )
-        emit(conn, "ticket.resolved", {"ticket_id": ticket_id, "agent_id": body["agent_id"]})
+        emit(conn, "ticket.resolved", {"ticket_id": ticket_id, "agent_id": body.get("agent_id"), "resolved_by": resolved_by})
         return fetch_ticket(conn, ticket_id)
+
+
+@bp.post("/tickets/<int:ticket_id>/replies")
+def customer_reply(ticket_id: int):
+    """A customer's reply (e-mail to the ticket's thread): a customer note, and a
+    ``ticket.customer_replied`` event that the flows act on (an AI-answered ticket goes to an agent)."""
+    body = json_body("addCustomerReply")
+    with Tx(db()) as conn:
+        ticket = fetch_ticket(conn, ticket_id)
+        note, created = insert_note(conn, ticket_id, {"author": ticket["customer_name"], "author_type": "customer",
+                                                      "body": body["body"], "key": body.get("key")})
+        if created:
+            conn.execute("UPDATE tickets SET customer_replied_at = COALESCE(customer_replied_at, ?) WHERE id = ?",
+                         (note["created_at"], ticket_id))
+            emit(conn, "ticket.customer_replied", {"ticket_id": ticket_id, "note_id": note["id"]})
+    return note, 201 if created else 200
 
 
 NOTE_COLUMNS = "id, ticket_id, author, author_type, body, key, created_at"
@@ -474,12 +497,25 @@ def _count(conn, sql: str, params) -> int:
     return conn.execute(sql, params).fetchone()[0] or 0
 
 
+# open at a moment, and waiting on the customer then: answered by AI, neither replied to nor assigned yet
+_OPEN_AT = "created_at < :m AND (resolved_at IS NULL OR resolved_at >= :m)"
+_WITH_CUSTOMER_AT = (
+    "ai_response IS NOT NULL AND (customer_replied_at IS NULL OR customer_replied_at >= :m)"
+    " AND (assigned_at IS NULL OR assigned_at >= :m)"
+)
+
+
 def backlog_at(conn, moment: str, unassigned_only: bool = False) -> int:
-    sql = "SELECT COUNT(*) FROM tickets WHERE created_at < ? AND (resolved_at IS NULL OR resolved_at >= ?)"
+    """Tickets waiting for people at ``moment``: open, and not an AI answer waiting on the customer."""
+    sql = f"SELECT COUNT(*) FROM tickets WHERE {_OPEN_AT} AND NOT ({_WITH_CUSTOMER_AT})"
     if unassigned_only:
-        sql += " AND (assigned_at IS NULL OR assigned_at >= ?)"
-        return _count(conn, sql, (moment, moment, moment))
-    return _count(conn, sql, (moment, moment))
+        sql += " AND (assigned_at IS NULL OR assigned_at >= :m)"
+    return _count(conn, sql, {"m": moment})
+
+
+def awaiting_customer_at(conn, moment: str) -> int:
+    """AI answers still open at ``moment`` that wait for the customer's reply (or the time-out)."""
+    return _count(conn, f"SELECT COUNT(*) FROM tickets WHERE {_OPEN_AT} AND {_WITH_CUSTOMER_AT}", {"m": moment})
 
 
 @bp.get("/stats/daily")
@@ -490,8 +526,9 @@ def daily_stats():
     conn = db()
     created_in = "created_at >= ? AND created_at < ?"
     resolved_in = "resolved_at >= ? AND resolved_at < ?"
-    avg = conn.execute(
-        "SELECT AVG((julianday(resolved_at) - julianday(created_at)) * 24) FROM tickets WHERE " + resolved_in,
+    avg = conn.execute(  # people's resolutions: an AI answer closed after the time-out would skew it
+        "SELECT AVG((julianday(resolved_at) - julianday(created_at)) * 24) FROM tickets WHERE " + resolved_in
+        + " AND resolved_by IS NOT 'ai'",
         (start, end),
     ).fetchone()[0]
     fb = conn.execute(
@@ -517,8 +554,12 @@ def daily_stats():
             conn, f"SELECT COUNT(*) FROM tickets WHERE {created_in} AND ai_response IS NOT NULL", (start, end)
         ),
         "assigned": _count(conn, "SELECT COUNT(*) FROM tickets WHERE assigned_at >= ? AND assigned_at < ?", (start, end)),
+        "resolved_by_ai": _count(
+            conn, f"SELECT COUNT(*) FROM tickets WHERE {resolved_in} AND resolved_by = 'ai'", (start, end)
+        ),
         "backlog": backlog_at(conn, end),
         "unassigned_backlog": backlog_at(conn, end, unassigned_only=True),
+        "awaiting_customer": awaiting_customer_at(conn, end),
         "avg_resolution_hours": round(avg, 2) if avg is not None else None,
         "feedback_count": fb[0],
         "avg_rating": round(fb[1], 2) if fb[1] is not None else None,
@@ -570,10 +611,15 @@ FEEDBACK_COLUMNS = "id, ticket_id, agent_id, rating, comment, source, created_at
 
 
 def save_feedback(conn, ticket_id: int, rating: int, comment: str | None, source: str) -> tuple[dict, bool]:
+    """Feedback on a resolved ticket (one per ticket: a repeat returns the first). A ticket not yet
+    resolved has nothing to rate: 409 naming its status."""
     ticket = fetch_ticket(conn, ticket_id)
     row = conn.execute(f"SELECT {FEEDBACK_COLUMNS} FROM feedback WHERE ticket_id = ?", (ticket_id,)).fetchone()
     if row is not None:
         return dict(row), False
+    if ticket["status"] not in ("resolved", "closed"):
+        raise ApiError(409, f"ticket_id: ticket {ticket_id} is {ticket['status']}, not resolved; feedback is taken"
+                            " for resolved tickets", "ticket_id")
     cur = conn.execute(
         "INSERT INTO feedback (ticket_id, agent_id, rating, comment, source, created_at) VALUES (?,?,?,?,?,?)",
         (ticket_id, ticket["agent_id"], rating, comment, source, now_ts()),

@@ -89,7 +89,7 @@ def render(rt: FlowRuntime, data: dict) -> dict:
         "history": history,
         "day_label": f"{day:%A} {day.day} {day:%B %Y}",
         "headline": [("Created", stats["created"], "#1f4e79"), ("Resolved", stats["resolved"], "#2e7d32"),
-                     ("Open at day end", stats["backlog"], "#e67e22"), ("AI answered", stats["ai_responded"], "#6b21a8")],
+                     ("Waiting for people", stats["backlog"], "#e67e22"), ("AI answered", stats["ai_responded"], "#6b21a8")],
         "by_priority": [(k, stats["by_priority"].get(k, 0)) for k in ("urgent", "high", "normal", "low")],
         "by_channel": sorted(stats["by_channel"].items()) or [("none", 0)],
         "heading": f"Daily support summary: {day.isoformat()}",
@@ -117,8 +117,8 @@ def to_csv(stats: dict, history: list[dict], health: list[dict]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["section", "name", "value"])
-    for key in ("created", "resolved", "ai_responded", "assigned", "backlog", "unassigned_backlog",
-                "avg_resolution_hours", "feedback_count", "avg_rating"):
+    for key in ("created", "resolved", "ai_responded", "resolved_by_ai", "awaiting_customer", "assigned", "backlog",
+                "unassigned_backlog", "avg_resolution_hours", "feedback_count", "avg_rating"):
         writer.writerow(["day", key, "" if stats.get(key) is None else stats[key]])
     for key, value in sorted(stats["by_priority"].items()):
         writer.writerow(["priority", key, value])

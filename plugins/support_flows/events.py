@@ -1,5 +1,6 @@
 """Backend events that start flows without PowerApps: tickets that arrive through other channels
-(web form, e-mail, phone, chat) start Flow 1, and answers to the survey link start Flow 6.
+(web form, e-mail, phone, chat) start Flow 1, a customer's reply hands an AI-answered ticket to the
+agents (``support_customer_replied``), and answers to the survey link start Flow 6.
 
 The backend's event feed is an ordered list read with a cursor. The watcher DAG
 (``support_backend_events``) keeps that cursor in the reporting database, so it survives any
@@ -22,7 +23,7 @@ log = logging.getLogger(__name__)
 
 WATERMARK = "backend_events"
 LAGGING = "WatcherLagging"
-EVENT_TYPES = ("ticket.created", "feedback.submitted")
+EVENT_TYPES = ("ticket.created", "ticket.customer_replied", "feedback.submitted")
 # Read this far past the cursor without finding anything to do, the trigger still fires, so the
 # cursor moves on and the next wait starts near the head of the feed.
 IDLE_SCAN_LIMIT = 1000
@@ -35,7 +36,7 @@ def is_relevant(event: dict) -> bool:
         return data.get("origin") == "channel"
     if event["type"] == "feedback.submitted":
         return data.get("source") == "survey"
-    return False
+    return event["type"] == "ticket.customer_replied"
 
 
 def run_id_for(event: dict) -> str:
@@ -58,6 +59,9 @@ def flow_run_for(event: dict, api) -> dict | None:
             "request_id": ticket["request_id"],
         }
         return {"trigger_dag_id": "support_ticket_created", "trigger_run_id": run_id_for(event), "conf": conf}
+    if event["type"] == "ticket.customer_replied":
+        conf = {"ticket_id": event["data"]["ticket_id"]}
+        return {"trigger_dag_id": "support_customer_replied", "trigger_run_id": run_id_for(event), "conf": conf}
     feedback = api.get_feedback(event["data"]["feedback_id"])
     conf = {"ticket_id": feedback["ticket_id"], "rating": feedback["rating"]}
     if feedback.get("comment"):

@@ -76,6 +76,11 @@ def feedback_received() -> dict[str, Param]:
     }
 
 
+def customer_replied() -> dict[str, Param]:
+    """Started by the backend-events watcher (not PowerApps) when a customer replies to a ticket."""
+    return {"ticket_id": _id("Ticket id", "The ticket the customer replied to.")}
+
+
 def daily_summary() -> dict[str, Param]:
     return {
         "report_date": Param(

@@ -23,6 +23,7 @@ DEFAULTS = {
     "SUPPORT_AUTO_ASSIGN_CRON": "*/15 * * * *",
     "SUPPORT_ANALYTICS_CRON": "15 1 * * *",
     "SUPPORT_ERROR_LOG_CRON": "*/10 * * * *",
+    "SUPPORT_AI_ANSWERS_CRON": "5 * * * *",
 }
 
 

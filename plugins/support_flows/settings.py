@@ -30,6 +30,7 @@ class Settings:
     planner_plan_id: str = field(default="support-follow-ups", metadata={"doc": "Planner plan for supervisors' follow-up tasks"})
     timezone: str = field(default="UTC", metadata={"doc": "the support centre's time zone (IANA name)"})
     ai_confidence_threshold: float = field(default=0.7, metadata={"doc": "lowest AI confidence that is sent to a customer"})
+    ai_answer_close_hours: int = field(default=72, metadata={"doc": "an AI answer the customer has not replied to in this many hours is resolved as answered by AI"})
     followup_reminder_hours: int = field(default=24, metadata={"doc": "how far ahead the agent's follow-up reminder is set"})
     escalation_reminder_hours: int = field(default=48, metadata={"doc": "idle hours before the agent is reminded"})
     escalation_supervisor_hours: int = field(default=72, metadata={"doc": "idle hours before the supervisor is told"})

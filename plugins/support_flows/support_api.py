@@ -136,8 +136,14 @@ class SupportApiHook(HttpHook):
         body = {"agent_id": agent_id, "assigned_by": assigned_by}
         return _expect(self.request("POST", f"api/tickets/{int(ticket_id)}/assign", json=body), ("id", "agent_id"), "ticket")
 
-    def resolve_ticket(self, ticket_id: int, agent_id: int, resolution_summary: str) -> dict:
-        body = {"agent_id": agent_id, "resolution_summary": resolution_summary}
+    def resolve_ticket(self, ticket_id: int, agent_id: int | None, resolution_summary: str, *,
+                       resolved_by: str = "agent") -> dict:
+        """Resolve; ``resolved_by="ai"`` (no agent) closes an AI answer the customer did not reply to."""
+        body: dict[str, Any] = {"resolution_summary": resolution_summary}
+        if agent_id is not None:
+            body["agent_id"] = agent_id
+        if resolved_by != "agent":
+            body["resolved_by"] = resolved_by
         return _expect(self.request("POST", f"api/tickets/{int(ticket_id)}/resolve", json=body), ("id", "status"), "ticket")
 
     def add_note(self, ticket_id: int, body: str, *, author: str, author_type: str = "system", key: str | None = None) -> dict:

@@ -95,3 +95,25 @@ def test_a_channel_ticket_flow_answers_the_existing_ticket(run_dag, mock):
     assert outputs == {"ticket_id": channel["id"], "status": "ai_responded", "customer_notified": True}
     assert len(mock.get("/api/tickets")["items"]) == 1
     assert mock.mail()[0]["to"] == ["wei.zhang@example.net"]
+
+
+def test_the_survey_page_and_a_customer_reply_start_their_flows(run_dag, mock):
+    import requests
+
+    clear_flow_runs()
+    mock.seed()
+    ticket = mock.post("/api/tickets", {**CHANNEL_TICKET, "channel": "powerapps"})
+    mock.post(f"/api/tickets/{ticket['id']}/resolve", {"agent_id": 3, "resolution_summary": "Sent."})
+    survey = mock.post("/api/surveys", {"ticket_id": ticket["id"]})
+    form = requests.get(survey["url"], timeout=10)  # the link in the customer's e-mail
+    assert form.status_code == 200 and 'name="rating"' in form.text
+    answer = requests.post(survey["url"], data={"rating": "4", "comment": "Quick, thanks."}, timeout=10)
+    assert answer.status_code == 200 and "Thank you" in answer.text
+    other = mock.post("/api/tickets", {**CHANNEL_TICKET, "channel": "powerapps", "subject": "Another one"})
+    mock.post(f"/api/tickets/{other['id']}/replies", {"body": "Any news?"})
+
+    assert run_dag("support_backend_events").state == "success"
+    (feedback_conf,) = flow_runs("support_feedback_received").values()
+    assert feedback_conf == {"ticket_id": ticket["id"], "rating": 4, "comment": "Quick, thanks."}
+    (reply_conf,) = flow_runs("support_customer_replied").values()
+    assert reply_conf == {"ticket_id": other["id"]}

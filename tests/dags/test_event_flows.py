@@ -258,6 +258,17 @@ def test_a_supervisor_missing_from_the_directory_is_a_clear_reason(run_dag, mock
     assert [f["rating"] for f in kept] == [1]  # the feedback is kept
 
 
+def test_feedback_for_a_ticket_not_yet_resolved_is_refused_with_a_reason(run_dag, mock):
+    mock.seed()
+    ticket = new_ticket(mock)
+    mock.post(f"/api/tickets/{ticket['id']}/assign", {"agent_id": 3, "assigned_by": "admin"})
+    result = run_dag("support_feedback_received", {"ticket_id": ticket["id"], "rating": 1})
+    assert result.state == "failed" and result.task_states["save_feedback"] == "failed"
+    assert result.note == (f"wrong_state: ticket_id: ticket {ticket['id']} is assigned, not resolved;"
+                           " feedback is taken for resolved tickets")
+    assert customer_mail(mock) == [] and mock.get("/_mock/tasks")["items"] == []
+
+
 def test_good_rating_creates_no_task_and_rerun_thanks_once(run_dag, mock):
     mock.seed()
     ticket = resolved_ticket(mock)

@@ -202,6 +202,11 @@ def test_feedback_survey_and_agent_metrics(seeded):
     client.post(f"/api/tickets/{ticket['id']}/assign", json={"agent_id": 4, "assigned_by": "admin"})
     response = client.post("/api/surveys", json={"ticket_id": ticket["id"]})
     assert response.status_code == 409  # not resolved yet
+    early = client.post("/api/feedback", json={"ticket_id": ticket["id"], "rating": 4})
+    assert early.status_code == 409 and early.json == {
+        "error": f"ticket_id: ticket {ticket['id']} is assigned, not resolved; feedback is taken for resolved tickets",
+        "field": "ticket_id",
+    }
     client.post(f"/api/tickets/{ticket['id']}/resolve", json={"agent_id": 4, "resolution_summary": "Done."})
     survey = conforms("createSurvey", client.post("/api/surveys", json={"ticket_id": ticket["id"]}))
     assert survey["url"] == f"http://mock.test/survey/{survey['token']}"
@@ -282,3 +287,54 @@ def test_batch_notes_are_idempotent_and_all_or_nothing(seeded):
     response = client.post("/api/notes/batch", json={"notes": [*notes, {**notes[0], "ticket_id": 999, "key": "k-999"}]})
     assert response.status_code == 404 and response.json["field"] == "notes.ticket_id"
     assert client.post("/api/notes/batch", json={"notes": []}).status_code == 400
+
+
+def test_the_survey_link_opens_a_page_whose_answer_is_saved_and_announced(seeded):
+    client = seeded
+    ticket = client.post("/api/tickets", json=NEW_TICKET).json
+    client.post(f"/api/tickets/{ticket['id']}/assign", json={"agent_id": 4, "assigned_by": "admin"})
+    client.post(f"/api/tickets/{ticket['id']}/resolve", json={"agent_id": 4, "resolution_summary": "Done."})
+    survey = client.post("/api/surveys", json={"ticket_id": ticket["id"]}).json
+    path = survey["url"].removeprefix("http://mock.test")
+
+    page = client.get(path)
+    assert page.status_code == 200 and page.content_type.startswith("text/html")
+    html = page.get_data(as_text=True)
+    assert f"ticket #{ticket['id']}" in html and html.count('type="radio" name="rating"') == 5 and "<textarea" in html
+    assert client.get("/survey/not-a-token").status_code == 404
+
+    missing = client.post(path, data={"comment": "no stars"})
+    assert missing.status_code == 400 and "choose a rating from 1 to 5" in missing.get_data(as_text=True)
+    assert "no stars" in missing.get_data(as_text=True)  # what they wrote is kept
+    sent = client.post(path, data={"rating": "2", "comment": "Took <a while>."})
+    assert sent.status_code == 200 and "Thank you" in sent.get_data(as_text=True)
+    (feedback,) = [f for f in client.get("/api/feedback", query_string={"limit": 1000}).json["items"] if f["ticket_id"] == ticket["id"]]
+    assert (feedback["rating"], feedback["comment"], feedback["source"]) == (2, "Took <a while>.", "survey")
+    events = client.get("/api/events", query_string={"type": "feedback.submitted", "limit": 1000}).json["items"]
+    assert events[-1]["data"] == {"feedback_id": feedback["id"], "ticket_id": ticket["id"], "source": "survey"}
+    assert "already rated" in client.get(path).get_data(as_text=True)
+
+
+def test_a_customer_reply_is_a_note_and_an_event_once_per_key(seeded):
+    client = seeded
+    ticket = client.post("/api/tickets", json=NEW_TICKET).json
+    reply = client.post(f"/api/tickets/{ticket['id']}/replies", json={"body": "Still broken.", "key": "m-1"})
+    assert reply.status_code == 201 and conforms("addCustomerReply", reply)["author_type"] == "customer"
+    assert client.post(f"/api/tickets/{ticket['id']}/replies", json={"body": "Still broken.", "key": "m-1"}).status_code == 200
+    events = client.get("/api/events", query_string={"type": "ticket.customer_replied"}).json["items"]
+    assert [e["data"]["ticket_id"] for e in events] == [ticket["id"]]
+    assert conforms("getTicket", client.get(f"/api/tickets/{ticket['id']}"))["customer_replied_at"] == reply.json["created_at"]
+    assert client.post("/api/tickets/99999/replies", json={"body": "x"}).status_code == 404
+
+
+def test_only_an_ai_answer_can_be_resolved_as_answered_by_ai(seeded):
+    client = seeded
+    ticket = client.post("/api/tickets", json=NEW_TICKET).json
+    refused = client.post(f"/api/tickets/{ticket['id']}/resolve", json={"resolution_summary": "x", "resolved_by": "ai"})
+    assert refused.status_code == 409 and "only a ticket waiting on the customer" in refused.json["error"]
+    no_agent = client.post(f"/api/tickets/{ticket['id']}/resolve", json={"resolution_summary": "x"})
+    assert no_agent.status_code == 400 and no_agent.json["field"] == "agent_id"
+    client.patch(f"/api/tickets/{ticket['id']}", json={"status": "ai_responded", "ai_response": "Try this."})
+    closed = conforms("resolveTicket", client.post(f"/api/tickets/{ticket['id']}/resolve",
+                                                   json={"resolution_summary": "x", "resolved_by": "ai"}))
+    assert closed["status"] == "resolved" and closed["resolved_by"] == "ai" and closed["agent_id"] is None

@@ -1,0 +1,50 @@
+"""
+### Flow 1, continued: the customer replies to the AI's answer
+
+Started by the backend-events watcher (`support_backend_events`) for each `ticket.customer_replied`
+event of the backend: the AI's e-mail promised that a reply reaches a person.
+
+1. **hand_to_agent**: an AI-answered ticket goes to the unassigned queue (status `queued`) with a
+   system note saying why, where auto-assignment and the admins pick it up. A ticket already
+   waiting for or with an agent, or resolved, is left as it is (the reply is on it as a customer
+   note). An unknown ticket fails the run with a message naming it.
+
+**Outputs**: `{"ticket_id", "status", "outcome"}` (`queued_for_agent`, `already_waiting`,
+`with_agent` or `already_resolved`).
+
+**Rerun**: safe; one note (idempotency key), and a queued ticket stays queued.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import dag, get_current_context
+
+from support_flows import params
+from support_flows.dag_defaults import DEFAULT_ARGS, START_DATE, tags, task
+
+DAG_ID = "support_customer_replied"
+
+
+@dag(
+    dag_id=DAG_ID,
+    schedule=None,
+    start_date=START_DATE,
+    catchup=False,
+    is_paused_upon_creation=False,
+    default_args=DEFAULT_ARGS,
+    params=params.customer_replied(),
+    tags=[*tags(1, "event"), "backend-event"],
+    doc_md=__doc__,
+)
+def support_customer_replied():
+    @task
+    def hand_to_agent() -> dict:
+        from support_flows import ai_answers
+        from support_flows.runtime import FlowRuntime
+
+        return ai_answers.hand_to_agent(FlowRuntime.current(), get_current_context()["params"]["ticket_id"])
+
+    hand_to_agent()
+
+
+support_customer_replied()

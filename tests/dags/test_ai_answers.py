@@ -1,0 +1,114 @@
+"""After the AI answered: a customer's reply puts the ticket in front of an agent; no reply within
+72 hours resolves it as answered by AI and loads it. The daily figures count AI answers apart from
+people's backlog. Driven as in production: Flow 1 answers, the backend records the reply, the
+watcher starts the reply flow, the hourly DAG closes what waited too long."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from support_flows.reporting import ReportingStore
+
+PASSWORD_TICKET = {
+    "customer_name": "Maria Garcia",
+    "customer_email": "maria@example.org",
+    "subject": "Cannot log in",
+    "description": "My password stopped working.",
+}
+
+
+@pytest.fixture(autouse=True)
+def quick_watcher(monkeypatch):
+    monkeypatch.setenv("AIRFLOW_VAR_SUPPORT_EVENT_POLL_SECONDS", "0.2")
+    monkeypatch.setenv("AIRFLOW_VAR_SUPPORT_EVENT_MAX_WAIT_SECONDS", "2")
+
+
+def ai_answered_ticket(run_dag, mock) -> dict:
+    result = run_dag("support_ticket_created", PASSWORD_TICKET)
+    ticket = mock.get(f"/api/tickets/{result.outputs['answer_or_queue']['ticket_id']}")
+    assert ticket["status"] == "ai_responded"
+    return ticket
+
+
+def today_stats(mock) -> dict:
+    return mock.get("/api/stats/daily", date=datetime.now(UTC).date().isoformat())
+
+
+def test_a_reply_hands_the_ticket_to_an_agent_through_the_event_feed(run_dag, mock):
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+
+    ticket = ai_answered_ticket(run_dag, mock)
+    stats = today_stats(mock)
+    assert stats["ai_responded"] == 1 and stats["awaiting_customer"] == 1
+    assert stats["backlog"] == 0 and stats["unassigned_backlog"] == 0  # nobody has work to do yet
+
+    mock.post(f"/api/tickets/{ticket['id']}/replies", {"body": "That did not work, I get an error.", "key": "msg-1"})
+    mock.post(f"/api/tickets/{ticket['id']}/replies", {"body": "That did not work, I get an error.", "key": "msg-1"})
+    assert run_dag("support_backend_events").state == "success"
+    with create_session() as session:
+        runs = session.query(DagRun).filter(DagRun.dag_id == "support_customer_replied").all()
+        assert [run.conf for run in runs] == [{"ticket_id": ticket["id"]}]  # one run for one reply
+
+    result = run_dag("support_customer_replied", {"ticket_id": ticket["id"]}, logical_date=datetime(2026, 11, 20, tzinfo=UTC))
+    assert result.outputs["hand_to_agent"] == {"ticket_id": ticket["id"], "status": "queued", "outcome": "queued_for_agent"}
+    queue = mock.get("/api/tickets", status="queued", unassigned="true")["items"]
+    assert [t["id"] for t in queue] == [ticket["id"]]
+    stats = today_stats(mock)
+    assert stats["awaiting_customer"] == 0 and stats["backlog"] == 1 and stats["unassigned_backlog"] == 1
+
+    again = run_dag("support_customer_replied", {"ticket_id": ticket["id"]}, logical_date=datetime(2026, 11, 20, tzinfo=UTC))
+    assert again.outputs["hand_to_agent"]["outcome"] == "already_waiting"
+    notes = mock.get(f"/api/tickets/{ticket['id']}/notes")["items"]
+    assert [n["author_type"] for n in notes].count("system") == 1 and [n["author_type"] for n in notes].count("customer") == 1
+
+    # a ticket with the agents is not closed as answered by AI, however long it waits
+    later = run_dag("support_close_ai_answers", logical_date=datetime.now(UTC) + timedelta(days=10))
+    assert later.outputs["close_unanswered"]["closed"] == 0
+    assert mock.get(f"/api/tickets/{ticket['id']}")["status"] == "queued"
+
+
+def test_no_reply_in_72_hours_resolves_the_ticket_as_answered_by_ai_and_loads_it(run_dag, mock):
+    ticket = ai_answered_ticket(run_dag, mock)
+    now = datetime.now(UTC).replace(microsecond=0)
+
+    early = run_dag("support_close_ai_answers", logical_date=now + timedelta(hours=71))
+    assert early.outputs["close_unanswered"]["closed"] == 0
+    assert mock.get(f"/api/tickets/{ticket['id']}")["status"] == "ai_responded"
+
+    closing = run_dag("support_close_ai_answers", logical_date=now + timedelta(hours=73))
+    assert closing.state == "success" and closing.outputs["close_unanswered"]["closed"] == 1
+    closed = mock.get(f"/api/tickets/{ticket['id']}")
+    assert closed["status"] == "resolved" and closed["resolved_by"] == "ai" and closed["agent_id"] is None
+    assert "did not reply within 72 hours" in closed["resolution_summary"]
+    (fact,) = ReportingStore().fetch_all("ticket_facts")
+    assert fact["ticket_id"] == ticket["id"] and fact["status"] == "resolved"
+    assert fact["agent_id"] is None and fact["ai_responded"]
+
+    rerun = run_dag("support_close_ai_answers", logical_date=now + timedelta(hours=73))
+    assert rerun.outputs["close_unanswered"]["closed"] == 0 and len(ReportingStore().fetch_all("ticket_facts")) == 1
+    assert [m["to"] for m in mock.mail()] == [["maria@example.org"]]  # only the AI's answer: no more e-mail
+
+    stats = today_stats(mock)
+    assert stats["resolved"] == 1 and stats["resolved_by_ai"] == 1
+    assert stats["avg_resolution_hours"] is None  # people's resolutions only
+    assert stats["awaiting_customer"] == 0 and stats["backlog"] == 0
+
+
+def test_the_close_hours_are_a_setting(run_dag, mock, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_VAR_SUPPORT_AI_ANSWER_CLOSE_HOURS", "24")
+    ticket = ai_answered_ticket(run_dag, mock)
+    result = run_dag("support_close_ai_answers", logical_date=datetime.now(UTC) + timedelta(hours=25))
+    assert result.outputs["close_unanswered"]["closed"] == 1
+    assert "within 24 hours" in mock.get(f"/api/tickets/{ticket['id']}")["resolution_summary"]
+
+
+def test_a_reply_for_an_unknown_ticket_fails_with_a_reason(run_dag, mock, capfd):
+    result = run_dag("support_customer_replied", {"ticket_id": 987654})
+    assert result.state == "failed"
+    assert "ticket 987654 does not exist" in capfd.readouterr().out
+    assert result.note and "ticket 987654 does not exist" in result.note
+    (error,) = [e for e in ReportingStore().fetch_all("flow_errors") if e["dag_id"] == "support_customer_replied"]
+    assert "ticket 987654 does not exist" in error["message"]
