@@ -1,7 +1,9 @@
-"""An admin in a real browser: logs into the Airflow UI, opens support_ticket_created's trigger
-form, fills it in (the titles and the priority drop-down come from the DAG's Params), triggers it
-and sees the run succeed; the customer's e-mail is in the mock's outbox. Screenshots of the filled
-form and of the finished run go to test-artifacts/browser/ (or $SUPPORT_ARTIFACTS_DIR).
+"""Two people in a real browser. An admin logs into the Airflow UI, opens support_ticket_created's
+trigger form, fills it in (the titles and the priority drop-down come from the DAG's Params),
+triggers it and sees the run succeed; the customer's e-mail is in the mock's outbox. A customer
+opens the survey link of their resolution e-mail, rates the support, and Flow 6 runs by itself
+(the backend's event feed, read by the watcher). Screenshots go to test-artifacts/browser/ (or
+$SUPPORT_ARTIFACTS_DIR).
 
 Needs Chromium: Debian's `chromium` package (which .ci/run installs) or $SUPPORT_CHROMIUM. Without
 one the test is skipped, except in CI, where that is a failure.
@@ -16,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from e2e_support import mock_get
+from e2e_support import Client, mock_get
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -100,3 +102,44 @@ def test_admin_triggers_a_new_ticket_from_the_ui_and_sees_it_succeed(page, stack
                   if t["customer_email"] == "ana.lima@example.org")
     assert ticket["priority"] == "high" and ticket["subject"] == "Cannot log in"
     assert mail["subject"].startswith(f"[Ticket #{ticket['id']}]")
+
+
+def test_a_customer_rates_the_support_from_the_survey_link_and_flow_6_runs(page, stack):
+    import time
+
+    from playwright.sync_api import expect
+
+    client = Client(stack)
+    ticket = {"customer_name": "Rui Costa", "customer_email": "rui.costa@example.org", "subject": "Dark mode",
+              "description": "Please add a dark theme.", "request_id": "browser-survey-1"}
+    run = client.trigger("support_ticket_created", ticket).json()
+    assert client.wait("support_ticket_created", run["dag_run_id"]) == "success"
+    ticket_id = client.output("support_ticket_created", run["dag_run_id"], "answer_or_queue")["ticket_id"]
+    for dag_id, conf in (("support_ticket_assigned", {"ticket_id": ticket_id, "agent_id": 6, "assigned_by": "admin"}),
+                         ("support_ticket_resolved", {"ticket_id": ticket_id, "agent_id": 6, "resolution_summary": "Done."})):
+        run = client.trigger(dag_id, conf).json()
+        assert client.wait(dag_id, run["dag_run_id"]) == "success", dag_id
+    (survey_mail,) = [m for m in mock_get(stack, "/_mock/mail")["items"]
+                      if m["to"] == ["rui.costa@example.org"] and "/survey/" in m["body"]]
+    link = re.search(r'href="([^"]*/survey/[^"]+)"', survey_mail["body"]).group(1)
+
+    page.set_default_timeout(30_000)
+    page.goto(link)  # the customer clicks "Rate our support"
+    expect(page.get_by_role("heading")).to_have_text("How did we do?")
+    page.get_by_label("2", exact=True).check()
+    page.get_by_label("Anything you want to tell us (optional)").fill("It took three days.")
+    page.screenshot(path=str(artifacts() / "survey_form.png"))
+    page.get_by_role("button", name="Send").click()
+    expect(page.get_by_role("heading")).to_have_text("Thank you")
+
+    deadline = time.monotonic() + 180  # the watcher polls the feed every second here
+    while time.monotonic() < deadline:
+        runs = [r for r in client.runs("support_feedback_received") if r["dag_run_id"].startswith("backend_event__")
+                and (r.get("conf") or {}).get("ticket_id") == ticket_id]
+        if runs and runs[0]["state"] in ("success", "failed"):
+            break
+        time.sleep(2)
+    assert runs and runs[0]["state"] == "success", runs
+    assert runs[0]["conf"] == {"ticket_id": ticket_id, "rating": 2, "comment": "It took three days."}
+    (task,) = [t for t in mock_get(stack, "/_mock/tasks")["items"] if f"#{ticket_id}" in t["title"]]
+    assert list(task["assignments"])  # the low rating reached the supervisor, by directory id
