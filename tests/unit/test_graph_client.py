@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-
 from airflow.sdk.exceptions import AirflowFailException
 
 from mock_backend.graph import directory_id
