@@ -1,5 +1,5 @@
 """The benchmarks' PNG plots, drawn with the package's own pure-Python canvas
-(``support_flows.chart``), so the benchmarks need nothing beyond what the package installs."""
+(``support_flows.core.chart``), so the benchmarks need nothing beyond what the package installs."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "plugins"))
-from support_flows.chart import AXIS, GRID, TEXT, Canvas  # noqa: E402
+from support_flows.core.chart import AXIS, GRID, TEXT, Canvas  # noqa: E402
 
 SERIES = [(31, 78, 121), (230, 126, 34), (46, 125, 50), (192, 57, 43), (142, 68, 173)]
 

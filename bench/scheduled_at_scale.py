@@ -78,7 +78,7 @@ def dag_env(workdir: Path, mock_port: int, tls_port: int, reporting_url: str) ->
            "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), str(ROOT)])}
     for conn_id, conn in connections.items():
         env[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps(conn)
-    from support_flows import reporting
+    from support_flows.storage import reporting
 
     engine = sa.create_engine(reporting_url)
     reporting.ensure_schema(engine)  # the deploy step; the DAGs' tasks only check the version
@@ -98,7 +98,7 @@ def run_dag(env: dict, dag_id: str, conf: dict) -> dict:
 
 
 def every_ticket_fact(mock_port: int) -> list[dict]:
-    from support_flows.facts import ticket_fact
+    from support_flows.core.facts import ticket_fact
 
     rows, cursor = [], None
     while True:
@@ -117,7 +117,7 @@ def write_speed(reporting_url: str, rows: list[dict], repeats: int) -> dict:
     import psycopg
     import sqlalchemy as sa
 
-    from support_flows import reporting
+    from support_flows.storage import reporting
 
     engine = sa.create_engine(reporting_url.replace("postgresql://", "postgresql+psycopg://"))
     reporting.ensure_schema(engine)

@@ -24,10 +24,10 @@ from __future__ import annotations
 
 from airflow.sdk import dag, get_current_context
 
-from support_flows import params
-from support_flows.dag_defaults import DEFAULT_ARGS, START_DATE, task
-from support_flows.reporting_assets import AGENT_DAILY_PERFORMANCE, FEEDBACK_FACTS, TICKET_FACTS
-from support_flows.schedules import cron
+from support_flows.authoring import params
+from support_flows.authoring.dag_defaults import DEFAULT_ARGS, START_DATE, task
+from support_flows.authoring.schedules import cron
+from support_flows.storage.reporting_assets import AGENT_DAILY_PERFORMANCE, FEEDBACK_FACTS, TICKET_FACTS
 
 
 def _requested_day():
@@ -42,7 +42,7 @@ def _today():
     """The run's own day in the support centre's time zone: it loads whole days before it."""
     from zoneinfo import ZoneInfo
 
-    from support_flows.settings import load_settings
+    from support_flows.core.settings import load_settings
 
     ctx = get_current_context()
     moment = ctx.get("logical_date") or ctx["dag_run"].run_after
@@ -64,8 +64,8 @@ def _today():
 def support_analytics_load():
     @task(outlets=[TICKET_FACTS])
     def load_tickets() -> dict:
-        from support_flows import analytics
-        from support_flows.runtime import FlowRuntime
+        from support_flows.core.runtime import FlowRuntime
+        from support_flows.flows import analytics
 
         params.check_conf("support_analytics_load", get_current_context()["dag_run"].conf)
         rt, day = FlowRuntime.current(), _requested_day()
@@ -75,16 +75,16 @@ def support_analytics_load():
 
     @task(outlets=[FEEDBACK_FACTS])
     def load_feedback() -> dict:
-        from support_flows import analytics
-        from support_flows.runtime import FlowRuntime
+        from support_flows.core.runtime import FlowRuntime
+        from support_flows.flows import analytics
 
         rt, day = FlowRuntime.current(), _requested_day()
         return analytics.load_feedback(rt, day) if day else analytics.load_new_feedback(rt, _today())
 
     @task(outlets=[AGENT_DAILY_PERFORMANCE])
     def load_agent_performance() -> dict:
-        from support_flows import analytics
-        from support_flows.runtime import FlowRuntime
+        from support_flows.core.runtime import FlowRuntime
+        from support_flows.flows import analytics
 
         rt, day = FlowRuntime.current(), _requested_day()
         return analytics.load_agent_performance(rt, day) if day else analytics.load_new_agent_days(rt, _today())

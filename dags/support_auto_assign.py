@@ -19,9 +19,9 @@ from __future__ import annotations
 
 from airflow.sdk import dag
 
-from support_flows.dag_defaults import DEFAULT_ARGS, START_DATE, tags, task
-from support_flows.pools import SENDER_MAILBOX_POOL
-from support_flows.schedules import cron
+from support_flows.authoring.dag_defaults import DEFAULT_ARGS, START_DATE, tags, task
+from support_flows.authoring.pools import SENDER_MAILBOX_POOL
+from support_flows.authoring.schedules import cron
 
 ASSIGNED_BY = "auto-assign (workload)"
 
@@ -40,15 +40,15 @@ ASSIGNED_BY = "auto-assign (workload)"
 def support_auto_assign():
     @task
     def plan_assignments() -> list[dict]:
-        from support_flows.assignment import plan_by_workload
-        from support_flows.runtime import FlowRuntime
+        from support_flows.core.runtime import FlowRuntime
+        from support_flows.flows.assignment import plan_by_workload
 
         return plan_by_workload(FlowRuntime.current())
 
     @task(pool=SENDER_MAILBOX_POOL, map_index_template="ticket {{ task.op_kwargs['planned']['ticket_id'] }}")
     def assign_ticket(planned: dict) -> dict:
-        from support_flows import assignment
-        from support_flows.runtime import FlowRuntime
+        from support_flows.core.runtime import FlowRuntime
+        from support_flows.flows import assignment
 
         rt = FlowRuntime.current()
         made = assignment.assign(rt, planned["ticket_id"], planned["agent_id"], ASSIGNED_BY)

@@ -24,9 +24,9 @@ from __future__ import annotations
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import dag
 
-from support_flows import lateness
-from support_flows.dag_defaults import DEFAULT_ARGS, START_DATE, task
-from support_flows.events import BackendEventSensor
+from support_flows.authoring import lateness
+from support_flows.authoring.dag_defaults import DEFAULT_ARGS, START_DATE, task
+from support_flows.flows.events import BackendEventSensor
 
 
 @dag(
@@ -48,8 +48,8 @@ def support_backend_events():
 
     @task
     def plan_flow_runs(signal: dict, ti=None) -> list[dict]:
-        from support_flows.events import WATERMARK, flow_run_for, read_events, report_lag
-        from support_flows.runtime import FlowRuntime
+        from support_flows.core.runtime import FlowRuntime
+        from support_flows.flows.events import WATERMARK, flow_run_for, read_events, report_lag
 
         rt = FlowRuntime.current()
         events, position = read_events(rt.api, rt.store.get_watermark(WATERMARK))
@@ -62,8 +62,8 @@ def support_backend_events():
 
     @task(trigger_rule="none_failed")
     def save_cursor(ti=None) -> int:
-        from support_flows.events import WATERMARK
-        from support_flows.runtime import FlowRuntime
+        from support_flows.core.runtime import FlowRuntime
+        from support_flows.flows.events import WATERMARK
 
         cursor = ti.xcom_pull(task_ids="plan_flow_runs", key="cursor")
         FlowRuntime.current().store.set_watermark(WATERMARK, cursor)

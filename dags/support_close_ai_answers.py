@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from airflow.sdk import dag, get_current_context
 
-from support_flows.dag_defaults import DEFAULT_ARGS, START_DATE, tags, task
-from support_flows.reporting_assets import TICKET_FACTS
-from support_flows.schedules import cron
+from support_flows.authoring.dag_defaults import DEFAULT_ARGS, START_DATE, tags, task
+from support_flows.authoring.schedules import cron
+from support_flows.storage.reporting_assets import TICKET_FACTS
 
 
 @dag(
@@ -37,8 +37,8 @@ from support_flows.schedules import cron
 def support_close_ai_answers():
     @task(outlets=[TICKET_FACTS])
     def close_unanswered() -> dict:
-        from support_flows import ai_answers
-        from support_flows.runtime import FlowRuntime
+        from support_flows.core.runtime import FlowRuntime
+        from support_flows.flows import ai_answers
 
         ctx = get_current_context()
         # the run's own moment, so a rerun of a past run closes what that run would have closed

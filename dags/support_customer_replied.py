@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from airflow.sdk import dag, get_current_context
 
-from support_flows import params
-from support_flows.dag_defaults import DEFAULT_ARGS, START_DATE, tags, task
+from support_flows.authoring import params
+from support_flows.authoring.dag_defaults import DEFAULT_ARGS, START_DATE, tags, task
 
 DAG_ID = "support_customer_replied"
 
@@ -39,8 +39,8 @@ DAG_ID = "support_customer_replied"
 def support_customer_replied():
     @task
     def hand_to_agent() -> dict:
-        from support_flows import ai_answers
-        from support_flows.runtime import FlowRuntime
+        from support_flows.core.runtime import FlowRuntime
+        from support_flows.flows import ai_answers
 
         return ai_answers.hand_to_agent(FlowRuntime.current(), get_current_context()["params"]["ticket_id"])
 

@@ -21,11 +21,11 @@ from __future__ import annotations
 
 from airflow.sdk import dag, get_current_context
 
-from support_flows import lateness, params
-from support_flows.dag_defaults import DEFAULT_ARGS, START_DATE, tags, task
-from support_flows.pools import SENDER_MAILBOX_POOL
-from support_flows.reporting_assets import DAILY_SUMMARY
-from support_flows.schedules import cron
+from support_flows.authoring import lateness, params
+from support_flows.authoring.dag_defaults import DEFAULT_ARGS, START_DATE, tags, task
+from support_flows.authoring.pools import SENDER_MAILBOX_POOL
+from support_flows.authoring.schedules import cron
+from support_flows.storage.reporting_assets import DAILY_SUMMARY
 
 
 @dag(
@@ -44,8 +44,8 @@ from support_flows.schedules import cron
 def support_daily_summary():
     @task
     def collect_statistics() -> dict:
-        from support_flows import daily_summary
-        from support_flows.runtime import FlowRuntime
+        from support_flows.core.runtime import FlowRuntime
+        from support_flows.flows import daily_summary
 
         ctx = get_current_context()
         params.check_conf("support_daily_summary", ctx["dag_run"].conf)
@@ -56,29 +56,29 @@ def support_daily_summary():
 
     @task
     def format_report(data: dict) -> dict:
-        from support_flows import daily_summary
-        from support_flows.runtime import FlowRuntime
+        from support_flows.core.runtime import FlowRuntime
+        from support_flows.flows import daily_summary
 
         return daily_summary.render(FlowRuntime.current(), data)
 
     @task(pool=SENDER_MAILBOX_POOL)
     def email_admins(report: dict) -> str:
-        from support_flows import daily_summary
-        from support_flows.runtime import FlowRuntime
+        from support_flows.core.runtime import FlowRuntime
+        from support_flows.flows import daily_summary
 
         return daily_summary.email_admins(FlowRuntime.current(), report)
 
     @task
     def archive_in_sharepoint(report: dict) -> dict:
-        from support_flows import daily_summary
-        from support_flows.runtime import FlowRuntime
+        from support_flows.core.runtime import FlowRuntime
+        from support_flows.flows import daily_summary
 
         return daily_summary.archive(FlowRuntime.current(), report)
 
     @task(outlets=[DAILY_SUMMARY])
     def record_summary(data: dict, report: dict, email_status: str, archived: dict) -> dict:
-        from support_flows import daily_summary
-        from support_flows.runtime import FlowRuntime
+        from support_flows.core.runtime import FlowRuntime
+        from support_flows.flows import daily_summary
 
         rt = FlowRuntime.current()
         written = rt.store.upsert("daily_summary", [daily_summary.summary_row(rt, data, report)])

@@ -22,10 +22,10 @@ from __future__ import annotations
 
 from airflow.sdk import dag
 
-from support_flows.dag_defaults import DEFAULT_ARGS, START_DATE, task
-from support_flows.pools import SENDER_MAILBOX_POOL
-from support_flows.reporting_assets import FLOW_ERRORS
-from support_flows.schedules import cron
+from support_flows.authoring.dag_defaults import DEFAULT_ARGS, START_DATE, task
+from support_flows.authoring.pools import SENDER_MAILBOX_POOL
+from support_flows.authoring.schedules import cron
+from support_flows.storage.reporting_assets import FLOW_ERRORS
 
 
 @dag(
@@ -42,8 +42,8 @@ from support_flows.schedules import cron
 def support_error_log():
     @task(pool=SENDER_MAILBOX_POOL)
     def send_pending_alerts() -> int:
-        from support_flows import alerts
-        from support_flows.runtime import FlowRuntime
+        from support_flows.core.runtime import FlowRuntime
+        from support_flows.flows import alerts
 
         rt = FlowRuntime.current()
         return alerts.send_pending(rt.store, rt.graph, rt.settings)
@@ -52,7 +52,7 @@ def support_error_log():
     def publish_new_errors() -> int:
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from support_flows.runtime import FlowRuntime
+        from support_flows.core.runtime import FlowRuntime
 
         published = FlowRuntime.current().store.publish_new_errors()
         if not published:

@@ -26,10 +26,10 @@ from __future__ import annotations
 
 from airflow.sdk import dag, get_current_context
 
-from support_flows.dag_defaults import DEFAULT_ARGS, START_DATE, tags, task
-from support_flows.pools import SENDER_MAILBOX_POOL
-from support_flows.reporting_assets import ESCALATIONS
-from support_flows.schedules import cron
+from support_flows.authoring.dag_defaults import DEFAULT_ARGS, START_DATE, tags, task
+from support_flows.authoring.pools import SENDER_MAILBOX_POOL
+from support_flows.authoring.schedules import cron
+from support_flows.storage.reporting_assets import ESCALATIONS
 
 
 def _reference_time():
@@ -57,29 +57,29 @@ def support_escalate_stale_tickets():
     @task
     def find_stale_tickets() -> dict:
         """How many tickets reach each level (the tickets themselves go to the reporting database)."""
-        from support_flows import escalation
-        from support_flows.runtime import FlowRuntime
+        from support_flows.core.runtime import FlowRuntime
+        from support_flows.flows import escalation
 
         return escalation.find_stale_tickets(FlowRuntime.current(), _reference_time(), _run_id())
 
     @task(pool=SENDER_MAILBOX_POOL)
     def remind_agents(found: dict) -> dict:
-        from support_flows import escalation
-        from support_flows.runtime import FlowRuntime
+        from support_flows.core.runtime import FlowRuntime
+        from support_flows.flows import escalation
 
         return escalation.remind_agents(FlowRuntime.current(), _run_id()) if found["reminder"] else {}
 
     @task(pool=SENDER_MAILBOX_POOL)
     def tell_supervisors(found: dict) -> dict:
-        from support_flows import escalation
-        from support_flows.runtime import FlowRuntime
+        from support_flows.core.runtime import FlowRuntime
+        from support_flows.flows import escalation
 
         return escalation.tell_supervisors(FlowRuntime.current(), _run_id()) if found["supervisor"] else {}
 
     @task(outlets=[ESCALATIONS])
     def record_escalations(agent_notifications: dict, supervisor_notifications: dict) -> dict:
-        from support_flows import escalation
-        from support_flows.runtime import FlowRuntime
+        from support_flows.core.runtime import FlowRuntime
+        from support_flows.flows import escalation
 
         return {
             "escalated": escalation.record(FlowRuntime.current(), _run_id(), _reference_time()),

@@ -22,10 +22,10 @@ from __future__ import annotations
 
 from airflow.sdk import dag, get_current_context
 
-from support_flows import params
-from support_flows.dag_defaults import event_dag_args, task
-from support_flows.pools import SENDER_MAILBOX_POOL
-from support_flows.reporting_assets import AGENT_DAILY_PERFORMANCE, FEEDBACK_FACTS
+from support_flows.authoring import params
+from support_flows.authoring.dag_defaults import event_dag_args, task
+from support_flows.authoring.pools import SENDER_MAILBOX_POOL
+from support_flows.storage.reporting_assets import AGENT_DAILY_PERFORMANCE, FEEDBACK_FACTS
 
 DAG_ID = "support_feedback_received"
 
@@ -39,7 +39,7 @@ DAG_ID = "support_feedback_received"
 def support_feedback_received():
     @task
     def save_feedback() -> dict:
-        from support_flows.runtime import FlowRuntime
+        from support_flows.core.runtime import FlowRuntime
 
         ctx = get_current_context()
         params.check_conf(DAG_ID, ctx["dag_run"].conf)
@@ -48,22 +48,22 @@ def support_feedback_received():
 
     @task
     def create_follow_up(feedback: dict) -> str | None:
-        from support_flows.feedback import create_follow_up as follow_up
-        from support_flows.runtime import FlowRuntime
+        from support_flows.core.runtime import FlowRuntime
+        from support_flows.flows.feedback import create_follow_up as follow_up
 
         return follow_up(FlowRuntime.current(), feedback)
 
     @task(outlets=[FEEDBACK_FACTS, AGENT_DAILY_PERFORMANCE])
     def update_agent_metrics(feedback: dict, followup_task_id: str | None) -> dict:
-        from support_flows.feedback import update_agent_metrics as update
-        from support_flows.runtime import FlowRuntime
+        from support_flows.core.runtime import FlowRuntime
+        from support_flows.flows.feedback import update_agent_metrics as update
 
         return update(FlowRuntime.current(), feedback, followup_task_id)
 
     @task(pool=SENDER_MAILBOX_POOL)
     def thank_customer(feedback: dict) -> str:
-        from support_flows import notifications
-        from support_flows.runtime import FlowRuntime
+        from support_flows.core import notifications
+        from support_flows.core.runtime import FlowRuntime
 
         rt = FlowRuntime.current()
         ticket = rt.api.get_ticket(feedback["ticket_id"])

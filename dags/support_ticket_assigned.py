@@ -10,7 +10,7 @@ Triggered by PowerApps over the REST API when an admin assigns a ticket to an ag
    (Variable `support_followup_reminder_hours`), idempotent through Graph's `transactionId`.
 4. **update_status**: record the assignment on the ticket and return the outputs.
 
-The same steps serve `support_auto_assign` (assignment by workload), from `support_flows.assignment`.
+The same steps serve `support_auto_assign` (assignment by workload), from `support_flows.flows.assignment`.
 
 **Outputs**: `{"ticket_id", "agent_id", "assignment_status", "agent_notification_status",
 "reminder_event_id", "reminder_at"}`.
@@ -22,9 +22,9 @@ from __future__ import annotations
 
 from airflow.sdk import dag, get_current_context
 
-from support_flows import params
-from support_flows.dag_defaults import event_dag_args, task
-from support_flows.pools import SENDER_MAILBOX_POOL
+from support_flows.authoring import params
+from support_flows.authoring.dag_defaults import event_dag_args, task
+from support_flows.authoring.pools import SENDER_MAILBOX_POOL
 
 DAG_ID = "support_ticket_assigned"
 
@@ -38,8 +38,8 @@ DAG_ID = "support_ticket_assigned"
 def support_ticket_assigned():
     @task
     def assign_ticket() -> dict:
-        from support_flows import assignment
-        from support_flows.runtime import FlowRuntime
+        from support_flows.core.runtime import FlowRuntime
+        from support_flows.flows import assignment
 
         ctx = get_current_context()
         params.check_conf(DAG_ID, ctx["dag_run"].conf)
@@ -48,22 +48,22 @@ def support_ticket_assigned():
 
     @task(pool=SENDER_MAILBOX_POOL)
     def notify_agent(assigned: dict) -> str:
-        from support_flows import assignment
-        from support_flows.runtime import FlowRuntime
+        from support_flows.core.runtime import FlowRuntime
+        from support_flows.flows import assignment
 
         return assignment.notify_agent(FlowRuntime.current(), assigned, get_current_context()["params"]["assigned_by"])
 
     @task
     def schedule_follow_up(assigned: dict) -> dict:
-        from support_flows import assignment
-        from support_flows.runtime import FlowRuntime
+        from support_flows.core.runtime import FlowRuntime
+        from support_flows.flows import assignment
 
         return assignment.schedule_follow_up(FlowRuntime.current(), assigned)
 
     @task
     def update_status(assigned: dict, notification: str, reminder: dict) -> dict:
-        from support_flows import assignment
-        from support_flows.runtime import FlowRuntime
+        from support_flows.core.runtime import FlowRuntime
+        from support_flows.flows import assignment
 
         assignment.record_status(FlowRuntime.current(), assigned, get_current_context()["params"]["assigned_by"])
         return {

@@ -24,9 +24,9 @@ from __future__ import annotations
 
 from airflow.sdk import dag, get_current_context
 
-from support_flows import lateness, params
-from support_flows.dag_defaults import event_dag_args, task
-from support_flows.pools import SENDER_MAILBOX_POOL
+from support_flows.authoring import lateness, params
+from support_flows.authoring.dag_defaults import event_dag_args, task
+from support_flows.authoring.pools import SENDER_MAILBOX_POOL
 
 DAG_ID = "support_ticket_created"
 
@@ -45,9 +45,9 @@ def support_ticket_created():
         """Create the ticket (idempotent by request id), then the AI's answer to the customer, or an
         acknowledgement and the queue. Each step is safe to repeat, so a retry redoes only what is
         missing."""
-        from support_flows.runtime import FlowRuntime
-        from support_flows.tickets import answer_or_queue as respond
-        from support_flows.tickets import create_ticket_from_request
+        from support_flows.core.runtime import FlowRuntime
+        from support_flows.flows.tickets import answer_or_queue as respond
+        from support_flows.flows.tickets import create_ticket_from_request
 
         ctx = get_current_context()
         params.check_conf(DAG_ID, ctx["dag_run"].conf)

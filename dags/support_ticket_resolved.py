@@ -21,10 +21,10 @@ from __future__ import annotations
 
 from airflow.sdk import dag, get_current_context
 
-from support_flows import params
-from support_flows.dag_defaults import event_dag_args, task
-from support_flows.pools import SENDER_MAILBOX_POOL
-from support_flows.reporting_assets import TICKET_FACTS
+from support_flows.authoring import params
+from support_flows.authoring.dag_defaults import event_dag_args, task
+from support_flows.authoring.pools import SENDER_MAILBOX_POOL
+from support_flows.storage.reporting_assets import TICKET_FACTS
 
 DAG_ID = "support_ticket_resolved"
 
@@ -38,7 +38,7 @@ DAG_ID = "support_ticket_resolved"
 def support_ticket_resolved():
     @task
     def resolve_ticket() -> dict:
-        from support_flows.runtime import FlowRuntime
+        from support_flows.core.runtime import FlowRuntime
 
         ctx = get_current_context()
         params.check_conf(DAG_ID, ctx["dag_run"].conf)
@@ -48,8 +48,8 @@ def support_ticket_resolved():
 
     @task(pool=SENDER_MAILBOX_POOL)
     def notify_customer(resolved: dict) -> str:
-        from support_flows import notifications
-        from support_flows.runtime import FlowRuntime
+        from support_flows.core import notifications
+        from support_flows.core.runtime import FlowRuntime
 
         rt = FlowRuntime.current()
         ticket = rt.api.get_ticket(resolved["ticket_id"])
@@ -59,8 +59,8 @@ def support_ticket_resolved():
 
     @task(outlets=[TICKET_FACTS])
     def load_reporting(resolved: dict) -> int:
-        from support_flows.facts import ticket_fact
-        from support_flows.runtime import FlowRuntime
+        from support_flows.core.facts import ticket_fact
+        from support_flows.core.runtime import FlowRuntime
 
         rt = FlowRuntime.current()
         ticket = rt.api.get_ticket(resolved["ticket_id"])
@@ -68,8 +68,8 @@ def support_ticket_resolved():
 
     @task(pool=SENDER_MAILBOX_POOL)
     def send_survey(resolved: dict) -> dict:
-        from support_flows import notifications
-        from support_flows.runtime import FlowRuntime
+        from support_flows.core import notifications
+        from support_flows.core.runtime import FlowRuntime
 
         if not get_current_context()["params"]["send_survey"]:
             return {"survey_status": "not_requested", "survey_url": None}
@@ -90,8 +90,8 @@ def support_ticket_resolved():
 
     @task
     def remove_reminder(resolved: dict) -> str:
-        from support_flows import assignment
-        from support_flows.runtime import FlowRuntime
+        from support_flows.core.runtime import FlowRuntime
+        from support_flows.flows import assignment
 
         return assignment.remove_reminder(FlowRuntime.current(), resolved["ticket_id"])
 

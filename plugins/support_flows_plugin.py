@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
-from support_flows import listener
-from support_flows.api_guard import UnknownConfFieldGuard
-from support_flows.api_keys import ApiKeyAuth
+from support_flows.server import listener
+from support_flows.server.api_guard import UnknownConfFieldGuard
+from support_flows.server.api_keys import ApiKeyAuth
 
 
 class SupportFlowsPlugin(AirflowPlugin):

@@ -269,7 +269,7 @@ class Stack:
             "AIRFLOW__CORE__PARALLELISM": "8",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.metadata_url,
             # FAB's users and roles (admins manage them in the UI), with one change: see access.py
-            "AIRFLOW__CORE__AUTH_MANAGER": "support_flows.access.SupportFabAuthManager",
+            "AIRFLOW__CORE__AUTH_MANAGER": "support_flows.server.access.SupportFabAuthManager",
             "AIRFLOW__API__SECRET_KEY": _secret_file(self.state_dir / "api-secret-key", lambda: secrets.token_urlsafe(32)),
             "AIRFLOW__API__PORT": str(self.airflow_port),
             "AIRFLOW__API__BASE_URL": self.airflow_url,
@@ -298,7 +298,7 @@ class Stack:
                 "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + self.metadata_url.replace("+psycopg2", "", 1),
                 "AIRFLOW__CELERY__WORKER_CONCURRENCY": "4",
                 # Airflow's default Celery config, plus our task modules preloaded in each worker
-                "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": "support_flows.celery_config.CELERY_CONFIG",
+                "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": "support_flows.server.celery_config.CELERY_CONFIG",
             })
         if self.private_ports:
             if not hasattr(self, "_ports"):
@@ -412,17 +412,17 @@ class Stack:
     def migrate_reporting(self, env: dict[str, str]) -> None:
         """The reporting tables, schemas and roles: a deploy step, as in production (tasks only
         check the version)."""
-        done = subprocess.run([sys.executable, "-m", "support_flows.reporting", "migrate"], env=env, cwd=ROOT,
+        done = subprocess.run([sys.executable, "-m", "support_flows.storage.reporting", "migrate"], env=env, cwd=ROOT,
                               capture_output=True, text=True)
         if done.returncode != 0:
             raise RuntimeError(f"migrating the reporting database failed:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
         self.say("==> " + done.stdout.strip().splitlines()[-1])
 
     def bootstrap_access(self, env: dict[str, str]) -> None:
-        """The PowerApps role, the two users and the PowerApps connection's key (support_flows.access)."""
+        """The PowerApps role, the two users and the PowerApps connection's key (support_flows.server.access)."""
         passwords = self.passwords()
         done = subprocess.run(
-            [sys.executable, "-m", "support_flows.access", "bootstrap", "--api-key-file", str(self.api_key_file)],
+            [sys.executable, "-m", "support_flows.server.access", "bootstrap", "--api-key-file", str(self.api_key_file)],
             env={**env, "SUPPORT_ADMIN_PASSWORD": passwords["admin"], "SUPPORT_POWERAPPS_PASSWORD": passwords["powerapps"]},
             cwd=ROOT, capture_output=True, text=True)
         if done.returncode != 0:

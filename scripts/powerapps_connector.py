@@ -122,7 +122,7 @@ def build(dags: dict) -> tuple[dict, dict]:
         "produces": ["application/json"],
         "securityDefinitions": {"api_key": {"type": "apiKey", "in": "header", "name": "X-Api-Key",
                                             "description": "An integration key of the PowerApps user "
-                                                           "(python -m support_flows.api_keys create)"}},
+                                                           "(python -m support_flows.server.api_keys create)"}},
         "security": [{"api_key": []}],
         "paths": dict(sorted(paths.items())),
         "definitions": {"DagRun": {"type": "object", "properties": {
@@ -137,7 +137,7 @@ def build(dags: dict) -> tuple[dict, dict]:
     properties = {"properties": {
         "connectionParameters": {"api_key": {"type": "securestring", "uiDefinition": {
             "displayName": "API key", "description": "The integration key your Airflow admin created for PowerApps",
-            "tooltip": "sfk_...: python -m support_flows.api_keys create --user powerapps --name ...",
+            "tooltip": "sfk_...: python -m support_flows.server.api_keys create --user powerapps --name ...",
             "constraints": {"tabIndex": 2, "clearText": False, "required": "true"}}}},
         "iconBrandColor": "#1f4e79",
         "capabilities": [],

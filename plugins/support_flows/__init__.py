@@ -1,8 +1,11 @@
-"""support-flows: the code the support DAGs share, one module per outside system.
+"""support-flows: the code the support DAGs share, in layers. A layer imports only from the layers
+listed before it (``tests/unit/test_layout.py`` checks it, and that the README's folder map lists
+every module):
 
-- ``support_api``: the Support API (providers-http ``HttpHook`` underneath)
-- ``graph``: mail, calendar, SharePoint and Planner through Microsoft Graph (msgraph provider)
-- ``reporting``: the analytics tables and their idempotent loads (SQLAlchemy Core)
-- ``settings``: typed settings read at run time from Airflow Variables or the environment
-- ``retry``: the one retry policy both clients use (3 attempts, exponential backoff)
+- ``clients``: the outside systems (Support API, Microsoft Graph) and the one retry policy
+- ``storage``: the reporting database (tables, migrations, ledger, watermarks, Assets)
+- ``core``: what every task works with (settings, the runtime, e-mails, reporting rows)
+- ``flows``: the flows' steps, one module per flow, called by the DAG files in ``dags/``
+- ``authoring``: helpers of the DAG files (defaults, Params, schedules, pools, deadlines)
+- ``server``: what runs inside Airflow's own processes (listener, REST guard, keys, roles)
 """

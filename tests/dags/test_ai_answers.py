@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from support_flows.reporting import ReportingStore
+from support_flows.storage.reporting import ReportingStore
 
 PASSWORD_TICKET = {
     "customer_name": "Maria Garcia",

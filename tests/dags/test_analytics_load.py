@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from support_flows.reporting import ReportingStore
+from support_flows.storage.reporting import ReportingStore
 
 
 def test_loads_a_day_and_loading_it_again_changes_nothing(run_dag, mock, reporting_backend):

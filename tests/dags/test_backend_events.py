@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from support_flows.events import WATERMARK
-from support_flows.reporting import ReportingStore
+from support_flows.flows.events import WATERMARK
+from support_flows.storage.reporting import ReportingStore
 
 CHANNEL_TICKET = {
     "customer_name": "Wei Zhang",
@@ -72,7 +72,7 @@ def test_a_restart_from_an_old_cursor_starts_nothing_twice(run_dag, mock):
     # The watcher dies after starting the runs but before saving its cursor:
     store = ReportingStore()
     with store.engine.begin() as conn:
-        from support_flows.reporting import watermarks
+        from support_flows.storage.reporting import watermarks
 
         conn.execute(watermarks.delete())
     again = run_dag("support_backend_events")

@@ -48,7 +48,7 @@ def test_every_dag_is_unpaused_on_creation(dagbag):
 
 
 def test_every_rest_field_is_a_param_with_title_description_and_schema(dagbag):
-    from support_flows.params import EVENT_DAG_PARAMS
+    from support_flows.authoring.params import EVENT_DAG_PARAMS
 
     for dag_id in EVENT_DAG_PARAMS:
         if dag_id not in dagbag.dags:
@@ -90,8 +90,8 @@ SENDS_FROM_THE_MAILBOX = {
 
 def test_tasks_that_send_from_the_mailbox_share_its_pool(dagbag):
     """Graph allows 4 concurrent requests per mailbox: these tasks, and only these, take a slot of
-    the mailbox's pool (support_flows.pools)."""
-    from support_flows.pools import SENDER_MAILBOX_POOL
+    the mailbox's pool (support_flows.authoring.pools)."""
+    from support_flows.authoring.pools import SENDER_MAILBOX_POOL
 
     pooled = {(dag.dag_id, task.task_id) for dag in dagbag.dags.values() for task in dag.tasks
               if task.pool == SENDER_MAILBOX_POOL}

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import requests
 
-from support_flows.reporting import ReportingStore
+from support_flows.storage.reporting import ReportingStore
 
 
 def test_daily_summary_is_emailed_archived_and_recorded(run_dag, mock):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from support_flows.reporting import ReportingStore
+from support_flows.storage.reporting import ReportingStore
 
 NOTHING = {"reminder": [], "supervisor": []}
 

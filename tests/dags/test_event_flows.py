@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from mock_backend.graph import directory_id
-from support_flows.reporting import ReportingStore
+from support_flows.storage.reporting import ReportingStore
 
 PASSWORD_TICKET = {
     "customer_name": "Maria <b>Garcia</b>",

@@ -20,7 +20,7 @@ def test_anonymous_calls_are_refused(stack):
 
 
 def test_the_graph_mailbox_pool_is_made_with_four_slots(stack):
-    from support_flows.pools import SENDER_MAILBOX_POOL
+    from support_flows.authoring.pools import SENDER_MAILBOX_POOL
 
     admin = Client(stack, "admin")
     pool = admin.session.get(f"{stack.airflow_url}/api/v2/pools/{SENDER_MAILBOX_POOL}", timeout=30)

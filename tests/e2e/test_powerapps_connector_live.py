@@ -52,17 +52,9 @@ class PowerPlatform:
             if where == "body":
                 body = self.build(param["schema"], values.get(name, {}))
                 continue
-            if param.get("x-ms-visibility") == "internal":
-                if param.get("required") and "default" in param:
-                    value = param["default"]
-                else:
-                    continue  # never sent
-            elif name in values:
-                value = values[name]
-            elif param.get("required"):
-                raise ValueError(f"{operation_id}: {name} is required")
-            else:
-                continue
+            value = self.value_sent(operation_id, param, values)
+            if value is None:
+                continue  # never sent
             if where == "path":
                 path = path.replace("{" + name + "}", requests.utils.quote(str(value), safe=""))
             elif where == "query":
@@ -76,6 +68,18 @@ class PowerPlatform:
                 headers[security["name"]] = self.connection["api_key"]
         return requests.Request(method, self.base_url + self.definition["basePath"].rstrip("/") + path,
                                 params=query, json=body, headers=headers).prepare()
+
+    @staticmethod
+    def value_sent(operation_id: str, param: dict, values: dict):
+        """What Power Platform sends for a path, query or header parameter (None: nothing):
+        an internal one only when required with a default, else what the maker filled in."""
+        if param.get("x-ms-visibility") == "internal":
+            return param["default"] if param.get("required") and "default" in param else None
+        if param["name"] in values:
+            return values[param["name"]]
+        if param.get("required"):
+            raise ValueError(f"{operation_id}: {param['name']} is required")
+        return None
 
     def build(self, schema: dict, values: dict) -> dict:
         """An object as Power Platform sends it: what the maker filled in, internal fields only
@@ -142,7 +146,7 @@ def connection(stack) -> dict[str, str]:
 
 
 def api_keys(stack: Stack, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "support_flows.api_keys", *args], env=stack.env(), cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "support_flows.server.api_keys", *args], env=stack.env(), cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import requests
 
-from support_flows.reporting import ReportingStore
+from support_flows.storage.reporting import ReportingStore
 
 ADMIN = "sysadmin@support.example.com"
 

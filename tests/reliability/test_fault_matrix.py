@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import pytest
 import requests
 
-from support_flows.reporting import ReportingStore
+from support_flows.storage.reporting import ReportingStore
 
 WHEN = datetime(2026, 11, 10, 12, 0, tzinfo=UTC)
 ADMIN = "sysadmin@support.example.com"

@@ -9,10 +9,11 @@ from datetime import timedelta
 
 import pytest
 
-from support_flows import alerts, events, lateness
-from support_flows.reporting import ReportingStore
-from support_flows.runtime import FlowRuntime
-from support_flows.settings import LazySettings
+from support_flows.authoring import lateness
+from support_flows.core.runtime import FlowRuntime
+from support_flows.core.settings import LazySettings
+from support_flows.flows import alerts, events
+from support_flows.storage.reporting import ReportingStore
 
 ADMIN = "sysadmin@support.example.com"
 
@@ -42,7 +43,7 @@ def test_the_dags_declare_their_deadlines(dagbag):
         (alert,) = dagbag.dags[dag_id].deadline
         assert type(alert.reference).__name__ == reference, dag_id
         assert alert.interval == timedelta(minutes=minutes), dag_id
-        assert alert.callback.path == "support_flows.lateness.run_is_late"
+        assert alert.callback.path == "support_flows.authoring.lateness.run_is_late"
 
 
 def test_a_deadline_comes_from_the_environment_and_a_bad_one_names_its_variable(monkeypatch):

@@ -8,8 +8,8 @@ from __future__ import annotations
 import requests
 import sqlalchemy as sa
 
-from support_flows import reporting
-from support_flows.reporting import ReportingStore
+from support_flows.storage import reporting
+from support_flows.storage.reporting import ReportingStore
 
 NAME, EMAIL = "Zoë Pii-Probe", "zoe.pii-probe@example.org"
 TICKET = {"customer_name": NAME, "customer_email": EMAIL, "subject": f"Login broken for {NAME}",

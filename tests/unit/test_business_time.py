@@ -3,8 +3,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from support_flows.business_time import BusinessCalendar, _parse_days, _parse_hours
-from support_flows.settings import Settings, SettingsError
+from support_flows.core.business_time import BusinessCalendar, _parse_days, _parse_hours
+from support_flows.core.settings import Settings, SettingsError
 
 
 def test_wall_clock_without_a_calendar():

@@ -8,8 +8,8 @@ import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
 from mock_backend.graph import directory_id
-from support_flows.graph import GraphClient, GraphError, GraphRequestError, GraphUserNotFound
-from support_flows.retry import RetryPolicy
+from support_flows.clients.graph import GraphClient, GraphError, GraphRequestError, GraphUserNotFound
+from support_flows.clients.retry import RetryPolicy
 
 
 @pytest.fixture

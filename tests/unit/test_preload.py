@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PRELOADED = "support_flows.runtime"
+PRELOADED = "support_flows.core.runtime"
 
 
 def fresh_python(code: str, **env: str) -> subprocess.CompletedProcess:
@@ -32,7 +32,7 @@ def test_the_scheduler_of_the_local_executor_preloads_the_task_modules(argv, exe
     code = (f"import sys; sys.argv = {argv!r}\n"
             "from airflow.jobs.job import Job\n"
             "from airflow.sdk.execution_time.task_runner import TaskRunnerMarker\n"
-            "from support_flows import listener\n"
+            "from support_flows.server import listener\n"
             f"assert {PRELOADED!r} not in sys.modules\n"
             f"listener.on_starting(component={make})\n"
             f"print({PRELOADED!r} in sys.modules)")
@@ -43,7 +43,7 @@ def test_the_scheduler_of_the_local_executor_preloads_the_task_modules(argv, exe
 
 def test_the_celery_config_is_airflows_default_and_preloads_the_task_modules():
     code = ("import sys\n"
-            "from support_flows.celery_config import CELERY_CONFIG\n"
+            "from support_flows.server.celery_config import CELERY_CONFIG\n"
             "from airflow.providers.celery.executors.default_celery import DEFAULT_CELERY_CONFIG\n"
             f"print(CELERY_CONFIG is DEFAULT_CELERY_CONFIG, {PRELOADED!r} in sys.modules)")
     out = fresh_python(code)

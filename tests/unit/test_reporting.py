@@ -8,8 +8,8 @@ from datetime import UTC, date, datetime
 import pytest
 import sqlalchemy as sa
 
-from support_flows import reporting
-from support_flows.reporting import ReportingStore, customer_key, ensure_schema, upsert
+from support_flows.storage import reporting
+from support_flows.storage.reporting import ReportingStore, customer_key, ensure_schema, upsert
 
 CONTRACT_TABLES = {"ticket_facts", "feedback_facts", "agent_daily_performance", "daily_summary", "escalations", "flow_errors"}
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -244,7 +244,7 @@ def test_loaded_at_moves_only_when_a_row_changes(engine):
 
 
 def test_a_task_on_a_database_that_was_not_migrated_says_what_to_run(engine):
-    with pytest.raises(reporting.ReportingSchemaError, match="python -m support_flows.reporting migrate"):
+    with pytest.raises(reporting.ReportingSchemaError, match="python -m support_flows.storage.reporting migrate"):
         reporting.require_schema(engine)
     ensure_schema(engine)
     reporting.require_schema(engine)

@@ -6,8 +6,8 @@ from datetime import date
 
 import pytest
 
-from support_flows.retry import RetryPolicy, TransientError, call_with_retries, parse_retry_after
-from support_flows.settings import Settings, SettingsError, load_settings
+from support_flows.clients.retry import RetryPolicy, TransientError, call_with_retries, parse_retry_after
+from support_flows.core.settings import Settings, SettingsError, load_settings
 
 
 def test_defaults_without_any_variable(monkeypatch):
@@ -60,7 +60,7 @@ def test_parse_retry_after(value, expected):
 
 
 def test_lazy_settings_read_only_what_is_used_and_still_name_a_bad_variable(monkeypatch):
-    from support_flows.settings import LazySettings
+    from support_flows.core.settings import LazySettings
 
     monkeypatch.setenv("AIRFLOW_VAR_SUPPORT_AI_CONFIDENCE_THRESHOLD", "0.9")
     monkeypatch.setenv("AIRFLOW_VAR_SUPPORT_HOLIDAYS", "2026-12-25")

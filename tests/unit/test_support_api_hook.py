@@ -8,8 +8,8 @@ from datetime import date
 import pytest
 import requests
 
-from support_flows.retry import RetryPolicy
-from support_flows.support_api import (
+from support_flows.clients.retry import RetryPolicy
+from support_flows.clients.support_api import (
     SupportApiError,
     SupportApiHook,
     SupportApiRequestError,
@@ -184,16 +184,16 @@ def test_a_long_list_logs_its_progress_after_each_page(requests_mock, hook, capl
              for start, cursor in ((0, "b"), (2, "c"), (4, None))]
     requests_mock.get(f"{BASE}/api/tickets", [{"json": page} for page in pages])
     ticks = iter([0.0, 1.0, 2.0, 4.0])
-    with caplog.at_level("INFO", logger="support_flows.support_api"):
+    with caplog.at_level("INFO", logger="support_flows.clients.support_api"):
         items = list(hook.iter_pages("api/tickets", "ticket page", 2, {}, clock=lambda: next(ticks)))
     assert [item["id"] for item in items] == list(range(6))
-    lines = [r.getMessage() for r in caplog.records if r.name == "support_flows.support_api"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "support_flows.clients.support_api"]
     assert lines == ["api/tickets: 1 pages, 2 items so far (2 items/s)", "api/tickets: 2 pages, 4 items so far (2 items/s)",
                      "api/tickets: 3 pages, 6 items so far (2 items/s), done"]
 
 
 def test_a_single_page_logs_nothing(requests_mock, hook, caplog):
     requests_mock.get(f"{BASE}/api/tickets", json={"items": [{"id": 1}], "next_cursor": None})
-    with caplog.at_level("INFO", logger="support_flows.support_api"):
+    with caplog.at_level("INFO", logger="support_flows.clients.support_api"):
         assert len(list(hook.iter_tickets())) == 1
-    assert not [r for r in caplog.records if r.name == "support_flows.support_api"]
+    assert not [r for r in caplog.records if r.name == "support_flows.clients.support_api"]

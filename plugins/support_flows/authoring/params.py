@@ -1,0 +1,139 @@
+"""The REST payloads of the event DAGs (CONTRACT section 1), as Airflow Params.
+
+Defined once here: the DAG files use them for the trigger form and Airflow's own validation (a
+malformed payload gets HTTP 400 before any run exists), and the API-server plugin
+(``support_flows.server.api_guard``) uses the same names to refuse unknown fields with 400.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk import Param
+
+PRIORITIES = ["low", "normal", "high", "urgent"]
+CHANNELS = ["powerapps", "web", "email", "phone", "chat"]
+EMAIL_PATTERN = r"^[^@\s<>\"(),;:]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$"
+
+
+def _text(title: str, description: str, max_length: int, *, min_length: int = 1, default: Any = ...) -> Param:
+    schema: dict[str, Any] = {"type": "string", "minLength": min_length, "maxLength": max_length}
+    if default is ...:
+        return Param(title=title, description=description, **schema)
+    return Param(default, title=title, description=description, **{**schema, "type": ["null", "string"]})
+
+
+def _id(title: str, description: str) -> Param:
+    return Param(title=title, description=description, type="integer", minimum=1)
+
+
+def ticket_created() -> dict[str, Param]:
+    return {
+        "customer_name": _text("Customer name", "Who opened the ticket, as they want to be addressed.", 200),
+        "customer_email": Param(
+            title="Customer e-mail",
+            description="Where the answer or the acknowledgement is sent.",
+            type="string",
+            format="email",
+            pattern=EMAIL_PATTERN,
+            maxLength=320,
+        ),
+        "subject": _text("Subject", "One line that says what the ticket is about.", 200),
+        "description": _text("Description", "The customer's message.", 20000),
+        "priority": Param("normal", title="Priority", description="How urgent the ticket is.", type="string", enum=PRIORITIES),
+        "channel": Param("powerapps", title="Channel", description="Where the ticket came from.", type="string", enum=CHANNELS),
+        "request_id": _text(
+            "Request id (optional)",
+            "Idempotency key from the caller: triggering again with the same id yields the same ticket, never a second one.",
+            100,
+            default=None,
+        ),
+    }
+
+
+def ticket_assigned() -> dict[str, Param]:
+    return {
+        "ticket_id": _id("Ticket id", "The ticket to assign."),
+        "agent_id": _id("Agent id", "The agent who takes the ticket."),
+        "assigned_by": _text("Assigned by", "The admin who made the assignment (name or e-mail).", 200),
+    }
+
+
+def ticket_resolved() -> dict[str, Param]:
+    return {
+        "ticket_id": _id("Ticket id", "The ticket that is resolved."),
+        "agent_id": _id("Agent id", "The agent who resolved it."),
+        "resolution_summary": _text("Resolution summary", "What was done; sent to the customer.", 20000),
+        "send_survey": Param(True, title="Send satisfaction survey", description="Ask the customer to rate the support.", type="boolean"),
+    }
+
+
+def feedback_received() -> dict[str, Param]:
+    return {
+        "ticket_id": _id("Ticket id", "The ticket the feedback is about."),
+        "rating": Param(title="Rating", description="1 (very poor) to 5 (excellent) stars.", type="integer", minimum=1, maximum=5),
+        "comment": _text("Comment (optional)", "The customer's words.", 5000, min_length=0, default=None),
+    }
+
+
+def customer_replied() -> dict[str, Param]:
+    """Started by the backend-events watcher (not PowerApps) when a customer replies to a ticket."""
+    return {"ticket_id": _id("Ticket id", "The ticket the customer replied to.")}
+
+
+def daily_summary() -> dict[str, Param]:
+    return {
+        "report_date": Param(
+            None,
+            title="Report date (optional)",
+            description="Rerun the report of a past day (YYYY-MM-DD); empty: the run's own day.",
+            type=["null", "string"],
+            format="date",
+        ),
+    }
+
+
+def analytics_load() -> dict[str, Param]:
+    return {
+        "load_date": Param(
+            None,
+            title="Day to load (optional)",
+            description="Load one past day again (YYYY-MM-DD); empty: the day before the run.",
+            type=["null", "string"],
+            format="date",
+        ),
+    }
+
+
+# dag_id -> the Params of its REST payload; the names are the only conf keys each DAG accepts.
+EVENT_DAG_PARAMS = {
+    "support_ticket_created": ticket_created,
+    "support_ticket_assigned": ticket_assigned,
+    "support_ticket_resolved": ticket_resolved,
+    "support_feedback_received": feedback_received,
+    "support_daily_summary": daily_summary,
+    "support_analytics_load": analytics_load,
+}
+
+
+def allowed_conf_keys(dag_id: str) -> frozenset[str] | None:
+    """The conf keys ``dag_id`` accepts, or None for a DAG this package does not guard."""
+    factory = EVENT_DAG_PARAMS.get(dag_id)
+    return frozenset(factory()) if factory else None
+
+
+def unknown_conf_keys(dag_id: str, conf: dict | None) -> list[str]:
+    allowed = allowed_conf_keys(dag_id)
+    if allowed is None or not conf:
+        return []
+    return sorted(set(conf) - allowed)
+
+
+def check_conf(dag_id: str, conf: dict | None) -> None:
+    """Fail with a message naming the field when a run was started with an unknown conf key."""
+    unknown = unknown_conf_keys(dag_id, conf)
+    if unknown:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        allowed = ", ".join(sorted(allowed_conf_keys(dag_id) or ()))
+        raise AirflowFailException(f"conf.{unknown[0]}: unknown field for {dag_id} (allowed: {allowed})")

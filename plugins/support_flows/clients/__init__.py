@@ -1,0 +1,7 @@
+"""The outside systems, each behind one client with the shared retry policy:
+
+- ``support_api``: the Support API (providers-http ``HttpHook`` underneath)
+- ``graph``: mail, calendar, SharePoint, Planner and the directory through Microsoft Graph
+  (the microsoft-azure provider's msgraph hook)
+- ``retry``: the one retry policy both use (3 attempts, exponential backoff, Retry-After)
+"""

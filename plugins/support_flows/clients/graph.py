@@ -1,0 +1,306 @@
+"""Microsoft Graph for the flows: mail, calendar events, SharePoint files and Planner tasks.
+
+Everything goes through the microsoft-azure provider's ``KiotaRequestAdapterHook`` on the
+``support_graph`` connection (type msgraph), so reaching the real Graph or the mock is a matter of
+connection settings alone (``host``/``schema`` or extra ``base_url``, ``authority``, ``tenant_id``).
+
+Two things are done differently from the provider's defaults, on purpose:
+- errors keep their HTTP status and ``Retry-After``, so the shared retry policy can tell a
+  transient failure (429, 5xx, timeout) from a refusal (other 4xx);
+- the SDK's own retry middleware is switched off per request, so a call is tried exactly as often
+  as the policy says (3 attempts), not 3 times 4.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from airflow.providers.microsoft.azure.hooks.msgraph import KiotaRequestAdapterHook, MSGraphMailHook
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from kiota_abstractions.request_option import RequestOption
+from kiota_abstractions.response_handler import ResponseHandler
+from kiota_http.middleware.options import ResponseHandlerOption, RetryHandlerOption
+
+from support_flows.clients.retry import RetryPolicy, TransientError, call_with_retries, parse_retry_after
+
+
+class GraphError(AirflowException):
+    """Graph could not be reached or kept failing; a later task try may succeed."""
+
+
+class GraphRequestError(AirflowFailException):
+    """Graph refused the request (4xx other than 429). Retrying the same request cannot help."""
+
+    def __init__(self, status: int, message: str, what: str):
+        super().__init__(f"Microsoft Graph refused {what} ({status}): {message}")
+        self.status = status
+
+
+class GraphUserNotFound(GraphRequestError):
+    """The directory has no user with that id or user principal name."""
+
+
+class GraphResponseError(AirflowException):
+    """Graph answered 2xx with something that is not what the API promises; a later try may do better."""
+
+
+class _HttpStatusError(Exception):
+    def __init__(self, status: int, body: Any, retry_after: float | None):
+        super().__init__(f"HTTP {status}: {body}")
+        self.status, self.body, self.retry_after = status, body, retry_after
+
+
+class _StatusKeepingHandler(ResponseHandler):
+    """Return the JSON (or raw) answer; raise with the status and Retry-After kept."""
+
+    async def handle_response_async(self, response: httpx.Response, error_map: Any) -> Any:
+        try:
+            value = response.json() if response.content else {}
+        except ValueError:
+            value = response.content
+        if response.status_code >= 400:
+            error = value.get("error", value) if isinstance(value, dict) else value
+            message = error.get("message", error) if isinstance(error, dict) else error
+            raise _HttpStatusError(response.status_code, message, parse_retry_after(response.headers.get("Retry-After")))
+        return {"status": response.status_code, "body": value}
+
+
+SIMPLE_UPLOAD_MAX_BYTES = 4 * 1024 * 1024
+_NO_SDK_RETRIES: RequestOption = RetryHandlerOption(delay=0, max_retries=0, should_retry=False)
+
+
+class GraphClient:
+    """Synchronous facade for tasks: each method is one Graph request with the shared retry policy.
+
+    :param conn_id: msgraph connection id.
+    :param timeout: seconds for each HTTP request.
+    """
+
+    def __init__(
+        self,
+        conn_id: str = "support_graph",
+        timeout: float = 30.0,
+        retry_policy: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.conn_id = conn_id
+        self.timeout = timeout
+        self.retry_policy = retry_policy or RetryPolicy()
+        self._sleep = sleep
+        self._user_ids: dict[str, str] = {}
+        # azure-identity logs every token request's headers at INFO; keep task logs readable.
+        logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(logging.WARNING)
+
+    # --- transport ----------------------------------------------------------------------------------
+
+    async def _send_once(self, method: str, url: str, path_parameters: dict, data: Any, headers: dict | None) -> Any:
+        hook = KiotaRequestAdapterHook(conn_id=self.conn_id, timeout=self.timeout)
+        try:
+            info = hook.request_information(
+                url=url, method=method, path_parameters=path_parameters, data=data, headers=headers
+            )
+            info.request_options[ResponseHandlerOption.get_key()] = ResponseHandlerOption(
+                response_handler=_StatusKeepingHandler()
+            )
+            info.add_request_options([_NO_SDK_RETRIES])
+            return await hook.send_request(info)
+        finally:
+            await hook.close()
+
+    def request(self, method: str, url: str, *, path_parameters: dict | None = None, data: Any = None,
+                headers: dict | None = None, what: str | None = None, expect: tuple[str, ...] = ("id",),
+                expect_status: tuple[int, ...] = (200, 201)) -> Any:
+        """One Graph request with the retry policy; the answer must have ``expect_status`` and,
+        for a JSON answer, the keys ``expect`` (else ``GraphResponseError`` says what was expected)."""
+        what = what or f"{method} {url}"
+
+        def attempt() -> Any:
+            try:
+                answer = asyncio.run(self._send_once(method, url, path_parameters or {}, data, headers))
+            except _HttpStatusError as err:
+                if err.status == 429 or err.status >= 500:
+                    raise TransientError(str(err), err.retry_after) from err
+                raise GraphRequestError(err.status, str(err.body), what) from err
+            except (httpx.TimeoutException, httpx.TransportError) as err:
+                raise TransientError(f"{type(err).__name__}: {err}") from err
+            status, body = answer["status"], answer["body"]
+            if status not in expect_status:
+                raise GraphResponseError(f"Graph {what}: expected HTTP {' or '.join(map(str, expect_status))}, got {status}: {str(body)[:200]}")
+            if expect and (not isinstance(body, dict) or any(key not in body for key in expect)):
+                raise GraphResponseError(f"Graph {what}: expected a JSON object with {', '.join(expect)}, got {str(body)[:200]!r}")
+            return body
+
+        return call_with_retries(
+            attempt,
+            what=f"Graph {what}",
+            policy=self.retry_policy,
+            give_up=lambda err, n: GraphError(f"Microsoft Graph {what} failed after {n} attempts: {err}"),
+            sleep=self._sleep,
+        )
+
+    # --- mail ------------------------------------------------------------------------------------------
+
+    def send_mail(
+        self,
+        sender: str,
+        to: str | Iterable[str],
+        subject: str,
+        html: str,
+        *,
+        cc: str | Iterable[str] | None = None,
+        headers: dict[str, str] | None = None,
+        attachments: list[dict] | None = None,
+        reference: str | None = None,
+    ) -> None:
+        """Send an HTML e-mail from ``sender``'s mailbox. ``headers`` names must start with ``x-``.
+
+        ``attachments`` are Graph ``fileAttachment`` objects (e.g. an inline chart with
+        ``isInline`` and ``contentId``). ``reference`` (e.g. the e-mail's idempotency key, which
+        names the ticket) goes into error messages instead of the recipients: those end up in
+        ``flow_errors``, which holds no customer address.
+        """
+        message = MSGraphMailHook.build_message(to=to, subject=subject, html_content=html, cc=cc, custom_headers=headers)
+        if attachments:
+            message["attachments"] = attachments
+        self.request(
+            "POST",
+            "users/{user_id}/sendMail",
+            path_parameters={"user_id": MSGraphMailHook.extract_sender(sender)},
+            data={"message": message, "saveToSentItems": True},
+            what=f"sendMail ({reference})" if reference else "sendMail",
+            expect=(),
+            expect_status=(202,),
+        )
+
+    # --- calendar ---------------------------------------------------------------------------------------
+
+    def create_event(
+        self,
+        mailbox: str,
+        subject: str,
+        html: str,
+        start: datetime,
+        *,
+        duration: timedelta = timedelta(minutes=30),
+        transaction_id: str,
+        reminder_minutes: int = 15,
+    ) -> dict:
+        """Create an event in ``mailbox``'s calendar; ``transaction_id`` makes a repeat harmless."""
+        # in UTC: Graph takes IANA or Windows zone names, not the abbreviations tzname() gives ("PST")
+        start = start.astimezone(UTC) if start.tzinfo else start.replace(tzinfo=UTC)
+        end = start + duration
+        body = {
+            "subject": subject,
+            "body": {"contentType": "HTML", "content": html},
+            "start": {"dateTime": start.strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": "UTC"},
+            "end": {"dateTime": end.strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": "UTC"},
+            "isReminderOn": True,
+            "reminderMinutesBeforeStart": reminder_minutes,
+            "transactionId": transaction_id,
+        }
+        return self.request(
+            "POST", "users/{user_id}/events", path_parameters={"user_id": mailbox}, data=body,
+            what=f"create event in {mailbox}'s calendar",
+        )
+
+    def delete_event(self, mailbox: str, event_id: str) -> bool:
+        """Delete an event from ``mailbox``'s calendar; False when it was already gone (404), so a
+        repeat is harmless."""
+        try:
+            self.request("DELETE", "users/{user_id}/events/{event_id}",
+                         path_parameters={"user_id": mailbox, "event_id": event_id},
+                         what="delete a calendar event", expect=(), expect_status=(204,))
+        except GraphRequestError as err:
+            if err.status == 404:
+                return False
+            raise
+        return True
+
+    # --- SharePoint -------------------------------------------------------------------------------------
+
+    def upload_file(self, site_id: str, path: str, content: bytes, content_type: str) -> dict:
+        """Put a file (up to 4 MB, the simple upload's limit) at ``path`` in the site's default
+        document library."""
+        if len(content) > SIMPLE_UPLOAD_MAX_BYTES:
+            raise AirflowFailException(
+                f"{path} is {len(content):,} bytes; Graph's simple upload takes at most {SIMPLE_UPLOAD_MAX_BYTES:,}"
+                " (a larger file needs an upload session)"
+            )
+        return self.request(
+            "PUT",
+            "sites/{site_id}/drive/root:/" + path.strip("/") + ":/content",
+            path_parameters={"site_id": site_id},
+            data=content,
+            headers={"Content-Type": content_type},
+            what=f"upload {path}",
+        )
+
+    # --- directory --------------------------------------------------------------------------------------
+
+    def user_id(self, user_principal_name: str) -> str:
+        """The directory object id of a user (Planner assigns by id, not by address); cached for the
+        life of this client, so one task run asks once per person."""
+        key = user_principal_name.strip().lower()
+        if key not in self._user_ids:
+            try:
+                user = self.request("GET", "users/{user_id}", path_parameters={"user_id": key},
+                                    what=f"look up user {key}", expect=("id",), expect_status=(200,))
+            except GraphRequestError as err:
+                if err.status == 404:
+                    raise GraphUserNotFound(404, f"no user {key} in the directory", f"look up user {key}") from err
+                raise
+            self._user_ids[key] = user["id"]
+        return self._user_ids[key]
+
+    # --- Planner ----------------------------------------------------------------------------------------
+
+    def create_planner_task(self, plan_id: str, title: str, *, due: datetime | None = None,
+                            assignee_ids: Iterable[str] = (), bucket_id: str | None = None) -> dict:
+        """A Planner task assigned to users by directory id (see ``user_id``). Its description and
+        links are its details, which Graph sets apart: ``update_planner_task_details``."""
+        body: dict[str, Any] = {"planId": plan_id, "title": title}
+        if bucket_id:
+            body["bucketId"] = bucket_id
+        if due:
+            body["dueDateTime"] = due.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        assignees = {
+            user: {"@odata.type": "#microsoft.graph.plannerAssignment", "orderHint": " !"} for user in assignee_ids
+        }
+        if assignees:
+            body["assignments"] = assignees
+        # not the title in error messages: it quotes the ticket's subject, the customer's words
+        return self.request("POST", "planner/tasks", data=body, what=f"create Planner task in plan {plan_id}")
+
+    def update_planner_task_details(self, task_id: str, *, description: str | None = None,
+                                    references: dict[str, str] | None = None) -> None:
+        """Set a task's description and links (``references`` maps URLs to display names). Planner
+        changes need the current ETag (If-Match), so this reads the details first; setting the same
+        values again is harmless."""
+        what = f"update Planner task {task_id}"
+        current = self.request("GET", "planner/tasks/{task_id}/details", path_parameters={"task_id": task_id},
+                               what=what, expect=("@odata.etag",), expect_status=(200,))
+        changes: dict[str, Any] = {}
+        if description is not None:
+            changes["description"] = description
+        if references:
+            changes["references"] = {
+                planner_reference_key(url): {"@odata.type": "microsoft.graph.plannerExternalReference", "alias": alias, "type": "Other"}
+                for url, alias in references.items()
+            }
+        if changes:
+            self.request("PATCH", "planner/tasks/{task_id}/details", path_parameters={"task_id": task_id},
+                         data=changes, headers={"If-Match": current["@odata.etag"]},
+                         what=what, expect=(), expect_status=(200, 204))
+
+
+def planner_reference_key(url: str) -> str:
+    """Planner keys a task's references by URL, as an OData property name: percent-encoded, with
+    '.', ':', '@' and '#' encoded too (``quote`` leaves '.' alone)."""
+    return quote(url, safe="").replace(".", "%2E")

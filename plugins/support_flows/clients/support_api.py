@@ -1,0 +1,281 @@
+"""Hook for the Support API (the support system's Flask backend).
+
+Built on providers-http's ``HttpHook``: the connection ``support_api`` supplies host, port, scheme,
+auth and extra headers; this hook adds typed methods, a timeout on every call, the shared retry
+policy, and checks that each answer has the shape the flows rely on.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from datetime import date
+from typing import Any
+
+import requests
+from airflow.providers.http.hooks.http import HttpHook
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+from support_flows.clients.retry import RetryPolicy, TransientError, call_with_retries, parse_retry_after
+
+log = logging.getLogger(__name__)
+
+
+class SupportApiError(AirflowException):
+    """The Support API could not be reached or kept failing; a later task try may succeed."""
+
+
+class SupportApiRequestError(AirflowFailException):
+    """The Support API refused the request (4xx). Retrying the same request cannot help."""
+
+    def __init__(self, status: int, message: str, field: str | None = None, endpoint: str = ""):
+        super().__init__(f"Support API refused {endpoint} ({status}): {message}")
+        self.status, self.field, self.api_message = status, field, message
+
+
+class SupportApiResponseError(AirflowException):
+    """The Support API answered 2xx with something that is not what the API promises."""
+
+
+class SupportApiHook(HttpHook):
+    """Typed client of the Support API.
+
+    :param support_api_conn_id: connection with the API's base URL (type http).
+    :param timeout: seconds for connecting and for reading each answer; the connection's extra
+        ``timeout`` overrides it.
+    :param retry_policy: attempts and backoff for transient failures (default: 3 attempts).
+    """
+
+    conn_name_attr = "support_api_conn_id"
+    default_conn_name = "support_api"
+    conn_type = "http"
+    hook_name = "Support API"
+
+    def __init__(
+        self,
+        support_api_conn_id: str = default_conn_name,
+        timeout: float = 30.0,
+        retry_policy: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        super().__init__(method="GET", http_conn_id=support_api_conn_id)
+        self.support_api_conn_id = support_api_conn_id
+        self.timeout = timeout
+        self.retry_policy = retry_policy or RetryPolicy()
+        self._sleep = sleep
+        self._session: requests.Session | None = None
+
+    # --- transport ----------------------------------------------------------------------------------
+
+    def session(self) -> requests.Session:
+        """The HTTP session, built once from the connection (base URL, auth, extra headers)."""
+        if self._session is None:
+            self._session = self.get_conn()
+            extra_timeout = self.merged_extra.get("timeout") if self.merged_extra else None
+            if extra_timeout:
+                self.timeout = float(extra_timeout)
+        return self._session
+
+    def request(self, method: str, endpoint: str, *, json: Any = None, params: dict | None = None) -> Any:
+        """Send one request with retries; return the decoded JSON answer."""
+        session = self.session()
+        url = self.url_from_endpoint(endpoint)
+        what = f"{method} /{endpoint.lstrip('/')}"
+        clean_params = {k: _query_value(v) for k, v in (params or {}).items() if v is not None}
+
+        def attempt() -> Any:
+            try:
+                response = session.request(method, url, json=json, params=clean_params, timeout=self.timeout)
+            except (requests.ConnectionError, requests.Timeout) as err:
+                raise TransientError(f"{type(err).__name__}: {err}") from err
+            if response.status_code == 429 or response.status_code >= 500:
+                raise TransientError(
+                    f"HTTP {response.status_code}: {_error_text(response)}",
+                    parse_retry_after(response.headers.get("Retry-After")),
+                )
+            if response.status_code >= 400:
+                message, field = _error_parts(response)
+                raise SupportApiRequestError(response.status_code, message, field, what)
+            try:
+                return response.json()
+            except ValueError:
+                raise SupportApiResponseError(
+                    f"{what}: expected a JSON answer, got {response.headers.get('Content-Type')!r}: "
+                    f"{response.text[:200]!r}"
+                ) from None
+
+        return call_with_retries(
+            attempt,
+            what=what,
+            policy=self.retry_policy,
+            give_up=lambda err, n: SupportApiError(f"{what} failed after {n} attempts: {err}"),
+            sleep=self._sleep,
+        )
+
+    def test_connection(self) -> tuple[bool, str]:
+        try:
+            self.request("GET", "health")
+            return True, "Support API is reachable"
+        except Exception as err:  # noqa: BLE001 - the UI shows the message
+            return False, str(err)
+
+    # --- tickets --------------------------------------------------------------------------------------
+
+    def create_ticket(self, **fields: Any) -> dict:
+        """Create a ticket; with ``request_id`` a repeated call returns the same ticket."""
+        return _expect(self.request("POST", "api/tickets", json=fields), ("id", "status"), "ticket")
+
+    def get_ticket(self, ticket_id: int) -> dict:
+        return _expect(self.request("GET", f"api/tickets/{int(ticket_id)}"), ("id", "status"), "ticket")
+
+    def update_ticket(self, ticket_id: int, **fields: Any) -> dict:
+        return _expect(self.request("PATCH", f"api/tickets/{int(ticket_id)}", json=fields), ("id", "status"), "ticket")
+
+    def assign_ticket(self, ticket_id: int, agent_id: int, assigned_by: str) -> dict:
+        body = {"agent_id": agent_id, "assigned_by": assigned_by}
+        return _expect(self.request("POST", f"api/tickets/{int(ticket_id)}/assign", json=body), ("id", "agent_id"), "ticket")
+
+    def resolve_ticket(self, ticket_id: int, agent_id: int | None, resolution_summary: str, *,
+                       resolved_by: str = "agent") -> dict:
+        """Resolve; ``resolved_by="ai"`` (no agent) closes an AI answer the customer did not reply to."""
+        body: dict[str, Any] = {"resolution_summary": resolution_summary}
+        if agent_id is not None:
+            body["agent_id"] = agent_id
+        if resolved_by != "agent":
+            body["resolved_by"] = resolved_by
+        return _expect(self.request("POST", f"api/tickets/{int(ticket_id)}/resolve", json=body), ("id", "status"), "ticket")
+
+    def add_note(self, ticket_id: int, body: str, *, author: str, author_type: str = "system", key: str | None = None) -> dict:
+        payload = {"author": author, "author_type": author_type, "body": body}
+        if key:
+            payload["key"] = key
+        return _expect(self.request("POST", f"api/tickets/{int(ticket_id)}/notes", json=payload), ("id",), "note")
+
+    def add_notes(self, notes: list[dict]) -> list[dict]:
+        """Many notes in one call (each ``{"ticket_id", "body", "author", "author_type", "key"}``)."""
+        items = []
+        for start in range(0, len(notes), 500):
+            page = self.request("POST", "api/notes/batch", json={"notes": notes[start:start + 500]})
+            items += _expect(page, ("items",), "note batch")["items"]
+        return items
+
+    def list_notes(self, ticket_id: int) -> list[dict]:
+        return _expect(self.request("GET", f"api/tickets/{int(ticket_id)}/notes"), ("items",), "note list")["items"]
+
+    def check_ai_response(self, ticket_id: int) -> dict:
+        """The AI's proposed answer: ``{"answer": str | None, "confidence": float, ...}``."""
+        return _expect(
+            self.request("POST", f"api/tickets/{int(ticket_id)}/ai-response"), ("answer", "confidence"), "AI response"
+        )
+
+    def iter_pages(self, endpoint: str, what: str, page_size: int, filters: dict[str, Any],
+                   clock: Callable[[], float] = time.monotonic) -> Iterator[dict]:
+        """Every item of a cursor-paginated list, fetched one page at a time. A list of more than
+        one page logs its progress after each page (items so far, rate), so whoever watches a long
+        task's log (the analytics load, the escalation, the daily summary) sees it move."""
+        cursor, count, pages, started = None, 0, 0, clock()
+        while True:
+            page = _expect(
+                self.request("GET", endpoint, params={**filters, "limit": page_size, "cursor": cursor}),
+                ("items", "next_cursor"),
+                what,
+            )
+            yield from page["items"]
+            cursor, count, pages = page["next_cursor"], count + len(page["items"]), pages + 1
+            if cursor or pages > 1:
+                elapsed = max(clock() - started, 1e-6)
+                log.info("%s: %d pages, %d items so far (%.0f items/s)%s", endpoint, pages, count, count / elapsed,
+                         "" if cursor else ", done")
+            if not cursor:
+                return
+
+    def iter_tickets(self, *, page_size: int = 500, **filters: Any) -> Iterator[dict]:
+        """Every ticket matching ``filters`` (see the API's list parameters), one page at a time."""
+        return self.iter_pages("api/tickets", "ticket page", page_size, filters)
+
+    # --- agents -----------------------------------------------------------------------------------------
+
+    def list_agents(self, role: str | None = None, available: bool | None = None) -> list[dict]:
+        page = self.request("GET", "api/agents", params={"role": role, "available": available})
+        return _expect(page, ("items",), "agent list")["items"]
+
+    def get_agent(self, agent_id: int) -> dict:
+        return _expect(self.request("GET", f"api/agents/{int(agent_id)}"), ("id", "email"), "agent")
+
+    def record_agent_feedback(self, agent_id: int, feedback_id: int) -> dict:
+        return _expect(
+            self.request("POST", f"api/agents/{int(agent_id)}/metrics", json={"feedback_id": feedback_id}),
+            ("id", "ratings_count"),
+            "agent",
+        )
+
+    # --- statistics -----------------------------------------------------------------------------------
+
+    def daily_stats(self, day: date, tz: str = "UTC") -> dict:
+        return _expect(
+            self.request("GET", "api/stats/daily", params={"date": day, "tz": tz}), ("date", "created", "resolved"), "daily statistics"
+        )
+
+    def stats_history(self, end: date, days: int = 14, tz: str = "UTC") -> list[dict]:
+        page = self.request("GET", "api/stats/history", params={"end": end, "days": days, "tz": tz})
+        return _expect(page, ("items",), "statistics history")["items"]
+
+    # --- feedback, surveys, events --------------------------------------------------------------------
+
+    def create_feedback(self, ticket_id: int, rating: int, comment: str | None = None) -> dict:
+        body = {"ticket_id": ticket_id, "rating": rating}
+        if comment:
+            body["comment"] = comment
+        return _expect(self.request("POST", "api/feedback", json=body), ("id", "rating"), "feedback")
+
+    def get_feedback(self, feedback_id: int) -> dict:
+        return _expect(self.request("GET", f"api/feedback/{int(feedback_id)}"), ("id", "rating"), "feedback")
+
+    def iter_feedback(self, *, page_size: int = 500, **filters: Any) -> Iterator[dict]:
+        return self.iter_pages("api/feedback", "feedback page", page_size, filters)
+
+    def create_survey(self, ticket_id: int) -> dict:
+        return _expect(self.request("POST", "api/surveys", json={"ticket_id": ticket_id}), ("id", "url"), "survey")
+
+    def list_events(self, after: int = 0, limit: int = 100, types: list[str] | None = None) -> dict:
+        """One batch of the backend's event feed after cursor ``after``: ``{"items", "last_id"}``."""
+        params = {"after": after, "limit": limit, "type": ",".join(types) if types else None}
+        return _expect(self.request("GET", "api/events", params=params), ("items", "last_id"), "event batch")
+
+
+# --- helpers ----------------------------------------------------------------------------------------------
+
+
+def _query_value(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def _error_parts(response: requests.Response) -> tuple[str, str | None]:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:500] or response.reason, None
+    if isinstance(body, dict):
+        return str(body.get("error") or body), body.get("field")
+    return str(body)[:500], None
+
+
+def _error_text(response: requests.Response) -> str:
+    return _error_parts(response)[0]
+
+
+def _expect(payload: Any, keys: tuple[str, ...], what: str) -> Any:
+    """Refuse an answer that lacks what the flows rely on, saying what was expected."""
+    if not isinstance(payload, dict):
+        raise SupportApiResponseError(f"expected a {what} (a JSON object with {', '.join(keys)}), got {payload!r:.200}")
+    missing = [key for key in keys if key not in payload]
+    if missing:
+        raise SupportApiResponseError(
+            f"expected a {what} with {', '.join(keys)}; missing {', '.join(missing)} in {payload!r:.200}"
+        )
+    return payload

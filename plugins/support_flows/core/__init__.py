@@ -1,0 +1,9 @@
+"""What every task works with:
+
+- ``settings``: typed settings read at run time from Airflow Variables or the environment
+- ``runtime``: a task's settings, clients, store and mailer in one object
+- ``notifications``: e-mails from Jinja2 templates (``templates/``) and the mailer that sends each once
+- ``facts``: rows of the reporting tables built from the Support API's objects
+- ``business_time``: ages in business hours, with the business calendar
+- ``chart``: the daily report's PNG chart
+"""

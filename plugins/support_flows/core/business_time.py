@@ -1,0 +1,81 @@
+"""How long a ticket has been idle: wall-clock hours, or, with a business calendar configured
+(working days, working hours, holidays), working hours only."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from support_flows.core.settings import Settings, SettingsError
+
+DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+def _parse_days(text: str) -> frozenset[int]:
+    """'Mon-Fri' or 'Mon,Tue,Thu' -> weekday numbers (Monday 0)."""
+    days: set[int] = set()
+    for chunk in filter(None, (c.strip().lower() for c in text.split(","))):
+        bounds = [b.strip()[:3] for b in chunk.split("-")]
+        if any(b not in DAYS for b in bounds) or len(bounds) > 2:
+            raise SettingsError(f"Variable support_business_days: cannot read {chunk!r} (use e.g. Mon-Fri)")
+        first, last = DAYS.index(bounds[0]), DAYS.index(bounds[-1])
+        days.update(range(first, last + 1) if first <= last else [*range(first, 7), *range(0, last + 1)])
+    return frozenset(days)
+
+
+def _parse_hours(text: str) -> tuple[time, time]:
+    match = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*", text)
+    if not match:
+        raise SettingsError(f"Variable support_business_hours: cannot read {text!r} (use e.g. 09:00-17:00)")
+    h1, m1, h2, m2 = map(int, match.groups())
+    start, end = time(h1, m1), time(h2, m2) if h2 < 24 else time.max
+    if end <= start:
+        raise SettingsError(f"Variable support_business_hours: {text!r} ends before it starts")
+    return start, end
+
+
+@dataclass(frozen=True)
+class BusinessCalendar:
+    tz: ZoneInfo
+    days: frozenset[int] | None = None  # None: every day counts
+    hours: tuple[time, time] | None = None  # None: the whole day counts
+    holidays: frozenset[date] = frozenset()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> BusinessCalendar:
+        return cls(
+            tz=ZoneInfo(settings.timezone),
+            days=_parse_days(settings.business_days) if settings.business_days else None,
+            hours=_parse_hours(settings.business_hours) if settings.business_hours else None,
+            holidays=settings.holiday_dates(),
+        )
+
+    @property
+    def is_wall_clock(self) -> bool:
+        return self.days is None and self.hours is None and not self.holidays
+
+    def hours_between(self, start: datetime, end: datetime) -> float:
+        """Hours from ``start`` to ``end`` that count (both aware datetimes)."""
+        if end <= start:
+            return 0.0
+        if self.is_wall_clock:
+            return (end - start).total_seconds() / 3600
+        local_start, local_end = start.astimezone(self.tz), end.astimezone(self.tz)
+        total = 0.0
+        day = local_start.date()
+        while day <= local_end.date():
+            if (self.days is None or day.weekday() in self.days) and day not in self.holidays:
+                open_t, close_t = self.hours or (time.min, time.max)
+                window_start = datetime.combine(day, open_t, tzinfo=self.tz)
+                window_end = (
+                    datetime.combine(day + timedelta(days=1), time.min, tzinfo=self.tz)
+                    if close_t == time.max
+                    else datetime.combine(day, close_t, tzinfo=self.tz)
+                )
+                lo, hi = max(window_start, local_start), min(window_end, local_end)
+                if hi > lo:
+                    total += (hi - lo).total_seconds() / 3600
+            day += timedelta(days=1)
+        return total

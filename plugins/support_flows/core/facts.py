@@ -1,0 +1,72 @@
+"""Rows of the reporting tables, built from what the Support API returns. The event flows and the
+daily analytics load build them the same way, so a row never depends on which one loaded it."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, datetime
+
+from support_flows.clients.support_api import SupportApiHook
+from support_flows.storage.reporting import customer_key
+
+
+def moment(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+
+
+def ticket_fact(ticket: dict, salt: str) -> dict:
+    created, resolved = moment(ticket["created_at"]), moment(ticket.get("resolved_at"))
+    return {
+        "ticket_id": ticket["id"],
+        "customer_key": customer_key(ticket["customer_email"], salt),
+        "priority": ticket["priority"],
+        "channel": ticket["channel"],
+        "status": ticket["status"],
+        "agent_id": ticket.get("agent_id"),
+        "ai_responded": bool(ticket.get("ai_response")),
+        "created_at": created,
+        "assigned_at": moment(ticket.get("assigned_at")),
+        "resolved_at": resolved,
+        "resolution_hours": round((resolved - created).total_seconds() / 3600, 3) if resolved else None,
+        "source_updated_at": moment(ticket["updated_at"]),
+    }
+
+
+def feedback_fact(feedback: dict, followup_task_id: str | None = None) -> dict:
+    row = {
+        "feedback_id": feedback["id"],
+        "ticket_id": feedback["ticket_id"],
+        "agent_id": feedback.get("agent_id"),
+        "rating": feedback["rating"],
+        "low_rating": feedback["rating"] <= 2,
+        "has_comment": bool(feedback.get("comment")),
+        "source": feedback["source"],
+        "submitted_at": moment(feedback["created_at"]),
+    }
+    if followup_task_id is not None:
+        row["followup_task_id"] = followup_task_id
+    return row
+
+
+def agent_day_rows(api: SupportApiHook, day: date, tz: str) -> list[dict]:
+    """``agent_daily_performance`` rows of every agent for one day (in time zone ``tz``)."""
+    stats = api.daily_stats(day, tz)
+    ratings: dict[int, list[int]] = defaultdict(list)
+    for feedback in api.iter_feedback(created_on=day, tz=tz):
+        if feedback.get("agent_id") is not None:
+            ratings[feedback["agent_id"]].append(feedback["rating"])
+    rows = []
+    for agent in stats.get("by_agent", []):
+        scores = ratings.get(agent["agent_id"], [])
+        rows.append(
+            {
+                "agent_id": agent["agent_id"],
+                "day": day,
+                "tickets_resolved": agent["resolved"],
+                "open_tickets": agent["open"],
+                "feedback_count": len(scores),
+                "rating_avg": round(sum(scores) / len(scores), 3) if scores else None,
+                "low_ratings": sum(1 for s in scores if s <= 2),
+            }
+        )
+    return rows

@@ -1,0 +1,54 @@
+"""What a task needs to do its work, built at run time from the task's context: settings, the
+clients of the outside systems, and a mailer whose idempotency keys belong to this task."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from support_flows.clients.graph import GraphClient
+from support_flows.clients.retry import RetryPolicy
+from support_flows.clients.support_api import SupportApiHook
+from support_flows.core.notifications import Mailer
+from support_flows.core.settings import LazySettings, Settings
+from support_flows.storage.reporting import ReportingStore
+
+
+@dataclass
+class FlowRuntime:
+    owner: str
+    settings: Settings | LazySettings
+
+    @classmethod
+    def current(cls, **setting_overrides: Any) -> FlowRuntime:
+        """The runtime of the task now running (its id owns the side effects it claims)."""
+        from airflow.sdk import get_current_context
+
+        ctx = get_current_context()
+        ti = ctx["ti"]
+        owner = f"{ti.dag_id}/{ti.run_id}/{ti.task_id}/{getattr(ti, 'map_index', -1)}"
+        return cls(owner=owner, settings=LazySettings(**setting_overrides))
+
+    @cached_property
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(base_delay=self.settings.retry_base_seconds)
+
+    @cached_property
+    def api(self) -> SupportApiHook:
+        return SupportApiHook(timeout=self.settings.api_timeout_seconds, retry_policy=self.retry_policy)
+
+    @cached_property
+    def graph(self) -> GraphClient:
+        return GraphClient(timeout=self.settings.graph_timeout_seconds, retry_policy=self.retry_policy)
+
+    @cached_property
+    def store(self) -> ReportingStore:
+        return ReportingStore()
+
+    @cached_property
+    def mailer(self) -> Mailer:
+        return Mailer(self.graph, self.store, self.settings.sender_mailbox, self.owner)
+
+    def ticket_link(self, ticket_id: int) -> str:
+        return f"{self.settings.portal_url.rstrip('/')}/{ticket_id}"

@@ -1,0 +1,61 @@
+"""What happens after the AI answered a ticket (Flow 1's first branch): the answer's e-mail tells the
+customer that replying reaches a person, so a reply hands the ticket to the agents' queue; an answer
+left without reply for ``ai_answer_close_hours`` (72) is resolved as answered by AI and loaded into
+``ticket_facts``. Until one of the two happens the ticket waits on the customer, and the daily
+summary counts it apart from the backlog of people's work."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from support_flows.clients.support_api import SupportApiRequestError
+from support_flows.core.facts import ticket_fact
+from support_flows.core.runtime import FlowRuntime
+
+log = logging.getLogger(__name__)
+
+CLOSED_AS_AI = "Answered by the AI assistant; the customer did not reply within {hours} hours."
+BATCH = 500
+
+
+def hand_to_agent(rt: FlowRuntime, ticket_id: int) -> dict:
+    """The customer replied: an AI-answered ticket goes to the unassigned queue with a note saying
+    why. Any other state is left as it is (the reply is already on the ticket as a customer note)."""
+    ticket = rt.api.get_ticket(ticket_id)
+    if ticket["status"] == "ai_responded":
+        rt.api.add_note(ticket_id, "The customer replied to the AI answer; the ticket waits for an agent.",
+                        author="support-flows", key=f"ticket-{ticket_id}:customer-replied")
+        ticket = rt.api.update_ticket(ticket_id, status="queued")
+        return {"ticket_id": ticket_id, "status": ticket["status"], "outcome": "queued_for_agent"}
+    outcome = {
+        "new": "already_waiting", "queued": "already_waiting", "assigned": "with_agent", "in_progress": "with_agent",
+    }.get(ticket["status"], "already_resolved")
+    log.info("ticket %s is %s: the customer's reply is on the ticket, nothing to hand over", ticket_id, ticket["status"])
+    return {"ticket_id": ticket_id, "status": ticket["status"], "outcome": outcome}
+
+
+def close_unanswered(rt: FlowRuntime, now: datetime) -> dict:
+    """Resolve every AI answer without a reply for ``ai_answer_close_hours`` and load it into
+    ``ticket_facts`` (in batches). Safe to repeat: resolving a resolved ticket changes nothing."""
+    hours = rt.settings.ai_answer_close_hours
+    cutoff = now - timedelta(hours=hours)
+    closed = loaded = 0
+    batch: list[dict] = []
+    for ticket in rt.api.iter_tickets(status="ai_responded", activity_before=cutoff.isoformat()):
+        try:
+            resolved = rt.api.resolve_ticket(ticket["id"], None, CLOSED_AS_AI.format(hours=hours), resolved_by="ai")
+        except SupportApiRequestError as err:
+            if err.status != 409:
+                raise
+            log.info("ticket %s changed since it was listed (the customer replied?): left open", ticket["id"])
+            continue
+        closed += 1
+        batch.append(ticket_fact(resolved, rt.settings.customer_key_salt))
+        if len(batch) >= BATCH:
+            loaded += rt.store.upsert("ticket_facts", batch)
+            batch = []
+    if batch:
+        loaded += rt.store.upsert("ticket_facts", batch)
+    log.info("resolved %d AI answers without a reply for %d h; %d rows loaded into ticket_facts", closed, hours, loaded)
+    return {"closed": closed, "loaded": loaded, "cutoff": cutoff.isoformat()}

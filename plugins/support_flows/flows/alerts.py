@@ -1,0 +1,183 @@
+"""The central error log and failure alerts, fed by the listener (``support_flows.server.listener``) for
+every task of every DAG.
+
+- Every failure, retries included, becomes a ``flow_errors`` row.
+- A failure for good e-mails the system administrators through Graph, naming the DAG, task, run,
+  try, the error and a link to the log. Failures of the same task within the alert window are
+  folded into the next alert instead of making a storm.
+- If Graph is down, the failure is kept as ``pending``; it goes out with the next alert, or at the
+  latest with ``send_pending`` (the ``support_error_log`` DAG, every 10 minutes) once Graph answers.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
+
+import sqlalchemy as sa
+
+from support_flows.core import notifications
+from support_flows.core.settings import Settings
+from support_flows.storage.reporting import ReportingStore, flow_errors
+
+log = logging.getLogger(__name__)
+MESSAGE_LIMIT = 4000
+
+
+@dataclass
+class Failure:
+    dag_id: str
+    run_id: str
+    task_id: str
+    map_index: int
+    try_number: int
+    occurred_at: datetime
+    error_type: str
+    message: str
+    is_final: bool
+    log_url: str
+
+
+def log_url(ui_url: str, dag_id: str, run_id: str, task_id: str, map_index: int, try_number: int) -> str:
+    url = f"{ui_url.rstrip('/')}/dags/{quote(dag_id)}/runs/{quote(run_id, safe='')}/tasks/{quote(task_id)}"
+    if map_index >= 0:
+        url += f"/mapped/{map_index}"
+    return f"{url}?try_number={try_number}"
+
+
+def describe(error: object) -> tuple[str, str]:
+    """(type, message) of an error, secrets masked, message bounded."""
+    try:
+        from airflow.sdk._shared.secrets_masker import redact
+    except ImportError:  # pragma: no cover - older layouts
+        def redact(value):
+            return value
+    if isinstance(error, BaseException):
+        kind, text = type(error).__name__, str(error) or repr(error)
+    else:
+        kind, text = "Error", str(error or "the task failed (no error was reported)")
+    text = str(redact(text))
+    return kind, text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 1] + "\u2026"
+
+
+def record_failure(store: ReportingStore, failure: Failure) -> None:
+    row = asdict(failure)
+    store.upsert("flow_errors", [row])
+
+
+def _rows(store: ReportingStore, *conditions) -> list[dict]:
+    with store.engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(sa.select(flow_errors).where(*conditions).order_by(flow_errors.c.occurred_at))]
+
+
+def _set_status(store: ReportingStore, rows: list[dict], status: str) -> None:
+    if not rows:
+        return
+    with store.engine.begin() as conn:
+        for row in rows:
+            conn.execute(
+                flow_errors.update()
+                .where(*(flow_errors.c[k] == row[k] for k in ("dag_id", "run_id", "task_id", "map_index", "try_number")))
+                .values(alert_status=status)
+            )
+
+
+
+
+def alert(store: ReportingStore, graph, settings: Settings, failure: Failure) -> str:
+    """Send (or fold, or keep pending) the alert for a failure for good; returns its status."""
+    key = (flow_errors.c.dag_id == failure.dag_id, flow_errors.c.task_id == failure.task_id)
+    window_start = failure.occurred_at - timedelta(minutes=settings.alert_window_minutes)
+    recent = _rows(store, *key, flow_errors.c.alert_status == "sent", flow_errors.c.occurred_at >= window_start)
+    this = {k: getattr(failure, k) for k in ("dag_id", "run_id", "task_id", "map_index", "try_number")}
+    if recent:
+        _set_status(store, [this], "folded")
+        return "folded"
+    waiting = [r for r in _rows(store, flow_errors.c.alert_status.in_(["folded", "pending"]))
+               if (r["dag_id"], r["run_id"], r["task_id"], r["map_index"], r["try_number"]) != tuple(this.values())]
+    # support_flows.authoring.lateness: a run past its deadline; support_flows.flows.events: the watcher behind
+    late = failure.error_type in ("RunLate", "WatcherLagging")
+    html = notifications.render("failure_alert.html", failure=failure, others=waiting, late=late,
+                                heading=f"Flow {'late' if late else 'failed'}: {failure.dag_id}.{failure.task_id}")
+    what = f"{failure.dag_id} is late" if late else f"{failure.dag_id}.{failure.task_id} failed"
+    subject = f"[support-flows] {what}: {failure.error_type}"
+    if waiting:
+        subject += f" (+{len(waiting)} more)"
+    try:
+        graph.send_mail(settings.sender_mailbox, list(settings.sysadmin_recipients), subject[:250], html,
+                        headers={notifications.HEADER_KEY: f"alert-{failure.dag_id}-{failure.run_id}-{failure.task_id}-{failure.try_number}"})
+    except Exception as err:  # noqa: BLE001 - the alert must never hide the failure it reports
+        log.error("could not send the failure alert (%s); it goes out with the next one", err)
+        _set_status(store, [this], "pending")
+        return "pending"
+    _set_status(store, [this, *waiting], "sent")
+    return "sent"
+
+
+def send_pending(store: ReportingStore, graph, settings: Settings) -> int:
+    """Send the alerts Graph could not take (``pending``) in one e-mail, without waiting for another
+    failure; how many went out. Graph still down is no failure of this: they stay pending (0)."""
+    waiting = _rows(store, flow_errors.c.alert_status == "pending")
+    if not waiting:
+        return 0
+    fields = [f for f in Failure.__dataclass_fields__]
+    first = Failure(**{f: waiting[0][f] for f in fields})
+    html = notifications.render("failure_alert.html", failure=first, others=waiting[1:], late=False,
+                                heading=f"Alerts held back while Microsoft Graph was unavailable ({len(waiting)})")
+    keys = ",".join(f"{r['dag_id']}/{r['run_id']}/{r['task_id']}/{r['try_number']}" for r in waiting)
+    try:
+        graph.send_mail(settings.sender_mailbox, list(settings.sysadmin_recipients),
+                        f"[support-flows] {len(waiting)} alert(s) held back while Graph was unavailable: "
+                        f"{first.dag_id}.{first.task_id} failed: {first.error_type}"[:250],
+                        html, headers={notifications.HEADER_KEY: f"pending-{abs(hash(keys))}"})
+    except Exception as err:  # noqa: BLE001 - still down: try again on the next run
+        log.warning("Graph still refuses the %d pending alert(s): %s", len(waiting), err)
+        return 0
+    _set_status(store, waiting, "sent")
+    return len(waiting)
+
+
+def handle_failure(failure: Failure, settings: Settings, store: ReportingStore | None = None, graph=None,
+                   page: bool = True) -> str | None:
+    """Log the failure; alert when it is final and ``page`` (not for a refusal of the caller's
+    input: see failure_reasons). Never raises.
+
+    Without the reporting database (it may be what failed) the alert still goes out, unfolded.
+    """
+    store = store or ReportingStore()
+    try:
+        record_failure(store, failure)
+        logged = True
+    except Exception as err:  # noqa: BLE001
+        log.error("could not write the failure to flow_errors: %s", err)
+        logged = False
+    if not failure.is_final:
+        return None
+    if not page:
+        if logged:
+            this = {k: getattr(failure, k) for k in ("dag_id", "run_id", "task_id", "map_index", "try_number")}
+            _set_status(store, [this], "caller_input")
+        return "caller_input"
+    if graph is None:
+        from support_flows.clients.graph import GraphClient
+        from support_flows.clients.retry import RetryPolicy
+
+        graph = GraphClient(timeout=10, retry_policy=RetryPolicy(attempts=2, base_delay=1))
+    try:
+        if logged:
+            return alert(store, graph, settings, failure)
+        html = notifications.render("failure_alert.html", failure=failure, others=[], late=False,
+                                    heading=f"Flow failed: {failure.dag_id}.{failure.task_id}")
+        graph.send_mail(settings.sender_mailbox, list(settings.sysadmin_recipients),
+                        f"[support-flows] {failure.dag_id}.{failure.task_id} failed: {failure.error_type} (error log unavailable)"[:250],
+                        html)
+        return "sent_unlogged"
+    except Exception as err:  # noqa: BLE001
+        log.error("could not process the failure alert: %s", err)
+        return None
+
+
+def now() -> datetime:
+    return datetime.now(UTC)

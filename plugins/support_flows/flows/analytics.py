@@ -1,0 +1,126 @@
+"""The analytics load: tickets, feedback and agent performance into the reporting tables.
+
+A scheduled run loads everything new since the last load, from durable watermarks in the reporting
+database, so a night the scheduler was down (or a failed run) is caught up by the next run, and
+the first load on an empty reporting database takes everything the backend holds:
+
+- tickets updated since the newest ``updated_at`` loaded, less an hour (``OVERLAP``) for writes
+  that commit late;
+- feedback and agent performance for each whole day from the last day loaded (again, for late
+  writes) through yesterday in the support centre's time zone; the first load starts at the
+  earliest ticket's day.
+
+A run with ``load_date`` reloads that one day instead and leaves the watermarks alone. Every write
+is an upsert by natural key that only writes changed rows, so loading anything twice changes
+nothing; pages stream through in batches, so memory stays flat whatever the number of tickets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from support_flows.core.facts import agent_day_rows, feedback_fact, ticket_fact
+from support_flows.core.runtime import FlowRuntime
+from support_flows.storage.reporting import as_utc
+
+BATCH = 1000
+OVERLAP = timedelta(hours=1)
+TICKETS_WATERMARK = "analytics_tickets"  # newest updated_at loaded, in epoch milliseconds
+DAYS_WATERMARKS = {"feedback_facts": "analytics_feedback_days", "agent_daily_performance": "analytics_agent_days"}
+
+
+def _bounds(day: date, tz: str) -> tuple[str, str]:
+    zone = ZoneInfo(tz)
+    start = datetime.combine(day, time.min, tzinfo=zone)
+    return start.isoformat(), (start + timedelta(days=1)).isoformat()
+
+
+def _load(rt: FlowRuntime, table: str, rows: Iterator[dict]) -> dict:
+    """Upsert a stream of rows in one transaction (the day loads whole or not at all; the stream
+    is never held whole); how many were read and written."""
+    read = 0
+
+    def counted() -> Iterator[dict]:
+        nonlocal read
+        for row in rows:
+            read += 1
+            yield row
+
+    written = rt.store.upsert(table, counted())
+    return {"read": read, "written": written}
+
+
+def load_tickets(rt: FlowRuntime, day: date) -> dict:
+    """Every ticket updated that day, as ``ticket_facts`` rows."""
+    start, end = _bounds(day, rt.settings.timezone)
+    salt = rt.settings.customer_key_salt
+    tickets = rt.api.iter_tickets(updated_after=start, updated_before=end, page_size=BATCH)
+    return _load(rt, "ticket_facts", (ticket_fact(t, salt) for t in tickets))
+
+
+def load_feedback(rt: FlowRuntime, day: date) -> dict:
+    feedback = rt.api.iter_feedback(created_on=day, tz=rt.settings.timezone, page_size=BATCH)
+    return _load(rt, "feedback_facts", (feedback_fact(f) for f in feedback))
+
+
+def load_agent_performance(rt: FlowRuntime, day: date) -> dict:
+    rows = agent_day_rows(rt.api, day, rt.settings.timezone)
+    return {"read": len(rows), "written": rt.store.upsert("agent_daily_performance", rows)}
+
+
+def _epoch_ms(text: str) -> int:
+    return int(as_utc(text).timestamp() * 1000)
+
+
+def load_new_tickets(rt: FlowRuntime) -> dict:
+    """Every ticket updated since the last load (all of them the first time) into ``ticket_facts``;
+    the watermark moves to the newest ``updated_at`` read once the rows are in."""
+    since = rt.store.get_watermark(TICKETS_WATERMARK)
+    filters = {}
+    if since:
+        filters["updated_after"] = (datetime.fromtimestamp(since / 1000, UTC) - OVERLAP).isoformat()
+    salt = rt.settings.customer_key_salt
+    newest = since
+
+    def facts() -> Iterator[dict]:
+        nonlocal newest
+        for ticket in rt.api.iter_tickets(page_size=BATCH, **filters):
+            newest = max(newest, _epoch_ms(ticket["updated_at"]))
+            yield ticket_fact(ticket, salt)
+
+    result = _load(rt, "ticket_facts", facts())
+    if newest > since:
+        rt.store.set_watermark(TICKETS_WATERMARK, newest)
+    return {"updated_after": filters.get("updated_after"), **result}
+
+
+def days_to_load(rt: FlowRuntime, table: str, today: date) -> list[date]:
+    """The whole days ``table`` still needs, through yesterday: from the last day loaded (loaded
+    again, for late writes), or the first time from the earliest ticket's day."""
+    last = rt.store.get_watermark(DAYS_WATERMARKS[table])
+    if last:
+        first = date.fromordinal(last)
+    else:
+        earliest = rt.store.earliest("ticket_facts", "created_at")
+        first = earliest.astimezone(ZoneInfo(rt.settings.timezone)).date() if earliest else today - timedelta(days=1)
+    return [first + timedelta(days=n) for n in range((today - first).days)]
+
+
+def _load_days(rt: FlowRuntime, table: str, today: date, load_one) -> dict:
+    days = days_to_load(rt, table, today)
+    read = written = 0
+    for day in days:
+        result = load_one(rt, day)
+        read, written = read + result["read"], written + result["written"]
+        rt.store.set_watermark(DAYS_WATERMARKS[table], day.toordinal())
+    return {"days": [days[0].isoformat(), days[-1].isoformat()] if days else [], "read": read, "written": written}
+
+
+def load_new_feedback(rt: FlowRuntime, today: date) -> dict:
+    return _load_days(rt, "feedback_facts", today, load_feedback)
+
+
+def load_new_agent_days(rt: FlowRuntime, today: date) -> dict:
+    return _load_days(rt, "agent_daily_performance", today, load_agent_performance)

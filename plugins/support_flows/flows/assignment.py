@@ -1,0 +1,112 @@
+"""The assignment steps of Flow 2, used by ``support_ticket_assigned`` (an admin's choice) and by
+``support_auto_assign`` (chosen by workload): assign, tell the agent, set the follow-up reminder."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from support_flows.core import notifications
+from support_flows.core.runtime import FlowRuntime
+
+
+def _moment(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def assign(rt: FlowRuntime, ticket_id: int, agent_id: int, assigned_by: str) -> dict:
+    """Assign through the API (an unknown ticket or agent fails the task, naming which)."""
+    ticket = rt.api.assign_ticket(ticket_id, agent_id, assigned_by)
+    return {"ticket_id": ticket["id"], "agent_id": ticket["agent_id"], "assigned_at": ticket["assigned_at"],
+            "assignment_status": ticket["status"]}
+
+
+def assignment_key(assignment: dict) -> str:
+    """One assignment of one ticket to one agent: the key of its e-mail and its reminder."""
+    return f"ticket-{assignment['ticket_id']}-agent-{assignment['agent_id']}-{assignment['assigned_at']}"
+
+
+def reminder_time(rt: FlowRuntime, assignment: dict) -> datetime:
+    return _moment(assignment["assigned_at"]) + timedelta(hours=rt.settings.followup_reminder_hours)
+
+
+def notify_agent(rt: FlowRuntime, assignment: dict, assigned_by: str) -> str:
+    """E-mail the agent a summary with a link; 'sent' or 'already_sent'."""
+    ticket = rt.api.get_ticket(assignment["ticket_id"])
+    agent = rt.api.get_agent(assignment["agent_id"])
+    reminder_at = reminder_time(rt, assignment).strftime("%Y-%m-%d %H:%M UTC")
+    email = notifications.agent_assignment_email(ticket, agent, assigned_by, rt.ticket_link(ticket["id"]), reminder_at)
+    return "sent" if rt.mailer.send(f"{assignment_key(assignment)}:agent-mail", email) else "already_sent"
+
+
+def schedule_follow_up(rt: FlowRuntime, assignment: dict) -> dict:
+    """A reminder in the agent's calendar, follow-up hours after the assignment; Graph's
+    ``transactionId`` makes a repeated request return the same event."""
+    ticket = rt.api.get_ticket(assignment["ticket_id"])
+    agent = rt.api.get_agent(assignment["agent_id"])
+    start = reminder_time(rt, assignment)
+    html = notifications.render(
+        "follow_up.html", heading=f"Follow up on ticket #{ticket['id']}", ticket=ticket, link=rt.ticket_link(ticket["id"])
+    )
+    previous = rt.store.get_reminder(ticket["id"])
+    event = rt.graph.create_event(
+        agent["email"],
+        f"Follow up: ticket #{ticket['id']} {ticket['subject']}"[:250],
+        html,
+        start,
+        transaction_id=f"{assignment_key(assignment)}:follow-up",
+    )
+    # A reassignment moves the reminder: the previous agent's one goes once the new one exists (a
+    # crash in between leaves it recorded, so the rerun still removes it).
+    if previous and previous["event_id"] != event["id"]:
+        rt.graph.delete_event(previous["mailbox"], previous["event_id"])
+    rt.store.set_reminder(ticket["id"], agent["email"], event["id"], start)
+    return {"event_id": event.get("id"), "start": start.isoformat()}
+
+
+def remove_reminder(rt: FlowRuntime, ticket_id: int) -> str:
+    """The ticket is done: its follow-up reminder leaves the agent's calendar. ``removed``,
+    ``already_gone`` (deleted in Outlook, or by an earlier try) or ``none``."""
+    reminder = rt.store.get_reminder(ticket_id)
+    if reminder is None:
+        return "none"
+    deleted = rt.graph.delete_event(reminder["mailbox"], reminder["event_id"])
+    rt.store.forget_reminder(ticket_id, reminder["event_id"])
+    return "removed" if deleted else "already_gone"
+
+
+def record_status(rt: FlowRuntime, assignment: dict, assigned_by: str) -> None:
+    """Leave the assignment on the ticket's history (a system note: it is not agent activity)."""
+    rt.api.add_note(
+        assignment["ticket_id"],
+        f"Assigned to agent {assignment['agent_id']} by {assigned_by}.",
+        author="support-flows",
+        author_type="system",
+        key=f"{assignment_key(assignment)}:note",
+    )
+
+
+def plan_by_workload(rt: FlowRuntime) -> list[dict]:
+    """Which unassigned ticket goes to which agent, most urgent and oldest first.
+
+    Each ticket goes to the available agent with the most spare capacity (capacity minus open
+    tickets); ties go to the agent given fewest tickets in this round, then the least loaded, then
+    the lowest id. Nobody is planned past capacity, and no more tickets are read than there is
+    room for.
+    """
+    agents = {a["id"]: a for a in rt.api.list_agents(role="agent", available=True)}
+    spare = {aid: a["capacity"] - a["workload"] for aid, a in agents.items() if a["capacity"] > a["workload"]}
+    room = sum(spare.values())
+    if not room:
+        return []
+    given: dict[int, int] = {aid: 0 for aid in spare}
+    plan = []
+    for ticket in rt.api.iter_tickets(status="queued", unassigned=True, sort="urgency", page_size=min(room, 500)):
+        best = max(spare, key=lambda aid: (spare[aid], -given[aid], -agents[aid]["workload"], -aid))
+        plan.append({"ticket_id": ticket["id"], "agent_id": best, "priority": ticket["priority"]})
+        given[best] += 1
+        spare[best] -= 1
+        if not spare[best]:
+            del spare[best]
+        if not spare:
+            break
+    return plan

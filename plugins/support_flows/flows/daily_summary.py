@@ -1,0 +1,185 @@
+"""Flow 5's steps: the day's statistics, a readable HTML report (with an inline PNG chart of the
+last 14 days) and a CSV, e-mailed to the admins, archived in SharePoint under
+``Reports/YYYY/MM/``, and a ``daily_summary`` row.
+
+A report depends only on the day and the backend's data, never on when it is made, so rerunning a
+past date reproduces it byte for byte, uploads nothing new and changes no row.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import hashlib
+import io
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from support_flows.core import notifications
+from support_flows.core.chart import trend_chart
+from support_flows.core.runtime import FlowRuntime
+
+CHART_CID = "daily-trend-chart"
+
+
+def report_day(requested: str | None, moment: datetime, tz: str) -> date:
+    """The day to report: the one asked for, or the day the run belongs to in the support tz."""
+    if requested:
+        return date.fromisoformat(requested)
+    return moment.astimezone(ZoneInfo(tz)).date()
+
+
+def collect(rt: FlowRuntime, day: date) -> dict:
+    tz = rt.settings.timezone
+    return {"day": day.isoformat(), "stats": rt.api.daily_stats(day, tz), "history": rt.api.stats_history(day, 14, tz),
+            "flow_health": flow_health(rt.store, day, tz)}
+
+
+def flow_health(store, day: date, tz: str) -> list[dict]:
+    """Per DAG, the runs that ended that day: how many, how many failed, how many task retries,
+    and the 95th percentile of their duration (nearest rank)."""
+    import math
+    from datetime import UTC, time, timedelta
+
+    import sqlalchemy as sa
+
+    from support_flows.storage.reporting import flow_errors, flow_runs
+
+    zone = ZoneInfo(tz)
+    start = datetime.combine(day, time.min, tzinfo=zone).astimezone(UTC)
+    end = (datetime.combine(day, time.min, tzinfo=zone) + timedelta(days=1)).astimezone(UTC)
+    if store.engine.dialect.name == "sqlite":  # stored as naive UTC there
+        start, end = start.replace(tzinfo=None), end.replace(tzinfo=None)
+    health: dict[str, dict] = {}
+    with store.engine.connect() as conn:
+        for row in conn.execute(sa.select(flow_runs.c.dag_id, flow_runs.c.state, flow_runs.c.duration_seconds)
+                                .where(flow_runs.c.ended_at >= start, flow_runs.c.ended_at < end)):
+            entry = health.setdefault(row.dag_id, {"dag_id": row.dag_id, "runs": 0, "failed": 0, "retries": 0, "durations": []})
+            entry["runs"] += 1
+            entry["failed"] += row.state == "failed"
+            if row.duration_seconds is not None:
+                entry["durations"].append(row.duration_seconds)
+        for row in conn.execute(sa.select(flow_errors.c.dag_id, sa.func.count()).where(
+                flow_errors.c.is_final.is_(False), flow_errors.c.occurred_at >= start, flow_errors.c.occurred_at < end)
+                .group_by(flow_errors.c.dag_id)):
+            entry = health.setdefault(row[0], {"dag_id": row[0], "runs": 0, "failed": 0, "retries": 0, "durations": []})
+            entry["retries"] = row[1]
+    out = []
+    for entry in sorted(health.values(), key=lambda e: e["dag_id"]):
+        durations = sorted(entry.pop("durations"))
+        entry["p95_seconds"] = round(durations[max(math.ceil(0.95 * len(durations)) - 1, 0)], 1) if durations else None
+        out.append(entry)
+    return out
+
+
+def paths(rt: FlowRuntime, day: date) -> tuple[str, str]:
+    folder = f"{rt.settings.report_folder.strip('/')}/{day:%Y}/{day:%m}"
+    return f"{folder}/daily-summary-{day.isoformat()}.html", f"{folder}/daily-summary-{day.isoformat()}.csv"
+
+
+def render(rt: FlowRuntime, data: dict) -> dict:
+    """The report as e-mail HTML (chart by content id), archive HTML (chart embedded) and CSV."""
+    day = date.fromisoformat(data["day"])
+    stats, history = data["stats"], data["history"]
+    html_path, csv_path = paths(rt, day)
+    png = trend_chart([d["date"] for d in history], [d["created"] for d in history],
+                      [d["resolved"] for d in history], [d["backlog"] for d in history])
+    context = {
+        "stats": stats,
+        "history": history,
+        "day_label": f"{day:%A} {day.day} {day:%B %Y}",
+        "headline": [("Created", stats["created"], "#1f4e79"), ("Resolved", stats["resolved"], "#2e7d32"),
+                     ("Waiting for people", stats["backlog"], "#e67e22"), ("AI answered", stats["ai_responded"], "#6b21a8")],
+        "by_priority": [(k, stats["by_priority"].get(k, 0)) for k in ("urgent", "high", "normal", "low")],
+        "by_channel": sorted(stats["by_channel"].items()) or [("none", 0)],
+        "heading": f"Daily support summary: {day.isoformat()}",
+        "preheader": f"{stats['created']} created, {stats['resolved']} resolved, {stats['backlog']} open",
+        "html_path": html_path,
+    }
+    context["flow_health"] = data.get("flow_health", [])
+    email_html = notifications.render("daily_summary.html", chart_src=f"cid:{CHART_CID}", **context)
+    archive_html = notifications.render(
+        "daily_summary.html", chart_src="data:image/png;base64," + base64.b64encode(png).decode(), **context
+    )
+    return {
+        "day": data["day"],
+        "subject": f"Daily support summary {day.isoformat()}: {stats['created']} created, {stats['resolved']} resolved",
+        "email_html": email_html,
+        "archive_html": archive_html,
+        "csv": to_csv(stats, history, data.get("flow_health", [])),
+        "png_b64": base64.b64encode(png).decode(),
+        "html_path": html_path,
+        "csv_path": csv_path,
+    }
+
+
+def to_csv(stats: dict, history: list[dict], health: list[dict]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["section", "name", "value"])
+    for key in ("created", "resolved", "ai_responded", "resolved_by_ai", "awaiting_customer", "assigned", "backlog",
+                "unassigned_backlog", "avg_resolution_hours", "feedback_count", "avg_rating"):
+        writer.writerow(["day", key, "" if stats.get(key) is None else stats[key]])
+    for key, value in sorted(stats["by_priority"].items()):
+        writer.writerow(["priority", key, value])
+    for key, value in sorted(stats["by_channel"].items()):
+        writer.writerow(["channel", key, value])
+    for agent in stats.get("by_agent", []):
+        writer.writerow(["agent_resolved", agent["name"], agent["resolved"]])
+        writer.writerow(["agent_open", agent["name"], agent["open"]])
+    for day in history:
+        for key in ("created", "resolved", "backlog"):
+            writer.writerow([f"history_{key}", day["date"], day[key]])
+    for flow in health:
+        for key in ("runs", "failed", "retries", "p95_seconds"):
+            writer.writerow([f"flow_{key}", flow["dag_id"], "" if flow[key] is None else flow[key]])
+    return out.getvalue()
+
+
+def email_admins(rt: FlowRuntime, report: dict) -> str:
+    """The report to the admins, chart inline; once per day however often the run is repeated."""
+    chart = {
+        "@odata.type": "#microsoft.graph.fileAttachment",
+        "name": "daily-trend.png",
+        "contentType": "image/png",
+        "contentBytes": report["png_b64"],
+        "contentId": CHART_CID,
+        "isInline": True,
+    }
+
+    def deliver() -> dict:
+        rt.graph.send_mail(rt.settings.sender_mailbox, list(rt.settings.admin_recipients), report["subject"],
+                           report["email_html"], headers={notifications.HEADER_KEY: f"daily-summary-{report['day']}"},
+                           attachments=[chart])
+        return {"to": list(rt.settings.admin_recipients)}
+
+    _, sent = rt.store.once(f"mail:daily-summary-{report['day']}", "mail", rt.owner, deliver)
+    return "sent" if sent else "already_sent"
+
+
+def archive(rt: FlowRuntime, report: dict) -> dict:
+    """Upload the HTML and CSV; an unchanged file is not uploaded again."""
+    statuses = {}
+    for path, content, kind in ((report["html_path"], report["archive_html"], "text/html; charset=utf-8"),
+                                (report["csv_path"], report["csv"], "text/csv; charset=utf-8")):
+        digest = hashlib.sha256(content.encode()).hexdigest()[:16]
+
+        def upload(path=path, content=content, kind=kind) -> dict:
+            item = rt.graph.upload_file(rt.settings.sharepoint_site_id, path, content.encode(), kind)
+            return {"web_url": item.get("webUrl")}
+
+        _, uploaded = rt.store.once(f"sharepoint:{path}:{digest}", "sharepoint_file", rt.owner, upload)
+        statuses[path] = "uploaded" if uploaded else "unchanged"
+    return statuses
+
+
+def summary_row(rt: FlowRuntime, data: dict, report: dict) -> dict:
+    stats = data["stats"]
+    return {
+        "report_date": date.fromisoformat(data["day"]),
+        "timezone": rt.settings.timezone,
+        **{key: stats.get(key) for key in ("created", "resolved", "ai_responded", "backlog", "unassigned_backlog",
+                                            "avg_resolution_hours", "feedback_count", "avg_rating")},
+        "report_html_path": report["html_path"],
+        "report_csv_path": report["csv_path"],
+    }

@@ -1,0 +1,194 @@
+"""Backend events that start flows without PowerApps: tickets that arrive through other channels
+(web form, e-mail, phone, chat) start Flow 1, a customer's reply hands an AI-answered ticket to the
+agents (``support_customer_replied``), and answers to the survey link start Flow 6.
+
+The backend's event feed is an ordered list read with a cursor. The watcher DAG
+(``support_backend_events``) keeps that cursor in the reporting database, so it survives any
+restart, and gives each event's flow run a run id made from the event id, so an event read twice
+(a crash between triggering and saving the cursor) still makes exactly one run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+
+from airflow.sdk import BaseSensorOperator
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+log = logging.getLogger(__name__)
+
+WATERMARK = "backend_events"
+LAGGING = "WatcherLagging"
+EVENT_TYPES = ("ticket.created", "ticket.customer_replied", "feedback.submitted")
+# Read this far past the cursor without finding anything to do, the trigger still fires, so the
+# cursor moves on and the next wait starts near the head of the feed.
+IDLE_SCAN_LIMIT = 1000
+
+
+def is_relevant(event: dict) -> bool:
+    """Events the flows have not seen: PowerApps' own tickets and feedback already started one."""
+    data = event.get("data") or {}
+    if event["type"] == "ticket.created":
+        return data.get("origin") == "channel"
+    if event["type"] == "feedback.submitted":
+        return data.get("source") == "survey"
+    return event["type"] == "ticket.customer_replied"
+
+
+def run_id_for(event: dict) -> str:
+    return f"backend_event__{event['id']}"
+
+
+def flow_run_for(event: dict, api) -> dict | None:
+    """The flow run an event asks for, as TriggerDagRunOperator arguments, or None."""
+    if not is_relevant(event):
+        return None
+    if event["type"] == "ticket.created":
+        ticket = api.get_ticket(event["data"]["ticket_id"])
+        conf = {
+            "customer_name": ticket["customer_name"],
+            "customer_email": ticket["customer_email"],
+            "subject": ticket["subject"],
+            "description": ticket["description"],
+            "priority": ticket["priority"],
+            "channel": ticket["channel"],
+            "request_id": ticket["request_id"],
+        }
+        return {"trigger_dag_id": "support_ticket_created", "trigger_run_id": run_id_for(event), "conf": conf}
+    if event["type"] == "ticket.customer_replied":
+        conf = {"ticket_id": event["data"]["ticket_id"]}
+        return {"trigger_dag_id": "support_customer_replied", "trigger_run_id": run_id_for(event), "conf": conf}
+    feedback = api.get_feedback(event["data"]["feedback_id"])
+    conf = {"ticket_id": feedback["ticket_id"], "rating": feedback["rating"]}
+    if feedback.get("comment"):
+        conf["comment"] = feedback["comment"]
+    return {"trigger_dag_id": "support_feedback_received", "trigger_run_id": run_id_for(event), "conf": conf}
+
+
+def read_events(api, after: int, limit: int = 500) -> tuple[list[dict], int]:
+    """Every event after the cursor (up to ``limit``), and the position to move the cursor to."""
+    events: list[dict] = []
+    position = after
+    while len(events) < limit:
+        batch = api.list_events(after=position, limit=min(100, limit - len(events)), types=list(EVENT_TYPES))
+        events.extend(batch["items"])
+        if not batch["items"]:
+            break
+        position = batch["last_id"]
+    return events, position
+
+
+def oldest_wait(events: list[dict], now: datetime) -> tuple[float, dict] | None:
+    """How long the oldest event that starts a flow has waited for it (seconds), and that event."""
+    from support_flows.storage.reporting import as_utc
+
+    waiting = [((now - as_utc(str(e["created_at"]))).total_seconds(), e) for e in events if is_relevant(e)]
+    return max(waiting, key=lambda pair: pair[0]) if waiting else None
+
+
+def report_lag(rt, events: list[dict], dag_id: str, run_id: str) -> float | None:
+    """The watcher's lag: logged every run, alerted (flow_errors + the administrators' e-mail, as a
+    failure) past ``watcher_lag_alert_minutes``. A stopped watcher is caught by its deadline
+    (``support_flows.authoring.lateness``)."""
+    from support_flows.flows import alerts
+
+    oldest = oldest_wait(events, alerts.now())
+    if oldest is None:
+        return None
+    lag, event = oldest
+    log.info("backend events: the oldest event to start a flow (%s, %s) waited %.0f s", event["id"], event["type"], lag)
+    threshold = rt.settings.watcher_lag_alert_minutes
+    if lag > threshold * 60:
+        alerts.handle_failure(alerts.Failure(
+            dag_id=dag_id, run_id=run_id, task_id="watcher_lag", map_index=-1, try_number=1,
+            occurred_at=alerts.now(), error_type=LAGGING,
+            message=f"event {event['id']} ({event['type']}) waited {lag / 60:.0f} minutes for its flow "
+                    f"(alert threshold {threshold:g} minutes): the flows it starts are behind",
+            is_final=True,
+            log_url=f"{rt.settings.airflow_ui_url.rstrip('/')}/dags/{dag_id}/runs/{run_id}",
+        ), rt.settings, store=rt.store)
+    return lag
+
+
+class BackendEventTrigger(BaseTrigger):
+    """Wait, in the triggerer, until the feed holds an event after ``after`` that starts a flow.
+
+    Polls ``GET /api/events`` on the ``support_api`` connection; costs no worker slot while waiting.
+    """
+
+    def __init__(self, after: int, poll_interval: float = 5.0, max_wait: float = 600.0,
+                 conn_id: str = "support_api", timeout: float = 30.0):
+        super().__init__()
+        self.after, self.poll_interval, self.max_wait = after, poll_interval, max_wait
+        self.conn_id, self.timeout = conn_id, timeout
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            "support_flows.flows.events.BackendEventTrigger",
+            {"after": self.after, "poll_interval": self.poll_interval, "max_wait": self.max_wait,
+             "conn_id": self.conn_id, "timeout": self.timeout},
+        )
+
+    async def _base_url(self) -> str:
+        from airflow.providers.common.compat.connection import get_async_connection
+
+        from support_flows.clients.support_api import SupportApiHook
+
+        hook = SupportApiHook(self.conn_id)
+        hook._set_base_url(await get_async_connection(self.conn_id, hook=hook))
+        return hook.base_url.rstrip("/")
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        import httpx
+
+        position = self.after
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.max_wait
+        url = f"{await self._base_url()}/api/events"
+        async with httpx.AsyncClient(timeout=self.timeout) as client:
+            while True:
+                try:
+                    response = await client.get(url, params={"after": position, "limit": 100, "type": ",".join(EVENT_TYPES)})
+                    response.raise_for_status()
+                    batch = response.json()
+                except (httpx.HTTPError, ValueError) as err:
+                    self.log.warning("event feed unavailable (%s); trying again in %.0fs", err, self.poll_interval)
+                    await asyncio.sleep(self.poll_interval)
+                    continue
+                relevant = sum(1 for event in batch["items"] if is_relevant(event))
+                position = batch["last_id"]
+                if relevant or position - self.after >= IDLE_SCAN_LIMIT or loop.time() >= deadline:
+                    # After max_wait the run ends even with nothing to do, so the UI shows a
+                    # heartbeat of short runs rather than one run that never finishes.
+                    yield TriggerEvent({"after": self.after, "seen_up_to": position, "relevant": relevant})
+                    return
+                if not batch["items"]:
+                    await asyncio.sleep(self.poll_interval)
+
+
+class BackendEventSensor(BaseSensorOperator):
+    """Defers to ``BackendEventTrigger`` from the durable cursor; returns the trigger's event.
+    Poll interval and longest wait are settings (``event_poll_seconds``, ``event_max_wait_seconds``)."""
+
+    def execute(self, context: Any) -> None:
+        from support_flows.core.settings import load_settings
+        from support_flows.storage.reporting import ReportingStore
+
+        settings = load_settings()
+        after = ReportingStore().get_watermark(WATERMARK)
+        self.defer(
+            trigger=BackendEventTrigger(
+                after=after, poll_interval=settings.event_poll_seconds, max_wait=settings.event_max_wait_seconds
+            ),
+            method_name="execute_complete",
+        )
+
+    def poke(self, context: Any) -> bool:  # the sensor always defers; poke is never the path taken
+        return False
+
+    def execute_complete(self, context: Any, event: dict) -> dict:
+        return event

@@ -1,0 +1,11 @@
+"""What runs inside Airflow's own processes (registered by ``plugins/support_flows_plugin.py`` or
+named in Airflow's configuration):
+
+- ``listener``: sees every task failure: the error log, alerts, failure reasons
+- ``failure_reasons``: why a run failed on its input, for the calling app (the run's note)
+- ``api_guard``: the API-server middleware that refuses unknown fields in trigger bodies
+- ``api_keys``: the integration keys of the PowerApps connection
+- ``access``: roles and users through the FAB auth manager, and the bootstrap command
+- ``preload``: modules imported once in the parent processes, so task processes start fast
+- ``celery_config``: the Celery workers' configuration
+"""
