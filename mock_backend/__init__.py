@@ -12,7 +12,7 @@ import threading
 import time
 from typing import Any
 
-from flask import Flask, g, jsonify, request
+from flask import Flask, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from mock_backend import store
@@ -54,80 +54,82 @@ def json_body(operation_id: str | None = None) -> dict[str, Any]:
 
 def create_app(db_path: str | None = None, *, public_url: str | None = None) -> Flask:
     """Build the mock. ``db_path`` defaults to $MOCK_DB_PATH or a fresh temporary file."""
-    app = Flask(__name__)
-    if db_path is None:
-        db_path = os.environ.get("MOCK_DB_PATH") or os.path.join(
-            tempfile.mkdtemp(prefix="support-mock-"), "mock.sqlite"
-        )
-    app.config["DB_PATH"] = db_path
-    app.config["PUBLIC_URL"] = public_url or os.environ.get("MOCK_PUBLIC_URL", "http://localhost:5000")
-    app.config["FAULTS"] = FaultBook()
-    app.config["WRITE_LOCK"] = threading.Lock()
-    from mock_backend.graph import MailboxThrottle, graph_error_response
-
-    app.config["MAILBOXES"] = MailboxThrottle()
-    app.json.sort_keys = False
-    store.init_db(db_path)
-
     from mock_backend.control import bp as control_bp
+    from mock_backend.graph import MailboxThrottle, token_bp
     from mock_backend.graph import bp as graph_bp
-    from mock_backend.graph import token_bp
     from mock_backend.support_api import bp as api_bp
     from mock_backend.survey_page import bp as survey_bp
     from mock_backend.vault import bp as vault_bp
 
-    app.register_blueprint(api_bp)
-    app.register_blueprint(graph_bp)
-    app.register_blueprint(token_bp)
-    app.register_blueprint(control_bp)
-    app.register_blueprint(vault_bp)
-    app.register_blueprint(survey_bp)
+    app = Flask(__name__)
+    if db_path is None:
+        db_path = os.environ.get("MOCK_DB_PATH") or os.path.join(tempfile.mkdtemp(prefix="support-mock-"), "mock.sqlite")
+    app.config["DB_PATH"] = db_path
+    app.config["PUBLIC_URL"] = public_url or os.environ.get("MOCK_PUBLIC_URL", "http://localhost:5000")
+    app.config["FAULTS"] = FaultBook()
+    app.config["WRITE_LOCK"] = threading.Lock()
+    app.config["MAILBOXES"] = MailboxThrottle()
+    app.json.sort_keys = False
+    store.init_db(db_path)
 
-    @app.get("/health")
-    def health():
-        return {"status": "ok"}
-
-    @app.before_request
-    def _start_and_inject_faults():
-        g.started = time.perf_counter()
-        if request.path.startswith("/_mock/"):
-            return None
-        g.mailbox, throttled = app.config["MAILBOXES"].enter(request.path)
-        if throttled is not None:
-            return throttled
-        return app.config["FAULTS"].apply(request.method, request.path, graph=request.path.startswith("/graph/"))
-
-    @app.teardown_request
-    def _release_mailbox(_exc):
-        mailbox = g.pop("mailbox", None)
-        if mailbox is not None:
-            app.config["MAILBOXES"].leave(mailbox)
-
-    @app.after_request
-    def _log_request(response):
-        if not request.path.startswith("/_mock/"):
-            took = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
-            db().execute(
-                "INSERT INTO request_log (method, path, status, at, duration_ms) VALUES (?,?,?,?,?)",
-                (request.method, request.full_path.rstrip("?"), response.status_code, store.now_ts(), took),
-            )
-        return response
-
-    @app.teardown_appcontext
-    def _close_db(_exc):
-        conn = g.pop("db", None)
-        if conn is not None:
-            conn.close()
-
-    @app.errorhandler(ApiError)
-    def _api_error(err: ApiError):
-        return jsonify(error=err.message, field=err.field), err.status
-
-    @app.errorhandler(HTTPException)
-    def _http_error(err: HTTPException):
-        if request.path.startswith("/graph/"):
-            code = {404: "ResourceNotFound", 405: "MethodNotAllowed"}.get(err.code or 500, "BadRequest")
-            return graph_error_response(err.code or 500, code, f"{err.name}: {err.description}")
-        return jsonify(error=f"{err.name}: {err.description}", field=None), err.code
-
+    for blueprint in (api_bp, graph_bp, token_bp, control_bp, vault_bp, survey_bp):
+        app.register_blueprint(blueprint)
+    app.add_url_rule("/health", "health", lambda: {"status": "ok"})
+    app.before_request(_start_and_inject_faults)
+    app.teardown_request(_release_mailbox)
+    app.after_request(_log_request)
+    app.teardown_appcontext(_close_db)
+    app.register_error_handler(ApiError, _api_error)
+    app.register_error_handler(HTTPException, _http_error)
     return app
+
+
+def _is_control(path: str) -> bool:
+    return path.startswith("/_mock/")
+
+
+def _start_and_inject_faults():
+    """Time the request; answer 429 past a mailbox's concurrency limit; inject the faults asked for."""
+    g.started = time.perf_counter()
+    if _is_control(request.path):
+        return None
+    g.mailbox, throttled = current_app.config["MAILBOXES"].enter(request.path)
+    if throttled is not None:
+        return throttled
+    return current_app.config["FAULTS"].apply(request.method, request.path, graph=request.path.startswith("/graph/"))
+
+
+def _release_mailbox(_exc):
+    mailbox = g.pop("mailbox", None)
+    if mailbox is not None:
+        current_app.config["MAILBOXES"].leave(mailbox)
+
+
+def _log_request(response):
+    if not _is_control(request.path):
+        took = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
+        db().execute(
+            "INSERT INTO request_log (method, path, status, at, duration_ms) VALUES (?,?,?,?,?)",
+            (request.method, request.full_path.rstrip("?"), response.status_code, store.now_ts(), took),
+        )
+    return response
+
+
+def _close_db(_exc):
+    conn = g.pop("db", None)
+    if conn is not None:
+        conn.close()
+
+
+def _api_error(err: ApiError):
+    return jsonify(error=err.message, field=err.field), err.status
+
+
+def _http_error(err: HTTPException):
+    """Flask's own errors (404, 405, ...): in Graph's format under /graph/, else the API's."""
+    if request.path.startswith("/graph/"):
+        from mock_backend.graph import graph_error_response
+
+        code = {404: "ResourceNotFound", 405: "MethodNotAllowed"}.get(err.code or 500, "BadRequest")
+        return graph_error_response(err.code or 500, code, f"{err.name}: {err.description}")
+    return jsonify(error=f"{err.name}: {err.description}", field=None), err.code

@@ -242,14 +242,17 @@ def receive_channel_ticket():
     return ticket, 201 if created else 200
 
 
-@bp.get("/tickets")
-def list_tickets():
+TICKET_STATUSES = {"new", "ai_responded", "queued", "assigned", "in_progress", "resolved", "closed"}
+TICKET_SORTS = {"id": (["id"], "id"), "urgency": (["priority_rank", "created_at", "id"], "(priority_rank, created_at, id)")}
+
+
+def ticket_filters() -> tuple[list[str], list]:
+    """The WHERE clauses and their parameters from the list's query arguments (each one checked)."""
     where, params = [], []
     statuses = [s for s in (request.args.get("status") or "").split(",") if s]
-    valid = {"new", "ai_responded", "queued", "assigned", "in_progress", "resolved", "closed"}
-    for status in statuses:
-        if status not in valid:
-            raise ApiError(400, f"status: unknown status {status!r} (one of {', '.join(sorted(valid))})", "status")
+    unknown = [s for s in statuses if s not in TICKET_STATUSES]
+    if unknown:
+        raise ApiError(400, f"status: unknown status {unknown[0]!r} (one of {', '.join(sorted(TICKET_STATUSES))})", "status")
     if statuses:
         where.append(f"status IN ({','.join('?' * len(statuses))})")
         params += statuses
@@ -259,11 +262,8 @@ def list_tickets():
         params.append(agent_id)
     if arg_bool("unassigned"):
         where.append("agent_id IS NULL")
-    for name, clause in (
-        ("updated_before", "updated_at < ?"),
-        ("updated_after", "updated_at >= ?"),
-        ("activity_before", "last_activity_at < ?"),
-    ):
+    for name, clause in (("updated_before", "updated_at < ?"), ("updated_after", "updated_at >= ?"),
+                         ("activity_before", "last_activity_at < ?")):
         value = arg_time(name)
         if value:
             where.append(clause)
@@ -272,16 +272,18 @@ def list_tickets():
     for name, column in (("created_on", "created_at"), ("resolved_on", "resolved_at")):
         day = arg_date(name)
         if day:
-            start, end = day_bounds(day, tz)
             where.append(f"{column} >= ? AND {column} < ?")
-            params += [start, end]
+            params += list(day_bounds(day, tz))
+    return where, params
+
+
+@bp.get("/tickets")
+def list_tickets():
+    where, params = ticket_filters()
     sort = request.args.get("sort") or "id"
-    if sort == "id":
-        keys, key_sql = ["id"], "id"
-    elif sort == "urgency":
-        keys, key_sql = ["priority_rank", "created_at", "id"], "(priority_rank, created_at, id)"
-    else:
+    if sort not in TICKET_SORTS:
         raise ApiError(400, "sort: one of id, urgency", "sort")
+    keys, key_sql = TICKET_SORTS[sort]
     cursor = decode_cursor(len(keys))
     if cursor is not None:
         where.append(f"{key_sql} > ({','.join('?' * len(keys))})")
@@ -290,17 +292,15 @@ def list_tickets():
     sql = f"SELECT {TICKET_COLUMNS}, priority_rank FROM tickets"
     if where:
         sql += " WHERE " + " AND ".join(where)
-    sql += f" ORDER BY {', '.join(keys)} LIMIT ?"
-    rows = db().execute(sql, [*params, limit + 1]).fetchall()
+    rows = db().execute(sql + f" ORDER BY {', '.join(keys)} LIMIT ?", [*params, limit + 1]).fetchall()
     more = len(rows) > limit
     rows = rows[:limit]
-    next_cursor = encode_cursor([rows[-1][k] for k in keys]) if more else None
     items = []
     for row in rows:
         item = ticket_dict(row)
         item.pop("priority_rank")
         items.append(item)
-    return {"items": items, "next_cursor": next_cursor}
+    return {"items": items, "next_cursor": encode_cursor([rows[-1][k] for k in keys]) if more else None}
 
 
 @bp.get("/tickets/<int:ticket_id>")

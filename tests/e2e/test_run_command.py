@@ -132,6 +132,35 @@ def test_a_killed_component_is_restarted_and_the_others_keep_running(run_command
     assert run_command.process.poll() is None
 
 
+def trigger_burst(client, airflow_url: str, n: int, accepted: dict, lock, stop) -> None:
+    """Client ``n`` of the burst: 10 tickets, each accepted one recorded (e-mail -> run id)."""
+    for i in range(10):
+        if stop.is_set():
+            return
+        email = f"burst-{n}-{i}@example.org"
+        try:
+            response = client.session.post(
+                f"{airflow_url}/api/v2/dags/support_ticket_created/dagRuns",
+                json={"logical_date": None, "conf": {**NEW_TICKET, "customer_email": email, "request_id": f"burst-{n}-{i}"}},
+                timeout=30)
+        except requests.RequestException:
+            continue
+        if response.status_code == 200:
+            with lock:
+                accepted[email] = response.json()["dag_run_id"]
+
+
+def all_tickets(stack) -> list[dict]:
+    """Every ticket in the backend, page by page."""
+    tickets, cursor = [], None
+    while True:
+        page = mock_get(stack, "/api/tickets", limit=1000, **({"cursor": cursor} if cursor else {}))
+        tickets += page["items"]
+        cursor = page.get("next_cursor")
+        if not cursor:
+            return tickets
+
+
 def test_nothing_accepted_is_lost_when_run_is_stopped_mid_burst(run_command):
     """SIGTERM the whole `run` while 8 clients are triggering, start it again: every trigger that got
     HTTP 200 ends with exactly one ticket and one e-mail to its customer."""
@@ -140,20 +169,7 @@ def test_nothing_accepted_is_lost_when_run_is_stopped_mid_burst(run_command):
     lock, stop = threading.Lock(), threading.Event()
 
     def sender(n: int) -> None:
-        for i in range(10):
-            if stop.is_set():
-                return
-            email = f"burst-{n}-{i}@example.org"
-            try:
-                response = client.session.post(
-                    f"{run_command.stack.airflow_url}/api/v2/dags/support_ticket_created/dagRuns",
-                    json={"logical_date": None, "conf": {**NEW_TICKET, "customer_email": email,
-                                                         "request_id": f"burst-{n}-{i}"}}, timeout=30)
-            except requests.RequestException:
-                continue
-            if response.status_code == 200:
-                with lock:
-                    accepted[email] = response.json()["dag_run_id"]
+        trigger_burst(client, run_command.stack.airflow_url, n, accepted, lock, stop)
 
     senders = [threading.Thread(target=sender, args=(n,)) for n in range(8)]
     for thread in senders:
@@ -171,13 +187,7 @@ def test_nothing_accepted_is_lost_when_run_is_stopped_mid_burst(run_command):
     client = Client(run_command.stack)
     for email, run_id in accepted.items():
         assert client.wait("support_ticket_created", run_id, timeout=300) == "success", email
-    tickets, cursor = [], None
-    while True:
-        page = mock_get(run_command.stack, "/api/tickets", limit=1000, **({"cursor": cursor} if cursor else {}))
-        tickets += page["items"]
-        cursor = page.get("next_cursor")
-        if not cursor:
-            break
+    tickets = all_tickets(run_command.stack)
     mails = mock_get(run_command.stack, "/_mock/mail")["items"]
     for email in accepted:
         assert len([t for t in tickets if t["customer_email"] == email]) == 1, email
