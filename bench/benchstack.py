@@ -26,8 +26,17 @@ from rest_client import Client  # noqa: E402
 
 from devstack import Stack  # noqa: E402
 
-__all__ = ["Client", "Stack", "bench_stack", "executor_options", "percentile", "machine", "mock_mail", "mock_tickets",
-           "RESULTS"]
+__all__ = [
+    "Client",
+    "Stack",
+    "bench_stack",
+    "executor_options",
+    "percentile",
+    "machine",
+    "mock_mail",
+    "mock_tickets",
+    "RESULTS",
+]
 
 RESULTS = ROOT / "bench" / "results"
 # A benchmark stopped with SIGTERM (timeout, kill) still stops its stack and drops its databases.
@@ -55,15 +64,23 @@ def {TRIVIAL_DAG_ID}():
 
 
 @contextlib.contextmanager
-def bench_stack(executor: str = "local", database_url: str | None = None, broker_url: str | None = None,
-                extra_env: dict | None = None, keep: bool = False) -> Iterator[Stack]:
+def bench_stack(
+    executor: str = "local",
+    database_url: str | None = None,
+    broker_url: str | None = None,
+    extra_env: dict | None = None,
+    keep: bool = False,
+) -> Iterator[Stack]:
     """A started stack in a scratch folder (removed afterwards unless ``keep``)."""
     workdir = Path(tempfile.mkdtemp(prefix="support-bench-"))
     dags = workdir / "dags"
     shutil.copytree(ROOT / "dags", dags, ignore=shutil.ignore_patterns("__pycache__"))
     (dags / f"{TRIVIAL_DAG_ID}.py").write_text(TRIVIAL_DAG)
     stack = Stack.on_free_ports(
-        workdir / "state", dags_folder=dags, executor=executor, database_url=database_url,
+        workdir / "state",
+        dags_folder=dags,
+        executor=executor,
+        database_url=database_url,
         extra_env={"AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5", **(extra_env or {})},
         **({"broker_url": broker_url} if broker_url else {}),
     )
@@ -79,8 +96,9 @@ def bench_stack(executor: str = "local", database_url: str | None = None, broker
 
 
 @contextlib.contextmanager
-def scratch_database(server: str = "postgresql+psycopg2://postgres@127.0.0.1:5432",
-                     prefix: str = "airflow_bench") -> Iterator[str]:
+def scratch_database(
+    server: str = "postgresql+psycopg2://postgres@127.0.0.1:5432", prefix: str = "airflow_bench"
+) -> Iterator[str]:
     """A scratch PostgreSQL database on ``server`` (a URL without database), dropped afterwards."""
     import sqlalchemy as sa
 
@@ -154,8 +172,13 @@ def machine() -> dict:
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
-    return {"cpus": os.cpu_count(), "cpu": cpu, "memory_gib": round(memory, 1),
-            "python": sys.version.split()[0], "platform": platform.platform()}
+    return {
+        "cpus": os.cpu_count(),
+        "cpu": cpu,
+        "memory_gib": round(memory, 1),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+    }
 
 
 def write_results(name: str, payload: dict) -> Path:

@@ -21,17 +21,22 @@ DAG_ID = "support_ticket_created"
 
 
 def ticket(n: int) -> dict:
-    return {"customer_name": f"Burst Customer {n}", "customer_email": f"burst-{n}@example.org",
-            "subject": "Cannot log in" if n % 2 else "Question about my invoice",
-            "description": "Sent in a burst.", "request_id": f"burst-{n}"}
+    return {
+        "customer_name": f"Burst Customer {n}",
+        "customer_email": f"burst-{n}@example.org",
+        "subject": "Cannot log in" if n % 2 else "Question about my invoice",
+        "description": "Sent in a burst.",
+        "request_id": f"burst-{n}",
+    }
 
 
 def run_states(client: Client, run_ids: set[str]) -> collections.Counter:
     states: collections.Counter = collections.Counter()
     offset = 0
     while True:
-        page = client.session.get(f"{client.base}/api/v2/dags/{DAG_ID}/dagRuns",
-                                  params={"limit": 100, "offset": offset}, timeout=60).json()
+        page = client.session.get(
+            f"{client.base}/api/v2/dags/{DAG_ID}/dagRuns", params={"limit": 100, "offset": offset}, timeout=60
+        ).json()
         for run in page["dag_runs"]:
             if run["dag_run_id"] in run_ids:
                 states[run["state"]] += 1
@@ -54,8 +59,11 @@ def burst(stack, triggers: int, senders: int, timeout: float = 1800, retry: bool
             if retry:
                 response = client.trigger(DAG_ID, ticket(n))
             else:
-                response = client.session.post(f"{client.base}/api/v2/dags/{DAG_ID}/dagRuns",
-                                               json={"logical_date": None, "conf": ticket(n)}, timeout=60)
+                response = client.session.post(
+                    f"{client.base}/api/v2/dags/{DAG_ID}/dagRuns",
+                    json={"logical_date": None, "conf": ticket(n)},
+                    timeout=60,
+                )
         except Exception as err:  # noqa: BLE001 - a time-out counts as a rejection
             rejected[n] = f"{type(err).__name__}: {err}"
             return
@@ -86,11 +94,18 @@ def burst(stack, triggers: int, senders: int, timeout: float = 1800, retry: bool
     per_ticket = collections.Counter(t["request_id"] for t in tickets)
     mail = collections.Counter(address for m in mock_mail(stack) for address in m["to"] if address.startswith("burst-"))
     return {
-        "triggers": triggers, "senders": senders, "client_retries": retry,
-        "accepted": len(accepted), "rejected": len(rejected), "rejections": rejected,
-        "accept_seconds": accept_seconds, "drain_seconds": drain_seconds,
-        "runs_per_minute": 60 * finished / drain_seconds, "run_states": dict(states),
-        "runs_failed": states["failed"], "runs_unfinished": len(run_ids) - finished,
+        "triggers": triggers,
+        "senders": senders,
+        "client_retries": retry,
+        "accepted": len(accepted),
+        "rejected": len(rejected),
+        "rejections": rejected,
+        "accept_seconds": accept_seconds,
+        "drain_seconds": drain_seconds,
+        "runs_per_minute": 60 * finished / drain_seconds,
+        "run_states": dict(states),
+        "runs_failed": states["failed"],
+        "runs_unfinished": len(run_ids) - finished,
         "tickets_lost": len({f"burst-{n}" for n in accepted} - set(per_ticket)),
         "tickets_duplicated": sum(c - 1 for c in per_ticket.values()),
         "customers_without_email": len({f"burst-{n}@example.org" for n in accepted} - set(mail)),
@@ -98,8 +113,19 @@ def burst(stack, triggers: int, senders: int, timeout: float = 1800, retry: bool
     }
 
 
-REPORTED = ("accepted", "rejected", "accept_seconds", "drain_seconds", "runs_per_minute", "runs_failed",
-            "runs_unfinished", "tickets_lost", "tickets_duplicated", "customers_without_email", "duplicate_emails")
+REPORTED = (
+    "accepted",
+    "rejected",
+    "accept_seconds",
+    "drain_seconds",
+    "runs_per_minute",
+    "runs_failed",
+    "runs_unfinished",
+    "tickets_lost",
+    "tickets_duplicated",
+    "customers_without_email",
+    "duplicate_emails",
+)
 
 
 def report(result: dict) -> None:

@@ -42,14 +42,20 @@ BEFORE = "96d2002"  # the last commit whose `run` used SQLite
 def _run_until_ready(command: list[str], cwd: Path, timeout: float = 300) -> float:
     """Seconds from starting ``command`` in an empty state folder until it prints its addresses."""
     state = Path(tempfile.mkdtemp(prefix="support-bench-start-"))
-    env = {**os.environ, "SUPPORT_STATE_DIR": str(state), "SUPPORT_VENV": sys.prefix,
-           "SUPPORT_AIRFLOW_PORT": str(free_port()), "SUPPORT_MOCK_PORT": str(free_port()),
-           "SUPPORT_MOCK_TLS_PORT": str(free_port())}
+    env = {
+        **os.environ,
+        "SUPPORT_STATE_DIR": str(state),
+        "SUPPORT_VENV": sys.prefix,
+        "SUPPORT_AIRFLOW_PORT": str(free_port()),
+        "SUPPORT_MOCK_PORT": str(free_port()),
+        "SUPPORT_MOCK_TLS_PORT": str(free_port()),
+    }
     out = state.parent / f"{state.name}.out"
     started = time.monotonic()
     with open(out, "wb") as sink:
-        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=sink, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            command, cwd=cwd, env=env, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
     try:
         while "Ctrl-C" not in out.read_text(errors="replace"):
             if process.poll() is not None or time.monotonic() - started > timeout:
@@ -65,20 +71,25 @@ def _run_until_ready(command: list[str], cwd: Path, timeout: float = 300) -> flo
 
 def start_times(rounds: int) -> dict:
     before = Path(tempfile.mkdtemp(prefix="support-bench-before-")) / "tree"
-    subprocess.run(["git", "worktree", "add", "--detach", str(before), BEFORE], cwd=ROOT, check=True,
-                   capture_output=True)
+    subprocess.run(
+        ["git", "worktree", "add", "--detach", str(before), BEFORE], cwd=ROOT, check=True, capture_output=True
+    )
     try:
         now, sqlite = [], []
         for n in range(rounds):
             now.append(_run_until_ready([sys.executable, str(ROOT / "scripts" / "dev.py"), "run"], ROOT))
             sqlite.append(_run_until_ready([sys.executable, str(before / "scripts" / "devstack.py"), "run"], before))
-            print(f"  start {n + 1}/{rounds}: embedded PostgreSQL {now[-1]:.1f}s, SQLite (before) {sqlite[-1]:.1f}s",
-                  flush=True)
+            print(
+                f"  start {n + 1}/{rounds}: embedded PostgreSQL {now[-1]:.1f}s, SQLite (before) {sqlite[-1]:.1f}s",
+                flush=True,
+            )
     finally:
         subprocess.run(["git", "worktree", "remove", "--force", str(before)], cwd=ROOT, capture_output=True)
     ratio = statistics.median(now) / statistics.median(sqlite)
-    print(f"start from an empty state folder: {statistics.median(now):.1f}s vs {statistics.median(sqlite):.1f}s "
-          f"on SQLite = {ratio:.2f}x")
+    print(
+        f"start from an empty state folder: {statistics.median(now):.1f}s vs {statistics.median(sqlite):.1f}s "
+        f"on SQLite = {ratio:.2f}x"
+    )
     return {"embedded_postgres_s": now, "sqlite_before_s": sqlite, "ratio_median": ratio}
 
 
@@ -119,10 +130,18 @@ def floor(triggers: int) -> dict:
         with bench_stack(extra_env=settings) as stack:
             values = _trivial_latencies(stack, triggers)
             idle = _idle_cpu_seconds(stack)
-        result[label] = {"settings": settings, "p50": statistics.median(values), "p95": percentile(values, 95),
-                         "samples": values, "idle_cpu_seconds_per_minute": idle}
-        print(f"  {label}: trivial DAG trigger->run p50 {result[label]['p50']:.2f}s, p95 {result[label]['p95']:.2f}s; "
-              f"scheduler idle CPU {idle:.1f} s/min", flush=True)
+        result[label] = {
+            "settings": settings,
+            "p50": statistics.median(values),
+            "p95": percentile(values, 95),
+            "samples": values,
+            "idle_cpu_seconds_per_minute": idle,
+        }
+        print(
+            f"  {label}: trivial DAG trigger->run p50 {result[label]['p50']:.2f}s, p95 {result[label]['p95']:.2f}s; "
+            f"scheduler idle CPU {idle:.1f} s/min",
+            flush=True,
+        )
     result["ratio_p50"] = result["tuned"]["p50"] / result["stock"]["p50"]
     print(f"floor, README stack / stock settings: p50 {result['ratio_p50']:.2f}x")
     return result
@@ -135,7 +154,9 @@ def bursts(triggers: int, senders: int) -> dict:
             result[label] = burst(stack, triggers, senders, retry=False)
         print(f"{label}:")
         report(result[label])
-    result["drain_rate_ratio"] = result["readme_stack"]["runs_per_minute"] / result["local_machine_pg"]["runs_per_minute"]
+    result["drain_rate_ratio"] = (
+        result["readme_stack"]["runs_per_minute"] / result["local_machine_pg"]["runs_per_minute"]
+    )
     print(f"drain rate, README stack / LocalExecutor on the machine's PostgreSQL: {result['drain_rate_ratio']:.2f}x")
     return result
 

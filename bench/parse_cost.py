@@ -69,8 +69,14 @@ def parse_in_child(path: Path) -> dict:
             serialized, errors = _serialize_dags(bag, structlog.get_logger())
             done = time.perf_counter()
             tasks = sum(len(d.task_dict) for d in bag.dags.values())
-            result = {"import": imported - started, "serialize": done - imported, "total": done - started,
-                      "tasks": tasks, "errors": {**bag.import_errors, **errors}, "dags": len(serialized)}
+            result = {
+                "import": imported - started,
+                "serialize": done - imported,
+                "total": done - started,
+                "tasks": tasks,
+                "errors": {**bag.import_errors, **errors},
+                "dags": len(serialized),
+            }
         except BaseException as exc:  # report anything to the parent rather than dying silently
             result = {"errors": {str(path): repr(exc)}}
         os.write(write_fd, json.dumps(result).encode())
@@ -94,8 +100,9 @@ def main() -> None:
     args = parser.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="parse-bench-"))
-    os.environ.update({"AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-                       "AIRFLOW__LOGGING__LOGGING_LEVEL": "ERROR"})
+    os.environ.update(
+        {"AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "AIRFLOW__LOGGING__LOGGING_LEVEL": "ERROR"}
+    )
     sys.path[:0] = [str(ROOT / "plugins"), str(ROOT)]
     # A deployment has bytecode for our modules too (written on first import); here it goes to a
     # scratch folder, whatever PYTHONDONTWRITEBYTECODE says, and the warm-up parse writes it.
@@ -128,20 +135,31 @@ def main() -> None:
 
     floor = median(floors[1].stem)
     rows = []
-    print(f"{'DAG file':32} {'tasks':>5} {'import ms':>9} {'serial ms':>9} {'total ms':>8} "
-          f"{'x trivial':>9} {'x same-size':>11}")
+    print(
+        f"{'DAG file':32} {'tasks':>5} {'import ms':>9} {'serial ms':>9} {'total ms':>8} "
+        f"{'x trivial':>9} {'x same-size':>11}"
+    )
     for path in files:
         name = path.stem
         tasks = samples[name][0]["tasks"]
         total = median(name)
         same_size = total / median(floors[tasks].stem)
-        row = {"file": name, "tasks": tasks, "import_ms": median(name, "import") * 1000,
-               "serialize_ms": median(name, "serialize") * 1000, "total_ms": total * 1000,
-               "ratio_trivial": total / floor, "ratio_same_size": same_size, "floor": path in floors.values()}
+        row = {
+            "file": name,
+            "tasks": tasks,
+            "import_ms": median(name, "import") * 1000,
+            "serialize_ms": median(name, "serialize") * 1000,
+            "total_ms": total * 1000,
+            "ratio_trivial": total / floor,
+            "ratio_same_size": same_size,
+            "floor": path in floors.values(),
+        }
         rows.append(row)
         flag = "" if row["floor"] or row["ratio_trivial"] <= TARGET else "  over 1.2x trivial"
-        print(f"{name:32} {tasks:5d} {row['import_ms']:9.2f} {row['serialize_ms']:9.2f} {row['total_ms']:8.2f} "
-              f"{row['ratio_trivial']:9.2f} {same_size:11.2f}{flag}")
+        print(
+            f"{name:32} {tasks:5d} {row['import_ms']:9.2f} {row['serialize_ms']:9.2f} {row['total_ms']:8.2f} "
+            f"{row['ratio_trivial']:9.2f} {same_size:11.2f}{flag}"
+        )
     print(f"median of {args.runs} forked parses per file; python {sys.version.split()[0]}; {os.cpu_count()} cpus")
     if not args.no_write:
         from benchstack import write_results

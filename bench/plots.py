@@ -40,8 +40,9 @@ def _legend(canvas: Canvas, names: Sequence[str], x: int, y: int) -> None:
         _label(canvas, x + 16, y + i * 16, name)
 
 
-def cdf_chart(series: Mapping[str, Sequence[float]], title: str, unit: str = "",
-              width: int = 640, height: int = 300) -> bytes:
+def cdf_chart(
+    series: Mapping[str, Sequence[float]], title: str, unit: str = "", width: int = 640, height: int = 300
+) -> bytes:
     """Each series sorted ascending against its percentile (0-100 along the x axis)."""
     canvas = Canvas(width, height)
     box = (70, 30, width - 20, height - 60)
@@ -54,8 +55,10 @@ def cdf_chart(series: Mapping[str, Sequence[float]], title: str, unit: str = "",
         _label(canvas, x - 8, bottom + 8, f"P{pct}")
     for i, values in enumerate(series.values()):
         ordered = sorted(values)
-        points = [(left + round((right - left) * k / max(len(ordered) - 1, 1)),
-                   bottom - round((bottom - top) * v / peak)) for k, v in enumerate(ordered)]
+        points = [
+            (left + round((right - left) * k / max(len(ordered) - 1, 1)), bottom - round((bottom - top) * v / peak))
+            for k, v in enumerate(ordered)
+        ]
         for (x0, y0), (x1, y1) in zip(points, points[1:], strict=False):
             canvas.line(x0, y0, x1, y1, SERIES[i % len(SERIES)], width=2)
         for x, y in points:
@@ -64,8 +67,14 @@ def cdf_chart(series: Mapping[str, Sequence[float]], title: str, unit: str = "",
     return canvas.png()
 
 
-def line_chart(xs: Sequence[str], series: Mapping[str, Sequence[float]], title: str, unit: str = "",
-               width: int = 640, height: int = 300) -> bytes:
+def line_chart(
+    xs: Sequence[str],
+    series: Mapping[str, Sequence[float]],
+    title: str,
+    unit: str = "",
+    width: int = 640,
+    height: int = 300,
+) -> bytes:
     """One line per series over the same x labels (ticket counts, say)."""
     canvas = Canvas(width, height)
     box = (70, 30, width - 20, height - 30 - 16 * len(series))
@@ -86,8 +95,15 @@ def line_chart(xs: Sequence[str], series: Mapping[str, Sequence[float]], title: 
     return canvas.png()
 
 
-def bar_chart(labels: Sequence[str], values: Sequence[float], title: str, unit: str = "",
-              reference: float | None = None, width: int = 640, height: int | None = None) -> bytes:
+def bar_chart(
+    labels: Sequence[str],
+    values: Sequence[float],
+    title: str,
+    unit: str = "",
+    reference: float | None = None,
+    width: int = 640,
+    height: int | None = None,
+) -> bytes:
     """Horizontal bars, one per label; ``reference`` draws a vertical target line."""
     height = height or 40 + 22 * len(labels)
     canvas = Canvas(width, height)
@@ -112,30 +128,46 @@ IMG = Path(__file__).resolve().parent.parent / "docs" / "img"
 
 def latency_figure(result: dict) -> Path:
     path = IMG / f"trigger_latency_{result['executor']}.png"
-    path.write_bytes(cdf_chart({"trivial 1-task DAG": result["trivial"]["samples"],
-                                "Flow 1 trigger to e-mail": result["flow1"]["samples"]},
-                               title=f"Trigger latency, seconds ({result['executor']} executor)", unit="s"))
+    path.write_bytes(
+        cdf_chart(
+            {
+                "trivial 1-task DAG": result["trivial"]["samples"],
+                "Flow 1 trigger to e-mail": result["flow1"]["samples"],
+            },
+            title=f"Trigger latency, seconds ({result['executor']} executor)",
+            unit="s",
+        )
+    )
     return path
 
 
 def memory_figure(result: dict) -> Path:
     sizes = result["sizes"]
     dags = list(result["results"][str(sizes[0])]["dags"])
-    series = {dag_id.removeprefix("support_"): [result["results"][str(s)]["dags"][dag_id]["peak_rss_mib"] for s in sizes]
-              for dag_id in dags}
+    series = {
+        dag_id.removeprefix("support_"): [result["results"][str(s)]["dags"][dag_id]["peak_rss_mib"] for s in sizes]
+        for dag_id in dags
+    }
     series["process before the run"] = [result["results"][str(s)]["dags"][dags[0]]["rss_before_mib"] for s in sizes]
     path = IMG / "memory_by_tickets.png"
-    path.write_bytes(line_chart([f"{s // 1000}K" for s in sizes], series,
-                                title="Peak RSS of the task process by ticket count, MiB"))
+    path.write_bytes(
+        line_chart([f"{s // 1000}K" for s in sizes], series, title="Peak RSS of the task process by ticket count, MiB")
+    )
     return path
 
 
 def parse_figure(result: dict) -> Path:
     rows = [row for row in result["rows"] if not row["floor"]]
     path = IMG / "parse_cost.png"
-    path.write_bytes(bar_chart([row["file"].removeprefix("support_") for row in rows], [row["ratio_trivial"] for row in rows],
-                               title=f"Parse cost, x the trivial one-task DAG (red line: {result['target']} target)",
-                               unit="x", reference=result["target"]))
+    path.write_bytes(
+        bar_chart(
+            [row["file"].removeprefix("support_") for row in rows],
+            [row["ratio_trivial"] for row in rows],
+            title=f"Parse cost, x the trivial one-task DAG (red line: {result['target']} target)",
+            unit="x",
+            reference=result["target"],
+        )
+    )
     return path
 
 

@@ -38,8 +38,18 @@ def main() -> None:
     seconds = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
-    print(json.dumps({"dag_id": dag_id, "state": str(run.state), "seconds": seconds, "rss_before_mib": before,
-                      "peak_rss_mib": peak, "task_states": {k: str(v) for k, v in states.items()}}))
+    print(
+        json.dumps(
+            {
+                "dag_id": dag_id,
+                "state": str(run.state),
+                "seconds": seconds,
+                "rss_before_mib": before,
+                "peak_rss_mib": peak,
+                "task_states": {k: str(v) for k, v in states.items()},
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

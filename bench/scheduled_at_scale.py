@@ -46,9 +46,21 @@ def mock_backend(workdir: Path, tickets: int):
 
     port, tls_port = free_port(), free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "mock_backend", "--port", str(port), "--tls-port", str(tls_port),
-         "--db", str(workdir / f"mock-{tickets}.sqlite"), "--quiet"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "mock_backend",
+            "--port",
+            str(port),
+            "--tls-port",
+            str(tls_port),
+            "--db",
+            str(workdir / f"mock-{tickets}.sqlite"),
+            "--quiet",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
         env={**os.environ, "MOCK_PUBLIC_URL": f"http://localhost:{port}"},
     )
     try:
@@ -70,12 +82,23 @@ def dag_env(workdir: Path, mock_port: int, tls_port: int, reporting_url: str) ->
     stack = Stack(state_dir=workdir / "stack", mock_port=mock_port, mock_tls_port=tls_port)
     connections = stack.connections()
     url = sa.engine.make_url(reporting_url)
-    connections["support_reporting"] = {"conn_type": "postgres", "host": url.host, "port": url.port or 5432,
-                                        "login": url.username, "password": url.password or "", "schema": url.database}
-    env = {**os.environ, "AIRFLOW_HOME": str(workdir / "airflow"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-           "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"), "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
-           "AIRFLOW_VAR_SUPPORT_CUSTOMER_KEY_SALT": "bench-salt",
-           "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), str(ROOT)])}
+    connections["support_reporting"] = {
+        "conn_type": "postgres",
+        "host": url.host,
+        "port": url.port or 5432,
+        "login": url.username,
+        "password": url.password or "",
+        "schema": url.database,
+    }
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(workdir / "airflow"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+        "AIRFLOW_VAR_SUPPORT_CUSTOMER_KEY_SALT": "bench-salt",
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), str(ROOT)]),
+    }
     for conn_id, conn in connections.items():
         env[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps(conn)
     from support_flows.storage import reporting
@@ -87,8 +110,13 @@ def dag_env(workdir: Path, mock_port: int, tls_port: int, reporting_url: str) ->
 
 
 def run_dag(env: dict, dag_id: str, conf: dict) -> dict:
-    out = subprocess.run([sys.executable, str(ROOT / "bench" / "run_one_dag.py"), dag_id, json.dumps(conf)],
-                         env=env, cwd=ROOT, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "run_one_dag.py"), dag_id, json.dumps(conf)],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     if out.returncode != 0:
         raise RuntimeError(f"{dag_id} failed to run:\n{out.stderr[-3000:]}")
     result = json.loads(out.stdout.strip().splitlines()[-1])
@@ -145,9 +173,13 @@ def write_speed(reporting_url: str, rows: list[dict], repeats: int) -> dict:
         timings["copy"].append(time.perf_counter() - started)
     engine.dispose()
     medians = {k: statistics.median(v) for k, v in timings.items()}
-    return {"rows": len(rows), "repeats": repeats, **{f"{k}_seconds": v for k, v in medians.items()},
-            **{f"{k}_rows_per_second": len(rows) / v for k, v in medians.items()},
-            "ratio_upsert_to_copy": medians["copy"] / medians["upsert"]}
+    return {
+        "rows": len(rows),
+        "repeats": repeats,
+        **{f"{k}_seconds": v for k, v in medians.items()},
+        **{f"{k}_rows_per_second": len(rows) / v for k, v in medians.items()},
+        "ratio_upsert_to_copy": medians["copy"] / medians["upsert"],
+    }
 
 
 def main() -> None:
@@ -167,24 +199,37 @@ def main() -> None:
         for size in args.sizes:
             print(f"== {size:,} tickets", flush=True)
             started = time.perf_counter()
-            with mock_backend(workdir, size) as (port, tls_port), scratch_database(args.postgres, "reporting_bench") as url:
+            with (
+                mock_backend(workdir, size) as (port, tls_port),
+                scratch_database(args.postgres, "reporting_bench") as url,
+            ):
                 print(f"   mock seeded in {time.perf_counter() - started:.1f}s", flush=True)
                 env = dag_env(workdir, port, tls_port, url)
                 if not migrated:
-                    subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"], env=env,
-                                   check=True, capture_output=True)
+                    subprocess.run(
+                        [str(Path(sys.executable).parent / "airflow"), "db", "migrate"],
+                        env=env,
+                        check=True,
+                        capture_output=True,
+                    )
                     migrated = True
                 per_dag = {}
                 for dag_id, conf in DAGS.items():
                     per_dag[dag_id] = run_dag(env, dag_id, conf(today))
                     r = per_dag[dag_id]
-                    print(f"   {dag_id:32} {r['seconds']:7.1f}s  peak RSS {r['peak_rss_mib']:6.0f} MiB "
-                          f"(before the run {r['rss_before_mib']:.0f} MiB)", flush=True)
+                    print(
+                        f"   {dag_id:32} {r['seconds']:7.1f}s  peak RSS {r['peak_rss_mib']:6.0f} MiB "
+                        f"(before the run {r['rss_before_mib']:.0f} MiB)",
+                        flush=True,
+                    )
                 rows = every_ticket_fact(port)
                 speed = write_speed(url, rows, args.repeats)
-                print(f"   writes: upsert {speed['upsert_rows_per_second']:,.0f} rows/s, COPY "
-                      f"{speed['copy_rows_per_second']:,.0f} rows/s, ratio {speed['ratio_upsert_to_copy']:.2f}; "
-                      f"repeated load {speed['upsert_again_rows_per_second']:,.0f} rows/s", flush=True)
+                print(
+                    f"   writes: upsert {speed['upsert_rows_per_second']:,.0f} rows/s, COPY "
+                    f"{speed['copy_rows_per_second']:,.0f} rows/s, ratio {speed['ratio_upsert_to_copy']:.2f}; "
+                    f"repeated load {speed['upsert_again_rows_per_second']:,.0f} rows/s",
+                    flush=True,
+                )
                 results[str(size)] = {"dags": per_dag, "writes": speed}
 
     summary = report(args.sizes, results)
@@ -199,11 +244,14 @@ def report(sizes: list[int], results: dict) -> dict:
     summary = {}
     print(f"\n{'DAG':32} " + " ".join(f"{int(s):>10,}t s  peak MiB" for s in sizes) + "   peak ratio")
     for dag_id in DAGS:
-        cells = " ".join(f"{results[str(s)]['dags'][dag_id]['seconds']:12.1f} {results[str(s)]['dags'][dag_id]['peak_rss_mib']:9.0f}"
-                         for s in sizes)
+        cells = " ".join(
+            f"{results[str(s)]['dags'][dag_id]['seconds']:12.1f} {results[str(s)]['dags'][dag_id]['peak_rss_mib']:9.0f}"
+            for s in sizes
+        )
         ratio = results[large]["dags"][dag_id]["peak_rss_mib"] / results[small]["dags"][dag_id]["peak_rss_mib"]
-        growth = (results[large]["dags"][dag_id]["peak_rss_mib"] - results[large]["dags"][dag_id]["rss_before_mib"]) / max(
-            results[small]["dags"][dag_id]["peak_rss_mib"] - results[small]["dags"][dag_id]["rss_before_mib"], 1)
+        growth = (
+            results[large]["dags"][dag_id]["peak_rss_mib"] - results[large]["dags"][dag_id]["rss_before_mib"]
+        ) / max(results[small]["dags"][dag_id]["peak_rss_mib"] - results[small]["dags"][dag_id]["rss_before_mib"], 1)
         summary[dag_id] = {"peak_ratio": ratio, "working_set_ratio": growth}
         flag = "" if ratio <= 1.2 else "  over 1.2x"
         print(f"{dag_id:32} {cells}   {ratio:9.2f}{flag}")

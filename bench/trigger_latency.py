@@ -42,12 +42,19 @@ def phases(client: Client, dag_id: str, run_id: str, started: float) -> dict[str
     return out
 
 
-def flow1_latency(client: Client, stack, n: int, known_mail: int, reader: Client | None = None) -> tuple[float, int, dict]:
+def flow1_latency(
+    client: Client, stack, n: int, known_mail: int, reader: Client | None = None
+) -> tuple[float, int, dict]:
     """Seconds from the trigger to the customer's e-mail, how many e-mails the outbox then holds,
     and the run's phases (read by ``reader``: the PowerApps role may not read task instances)."""
     email = f"latency-{n}@example.org"
-    conf = {"customer_name": "Latency Probe", "customer_email": email, "subject": "Cannot log in",
-            "description": "My password stopped working.", "request_id": f"latency-{n}"}
+    conf = {
+        "customer_name": "Latency Probe",
+        "customer_email": email,
+        "subject": "Cannot log in",
+        "description": "My password stopped working.",
+        "request_id": f"latency-{n}",
+    }
     started = time.time()
     response = client.trigger("support_ticket_created", conf)
     response.raise_for_status()
@@ -59,8 +66,11 @@ def flow1_latency(client: Client, stack, n: int, known_mail: int, reader: Client
         if mine:
             received = ts(mine[0]["received_at"])
             client.wait("support_ticket_created", run_id)  # let the run finish before the next trigger
-            return received - started, len(mock_mail(stack)), phases(reader or client, "support_ticket_created", run_id,
-                                                                      started)
+            return (
+                received - started,
+                len(mock_mail(stack)),
+                phases(reader or client, "support_ticket_created", run_id, started),
+            )
         time.sleep(0.05)
     raise TimeoutError(f"no e-mail for trigger {n} ({run_id})")
 
@@ -101,8 +111,13 @@ def main() -> None:
 
     summary = {}
     for name, values in (("trivial", floor), ("flow1", flow1)):
-        summary[name] = {"p50": statistics.median(values), "p95": percentile(values, 95), "min": min(values),
-                         "max": max(values), "samples": values}
+        summary[name] = {
+            "p50": statistics.median(values),
+            "p95": percentile(values, 95),
+            "min": min(values),
+            "max": max(values),
+            "samples": values,
+        }
     ratio = summary["flow1"]["p50"] / summary["trivial"]["p50"]
     print(f"\n{'':24} {'p50 s':>7} {'p95 s':>7} {'min s':>7} {'max s':>7}")
     for name, label in (("trivial", "trivial one-task DAG"), ("flow1", "Flow 1 trigger->e-mail")):
@@ -112,11 +127,18 @@ def main() -> None:
     for phase, values in breakdown.items():
         print(f"  {phase:40} {statistics.median(values):6.2f}s")
     verdict = "meets" if ratio <= TARGET else "misses"
-    print(f"Flow 1 p50 / floor p50 = {ratio:.2f} ({verdict} the {TARGET}x target); "
-          f"p95 ratio {summary['flow1']['p95'] / summary['trivial']['p95']:.2f}; "
-          f"{args.triggers} triggers each, executor {args.executor}")
-    result = {"executor": args.executor, "triggers": args.triggers, "ratio_p50": ratio, **summary,
-              "phases_median": {k: statistics.median(v) for k, v in breakdown.items()}}
+    print(
+        f"Flow 1 p50 / floor p50 = {ratio:.2f} ({verdict} the {TARGET}x target); "
+        f"p95 ratio {summary['flow1']['p95'] / summary['trivial']['p95']:.2f}; "
+        f"{args.triggers} triggers each, executor {args.executor}"
+    )
+    result = {
+        "executor": args.executor,
+        "triggers": args.triggers,
+        "ratio_p50": ratio,
+        **summary,
+        "phases_median": {k: statistics.median(v) for k, v in breakdown.items()},
+    }
     out = write_results(f"trigger_latency_{args.executor}", result)
     png = draw(out.stem, result)
     print(f"wrote {out.relative_to(ROOT)} and {png.relative_to(ROOT)}")

@@ -55,8 +55,12 @@ def support_auto_assign():
         notification = assignment.notify_agent(rt, made, ASSIGNED_BY)
         reminder = assignment.schedule_follow_up(rt, made)
         assignment.record_status(rt, made, ASSIGNED_BY)
-        return {"ticket_id": made["ticket_id"], "agent_id": made["agent_id"],
-                "agent_notification_status": notification, "reminder_event_id": reminder["event_id"]}
+        return {
+            "ticket_id": made["ticket_id"],
+            "agent_id": made["agent_id"],
+            "agent_notification_status": notification,
+            "reminder_event_id": reminder["event_id"],
+        }
 
     @task(trigger_rule="none_failed")
     def report(assigned: list[dict]) -> dict:

@@ -82,8 +82,12 @@ def support_daily_summary():
 
         rt = FlowRuntime.current()
         written = rt.store.upsert("daily_summary", [daily_summary.summary_row(rt, data, report)])
-        return {"report_date": data["day"], "email_status": email_status, "archived": archived,
-                "summary_row_written": bool(written)}
+        return {
+            "report_date": data["day"],
+            "email_status": email_status,
+            "archived": archived,
+            "summary_row_written": bool(written),
+        }
 
     data = collect_statistics()
     report = format_report(data)

@@ -90,4 +90,5 @@ def support_escalate_stale_tickets():
     found = find_stale_tickets()
     record_escalations(remind_agents(found), tell_supervisors(found))
 
+
 support_escalate_stale_tickets()

@@ -57,4 +57,5 @@ def support_ticket_created():
 
     answer_or_queue()
 
+
 support_ticket_created()

@@ -55,7 +55,11 @@ def support_ticket_resolved():
         ticket = rt.api.get_ticket(resolved["ticket_id"])
         agent = rt.api.get_agent(ticket["agent_id"]) if ticket.get("agent_id") else None
         email = notifications.resolution_email(ticket, ticket["resolution_summary"], agent)
-        return "sent" if rt.mailer.send(f"ticket-{ticket['id']}:resolved-{ticket['resolved_at']}", email) else "already_sent"
+        return (
+            "sent"
+            if rt.mailer.send(f"ticket-{ticket['id']}:resolved-{ticket['resolved_at']}", email)
+            else "already_sent"
+        )
 
     @task(outlets=[TICKET_FACTS])
     def load_reporting(resolved: dict) -> int:
@@ -76,7 +80,9 @@ def support_ticket_resolved():
         rt = FlowRuntime.current()
         survey = rt.api.create_survey(resolved["ticket_id"])
         ticket = rt.api.get_ticket(resolved["ticket_id"])
-        sent = rt.mailer.send(f"ticket-{ticket['id']}:survey-{survey['id']}", notifications.survey_email(ticket, survey["url"]))
+        sent = rt.mailer.send(
+            f"ticket-{ticket['id']}:survey-{survey['id']}", notifications.survey_email(ticket, survey["url"])
+        )
         return {"survey_status": "sent" if sent else "already_sent", "survey_url": survey["url"]}
 
     @task

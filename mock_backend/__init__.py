@@ -63,7 +63,9 @@ def create_app(db_path: str | None = None, *, public_url: str | None = None) -> 
 
     app = Flask(__name__)
     if db_path is None:
-        db_path = os.environ.get("MOCK_DB_PATH") or os.path.join(tempfile.mkdtemp(prefix="support-mock-"), "mock.sqlite")
+        db_path = os.environ.get("MOCK_DB_PATH") or os.path.join(
+            tempfile.mkdtemp(prefix="support-mock-"), "mock.sqlite"
+        )
     app.config["DB_PATH"] = db_path
     app.config["PUBLIC_URL"] = public_url or os.environ.get("MOCK_PUBLIC_URL", "http://localhost:5000")
     app.config["FAULTS"] = FaultBook()

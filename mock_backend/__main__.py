@@ -21,8 +21,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m mock_backend", description=__doc__)
     parser.add_argument("--host", default=os.environ.get("MOCK_HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("MOCK_PORT", "5000")))
-    parser.add_argument("--tls-port", type=int, default=int(os.environ.get("MOCK_TLS_PORT", "5443")),
-                        help="HTTPS port for the identity endpoints (0: none)")
+    parser.add_argument(
+        "--tls-port",
+        type=int,
+        default=int(os.environ.get("MOCK_TLS_PORT", "5443")),
+        help="HTTPS port for the identity endpoints (0: none)",
+    )
     parser.add_argument("--db", default=os.environ.get("MOCK_DB_PATH", "mock_backend.sqlite"))
     parser.add_argument("--quiet", action="store_true", help="do not log every request")
     args = parser.parse_args(argv)

@@ -97,7 +97,9 @@ def seed():
     if not isinstance(body, dict):
         raise ApiError(400, "request body: expected a JSON object", None)
     tickets = body.get("tickets")
-    if tickets is not None and (not isinstance(tickets, int) or isinstance(tickets, bool) or not 0 <= tickets <= 2_000_000):
+    if tickets is not None and (
+        not isinstance(tickets, int) or isinstance(tickets, bool) or not 0 <= tickets <= 2_000_000
+    ):
         raise ApiError(400, "tickets: expected an integer from 0 to 2000000", "tickets")
     with Tx(db()) as conn:
         summary = seed_scale(conn, tickets) if tickets is not None else seed_demo(conn)

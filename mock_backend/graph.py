@@ -139,7 +139,9 @@ class MailboxThrottle:
         with self._lock:
             if self._in_flight[mailbox] >= self.limit:
                 return None, graph_error_response(
-                    429, "ApplicationThrottled", "Application is over its MailboxConcurrency limit.",
+                    429,
+                    "ApplicationThrottled",
+                    "Application is over its MailboxConcurrency limit.",
                     retry_after=THROTTLE_RETRY_AFTER_S,
                 )
             self._in_flight[mailbox] += 1
@@ -190,9 +192,11 @@ def directory_id(upn: str) -> str:
 
 def _directory_user(key: str) -> dict | None:
     """A user by object id or UPN. The directory is the backend's agents (UPN = e-mail address)."""
-    rows = db().execute(
-        "SELECT name, email FROM agents WHERE lower(email) NOT IN (SELECT upn FROM graph_users_left)"
-    ).fetchall()
+    rows = (
+        db()
+        .execute("SELECT name, email FROM agents WHERE lower(email) NOT IN (SELECT upn FROM graph_users_left)")
+        .fetchall()
+    )
     for row in rows:
         if key.lower() in (row["email"].lower(), directory_id(row["email"])):
             return {
@@ -210,7 +214,8 @@ def get_user(key: str):
     user = _directory_user(key)
     if user is None:
         raise GraphError(
-            404, "Request_ResourceNotFound",
+            404,
+            "Request_ResourceNotFound",
             f"Resource '{key}' does not exist or one of its queried reference-property objects are not present.",
         )
     return user
@@ -219,8 +224,19 @@ def get_user(key: str):
 # --- mail ------------------------------------------------------------------------------------------------
 
 MESSAGE_PROPERTIES = {
-    "subject", "body", "toRecipients", "ccRecipients", "bccRecipients", "replyTo", "from", "sender",
-    "internetMessageHeaders", "attachments", "importance", "categories", "isReadReceiptRequested",
+    "subject",
+    "body",
+    "toRecipients",
+    "ccRecipients",
+    "bccRecipients",
+    "replyTo",
+    "from",
+    "sender",
+    "internetMessageHeaders",
+    "attachments",
+    "importance",
+    "categories",
+    "isReadReceiptRequested",
     "isDeliveryReceiptRequested",
 }
 
@@ -232,7 +248,9 @@ def _attachments(items: object) -> None:
         raise GraphError(400, "ErrorInvalidRequest", "attachments must be a list.")
     for n, item in enumerate(items):
         if not isinstance(item, dict) or item.get("@odata.type") != "#microsoft.graph.fileAttachment":
-            raise GraphError(400, "ErrorInvalidRequest", f"attachments[{n}] needs @odata.type #microsoft.graph.fileAttachment.")
+            raise GraphError(
+                400, "ErrorInvalidRequest", f"attachments[{n}] needs @odata.type #microsoft.graph.fileAttachment."
+            )
         if not item.get("name") or not isinstance(item.get("contentBytes"), str):
             raise GraphError(400, "ErrorInvalidRequest", f"attachments[{n}] needs name and contentBytes.")
         try:
@@ -270,9 +288,24 @@ def send_mail(mailbox: str):
 # --- calendar ---------------------------------------------------------------------------------------------
 
 EVENT_PROPERTIES = {
-    "subject", "body", "start", "end", "location", "locations", "attendees", "isReminderOn",
-    "reminderMinutesBeforeStart", "transactionId", "showAs", "importance", "sensitivity", "categories",
-    "isAllDay", "isOnlineMeeting", "allowNewTimeProposals", "responseRequested",
+    "subject",
+    "body",
+    "start",
+    "end",
+    "location",
+    "locations",
+    "attendees",
+    "isReminderOn",
+    "reminderMinutesBeforeStart",
+    "transactionId",
+    "showAs",
+    "importance",
+    "sensitivity",
+    "categories",
+    "isAllDay",
+    "isOnlineMeeting",
+    "allowNewTimeProposals",
+    "responseRequested",
 }
 
 
@@ -285,7 +318,11 @@ def _date_time_time_zone(value: object, field: str) -> datetime:
         try:
             ZoneInfo(zone)
         except (ZoneInfoNotFoundError, ValueError):
-            raise GraphError(400, "TimeZoneNotSupportedException", f"A valid TimeZone value must be specified. The following TimeZone value is not supported: '{zone}'.") from None
+            raise GraphError(
+                400,
+                "TimeZoneNotSupportedException",
+                f"A valid TimeZone value must be specified. The following TimeZone value is not supported: '{zone}'.",
+            ) from None
     try:
         return datetime.fromisoformat(str(value["dateTime"]))
     except ValueError:
@@ -341,12 +378,16 @@ def delete_event(mailbox: str, event_id: str):
 def upload_file(site_id: str, item_path: str):
     """Simple upload: up to 4 MB (larger files need an upload session, which the flows do not use)."""
     if (request.content_length or 0) > MAX_REQUEST_BYTES:
-        raise GraphError(413, "RequestEntityTooLarge", "The simple upload API supports files up to 4 MB; use an upload session.")
+        raise GraphError(
+            413, "RequestEntityTooLarge", "The simple upload API supports files up to 4 MB; use an upload session."
+        )
     content = request.get_data()
     content_type = request.content_type or "application/octet-stream"
     now = now_ts()
     with Tx(db()) as conn:
-        row = conn.execute("SELECT version, created_at FROM graph_files WHERE site_id = ? AND path = ?", (site_id, item_path)).fetchone()
+        row = conn.execute(
+            "SELECT version, created_at FROM graph_files WHERE site_id = ? AND path = ?", (site_id, item_path)
+        ).fetchone()
         if row is None:
             conn.execute(
                 "INSERT INTO graph_files (site_id, path, content, content_type, version, created_at, updated_at)"
@@ -376,8 +417,19 @@ def upload_file(site_id: str, item_path: str):
 # --- Planner -------------------------------------------------------------------------------------------
 
 TASK_PROPERTIES = {
-    "planId", "bucketId", "title", "assignments", "dueDateTime", "startDateTime", "percentComplete",
-    "priority", "orderHint", "assigneePriority", "appliedCategories", "conversationThreadId", "previewType",
+    "planId",
+    "bucketId",
+    "title",
+    "assignments",
+    "dueDateTime",
+    "startDateTime",
+    "percentComplete",
+    "priority",
+    "orderHint",
+    "assigneePriority",
+    "appliedCategories",
+    "conversationThreadId",
+    "previewType",
 }
 DETAILS_PROPERTIES = {"description", "previewType", "references", "checklist"}
 _RAW_IN_REFERENCE_KEY = re.compile(r"[.:@#]")
@@ -395,9 +447,15 @@ def _assignments(assignments: object) -> None:
         if _directory_user(user_id) is None:
             raise GraphError(404, "Request_ResourceNotFound", f"The user '{user_id}' does not exist in the directory.")
         if not isinstance(assignment, dict) or assignment.get("@odata.type") != "#microsoft.graph.plannerAssignment":
-            raise GraphError(400, "BadRequest", f"The assignment of '{user_id}' needs @odata.type #microsoft.graph.plannerAssignment.")
+            raise GraphError(
+                400,
+                "BadRequest",
+                f"The assignment of '{user_id}' needs @odata.type #microsoft.graph.plannerAssignment.",
+            )
         if not isinstance(assignment.get("orderHint"), str) or not assignment["orderHint"]:
-            raise GraphError(400, "BadRequest", f"The assignment of '{user_id}' needs an orderHint (\" !\" for a new one).")
+            raise GraphError(
+                400, "BadRequest", f"The assignment of '{user_id}' needs an orderHint (\" !\" for a new one)."
+            )
 
 
 def _timestamp(value: object, field: str) -> None:
@@ -406,7 +464,9 @@ def _timestamp(value: object, field: str) -> None:
     except ValueError:
         parsed = None
     if parsed is None or parsed.tzinfo is None:
-        raise GraphError(400, "BadRequest", f"{field} must be an ISO 8601 time with an offset, e.g. 2026-11-26T00:00:00Z.")
+        raise GraphError(
+            400, "BadRequest", f"{field} must be an ISO 8601 time with an offset, e.g. 2026-11-26T00:00:00Z."
+        )
 
 
 @bp.post("/planner/tasks")
@@ -426,8 +486,11 @@ def create_planner_task():
         conn.execute("INSERT INTO graph_tasks (task, created_at) VALUES (?,?)", (json.dumps(task), now_ts()))
         conn.execute(
             "INSERT INTO graph_task_details (task_id, details, etag) VALUES (?,?,?)",
-            (task["id"], json.dumps({"description": "", "previewType": "automatic", "references": {}, "checklist": {}}),
-             _new_etag()),
+            (
+                task["id"],
+                json.dumps({"description": "", "previewType": "automatic", "references": {}, "checklist": {}}),
+                _new_etag(),
+            ),
         )
     return task, 201
 
@@ -464,7 +527,9 @@ def _references(references: object) -> None:
         if value is None:
             continue
         if not isinstance(value, dict) or "plannerExternalReference" not in str(value.get("@odata.type", "")):
-            raise GraphError(400, "BadRequest", f"The reference '{key}' needs @odata.type microsoft.graph.plannerExternalReference.")
+            raise GraphError(
+                400, "BadRequest", f"The reference '{key}' needs @odata.type microsoft.graph.plannerExternalReference."
+            )
 
 
 @bp.patch("/planner/tasks/<task_id>/details")
@@ -487,6 +552,8 @@ def update_planner_task_details(task_id: str):
                 details[field] = {k: v for k, v in merged.items() if v is not None}
             else:
                 details[field] = value
-        conn.execute("UPDATE graph_task_details SET details = ?, etag = ? WHERE task_id = ?",
-                     (json.dumps(details), _new_etag(), task_id))
+        conn.execute(
+            "UPDATE graph_task_details SET details = ?, etag = ? WHERE task_id = ?",
+            (json.dumps(details), _new_etag(), task_id),
+        )
     return "", 204

@@ -56,8 +56,19 @@ def seed_agents(conn) -> int:
     return len(AGENTS)
 
 
-def _row(idx, now, *, created_h, status, priority="normal", agent=None, activity_h=None, resolved_h=None,
-         ai=None, channel="powerapps"):
+def _row(
+    idx,
+    now,
+    *,
+    created_h,
+    status,
+    priority="normal",
+    agent=None,
+    activity_h=None,
+    resolved_h=None,
+    ai=None,
+    channel="powerapps",
+):
     """One ticket row; ages in hours before ``now``."""
     name, email = CUSTOMERS[idx % len(CUSTOMERS)]
     subject, description = SUBJECTS[idx % len(SUBJECTS)]
@@ -69,11 +80,24 @@ def _row(idx, now, *, created_h, status, priority="normal", agent=None, activity
         assigned = activity
     updated = max(t for t in (activity, resolved, assigned, created) if t is not None)
     return (
-        name, email, subject, description, priority, PRIORITY_RANK[priority], channel, status, agent,
-        "seed" if agent else None, ai, 0.9 if ai else None,
+        name,
+        email,
+        subject,
+        description,
+        priority,
+        PRIORITY_RANK[priority],
+        channel,
+        status,
+        agent,
+        "seed" if agent else None,
+        ai,
+        0.9 if ai else None,
         "Resolved by the agent." if resolved else None,
-        to_ts(created), to_ts(updated), to_ts(activity),
-        to_ts(assigned) if assigned else None, to_ts(resolved) if resolved else None,
+        to_ts(created),
+        to_ts(updated),
+        to_ts(activity),
+        to_ts(assigned) if assigned else None,
+        to_ts(resolved) if resolved else None,
     )
 
 
@@ -111,15 +135,28 @@ def seed_demo(conn, now: datetime | None = None) -> dict:
         for k in range(1 + day % 3):
             created_h = 24 * day + 30 + 5 * k
             rows.append(
-                _row(13 + day * 3 + k, now, created_h=created_h, status="resolved", agent=3 + (day + k) % 5,
-                     resolved_h=24 * day + 2 + k)
+                _row(
+                    13 + day * 3 + k,
+                    now,
+                    created_h=created_h,
+                    status="resolved",
+                    agent=3 + (day + k) % 5,
+                    resolved_h=24 * day + 2 + k,
+                )
             )
     conn.executemany(INSERT_TICKET, rows)
     resolved = conn.execute("SELECT id, agent_id FROM tickets WHERE status = 'resolved' ORDER BY id LIMIT 8").fetchall()
     for n, ticket in enumerate(resolved):
         conn.execute(
             "INSERT INTO feedback (ticket_id, agent_id, rating, comment, source, created_at) VALUES (?,?,?,?,?,?)",
-            (ticket["id"], ticket["agent_id"], (5, 4, 2, 5, 3, 1, 4, 5)[n], "Seeded feedback.", "api", to_ts(now - timedelta(hours=n))),
+            (
+                ticket["id"],
+                ticket["agent_id"],
+                (5, 4, 2, 5, 3, 1, 4, 5)[n],
+                "Seeded feedback.",
+                "api",
+                to_ts(now - timedelta(hours=n)),
+            ),
         )
     return {"agents": agents, "tickets": len(rows), "feedback": len(resolved)}
 
@@ -138,15 +175,29 @@ def seed_scale(conn, count: int, now: datetime | None = None) -> dict:
         roll = rng.random()
         kwargs = {"priority": priorities[i % 6], "channel": channels[i % 5]}
         if roll < 0.55:
-            row = _row(i, now, created_h=created_h, status="resolved", agent=agent_ids[i % 6],
-                       resolved_h=created_h * rng.uniform(0.05, 0.95), **kwargs)
+            row = _row(
+                i,
+                now,
+                created_h=created_h,
+                status="resolved",
+                agent=agent_ids[i % 6],
+                resolved_h=created_h * rng.uniform(0.05, 0.95),
+                **kwargs,
+            )
         elif roll < 0.65:
             row = _row(i, now, created_h=created_h, status="ai_responded", ai="Seeded AI answer.", **kwargs)
         elif roll < 0.80:
             row = _row(i, now, created_h=created_h, status="queued", **kwargs)
         else:
-            row = _row(i, now, created_h=created_h, status="assigned" if roll < 0.95 else "in_progress",
-                       agent=agent_ids[i % 6], activity_h=rng.uniform(0, min(created_h, 150)), **kwargs)
+            row = _row(
+                i,
+                now,
+                created_h=created_h,
+                status="assigned" if roll < 0.95 else "in_progress",
+                agent=agent_ids[i % 6],
+                activity_h=rng.uniform(0, min(created_h, 150)),
+                **kwargs,
+            )
         batch.append(row)
         if len(batch) == 10_000:
             conn.executemany(INSERT_TICKET, batch)

@@ -220,7 +220,9 @@ def insert_ticket(conn, body: dict, origin: str) -> tuple[dict, bool]:
     if origin == "channel" and not request_id:
         # A channel ticket gets a request id, so the flow that picks it up finds it instead of
         # creating it a second time.
-        conn.execute("UPDATE tickets SET request_id = ? WHERE id = ?", (f"channel-ticket-{cur.lastrowid}", cur.lastrowid))
+        conn.execute(
+            "UPDATE tickets SET request_id = ? WHERE id = ?", (f"channel-ticket-{cur.lastrowid}", cur.lastrowid)
+        )
     ticket = fetch_ticket(conn, cur.lastrowid)
     emit(conn, "ticket.created", {"ticket_id": ticket["id"], "origin": origin, "channel": ticket["channel"]})
     return ticket, True
@@ -243,7 +245,10 @@ def receive_channel_ticket():
 
 
 TICKET_STATUSES = {"new", "ai_responded", "queued", "assigned", "in_progress", "resolved", "closed"}
-TICKET_SORTS = {"id": (["id"], "id"), "urgency": (["priority_rank", "created_at", "id"], "(priority_rank, created_at, id)")}
+TICKET_SORTS = {
+    "id": (["id"], "id"),
+    "urgency": (["priority_rank", "created_at", "id"], "(priority_rank, created_at, id)"),
+}
 
 
 def ticket_filters() -> tuple[list[str], list]:
@@ -252,7 +257,9 @@ def ticket_filters() -> tuple[list[str], list]:
     statuses = [s for s in (request.args.get("status") or "").split(",") if s]
     unknown = [s for s in statuses if s not in TICKET_STATUSES]
     if unknown:
-        raise ApiError(400, f"status: unknown status {unknown[0]!r} (one of {', '.join(sorted(TICKET_STATUSES))})", "status")
+        raise ApiError(
+            400, f"status: unknown status {unknown[0]!r} (one of {', '.join(sorted(TICKET_STATUSES))})", "status"
+        )
     if statuses:
         where.append(f"status IN ({','.join('?' * len(statuses))})")
         params += statuses
@@ -262,8 +269,11 @@ def ticket_filters() -> tuple[list[str], list]:
         params.append(agent_id)
     if arg_bool("unassigned"):
         where.append("agent_id IS NULL")
-    for name, clause in (("updated_before", "updated_at < ?"), ("updated_after", "updated_at >= ?"),
-                         ("activity_before", "last_activity_at < ?")):
+    for name, clause in (
+        ("updated_before", "updated_at < ?"),
+        ("updated_after", "updated_at >= ?"),
+        ("activity_before", "last_activity_at < ?"),
+    ):
         value = arg_time(name)
         if value:
             where.append(clause)
@@ -331,7 +341,9 @@ def assign_ticket(ticket_id: int):
         ticket = fetch_ticket(conn, ticket_id)
         agent = fetch_agent_row(conn, body["agent_id"])
         if ticket["status"] in ("resolved", "closed"):
-            raise ApiError(409, f"ticket_id: ticket {ticket_id} is {ticket['status']} and cannot be assigned", "ticket_id")
+            raise ApiError(
+                409, f"ticket_id: ticket {ticket_id} is {ticket['status']} and cannot be assigned", "ticket_id"
+            )
         if ticket["agent_id"] == agent["id"] and ticket["status"] in ("assigned", "in_progress"):
             return ticket
         now = now_ts()
@@ -357,15 +369,23 @@ def resolve_ticket(ticket_id: int):
         if ticket["status"] in ("resolved", "closed"):
             return ticket
         if resolved_by == "ai" and ticket["status"] != "ai_responded":
-            raise ApiError(409, f"ticket_id: ticket {ticket_id} is {ticket['status']}; only a ticket waiting on the"
-                                " customer after an AI answer can be resolved as answered by AI", "ticket_id")
+            raise ApiError(
+                409,
+                f"ticket_id: ticket {ticket_id} is {ticket['status']}; only a ticket waiting on the"
+                " customer after an AI answer can be resolved as answered by AI",
+                "ticket_id",
+            )
         now = now_ts()
         conn.execute(
             "UPDATE tickets SET status = 'resolved', resolution_summary = ?, agent_id = COALESCE(agent_id, ?),"
             " resolved_by = ?, resolved_at = ?, updated_at = ?, last_activity_at = ? WHERE id = ?",
             (body["resolution_summary"], body.get("agent_id"), resolved_by, now, now, now, ticket_id),
         )
-        emit(conn, "ticket.resolved", {"ticket_id": ticket_id, "agent_id": body.get("agent_id"), "resolved_by": resolved_by})
+        emit(
+            conn,
+            "ticket.resolved",
+            {"ticket_id": ticket_id, "agent_id": body.get("agent_id"), "resolved_by": resolved_by},
+        )
         return fetch_ticket(conn, ticket_id)
 
 
@@ -376,11 +396,21 @@ def customer_reply(ticket_id: int):
     body = json_body("addCustomerReply")
     with Tx(db()) as conn:
         ticket = fetch_ticket(conn, ticket_id)
-        note, created = insert_note(conn, ticket_id, {"author": ticket["customer_name"], "author_type": "customer",
-                                                      "body": body["body"], "key": body.get("key")})
+        note, created = insert_note(
+            conn,
+            ticket_id,
+            {
+                "author": ticket["customer_name"],
+                "author_type": "customer",
+                "body": body["body"],
+                "key": body.get("key"),
+            },
+        )
         if created:
-            conn.execute("UPDATE tickets SET customer_replied_at = COALESCE(customer_replied_at, ?) WHERE id = ?",
-                         (note["created_at"], ticket_id))
+            conn.execute(
+                "UPDATE tickets SET customer_replied_at = COALESCE(customer_replied_at, ?) WHERE id = ?",
+                (note["created_at"], ticket_id),
+            )
             emit(conn, "ticket.customer_replied", {"ticket_id": ticket_id, "note_id": note["id"]})
     return note, 201 if created else 200
 
@@ -482,7 +512,9 @@ def record_agent_feedback(agent_id: int):
         if feedback is None:
             raise ApiError(404, f"feedback_id: feedback {body['feedback_id']} does not exist", "feedback_id")
         if feedback["agent_id"] not in (None, agent_id):
-            raise ApiError(409, f"feedback_id: feedback {feedback['id']} is about agent {feedback['agent_id']}", "feedback_id")
+            raise ApiError(
+                409, f"feedback_id: feedback {feedback['id']} is about agent {feedback['agent_id']}", "feedback_id"
+            )
         conn.execute(
             "INSERT OR IGNORE INTO agent_feedback (feedback_id, agent_id, rating) VALUES (?,?,?)",
             (feedback["id"], agent_id, feedback["rating"]),
@@ -527,7 +559,8 @@ def daily_stats():
     created_in = "created_at >= ? AND created_at < ?"
     resolved_in = "resolved_at >= ? AND resolved_at < ?"
     avg = conn.execute(  # people's resolutions: an AI answer closed after the time-out would skew it
-        "SELECT AVG((julianday(resolved_at) - julianday(created_at)) * 24) FROM tickets WHERE " + resolved_in
+        "SELECT AVG((julianday(resolved_at) - julianday(created_at)) * 24) FROM tickets WHERE "
+        + resolved_in
         + " AND resolved_by IS NOT 'ai'",
         (start, end),
     ).fetchone()[0]
@@ -553,7 +586,9 @@ def daily_stats():
         "ai_responded": _count(
             conn, f"SELECT COUNT(*) FROM tickets WHERE {created_in} AND ai_response IS NOT NULL", (start, end)
         ),
-        "assigned": _count(conn, "SELECT COUNT(*) FROM tickets WHERE assigned_at >= ? AND assigned_at < ?", (start, end)),
+        "assigned": _count(
+            conn, "SELECT COUNT(*) FROM tickets WHERE assigned_at >= ? AND assigned_at < ?", (start, end)
+        ),
         "resolved_by_ai": _count(
             conn, f"SELECT COUNT(*) FROM tickets WHERE {resolved_in} AND resolved_by = 'ai'", (start, end)
         ),
@@ -594,7 +629,9 @@ def stats_history():
         items.append(
             {
                 "date": day.isoformat(),
-                "created": _count(conn, "SELECT COUNT(*) FROM tickets WHERE created_at >= ? AND created_at < ?", (start, end)),
+                "created": _count(
+                    conn, "SELECT COUNT(*) FROM tickets WHERE created_at >= ? AND created_at < ?", (start, end)
+                ),
                 "resolved": _count(
                     conn, "SELECT COUNT(*) FROM tickets WHERE resolved_at >= ? AND resolved_at < ?", (start, end)
                 ),
@@ -618,13 +655,19 @@ def save_feedback(conn, ticket_id: int, rating: int, comment: str | None, source
     if row is not None:
         return dict(row), False
     if ticket["status"] not in ("resolved", "closed"):
-        raise ApiError(409, f"ticket_id: ticket {ticket_id} is {ticket['status']}, not resolved; feedback is taken"
-                            " for resolved tickets", "ticket_id")
+        raise ApiError(
+            409,
+            f"ticket_id: ticket {ticket_id} is {ticket['status']}, not resolved; feedback is taken"
+            " for resolved tickets",
+            "ticket_id",
+        )
     cur = conn.execute(
         "INSERT INTO feedback (ticket_id, agent_id, rating, comment, source, created_at) VALUES (?,?,?,?,?,?)",
         (ticket_id, ticket["agent_id"], rating, comment, source, now_ts()),
     )
-    conn.execute("UPDATE tickets SET updated_at = ?, last_activity_at = ? WHERE id = ?", (now_ts(), now_ts(), ticket_id))
+    conn.execute(
+        "UPDATE tickets SET updated_at = ?, last_activity_at = ? WHERE id = ?", (now_ts(), now_ts(), ticket_id)
+    )
     feedback = dict(conn.execute(f"SELECT {FEEDBACK_COLUMNS} FROM feedback WHERE id = ?", (cur.lastrowid,)).fetchone())
     emit(conn, "feedback.submitted", {"feedback_id": feedback["id"], "ticket_id": ticket_id, "source": source})
     return feedback, True
@@ -717,7 +760,9 @@ def list_events():
         sql += f" AND type IN ({','.join('?' * len(types))})"
         params += types
     rows = db().execute(sql + " ORDER BY id LIMIT ?", [*params, limit]).fetchall()
-    items = [{"id": r["id"], "type": r["type"], "created_at": r["created_at"], "data": json.loads(r["data"])} for r in rows]
+    items = [
+        {"id": r["id"], "type": r["type"], "created_at": r["created_at"], "data": json.loads(r["data"])} for r in rows
+    ]
     return {"items": items, "last_id": items[-1]["id"] if items else after}
 
 

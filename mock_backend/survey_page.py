@@ -57,7 +57,9 @@ def _form(token: str, ticket, error: str | None = None, rating: str | None = Non
 def survey_form(token: str):
     survey, ticket = _survey_and_ticket(token)
     if survey is None:
-        return _page("Survey not found", "<p>This survey link is not valid. Please check the link in your e-mail.</p>", 404)
+        return _page(
+            "Survey not found", "<p>This survey link is not valid. Please check the link in your e-mail.</p>", 404
+        )
     answered = db().execute("SELECT rating FROM feedback WHERE ticket_id = ?", (ticket["id"],)).fetchone()
     if answered is not None:
         return _page("Thank you", f"<p>You already rated ticket #{ticket['id']}: {answered['rating']} of 5.</p>")
@@ -70,7 +72,9 @@ def survey_answer(token: str):
 
     survey, ticket = _survey_and_ticket(token)
     if survey is None:
-        return _page("Survey not found", "<p>This survey link is not valid. Please check the link in your e-mail.</p>", 404)
+        return _page(
+            "Survey not found", "<p>This survey link is not valid. Please check the link in your e-mail.</p>", 404
+        )
     rating, comment = request.form.get("rating", ""), request.form.get("comment", "").strip()
     error = None
     if rating not in {"1", "2", "3", "4", "5"}:

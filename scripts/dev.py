@@ -61,20 +61,35 @@ def ensure_venv() -> Path:
         print(f"==> creating virtualenv {env}", flush=True)
         venv.EnvBuilder(with_pip=True, clear=True).create(env)
     stamp = env / ".support-flows-installed"
-    digest = hashlib.sha256(REQUIREMENTS.read_bytes() + RUNTIME_REQUIREMENTS.read_bytes() + CONSTRAINTS.read_bytes() + INSTALL_FLAGS_VERSION).hexdigest()
+    digest = hashlib.sha256(
+        REQUIREMENTS.read_bytes() + RUNTIME_REQUIREMENTS.read_bytes() + CONSTRAINTS.read_bytes() + INSTALL_FLAGS_VERSION
+    ).hexdigest()
     if stamp.exists() and stamp.read_text() == digest:
         return env
     print("==> installing requirements (pinned by constraints.txt)", flush=True)
     uv = ensure_uv(env)
     subprocess.run(
-        [*uv, "pip", "install", "--quiet", "--python", str(python_in(env)),
-         "-r", str(REQUIREMENTS), "-c", str(CONSTRAINTS)],
+        [
+            *uv,
+            "pip",
+            "install",
+            "--quiet",
+            "--python",
+            str(python_in(env)),
+            "-r",
+            str(REQUIREMENTS),
+            "-c",
+            str(CONSTRAINTS),
+        ],
         check=True,
     )
     # Precompiled bytecode: on machines that set PYTHONDONTWRITEBYTECODE (ours do), every Airflow
     # process and every DAG parse would otherwise compile Airflow's modules from source again.
-    subprocess.run([str(python_in(env)), "-m", "compileall", "-q", "-j", "0", str(site_packages(env))],
-                   check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [str(python_in(env)), "-m", "compileall", "-q", "-j", "0", str(site_packages(env))],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     stamp.write_text(digest)
     return env
 

@@ -181,8 +181,15 @@ class Stack:
     def on_free_ports(cls, state_dir: Path, **options) -> Stack:
         """A quiet stack on free ports throughout (UI, mock, log servers, health check), so it runs
         beside a developer's stack and beside other stacks: what the tests and benchmarks start."""
-        return cls(state_dir=state_dir, airflow_port=free_port(), mock_port=free_port(),
-                   mock_tls_port=free_port(), quiet=True, private_ports=True, **options)
+        return cls(
+            state_dir=state_dir,
+            airflow_port=free_port(),
+            mock_port=free_port(),
+            mock_tls_port=free_port(),
+            quiet=True,
+            private_ports=True,
+            **options,
+        )
 
     # --- configuration ------------------------------------------------------------------------------
 
@@ -270,11 +277,15 @@ class Stack:
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.metadata_url,
             # FAB's users and roles (admins manage them in the UI), with one change: see access.py
             "AIRFLOW__CORE__AUTH_MANAGER": "support_flows.server.access.SupportFabAuthManager",
-            "AIRFLOW__API__SECRET_KEY": _secret_file(self.state_dir / "api-secret-key", lambda: secrets.token_urlsafe(32)),
+            "AIRFLOW__API__SECRET_KEY": _secret_file(
+                self.state_dir / "api-secret-key", lambda: secrets.token_urlsafe(32)
+            ),
             "AIRFLOW__API__PORT": str(self.airflow_port),
             "AIRFLOW__API__BASE_URL": self.airflow_url,
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.airflow_url}/execution/",
-            "AIRFLOW__API_AUTH__JWT_SECRET": _secret_file(self.state_dir / "jwt-secret", lambda: secrets.token_urlsafe(32)),
+            "AIRFLOW__API_AUTH__JWT_SECRET": _secret_file(
+                self.state_dir / "jwt-secret", lambda: secrets.token_urlsafe(32)
+            ),
             "AIRFLOW__CORE__FERNET_KEY": _secret_file(
                 self.state_dir / "fernet-key", lambda: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
             ),
@@ -290,24 +301,30 @@ class Stack:
                 self.state_dir / "customer-key-salt", lambda: secrets.token_urlsafe(32)
             ),
             "AIRFLOW_VAR_SUPPORT_AIRFLOW_UI_URL": self.airflow_url,
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "plugins"), str(ROOT), os.environ.get("PYTHONPATH")])),
+            "PYTHONPATH": os.pathsep.join(
+                filter(None, [str(ROOT / "plugins"), str(ROOT), os.environ.get("PYTHONPATH")])
+            ),
         }
         if self.executor == "celery":
-            env.update({
-                "AIRFLOW__CELERY__BROKER_URL": self.broker_url,
-                "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + self.metadata_url.replace("+psycopg2", "", 1),
-                "AIRFLOW__CELERY__WORKER_CONCURRENCY": "4",
-                # Airflow's default Celery config, plus our task modules preloaded in each worker
-                "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": "support_flows.server.celery_config.CELERY_CONFIG",
-            })
+            env.update(
+                {
+                    "AIRFLOW__CELERY__BROKER_URL": self.broker_url,
+                    "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + self.metadata_url.replace("+psycopg2", "", 1),
+                    "AIRFLOW__CELERY__WORKER_CONCURRENCY": "4",
+                    # Airflow's default Celery config, plus our task modules preloaded in each worker
+                    "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": "support_flows.server.celery_config.CELERY_CONFIG",
+                }
+            )
         if self.private_ports:
             if not hasattr(self, "_ports"):
                 self._ports = {name: free_port() for name in ("worker_log", "trigger_log", "health")}
-            env.update({
-                "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(self._ports["worker_log"]),
-                "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(self._ports["trigger_log"]),
-                "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(self._ports["health"]),
-            })
+            env.update(
+                {
+                    "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(self._ports["worker_log"]),
+                    "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(self._ports["trigger_log"]),
+                    "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(self._ports["health"]),
+                }
+            )
         for conn_id, conn in self.connections().items():
             env[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps(conn)
         env.update(self.extra_env)
@@ -328,8 +345,14 @@ class Stack:
         log.parent.mkdir(parents=True, exist_ok=True)
         with open(log, "ab") as out:
             component.process = subprocess.Popen(
-                component.args, cwd=ROOT, env=component.env, stdout=out, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True, **component.popen_options,
+                component.args,
+                cwd=ROOT,
+                env=component.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                **component.popen_options,
             )
         component.restart_at = None
         return component.process
@@ -358,12 +381,16 @@ class Stack:
             raise
 
     def _check_ports(self) -> None:
-        for port, what, variable in ((self.airflow_port, "Airflow", "SUPPORT_AIRFLOW_PORT"),
-                                     (self.mock_port, "the mock backend", "SUPPORT_MOCK_PORT"),
-                                     (self.mock_tls_port, "the mock's HTTPS endpoint", "SUPPORT_MOCK_TLS_PORT")):
+        for port, what, variable in (
+            (self.airflow_port, "Airflow", "SUPPORT_AIRFLOW_PORT"),
+            (self.mock_port, "the mock backend", "SUPPORT_MOCK_PORT"),
+            (self.mock_tls_port, "the mock's HTTPS endpoint", "SUPPORT_MOCK_TLS_PORT"),
+        ):
             if _port_in_use(port):
-                raise RuntimeError(f"port {port} for {what} is in use (another `run`?): stop what holds it, "
-                                   f"or choose another port with {variable}")
+                raise RuntimeError(
+                    f"port {port} for {what} is in use (another `run`?): stop what holds it, "
+                    f"or choose another port with {variable}"
+                )
 
     def _start_postgres(self) -> None:
         """The embedded server (created the first time), or the existing one; then the two databases."""
@@ -372,10 +399,13 @@ class Stack:
         else:
             fresh = not self.postgres.initialised
             self.postgres.prepare()
-            self.say(f"==> {'created' if fresh else 'starting'} PostgreSQL in {self.postgres.data_dir} "
-                     f"(127.0.0.1:{self.postgres.port})")
-            process = self._spawn("postgres", self.postgres.command(), dict(os.environ),
-                                  **self.postgres.popen_options())
+            self.say(
+                f"==> {'created' if fresh else 'starting'} PostgreSQL in {self.postgres.data_dir} "
+                f"(127.0.0.1:{self.postgres.port})"
+            )
+            process = self._spawn(
+                "postgres", self.postgres.command(), dict(os.environ), **self.postgres.popen_options()
+            )
             self.postgres.wait_ready(process)
         ensure_databases(_server_url(self.metadata_url), [_database(self.metadata_url), _database(self.reporting_url)])
 
@@ -387,8 +417,18 @@ class Stack:
         env = self.env()
         mock = self._spawn(
             "mock-backend",
-            [sys.executable, "-m", "mock_backend", "--port", str(self.mock_port), "--tls-port",
-             str(self.mock_tls_port), "--db", str(self.state_dir / "mock_backend.sqlite"), "--quiet"],
+            [
+                sys.executable,
+                "-m",
+                "mock_backend",
+                "--port",
+                str(self.mock_port),
+                "--tls-port",
+                str(self.mock_tls_port),
+                "--db",
+                str(self.state_dir / "mock_backend.sqlite"),
+                "--quiet",
+            ],
             {**env, "MOCK_PUBLIC_URL": self.mock_url},
         )
         wait_for_http(f"{self.mock_url}/health", 60, mock)
@@ -412,19 +452,40 @@ class Stack:
     def migrate_reporting(self, env: dict[str, str]) -> None:
         """The reporting tables, schemas and roles: a deploy step, as in production (tasks only
         check the version)."""
-        done = subprocess.run([sys.executable, "-m", "support_flows.storage.reporting", "migrate"], env=env, cwd=ROOT,
-                              capture_output=True, text=True)
+        done = subprocess.run(
+            [sys.executable, "-m", "support_flows.storage.reporting", "migrate"],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
         if done.returncode != 0:
-            raise RuntimeError(f"migrating the reporting database failed:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
+            raise RuntimeError(
+                f"migrating the reporting database failed:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
+            )
         self.say("==> " + done.stdout.strip().splitlines()[-1])
 
     def bootstrap_access(self, env: dict[str, str]) -> None:
         """The PowerApps role, the two users and the PowerApps connection's key (support_flows.server.access)."""
         passwords = self.passwords()
         done = subprocess.run(
-            [sys.executable, "-m", "support_flows.server.access", "bootstrap", "--api-key-file", str(self.api_key_file)],
-            env={**env, "SUPPORT_ADMIN_PASSWORD": passwords["admin"], "SUPPORT_POWERAPPS_PASSWORD": passwords["powerapps"]},
-            cwd=ROOT, capture_output=True, text=True)
+            [
+                sys.executable,
+                "-m",
+                "support_flows.server.access",
+                "bootstrap",
+                "--api-key-file",
+                str(self.api_key_file),
+            ],
+            env={
+                **env,
+                "SUPPORT_ADMIN_PASSWORD": passwords["admin"],
+                "SUPPORT_POWERAPPS_PASSWORD": passwords["powerapps"],
+            },
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
         if done.returncode != 0:
             raise RuntimeError(f"creating the users and roles failed:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
         self.say("==> " + done.stdout.strip().splitlines()[-1])
@@ -437,15 +498,24 @@ class Stack:
     def write_state_file(self) -> None:
         """``stack.json`` in the state folder: the addresses and the component PIDs, for people and
         tests that look at a running stack from outside."""
-        (self.state_dir / "stack.json").write_text(json.dumps({
-            "launcher_pid": os.getpid(), "airflow_url": self.airflow_url,
-            "mock_url": self.mock_url, "components": {name: c.pid for name, c in self.components.items()},
-        }, indent=2))
+        (self.state_dir / "stack.json").write_text(
+            json.dumps(
+                {
+                    "launcher_pid": os.getpid(),
+                    "airflow_url": self.airflow_url,
+                    "mock_url": self.mock_url,
+                    "components": {name: c.pid for name, c in self.components.items()},
+                },
+                indent=2,
+            )
+        )
 
     def wait_for_dags(self, dag_ids, timeout: float = 240) -> None:
         """Wait until the dag-processor has parsed ``dag_ids`` (REST API, as the admin user)."""
         request = urllib.request.Request(
-            f"{self.airflow_url}/auth/token", method="POST", headers={"Content-Type": "application/json"},
+            f"{self.airflow_url}/auth/token",
+            method="POST",
+            headers={"Content-Type": "application/json"},
             data=json.dumps({"username": "admin", "password": self.passwords()["admin"]}).encode(),
         )
         with urllib.request.urlopen(request, timeout=30) as response:
@@ -453,8 +523,9 @@ class Stack:
         wanted, seen = set(dag_ids), set()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            listing = urllib.request.Request(f"{self.airflow_url}/api/v2/dags?limit=1000",
-                                             headers={"Authorization": f"Bearer {token}"})
+            listing = urllib.request.Request(
+                f"{self.airflow_url}/api/v2/dags?limit=1000", headers={"Authorization": f"Bearer {token}"}
+            )
             try:
                 with urllib.request.urlopen(listing, timeout=30) as response:
                     seen = {dag["dag_id"] for dag in json.load(response)["dags"]}
@@ -464,15 +535,19 @@ class Stack:
             if wanted <= seen:
                 return
             time.sleep(1)
-        raise TimeoutError(f"DAGs not parsed within {timeout:.0f}s: {sorted(wanted - seen)}; "
-                           f"see {self.state_dir / 'logs'}")
+        raise TimeoutError(
+            f"DAGs not parsed within {timeout:.0f}s: {sorted(wanted - seen)}; see {self.state_dir / 'logs'}"
+        )
 
     def start_worker(self, n: int, env: dict[str, str] | None = None) -> subprocess.Popen:
         """Celery worker number ``n`` (its own log-server port, so several share one machine)."""
         env = dict(env or self.env())
         env["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"] = str(free_port())
-        return self._spawn(f"worker{n}", [self._airflow(), "celery", "worker", "--celery-hostname", f"worker{n}@%h",
-                                          "--concurrency", "4"], env)
+        return self._spawn(
+            f"worker{n}",
+            [self._airflow(), "celery", "worker", "--celery-hostname", f"worker{n}@%h", "--concurrency", "4"],
+            env,
+        )
 
     def kill(self, name: str) -> None:
         """Kill a component (and its children) at once, as a crash would; it is not restarted."""
@@ -484,8 +559,9 @@ class Stack:
         with urllib.request.urlopen(f"{self.mock_url}/api/agents", timeout=10) as response:
             if json.load(response)["items"]:
                 return
-        request = urllib.request.Request(f"{self.mock_url}/_mock/seed", data=b"{}", method="POST",
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            f"{self.mock_url}/_mock/seed", data=b"{}", method="POST", headers={"Content-Type": "application/json"}
+        )
         with urllib.request.urlopen(request, timeout=60) as response:
             self.say(f"==> seeded demo data: {json.load(response)}")
 
@@ -512,7 +588,8 @@ class Stack:
                     raise CrashLoop(
                         f"{name} exited with code {code} after {len(component.restarts)} restarts within "
                         f"{CRASH_LOOP_WINDOW_S:.0f}s; giving up. Last lines of {self.log_path(name)}:\n"
-                        + self.log_tail(name))
+                        + self.log_tail(name)
+                    )
                 delay = min(2.0 ** len(component.restarts), MAX_BACKOFF_S)
                 component.restart_at = now + delay
                 events.append(f"!! {name} exited with code {code}; restarting it in {delay:.0f}s")
@@ -521,8 +598,10 @@ class Stack:
                 if name == "postgres":
                     self.postgres.prepare()  # a crash leaves postmaster.pid behind
                 self._launch(component)
-                events.append(f"==> {name} restarted (pid {component.pid}, restart {len(component.restarts)} "
-                              f"within {CRASH_LOOP_WINDOW_S:.0f}s)")
+                events.append(
+                    f"==> {name} restarted (pid {component.pid}, restart {len(component.restarts)} "
+                    f"within {CRASH_LOOP_WINDOW_S:.0f}s)"
+                )
                 self.write_state_file()
         for line in events:
             self.say(line)

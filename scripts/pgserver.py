@@ -61,8 +61,11 @@ def _run_as() -> str | None:
     try:
         pwd.getpwnam(SYSTEM_USER)
     except KeyError:
-        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", SYSTEM_USER],
-                       check=True, capture_output=True)
+        subprocess.run(
+            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", SYSTEM_USER],
+            check=True,
+            capture_output=True,
+        )
     return SYSTEM_USER
 
 
@@ -119,7 +122,8 @@ class EmbeddedPostgres:
             if any(self.data_dir.iterdir()):
                 raise DataDirError(
                     f"{self.data_dir} is not a PostgreSQL data folder (no PG_VERSION): "
-                    f"move it away or delete it, and `run` creates a new one")
+                    f"move it away or delete it, and `run` creates a new one"
+                )
             self.data_dir.rmdir()
         if not self.initialised:
             self._initdb(scratch)
@@ -131,9 +135,20 @@ class EmbeddedPostgres:
         if self.user:
             _let_user_reach(target, self.user)
         done = subprocess.run(
-            [str(bin_dir() / "initdb"), "-D", str(target), "-U", SUPERUSER, "--auth=trust",
-             "--encoding=UTF8", "--locale=C", "--no-instructions"],
-            capture_output=True, text=True, **self._as_user(),
+            [
+                str(bin_dir() / "initdb"),
+                "-D",
+                str(target),
+                "-U",
+                SUPERUSER,
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C",
+                "--no-instructions",
+            ],
+            capture_output=True,
+            text=True,
+            **self._as_user(),
         )
         if done.returncode != 0:
             raise RuntimeError(f"initdb failed in {target}:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
@@ -150,7 +165,8 @@ class EmbeddedPostgres:
         if _is_postgres_of(pid, self.data_dir):
             raise DataDirError(
                 f"a PostgreSQL server (pid {pid}) is already running on {self.data_dir}: another "
-                f"`run` is using this state folder; stop it first (or set SUPPORT_STATE_DIR)")
+                f"`run` is using this state folder; stop it first (or set SUPPORT_STATE_DIR)"
+            )
         pid_file.unlink()
 
     # --- the server -----------------------------------------------------------------------------
@@ -175,8 +191,21 @@ class EmbeddedPostgres:
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 raise RuntimeError(f"PostgreSQL exited with code {process.returncode} while starting")
-            probe = subprocess.run([str(bin_dir() / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port),
-                                    "-U", SUPERUSER, "-t", "1"], check=False)
+            probe = subprocess.run(
+                [
+                    str(bin_dir() / "pg_isready"),
+                    "-q",
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(self.port),
+                    "-U",
+                    SUPERUSER,
+                    "-t",
+                    "1",
+                ],
+                check=False,
+            )
             if probe.returncode == 0:
                 return
             time.sleep(0.2)
@@ -191,8 +220,14 @@ class EmbeddedPostgres:
         need no supervision. ``run`` starts ``command()`` as a supervised component instead."""
         self.prepare()
         with open(log_path or os.devnull, "ab") as log:
-            process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                       start_new_session=True, **self.popen_options())
+            process = subprocess.Popen(
+                self.command(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                **self.popen_options(),
+            )
             try:
                 self.wait_ready(process)
                 yield process

@@ -30,7 +30,11 @@ EVENT_ACTIONS = {
 
 def param_schema(param) -> dict:
     """A Param as a Swagger 2.0 property (no null types: Power Platform does not know them)."""
-    schema = {k: v for k, v in param.schema.items() if k in ("type", "minLength", "maxLength", "minimum", "maximum", "enum", "format", "pattern")}
+    schema = {
+        k: v
+        for k, v in param.schema.items()
+        if k in ("type", "minLength", "maxLength", "minimum", "maximum", "enum", "format", "pattern")
+    }
     kind = schema.get("type")
     if isinstance(kind, list):
         schema["type"] = next(t for t in kind if t != "null")
@@ -75,34 +79,55 @@ def build(dags: dict) -> tuple[dict, dict]:
                 "summary": "Get the outputs of a finished flow run",
                 "description": "task_id: " + "; ".join(f"{d}: {a[2]}" for d, a in EVENT_ACTIONS.items()),
                 "parameters": [
-                    _path("dag_id", "Flow (DAG id)", list(EVENT_ACTIONS)), _path("dag_run_id", "Run id"),
+                    _path("dag_id", "Flow (DAG id)", list(EVENT_ACTIONS)),
+                    _path("dag_run_id", "Run id"),
                     _path("task_id", "Last task", sorted({a[2] for a in EVENT_ACTIONS.values()})),
                     # internal, so required with a default: Power Platform sends an internal
                     # parameter only then
-                    {"name": "deserialize", "in": "query", "type": "boolean", "required": True, "default": True,
-                     "x-ms-visibility": "internal"},
+                    {
+                        "name": "deserialize",
+                        "in": "query",
+                        "type": "boolean",
+                        "required": True,
+                        "default": True,
+                        "x-ms-visibility": "internal",
+                    },
                 ],
-                "responses": {"200": {"description": "The outputs", "schema": {"type": "object", "properties": {
-                    "value": {"type": "object", "x-ms-summary": "Outputs"}}}}},
+                "responses": {
+                    "200": {
+                        "description": "The outputs",
+                        "schema": {
+                            "type": "object",
+                            "properties": {"value": {"type": "object", "x-ms-summary": "Outputs"}},
+                        },
+                    }
+                },
             }
         },
     }
     for dag_id, (action, summary, _task) in EVENT_ACTIONS.items():
         dag = dags[dag_id]
-        conf = {"type": "object", "required": required_params(dag), "properties": {
-            name: param_schema(dag.params.get_param(name)) for name in dag.params}}
+        conf = {
+            "type": "object",
+            "required": required_params(dag),
+            "properties": {name: param_schema(dag.params.get_param(name)) for name in dag.params},
+        }
         paths[f"/api/v2/dags/{dag_id}/dagRuns"] = {
             "post": {
                 "operationId": action,
                 "summary": summary,
                 "description": (dag.doc_md or "").strip().splitlines()[0].lstrip("# ").strip(),
-                "parameters": [{
-                    "name": "body", "in": "body", "required": True,
-                    # No logical_date: the run starts now. Airflow 3 wants one (null) in the body;
-                    # the package's API-server guard adds it, since Power Platform would not send
-                    # an optional internal field.
-                    "schema": {"type": "object", "required": ["conf"], "properties": {"conf": conf}},
-                }],
+                "parameters": [
+                    {
+                        "name": "body",
+                        "in": "body",
+                        "required": True,
+                        # No logical_date: the run starts now. Airflow 3 wants one (null) in the body;
+                        # the package's API-server guard adds it, since Power Platform would not send
+                        # an optional internal field.
+                        "schema": {"type": "object", "required": ["conf"], "properties": {"conf": conf}},
+                    }
+                ],
                 "responses": {
                     "200": {"description": "The run was created", "schema": {"$ref": "#/definitions/DagRun"}},
                     "400": {"description": "A field is wrong; detail names it"},
@@ -113,37 +138,67 @@ def build(dags: dict) -> tuple[dict, dict]:
         }
     definition = {
         "swagger": "2.0",
-        "info": {"title": "Support Flows (Airflow)", "version": "1.0",
-                 "description": "Start the support flows and read their outputs. Generated from the DAGs by scripts/powerapps_connector.py."},
+        "info": {
+            "title": "Support Flows (Airflow)",
+            "version": "1.0",
+            "description": "Start the support flows and read their outputs. Generated from the DAGs by scripts/powerapps_connector.py.",
+        },
         "host": "airflow.example.com",
         "basePath": "/",
         "schemes": ["https"],
         "consumes": ["application/json"],
         "produces": ["application/json"],
-        "securityDefinitions": {"api_key": {"type": "apiKey", "in": "header", "name": "X-Api-Key",
-                                            "description": "An integration key of the PowerApps user "
-                                                           "(python -m support_flows.server.api_keys create)"}},
+        "securityDefinitions": {
+            "api_key": {
+                "type": "apiKey",
+                "in": "header",
+                "name": "X-Api-Key",
+                "description": "An integration key of the PowerApps user "
+                "(python -m support_flows.server.api_keys create)",
+            }
+        },
         "security": [{"api_key": []}],
         "paths": dict(sorted(paths.items())),
-        "definitions": {"DagRun": {"type": "object", "properties": {
-            "dag_run_id": {"type": "string", "x-ms-summary": "Run id"},
-            "dag_id": {"type": "string", "x-ms-summary": "Flow"},
-            "state": {"type": "string", "x-ms-summary": "State", "description": "queued, running, success or failed"},
-            "note": {"type": "string", "x-ms-summary": "Reason",
-                     "description": "For a run that failed on its input: a code and a message, e.g. "
-                                    "'unknown_ticket: ticket_id: ticket 4711 does not exist'"},
-        }}},
+        "definitions": {
+            "DagRun": {
+                "type": "object",
+                "properties": {
+                    "dag_run_id": {"type": "string", "x-ms-summary": "Run id"},
+                    "dag_id": {"type": "string", "x-ms-summary": "Flow"},
+                    "state": {
+                        "type": "string",
+                        "x-ms-summary": "State",
+                        "description": "queued, running, success or failed",
+                    },
+                    "note": {
+                        "type": "string",
+                        "x-ms-summary": "Reason",
+                        "description": "For a run that failed on its input: a code and a message, e.g. "
+                        "'unknown_ticket: ticket_id: ticket 4711 does not exist'",
+                    },
+                },
+            }
+        },
     }
-    properties = {"properties": {
-        "connectionParameters": {"api_key": {"type": "securestring", "uiDefinition": {
-            "displayName": "API key", "description": "The integration key your Airflow admin created for PowerApps",
-            "tooltip": "sfk_...: python -m support_flows.server.api_keys create --user powerapps --name ...",
-            "constraints": {"tabIndex": 2, "clearText": False, "required": "true"}}}},
-        "iconBrandColor": "#1f4e79",
-        "capabilities": [],
-        "publisher": "support-flows",
-        "stackOwner": "support-flows",
-    }}
+    properties = {
+        "properties": {
+            "connectionParameters": {
+                "api_key": {
+                    "type": "securestring",
+                    "uiDefinition": {
+                        "displayName": "API key",
+                        "description": "The integration key your Airflow admin created for PowerApps",
+                        "tooltip": "sfk_...: python -m support_flows.server.api_keys create --user powerapps --name ...",
+                        "constraints": {"tabIndex": 2, "clearText": False, "required": "true"},
+                    },
+                }
+            },
+            "iconBrandColor": "#1f4e79",
+            "capabilities": [],
+            "publisher": "support-flows",
+            "stackOwner": "support-flows",
+        }
+    }
     return definition, properties
 
 
@@ -167,8 +222,10 @@ def load_dags() -> dict:
 
 def render(dags: dict) -> dict[str, str]:
     definition, properties = build(dags)
-    return {"apiDefinition.swagger.json": json.dumps(definition, indent=2) + "\n",
-            "apiProperties.json": json.dumps(properties, indent=2) + "\n"}
+    return {
+        "apiDefinition.swagger.json": json.dumps(definition, indent=2) + "\n",
+        "apiProperties.json": json.dumps(properties, indent=2) + "\n",
+    }
 
 
 def main() -> int:

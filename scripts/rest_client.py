@@ -26,16 +26,17 @@ class Client:
         (the embedded SQLite metadata database can be briefly locked by the scheduler)."""
         for attempt in range(4):
             try:
-                response = self.session.post(f"{self.base}/api/v2/dags/{dag_id}/dagRuns",
-                                             json={"logical_date": None, "conf": conf}, timeout=60)
+                response = self.session.post(
+                    f"{self.base}/api/v2/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf}, timeout=60
+                )
             except requests.Timeout:
                 if attempt == 3:
                     raise
-                time.sleep(2 ** attempt)
+                time.sleep(2**attempt)
                 continue
             if response.status_code < 500 or attempt == 3:
                 return response
-            time.sleep(2 ** attempt)
+            time.sleep(2**attempt)
         raise AssertionError("unreachable")
 
     def runs(self, dag_id: str) -> list[dict]:

@@ -124,7 +124,9 @@ class DagRunResult:
             for ti in dagrun.get_task_instances(session=session):
                 self.task_states[ti.task_id] = str(ti.state)
                 row = session.scalars(
-                    XComModel.get_many(run_id=dagrun.run_id, dag_ids=dagrun.dag_id, task_ids=ti.task_id, key="return_value")
+                    XComModel.get_many(
+                        run_id=dagrun.run_id, dag_ids=dagrun.dag_id, task_ids=ti.task_id, key="return_value"
+                    )
                 ).first()
                 if row is not None:
                     self.outputs[ti.task_id] = XComModel.deserialize_value(row)
@@ -181,10 +183,19 @@ def reporting_backend(request, connections, monkeypatch) -> str:
     fresh = sa.create_engine(parsed.set(database=name))
     ensure_schema(fresh)  # the deploy step
     fresh.dispose()
-    monkeypatch.setenv("AIRFLOW_CONN_SUPPORT_REPORTING", json.dumps({
-        "conn_type": "postgres", "host": parsed.host, "port": parsed.port or 5432,
-        "login": parsed.username, "password": parsed.password or "", "schema": name,
-    }))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SUPPORT_REPORTING",
+        json.dumps(
+            {
+                "conn_type": "postgres",
+                "host": parsed.host,
+                "port": parsed.port or 5432,
+                "login": parsed.username,
+                "password": parsed.password or "",
+                "schema": name,
+            }
+        ),
+    )
     yield "postgres"
     with admin.connect() as conn:
         conn.execute(sa.text(f"DROP DATABASE {name} WITH (FORCE)"))

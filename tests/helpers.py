@@ -64,8 +64,13 @@ class MockServer:
 
 def connections_for(mock: MockServer, reporting_url: str) -> dict[str, dict]:
     return {
-        "support_api": {"conn_type": "http", "host": "localhost", "port": mock.port, "schema": "http",
-                        "extra": {"timeout": 5}},
+        "support_api": {
+            "conn_type": "http",
+            "host": "localhost",
+            "port": mock.port,
+            "schema": "http",
+            "extra": {"timeout": 5},
+        },
         "support_graph": {
             "conn_type": "msgraph",
             "host": f"localhost:{mock.port}",
@@ -83,5 +88,3 @@ def connections_for(mock: MockServer, reporting_url: str) -> dict[str, dict]:
         },
         "support_reporting": {"conn_type": "sqlite", "host": reporting_url},
     }
-
-

@@ -12,7 +12,9 @@ RUFF = Path(sys.executable).with_name("ruff")
 
 
 def test_ruff_finds_nothing():
-    result = subprocess.run([str(RUFF), "check", "--output-format", "concise", str(ROOT)], capture_output=True, text=True)
+    result = subprocess.run(
+        [str(RUFF), "check", "--output-format", "concise", str(ROOT)], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 

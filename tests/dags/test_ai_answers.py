@@ -52,17 +52,27 @@ def test_a_reply_hands_the_ticket_to_an_agent_through_the_event_feed(run_dag, mo
         runs = session.query(DagRun).filter(DagRun.dag_id == "support_customer_replied").all()
         assert [run.conf for run in runs] == [{"ticket_id": ticket["id"]}]  # one run for one reply
 
-    result = run_dag("support_customer_replied", {"ticket_id": ticket["id"]}, logical_date=datetime(2026, 11, 20, tzinfo=UTC))
-    assert result.outputs["hand_to_agent"] == {"ticket_id": ticket["id"], "status": "queued", "outcome": "queued_for_agent"}
+    result = run_dag(
+        "support_customer_replied", {"ticket_id": ticket["id"]}, logical_date=datetime(2026, 11, 20, tzinfo=UTC)
+    )
+    assert result.outputs["hand_to_agent"] == {
+        "ticket_id": ticket["id"],
+        "status": "queued",
+        "outcome": "queued_for_agent",
+    }
     queue = mock.get("/api/tickets", status="queued", unassigned="true")["items"]
     assert [t["id"] for t in queue] == [ticket["id"]]
     stats = today_stats(mock)
     assert stats["awaiting_customer"] == 0 and stats["backlog"] == 1 and stats["unassigned_backlog"] == 1
 
-    again = run_dag("support_customer_replied", {"ticket_id": ticket["id"]}, logical_date=datetime(2026, 11, 20, tzinfo=UTC))
+    again = run_dag(
+        "support_customer_replied", {"ticket_id": ticket["id"]}, logical_date=datetime(2026, 11, 20, tzinfo=UTC)
+    )
     assert again.outputs["hand_to_agent"]["outcome"] == "already_waiting"
     notes = mock.get(f"/api/tickets/{ticket['id']}/notes")["items"]
-    assert [n["author_type"] for n in notes].count("system") == 1 and [n["author_type"] for n in notes].count("customer") == 1
+    assert [n["author_type"] for n in notes].count("system") == 1 and [n["author_type"] for n in notes].count(
+        "customer"
+    ) == 1
 
     # a ticket with the agents is not closed as answered by AI, however long it waits
     later = run_dag("support_close_ai_answers", logical_date=datetime.now(UTC) + timedelta(days=10))

@@ -36,7 +36,9 @@ def test_loads_a_day_and_loading_it_again_changes_nothing(run_dag, mock, reporti
 
 def test_catches_what_the_event_flows_missed(run_dag, mock):
     mock.seed()
-    ticket = mock.post("/api/tickets", {"customer_name": "A", "customer_email": "a@example.org", "subject": "s", "description": "d"})
+    ticket = mock.post(
+        "/api/tickets", {"customer_name": "A", "customer_email": "a@example.org", "subject": "s", "description": "d"}
+    )
     mock.post(f"/api/tickets/{ticket['id']}/resolve", {"agent_id": 3, "resolution_summary": "Done."})  # no Flow 3 run
     run_dag("support_analytics_load", {"load_date": datetime.now(UTC).date().isoformat()})
     fact = next(f for f in ReportingStore().fetch_all("ticket_facts") if f["ticket_id"] == ticket["id"])
@@ -71,8 +73,13 @@ def test_the_first_load_takes_the_history_and_missed_nights_heal_themselves(run_
     assert loaded_days and loaded_days[1] == (now - timedelta(days=3)).date().isoformat()
 
     # two nights without a run, while tickets arrive, get resolved and rated
-    fresh = [mock.post("/api/tickets", {"customer_name": f"New {n}", "customer_email": f"new{n}@example.org",
-                                        "subject": "s", "description": "d"}) for n in range(3)]
+    fresh = [
+        mock.post(
+            "/api/tickets",
+            {"customer_name": f"New {n}", "customer_email": f"new{n}@example.org", "subject": "s", "description": "d"},
+        )
+        for n in range(3)
+    ]
     mock.post(f"/api/tickets/{fresh[0]['id']}/resolve", {"agent_id": 3, "resolution_summary": "Done."})
     mock.post("/api/feedback", {"ticket_id": fresh[0]["id"], "rating": 5})
 
@@ -80,12 +87,16 @@ def test_the_first_load_takes_the_history_and_missed_nights_heal_themselves(run_
     assert resumed.state == "success", resumed
     assert resumed.outputs["load_tickets"]["updated_after"] is not None
     assert {f["ticket_id"] for f in store.fetch_all("ticket_facts")} == {t["id"] for t in _all(mock, "/api/tickets")}
-    assert {f["feedback_id"] for f in store.fetch_all("feedback_facts")} == {f["id"] for f in _all(mock, "/api/feedback")}
+    assert {f["feedback_id"] for f in store.fetch_all("feedback_facts")} == {
+        f["id"] for f in _all(mock, "/api/feedback")
+    }
     fact = next(f for f in store.fetch_all("ticket_facts") if f["ticket_id"] == fresh[0]["id"])
     assert fact["status"] == "resolved"
     days = {row["day"] for row in store.fetch_all("agent_daily_performance")}
     for back in range(0, 3):  # the two missed days and the one before them
-        assert (now - timedelta(days=back)).date() in {d if not isinstance(d, str) else datetime.fromisoformat(d).date() for d in days}
+        assert (now - timedelta(days=back)).date() in {
+            d if not isinstance(d, str) else datetime.fromisoformat(d).date() for d in days
+        }
 
     again = run_dag("support_analytics_load", logical_date=now + timedelta(days=1, hours=1))
     assert again.outputs["load_tickets"]["written"] == 0

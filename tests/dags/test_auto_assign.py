@@ -38,8 +38,16 @@ def test_queue_is_assigned_by_spare_capacity_urgent_first(run_dag, mock):
 def test_ties_are_shared_out_fairly(run_dag, mock):
     mock.seed()
     for n in range(6):
-        ticket = mock.post("/api/tickets", {"customer_name": "C", "customer_email": f"c{n}@example.org",
-                                            "subject": "Question", "description": "?", "priority": "normal"})
+        ticket = mock.post(
+            "/api/tickets",
+            {
+                "customer_name": "C",
+                "customer_email": f"c{n}@example.org",
+                "subject": "Question",
+                "description": "?",
+                "priority": "normal",
+            },
+        )
         requests.patch(f"{mock.url}/api/tickets/{ticket['id']}", json={"status": "queued"}, timeout=10)
     result = run_dag("support_auto_assign")
     per_agent: dict[int, int] = {}

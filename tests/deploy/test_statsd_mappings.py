@@ -19,23 +19,44 @@ def apply(metric: str) -> tuple[str, dict[str, str]] | None:
         pattern = "^" + re.escape(mapping["match"]).replace(r"\*", "([^.]+)") + "$"
         found = re.match(pattern, metric)
         if found:
-            labels = {key: re.sub(r"\$(\d+)", lambda m, found=found: found.group(int(m.group(1))), value)
-                      for key, value in mapping.get("labels", {}).items()}
+            labels = {
+                key: re.sub(r"\$(\d+)", lambda m, found=found: found.group(int(m.group(1))), value)
+                for key, value in mapping.get("labels", {}).items()
+            }
             return mapping["name"], labels
     return None
 
 
-@pytest.mark.parametrize("metric, name, labels", [
-    ("support_flows.dag.support_ticket_created.answer_or_queue.duration", "airflow_task_duration_milliseconds",
-     {"dag_id": "support_ticket_created", "task_id": "answer_or_queue"}),
-    ("support_flows.ti.finish.support_daily_summary.email_admins.failed", "airflow_task_finishes_total",
-     {"dag_id": "support_daily_summary", "task_id": "email_admins", "state": "failed"}),
-    ("support_flows.dagrun.duration.success.support_ticket_resolved", "airflow_dagrun_duration_milliseconds",
-     {"state": "success", "dag_id": "support_ticket_resolved"}),
-    ("support_flows.pool.open_slots.graph_mailbox", "airflow_pool_slots", {"kind": "open_slots", "pool": "graph_mailbox"}),
-    ("support_flows.dagrun.schedule_delay.support_daily_summary", "airflow_dagrun_schedule_delay_milliseconds",
-     {"dag_id": "support_daily_summary"}),
-])
+@pytest.mark.parametrize(
+    "metric, name, labels",
+    [
+        (
+            "support_flows.dag.support_ticket_created.answer_or_queue.duration",
+            "airflow_task_duration_milliseconds",
+            {"dag_id": "support_ticket_created", "task_id": "answer_or_queue"},
+        ),
+        (
+            "support_flows.ti.finish.support_daily_summary.email_admins.failed",
+            "airflow_task_finishes_total",
+            {"dag_id": "support_daily_summary", "task_id": "email_admins", "state": "failed"},
+        ),
+        (
+            "support_flows.dagrun.duration.success.support_ticket_resolved",
+            "airflow_dagrun_duration_milliseconds",
+            {"state": "success", "dag_id": "support_ticket_resolved"},
+        ),
+        (
+            "support_flows.pool.open_slots.graph_mailbox",
+            "airflow_pool_slots",
+            {"kind": "open_slots", "pool": "graph_mailbox"},
+        ),
+        (
+            "support_flows.dagrun.schedule_delay.support_daily_summary",
+            "airflow_dagrun_schedule_delay_milliseconds",
+            {"dag_id": "support_daily_summary"},
+        ),
+    ],
+)
 def test_airflow_metric_names_get_labels(metric, name, labels):
     assert apply(metric) == (name, labels)
 

@@ -11,9 +11,12 @@ from e2e_support import EVENT_DAGS, Stack
 def stack(tmp_path_factory):
     stack = Stack.on_free_ports(
         tmp_path_factory.mktemp("stack"),
-        extra_env={"AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5", "AIRFLOW_VAR_SUPPORT_EVENT_POLL_SECONDS": "1",
-                   # a short deadline for Flow 1, so test_deadline_alerts.py sees a late run alerted
-                   "SUPPORT_TICKET_CREATED_DEADLINE_MINUTES": "0.25"},
+        extra_env={
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+            "AIRFLOW_VAR_SUPPORT_EVENT_POLL_SECONDS": "1",
+            # a short deadline for Flow 1, so test_deadline_alerts.py sees a late run alerted
+            "SUPPORT_TICKET_CREATED_DEADLINE_MINUTES": "0.25",
+        },
     )
     stack.start()
     try:

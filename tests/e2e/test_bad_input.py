@@ -22,7 +22,10 @@ def without(payload: dict, key: str) -> dict:
 
 MALFORMED = [
     # support_ticket_created: missing fields
-    *[("support_ticket_created", without(TICKET, key), key) for key in ("customer_name", "customer_email", "subject", "description")],
+    *[
+        ("support_ticket_created", without(TICKET, key), key)
+        for key in ("customer_name", "customer_email", "subject", "description")
+    ],
     # unknown and misspelled fields
     ("support_ticket_created", {**TICKET, "priorty": "high"}, "priorty"),
     ("support_ticket_created", {**TICKET, "ticket_id": 5}, "ticket_id"),
@@ -44,10 +47,20 @@ MALFORMED = [
     ("support_ticket_created", {**TICKET, "request_id": ""}, "request_id"),
     ("support_ticket_created", {**TICKET, "request_id": "r" * 101}, "request_id"),
     # invalid e-mails
-    *[("support_ticket_created", {**TICKET, "customer_email": email}, "customer_email") for email in (
-        "plainaddress", "@example.org", "maria@", "maria@example", "maria example@example.org",
-        "maria@@example.org", "<maria@example.org>", "maria@example.org, evil@example.org", "",
-    )],
+    *[
+        ("support_ticket_created", {**TICKET, "customer_email": email}, "customer_email")
+        for email in (
+            "plainaddress",
+            "@example.org",
+            "maria@",
+            "maria@example",
+            "maria example@example.org",
+            "maria@@example.org",
+            "<maria@example.org>",
+            "maria@example.org, evil@example.org",
+            "",
+        )
+    ],
     # enums
     ("support_ticket_created", {**TICKET, "priority": "whenever"}, "priority"),
     ("support_ticket_created", {**TICKET, "priority": "HIGH"}, "priority"),
@@ -81,7 +94,9 @@ def test_there_are_at_least_50_cases():
     assert len(MALFORMED) >= 50
 
 
-@pytest.mark.parametrize("dag_id, conf, field", MALFORMED, ids=[f"{d}-{f}-{i}" for i, (d, _, f) in enumerate(MALFORMED)])
+@pytest.mark.parametrize(
+    "dag_id, conf, field", MALFORMED, ids=[f"{d}-{f}-{i}" for i, (d, _, f) in enumerate(MALFORMED)]
+)
 def test_malformed_payload_is_refused_naming_the_field(stack, dag_id, conf, field):
     client = Client(stack)
     before = len(client.runs(dag_id))
@@ -93,8 +108,14 @@ def test_malformed_payload_is_refused_naming_the_field(stack, dag_id, conf, fiel
 
 @pytest.mark.parametrize(
     "subject",
-    ["<img src=x onerror=alert(1)>", "'; DROP TABLE tickets; --", "\u202egnp.exe", "Zalgo t\u0337\u0321e\u0334xt", "\U0001f4a9 emoji",
-     "\u0000nul inside".replace("\u0000", "")],
+    [
+        "<img src=x onerror=alert(1)>",
+        "'; DROP TABLE tickets; --",
+        "\u202egnp.exe",
+        "Zalgo t\u0337\u0321e\u0334xt",
+        "\U0001f4a9 emoji",
+        "\u0000nul inside".replace("\u0000", ""),
+    ],
 )
 def test_markup_sql_and_odd_unicode_are_accepted_and_escaped(stack, subject):
     import time
@@ -111,7 +132,13 @@ def test_markup_sql_and_odd_unicode_are_accepted_and_escaped(stack, subject):
     deadline = time.monotonic() + 30
     mail = None
     while mail is None and time.monotonic() < deadline:
-        mail = next((m for m in requests.get(f"{stack.mock_url}/_mock/mail", timeout=10).json()["items"]
-                     if f"#{ticket_id}]" in m["subject"]), None)
+        mail = next(
+            (
+                m
+                for m in requests.get(f"{stack.mock_url}/_mock/mail", timeout=10).json()["items"]
+                if f"#{ticket_id}]" in m["subject"]
+            ),
+            None,
+        )
         time.sleep(0.2)
     assert mail is not None and "<img src=x" not in mail["body"]

@@ -25,13 +25,23 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
 # What the machines here need: no sandbox as root, and no calls to Google's services (the network
 # is closed, and each refused connection slows the start).
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
 
 
 CHROMIUM = os.environ.get("SUPPORT_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-NO_CHROMIUM = ("no Chromium for the browser test: install Debian's package (`apt-get install chromium`) "
-               "or set SUPPORT_CHROMIUM to a Chromium binary")
+NO_CHROMIUM = (
+    "no Chromium for the browser test: install Debian's package (`apt-get install chromium`) "
+    "or set SUPPORT_CHROMIUM to a Chromium binary"
+)
 if not CHROMIUM and not os.environ.get("CI"):  # skip before the stack starts; in CI, fail instead
     pytest.skip(NO_CHROMIUM, allow_module_level=True)
 
@@ -73,8 +83,15 @@ def test_admin_triggers_a_new_ticket_from_the_ui_and_sees_it_succeed(page, stack
     page.goto(stack.airflow_url + "/dags/support_ticket_created")
     page.get_by_role("button", name="Trigger").first.click()
     form = page.get_by_role("dialog")
-    for title in ("Customer name", "Customer e-mail", "Subject", "Description", "Priority", "Channel",
-                  "Where the answer or the acknowledgement is sent."):  # Params' titles and descriptions
+    for title in (
+        "Customer name",
+        "Customer e-mail",
+        "Subject",
+        "Description",
+        "Priority",
+        "Channel",
+        "Where the answer or the acknowledgement is sent.",
+    ):  # Params' titles and descriptions
         expect(form).to_contain_text(title)
     form.locator("#element_customer_name").fill("Ana Lima")
     form.locator("#element_customer_email").fill("ana.lima@example.org")
@@ -98,8 +115,9 @@ def test_admin_triggers_a_new_ticket_from_the_ui_and_sees_it_succeed(page, stack
     page.screenshot(path=str(artifacts() / "run_succeeded.png"))
 
     (mail,) = [m for m in mock_get(stack, "/_mock/mail")["items"] if m["to"] == ["ana.lima@example.org"]]
-    ticket = next(t for t in mock_get(stack, "/api/tickets", limit=1000)["items"]
-                  if t["customer_email"] == "ana.lima@example.org")
+    ticket = next(
+        t for t in mock_get(stack, "/api/tickets", limit=1000)["items"] if t["customer_email"] == "ana.lima@example.org"
+    )
     assert ticket["priority"] == "high" and ticket["subject"] == "Cannot log in"
     assert mail["subject"].startswith(f"[Ticket #{ticket['id']}]")
 
@@ -110,17 +128,27 @@ def test_a_customer_rates_the_support_from_the_survey_link_and_flow_6_runs(page,
     from playwright.sync_api import expect
 
     client = Client(stack)
-    ticket = {"customer_name": "Rui Costa", "customer_email": "rui.costa@example.org", "subject": "Dark mode",
-              "description": "Please add a dark theme.", "request_id": "browser-survey-1"}
+    ticket = {
+        "customer_name": "Rui Costa",
+        "customer_email": "rui.costa@example.org",
+        "subject": "Dark mode",
+        "description": "Please add a dark theme.",
+        "request_id": "browser-survey-1",
+    }
     run = client.trigger("support_ticket_created", ticket).json()
     assert client.wait("support_ticket_created", run["dag_run_id"]) == "success"
     ticket_id = client.output("support_ticket_created", run["dag_run_id"], "answer_or_queue")["ticket_id"]
-    for dag_id, conf in (("support_ticket_assigned", {"ticket_id": ticket_id, "agent_id": 6, "assigned_by": "admin"}),
-                         ("support_ticket_resolved", {"ticket_id": ticket_id, "agent_id": 6, "resolution_summary": "Done."})):
+    for dag_id, conf in (
+        ("support_ticket_assigned", {"ticket_id": ticket_id, "agent_id": 6, "assigned_by": "admin"}),
+        ("support_ticket_resolved", {"ticket_id": ticket_id, "agent_id": 6, "resolution_summary": "Done."}),
+    ):
         run = client.trigger(dag_id, conf).json()
         assert client.wait(dag_id, run["dag_run_id"]) == "success", dag_id
-    (survey_mail,) = [m for m in mock_get(stack, "/_mock/mail")["items"]
-                      if m["to"] == ["rui.costa@example.org"] and "/survey/" in m["body"]]
+    (survey_mail,) = [
+        m
+        for m in mock_get(stack, "/_mock/mail")["items"]
+        if m["to"] == ["rui.costa@example.org"] and "/survey/" in m["body"]
+    ]
     link = re.search(r'href="([^"]*/survey/[^"]+)"', survey_mail["body"]).group(1)
 
     page.set_default_timeout(30_000)
@@ -134,8 +162,11 @@ def test_a_customer_rates_the_support_from_the_survey_link_and_flow_6_runs(page,
 
     deadline = time.monotonic() + 180  # the watcher polls the feed every second here
     while time.monotonic() < deadline:
-        runs = [r for r in client.runs("support_feedback_received") if r["dag_run_id"].startswith("backend_event__")
-                and (r.get("conf") or {}).get("ticket_id") == ticket_id]
+        runs = [
+            r
+            for r in client.runs("support_feedback_received")
+            if r["dag_run_id"].startswith("backend_event__") and (r.get("conf") or {}).get("ticket_id") == ticket_id
+        ]
         if runs and runs[0]["state"] in ("success", "failed"):
             break
         time.sleep(2)

@@ -81,12 +81,27 @@ def run_and_wait(client: Client, dag_id: str, conf: dict, last_task: str | None 
 
 def test_every_dag_completes_on_celery(celery_stack):
     client = Client(celery_stack)
-    ticket = {"customer_name": "Cel Ery", "customer_email": "celery@example.org", "subject": "Cannot log in",
-              "description": "password", "request_id": "celery-1"}
+    ticket = {
+        "customer_name": "Cel Ery",
+        "customer_email": "celery@example.org",
+        "subject": "Cannot log in",
+        "description": "password",
+        "request_id": "celery-1",
+    }
     created = run_and_wait(client, "support_ticket_created", ticket, "answer_or_queue")
     ticket_id = created["ticket_id"]
-    run_and_wait(client, "support_ticket_assigned", {"ticket_id": ticket_id, "agent_id": 3, "assigned_by": "admin"}, "update_status")
-    run_and_wait(client, "support_ticket_resolved", {"ticket_id": ticket_id, "agent_id": 3, "resolution_summary": "Done."}, "report")
+    run_and_wait(
+        client,
+        "support_ticket_assigned",
+        {"ticket_id": ticket_id, "agent_id": 3, "assigned_by": "admin"},
+        "update_status",
+    )
+    run_and_wait(
+        client,
+        "support_ticket_resolved",
+        {"ticket_id": ticket_id, "agent_id": 3, "resolution_summary": "Done."},
+        "report",
+    )
     feedback = run_and_wait(client, "support_feedback_received", {"ticket_id": ticket_id, "rating": 2}, "report")
     assert feedback["followup_task_id"]
 
@@ -95,9 +110,12 @@ def test_every_dag_completes_on_celery(celery_stack):
         run_and_wait(admin, dag_id, conf)
     hosts = set()
     for dag_id in SCHEDULED:
-        run = admin.session.get(f"{celery_stack.airflow_url}/api/v2/dags/{dag_id}/dagRuns", timeout=30).json()["dag_runs"][-1]
-        tis = admin.session.get(f"{celery_stack.airflow_url}/api/v2/dags/{dag_id}/dagRuns/{run['dag_run_id']}/taskInstances",
-                                timeout=30).json()["task_instances"]
+        run = admin.session.get(f"{celery_stack.airflow_url}/api/v2/dags/{dag_id}/dagRuns", timeout=30).json()[
+            "dag_runs"
+        ][-1]
+        tis = admin.session.get(
+            f"{celery_stack.airflow_url}/api/v2/dags/{dag_id}/dagRuns/{run['dag_run_id']}/taskInstances", timeout=30
+        ).json()["task_instances"]
         hosts |= {ti["hostname"] for ti in tis if ti.get("hostname")}
     assert hosts, "no task reported the host it ran on"
 
@@ -122,12 +140,19 @@ def test_a_worker_killed_mid_task_loses_nothing_and_sends_nothing_twice(celery_s
     marker = f"Killed worker {uuid.uuid4().hex[:6]}"
     email = "killed.worker@example.org"
     # Hold the task in the middle of its work: the AI check answers only after 30 seconds.
-    requests.post(f"{celery_stack.mock_url}/_mock/faults", json=[
-        {"path": r"/ai-response$", "method": "POST", "delay_s": 30, "status": None, "times": 1}], timeout=10)
-    run_id = client.trigger("support_ticket_created", {"customer_name": "K", "customer_email": email, "subject": marker,
-                                                       "description": "password"}).json()["dag_run_id"]
+    requests.post(
+        f"{celery_stack.mock_url}/_mock/faults",
+        json=[{"path": r"/ai-response$", "method": "POST", "delay_s": 30, "status": None, "times": 1}],
+        timeout=10,
+    )
+    run_id = client.trigger(
+        "support_ticket_created",
+        {"customer_name": "K", "customer_email": email, "subject": marker, "description": "password"},
+    ).json()["dag_run_id"]
     admin = Client(celery_stack, "admin")
-    ti_url = f"{celery_stack.airflow_url}/api/v2/dags/support_ticket_created/dagRuns/{run_id}/taskInstances/answer_or_queue"
+    ti_url = (
+        f"{celery_stack.airflow_url}/api/v2/dags/support_ticket_created/dagRuns/{run_id}/taskInstances/answer_or_queue"
+    )
     deadline = time.monotonic() + 120
     ti = {}
     while time.monotonic() < deadline:

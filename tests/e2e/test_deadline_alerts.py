@@ -17,27 +17,44 @@ ADMIN = "sysadmin@support.example.com"
 
 
 def test_a_stalled_new_ticket_run_alerts_the_administrators_before_it_ends(stack):
-    requests.post(f"{stack.mock_url}/_mock/faults", timeout=30, json=[
-        # each call stalled below the client's 30 s timeout, so nothing is retried: about 50 s in all
-        {"path": "^/api/tickets$", "method": "POST", "delay_s": 25, "times": 1},
-        {"path": "^/api/tickets/[0-9]+/ai-response$", "method": "POST", "delay_s": 25, "times": 1}]).raise_for_status()
+    requests.post(
+        f"{stack.mock_url}/_mock/faults",
+        timeout=30,
+        json=[
+            # each call stalled below the client's 30 s timeout, so nothing is retried: about 50 s in all
+            {"path": "^/api/tickets$", "method": "POST", "delay_s": 25, "times": 1},
+            {"path": "^/api/tickets/[0-9]+/ai-response$", "method": "POST", "delay_s": 25, "times": 1},
+        ],
+    ).raise_for_status()
     client = Client(stack)
     customer = "late.run@example.org"
-    response = client.trigger("support_ticket_created", {
-        "customer_name": "Late Run", "customer_email": customer, "subject": "Cannot log in",
-        "description": "The page keeps loading.", "request_id": "lateness-e2e-1"})
+    response = client.trigger(
+        "support_ticket_created",
+        {
+            "customer_name": "Late Run",
+            "customer_email": customer,
+            "subject": "Cannot log in",
+            "description": "The page keeps loading.",
+            "request_id": "lateness-e2e-1",
+        },
+    )
     assert response.status_code == 200, response.text
     run_id = response.json()["dag_run_id"]
 
     deadline = time.monotonic() + 120
     late = []
     while time.monotonic() < deadline and not late:
-        late = [m for m in mock_get(stack, "/_mock/mail")["items"]
-                if m["to"] == [ADMIN] and "support_ticket_created is late" in m["subject"]]
+        late = [
+            m
+            for m in mock_get(stack, "/_mock/mail")["items"]
+            if m["to"] == [ADMIN] and "support_ticket_created is late" in m["subject"]
+        ]
         time.sleep(1)
     assert late, "no lateness alert reached the administrators"
     assert run_id in late[0]["body"] and "RunLate" in late[0]["subject"]
-    run = client.session.get(f"{stack.airflow_url}/api/v2/dags/support_ticket_created/dagRuns/{run_id}", timeout=30).json()
+    run = client.session.get(
+        f"{stack.airflow_url}/api/v2/dags/support_ticket_created/dagRuns/{run_id}", timeout=30
+    ).json()
     assert run["state"] in ("queued", "running"), "the alert came while the run was still going"
 
     assert client.wait("support_ticket_created", run_id, timeout=180) == "success"

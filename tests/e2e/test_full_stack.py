@@ -13,9 +13,13 @@ from e2e_support import EVENT_DAGS, NEW_TICKET, Client, mock_get
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
+
 def test_anonymous_calls_are_refused(stack):
-    response = requests.post(f"{stack.airflow_url}/api/v2/dags/support_ticket_created/dagRuns",
-                             json={"logical_date": None, "conf": NEW_TICKET}, timeout=30)
+    response = requests.post(
+        f"{stack.airflow_url}/api/v2/dags/support_ticket_created/dagRuns",
+        json={"logical_date": None, "conf": NEW_TICKET},
+        timeout=30,
+    )
     assert response.status_code == 401
 
 
@@ -43,15 +47,30 @@ def test_every_event_dag_over_rest_with_outputs_from_xcom(stack):
     created = client.output("support_ticket_created", run_id, "answer_or_queue")
     assert created["status"] == "ai_responded" and created["ticket_id"] >= 1
     ticket_id = created["ticket_id"]
-    assert any(m["to"] == ["maria@example.org"] and f"#{ticket_id}" in m["subject"] for m in mock_get(stack, "/_mock/mail")["items"])
+    assert any(
+        m["to"] == ["maria@example.org"] and f"#{ticket_id}" in m["subject"]
+        for m in mock_get(stack, "/_mock/mail")["items"]
+    )
 
     steps = [
-        ("support_ticket_assigned", {"ticket_id": ticket_id, "agent_id": 3, "assigned_by": "PowerApps admin"}, "update_status",
-         lambda out: out["assignment_status"] == "assigned" and out["agent_notification_status"] == "sent"),
-        ("support_ticket_resolved", {"ticket_id": ticket_id, "agent_id": 3, "resolution_summary": "Reset the password."}, "report",
-         lambda out: out["resolution_status"] == "resolved" and out["survey_status"] == "sent"),
-        ("support_feedback_received", {"ticket_id": ticket_id, "rating": 1, "comment": "Slow."}, "report",
-         lambda out: out["followup_task_id"] is not None),
+        (
+            "support_ticket_assigned",
+            {"ticket_id": ticket_id, "agent_id": 3, "assigned_by": "PowerApps admin"},
+            "update_status",
+            lambda out: out["assignment_status"] == "assigned" and out["agent_notification_status"] == "sent",
+        ),
+        (
+            "support_ticket_resolved",
+            {"ticket_id": ticket_id, "agent_id": 3, "resolution_summary": "Reset the password."},
+            "report",
+            lambda out: out["resolution_status"] == "resolved" and out["survey_status"] == "sent",
+        ),
+        (
+            "support_feedback_received",
+            {"ticket_id": ticket_id, "rating": 1, "comment": "Slow."},
+            "report",
+            lambda out: out["followup_task_id"] is not None,
+        ),
     ]
     for dag_id, conf, last_task, check in steps:
         response = client.trigger(dag_id, conf)
@@ -85,9 +104,17 @@ def test_bad_payloads_get_400_naming_the_field_and_no_run(stack, dag_id, conf, f
 
 
 def test_a_ticket_from_another_channel_reaches_flow_1_once(stack):
-    ticket = requests.post(f"{stack.mock_url}/api/inbound/tickets", timeout=30, json={
-        "customer_name": "Wei Zhang", "customer_email": "wei.zhang@example.net", "subject": "Dark mode",
-        "description": "Please add a dark theme.", "channel": "web"}).json()
+    ticket = requests.post(
+        f"{stack.mock_url}/api/inbound/tickets",
+        timeout=30,
+        json={
+            "customer_name": "Wei Zhang",
+            "customer_email": "wei.zhang@example.net",
+            "subject": "Dark mode",
+            "description": "Please add a dark theme.",
+            "channel": "web",
+        },
+    ).json()
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         mails = [m for m in mock_get(stack, "/_mock/mail")["items"] if m["to"] == ["wei.zhang@example.net"]]
@@ -121,11 +148,18 @@ FORBIDDEN_TO_POWERAPPS = [
 @pytest.mark.parametrize("method, path", FORBIDDEN_TO_POWERAPPS)
 def test_the_powerapps_role_gets_403_beyond_the_event_dags(stack, method, path):
     client = Client(stack)
-    response = client.session.request(method, f"{stack.airflow_url}{path}", json={"logical_date": None, "conf": {}}, timeout=30)
+    response = client.session.request(
+        method, f"{stack.airflow_url}{path}", json={"logical_date": None, "conf": {}}, timeout=30
+    )
     assert response.status_code == 403, response.text
     # through the connection's integration key, the same
-    keyed = requests.request(method, f"{stack.airflow_url}{path}", json={"logical_date": None, "conf": {}}, timeout=30,
-                             headers={"X-Api-Key": stack.api_key_file.read_text().strip()})
+    keyed = requests.request(
+        method,
+        f"{stack.airflow_url}{path}",
+        json={"logical_date": None, "conf": {}},
+        timeout=30,
+        headers={"X-Api-Key": stack.api_key_file.read_text().strip()},
+    )
     assert keyed.status_code == 403, keyed.text
 
 
@@ -150,9 +184,19 @@ def test_no_secret_value_appears_in_any_log(stack):
     client = Client(stack)
     run = client.trigger("support_ticket_created", {**NEW_TICKET, "request_id": "e2e-secret-check"}).json()
     client.wait("support_ticket_created", run["dag_run_id"])
-    secrets = {name: (stack.state_dir / name).read_text().strip()
-               for name in ("graph-client-secret", "customer-key-salt", "admin-password", "powerapps-password", "jwt-secret",
-                            "fernet-key", "api-secret-key", "powerapps-api-key")}
+    secrets = {
+        name: (stack.state_dir / name).read_text().strip()
+        for name in (
+            "graph-client-secret",
+            "customer-key-salt",
+            "admin-password",
+            "powerapps-password",
+            "jwt-secret",
+            "fernet-key",
+            "api-secret-key",
+            "powerapps-api-key",
+        )
+    }
     leaks = []
     for path in stack.state_dir.rglob("*.log"):
         text = path.read_text(errors="replace")

@@ -66,8 +66,13 @@ class PowerPlatform:
                 security = self.definition["securityDefinitions"][scheme]
                 assert security["type"] == "apiKey" and security["in"] == "header"
                 headers[security["name"]] = self.connection["api_key"]
-        return requests.Request(method, self.base_url + self.definition["basePath"].rstrip("/") + path,
-                                params=query, json=body, headers=headers).prepare()
+        return requests.Request(
+            method,
+            self.base_url + self.definition["basePath"].rstrip("/") + path,
+            params=query,
+            json=body,
+            headers=headers,
+        ).prepare()
 
     @staticmethod
     def value_sent(operation_id: str, param: dict, values: dict):
@@ -128,8 +133,10 @@ class PowerPlatform:
 def stack(tmp_path_factory):
     stack = Stack.on_free_ports(
         tmp_path_factory.mktemp("connector-stack"),
-        extra_env={"AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-                   "AIRFLOW__API_AUTH__JWT_EXPIRATION_TIME": str(TOKEN_LIFETIME_S)},
+        extra_env={
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+            "AIRFLOW__API_AUTH__JWT_EXPIRATION_TIME": str(TOKEN_LIFETIME_S),
+        },
     )
     stack.start()
     try:
@@ -146,8 +153,14 @@ def connection(stack) -> dict[str, str]:
 
 
 def api_keys(stack: Stack, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "support_flows.server.api_keys", *args], env=stack.env(), cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "support_flows.server.api_keys", *args],
+        env=stack.env(),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_every_action_as_power_platform_sends_it_and_the_connection_outlives_the_token(stack, connection):
@@ -163,10 +176,16 @@ def test_every_action_as_power_platform_sends_it_and_the_connection_outlives_the
     assert any(m["to"] == [required["customer_email"]] for m in mock_get(stack, "/_mock/mail")["items"])
 
     steps = [
-        ("support_ticket_assigned", {"ticket_id": ticket_id, "agent_id": 3, "assigned_by": "PowerApps admin"},
-         {"assignment_status": "assigned", "agent_notification_status": "sent"}),
-        ("support_ticket_resolved", {"ticket_id": ticket_id, "agent_id": 3, "resolution_summary": "Reset."},
-         {"resolution_status": "resolved", "customer_notification_status": "sent"}),
+        (
+            "support_ticket_assigned",
+            {"ticket_id": ticket_id, "agent_id": 3, "assigned_by": "PowerApps admin"},
+            {"assignment_status": "assigned", "agent_notification_status": "sent"},
+        ),
+        (
+            "support_ticket_resolved",
+            {"ticket_id": ticket_id, "agent_id": 3, "resolution_summary": "Reset."},
+            {"resolution_status": "resolved", "customer_notification_status": "sent"},
+        ),
         ("support_feedback_received", {"ticket_id": ticket_id, "rating": 2}, {}),
     ]
     for dag_id, conf, expected in steps:
@@ -194,9 +213,11 @@ def test_a_run_that_fails_on_its_input_says_why_in_its_status(stack, connection)
 def test_malformed_bodies_get_400_naming_the_field_through_the_connector(stack, connection):
     app = PowerPlatform(stack.airflow_url, connection)
     # (a misspelled field cannot be sent through the connector: it sends only the fields it defines)
-    for conf, field in (({**NEW_TICKET, "customer_email": "not-an-address"}, "customer_email"),
-                        ({**NEW_TICKET, "priority": "extreme"}, "priority"),
-                        ({**NEW_TICKET, "subject": ""}, "subject")):
+    for conf, field in (
+        ({**NEW_TICKET, "customer_email": "not-an-address"}, "customer_email"),
+        ({**NEW_TICKET, "priority": "extreme"}, "priority"),
+        ({**NEW_TICKET, "subject": ""}, "subject"),
+    ):
         response = app.call("CreateTicket", body={"conf": conf})
         assert response.status_code == 400 and field in response.json()["detail"], response.text
 
@@ -214,7 +235,7 @@ def test_keys_rotate_and_revoke_and_are_hashed_at_rest(stack, connection):
     assert refused.status_code == 401 and "revoked" in refused.json()["detail"]
     assert new.call("GetRunStatus", dag_id="support_ticket_created", dag_run_id="none").status_code == 404
     assert api_keys(stack, "revoke", old_id).returncode == 1  # already revoked: said so
-    listed = [json.loads(line) for line in api_keys(stack, "list").stdout.splitlines() if line.startswith("{\"key_id")]
+    listed = [json.loads(line) for line in api_keys(stack, "list").stdout.splitlines() if line.startswith('{"key_id')]
     assert {k["key_id"]: k["revoked_at"] is not None for k in listed}[old_id] is True
     # at rest: the SHA-256 of each key's secret, never the key
     engine = sa.create_engine(stack.metadata_url)
@@ -230,5 +251,7 @@ def test_keys_rotate_and_revoke_and_are_hashed_at_rest(stack, connection):
 
 @pytest.mark.parametrize("headers", [{"X-Api-Key": "sfk_000000000000_" + "x" * 43}, {"X-Api-Key": "hunter2"}, {}])
 def test_a_wrong_key_or_none_is_401(stack, headers):
-    response = requests.get(f"{stack.airflow_url}/api/v2/dags/support_ticket_created/dagRuns", headers=headers, timeout=30)
+    response = requests.get(
+        f"{stack.airflow_url}/api/v2/dags/support_ticket_created/dagRuns", headers=headers, timeout=30
+    )
     assert response.status_code == 401

@@ -49,8 +49,14 @@ class RunCommand:
         (self.stack.state_dir / "stack.json").unlink(missing_ok=True)
         started_at = self.output.stat().st_size if self.output.exists() else 0
         with open(self.output, "ab") as out:
-            self.process = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "dev.py"), "run"], cwd=ROOT,
-                                            env=self.env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            self.process = subprocess.Popen(
+                [sys.executable, str(ROOT / "scripts" / "dev.py"), "run"],
+                cwd=ROOT,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.process.poll() is None, self.text()
@@ -101,8 +107,11 @@ def _wait_until_answering(command: RunCommand, timeout: float = 180) -> None:
     while time.monotonic() < deadline:
         try:
             health = requests.get(f"{command.stack.airflow_url}/api/v2/monitor/health", timeout=5).json()
-            if (health["metadatabase"]["status"] == "healthy" and health["scheduler"]["status"] == "healthy"
-                    and requests.get(f"{command.stack.mock_url}/health", timeout=5).ok):
+            if (
+                health["metadatabase"]["status"] == "healthy"
+                and health["scheduler"]["status"] == "healthy"
+                and requests.get(f"{command.stack.mock_url}/health", timeout=5).ok
+            ):
                 return
         except (requests.RequestException, ValueError, KeyError):
             pass
@@ -141,8 +150,12 @@ def trigger_burst(client, airflow_url: str, n: int, accepted: dict, lock, stop) 
         try:
             response = client.session.post(
                 f"{airflow_url}/api/v2/dags/support_ticket_created/dagRuns",
-                json={"logical_date": None, "conf": {**NEW_TICKET, "customer_email": email, "request_id": f"burst-{n}-{i}"}},
-                timeout=30)
+                json={
+                    "logical_date": None,
+                    "conf": {**NEW_TICKET, "customer_email": email, "request_id": f"burst-{n}-{i}"},
+                },
+                timeout=30,
+            )
         except requests.RequestException:
             continue
         if response.status_code == 200:
@@ -212,8 +225,14 @@ def test_a_port_in_use_stops_run_with_one_clear_line(tmp_path):
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", command.stack.airflow_port))
         holder.listen()
-        done = subprocess.run([sys.executable, str(ROOT / "scripts" / "dev.py"), "run"], cwd=ROOT, env=command.env,
-                              capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            [sys.executable, str(ROOT / "scripts" / "dev.py"), "run"],
+            cwd=ROOT,
+            env=command.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     assert done.returncode == 1
     assert f"!! cannot start: port {command.stack.airflow_port} for Airflow is in use" in done.stdout
     assert "SUPPORT_AIRFLOW_PORT" in done.stdout
@@ -224,8 +243,14 @@ def test_a_folder_that_is_not_a_database_is_refused_and_kept(tmp_path):
     stray = command.stack.state_dir / "postgres" / "notes.txt"
     stray.parent.mkdir(parents=True)
     stray.write_text("mine")
-    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "dev.py"), "run"], cwd=ROOT, env=command.env,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "dev.py"), "run"],
+        cwd=ROOT,
+        env=command.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 1
     assert "is not a PostgreSQL data folder (no PG_VERSION): move it away or delete it" in done.stdout
     assert stray.read_text() == "mine"

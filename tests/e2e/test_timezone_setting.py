@@ -31,8 +31,9 @@ def wait_for(predicate, timeout: float = 150):
 
 def test_a_time_zone_variable_that_disagrees_with_the_schedules_is_an_import_error(stack):
     admin = Client(stack, "admin")
-    created = admin.session.post(f"{stack.airflow_url}/api/v2/variables", timeout=30,
-                                 json={"key": "support_timezone", "value": "Europe/Paris"})
+    created = admin.session.post(
+        f"{stack.airflow_url}/api/v2/variables", timeout=30, json={"key": "support_timezone", "value": "Europe/Paris"}
+    )
     assert created.status_code in (200, 201), created.text
     try:
         errors = wait_for(lambda: [e for e in import_errors(admin, stack) if "support_timezone is 'Europe/Paris'" in e])

@@ -18,7 +18,12 @@ def client(tmp_path):
 def auth(client):
     token = client.post(
         "/mock-tenant/oauth2/v2.0/token",
-        data={"grant_type": "client_credentials", "client_id": "app", "client_secret": "s", "scope": "https://graph.microsoft.com/.default"},
+        data={
+            "grant_type": "client_credentials",
+            "client_id": "app",
+            "client_secret": "s",
+            "scope": "https://graph.microsoft.com/.default",
+        },
     ).json["access_token"]
     return {"Authorization": f"Bearer {token}"}
 
@@ -44,18 +49,24 @@ def test_graph_refuses_anonymous_calls(client):
 
 
 def test_send_mail_lands_in_the_outbox(client, auth):
-    response = client.post("/graph/v1.0/users/support@x.com/sendMail", json={"message": MESSAGE, "saveToSentItems": True}, headers=auth)
+    response = client.post(
+        "/graph/v1.0/users/support@x.com/sendMail", json={"message": MESSAGE, "saveToSentItems": True}, headers=auth
+    )
     assert response.status_code == 202
     (mail,) = client.get("/_mock/mail").json["items"]
     assert mail["from"] == "support@x.com" and mail["to"] == ["maria@example.org"]
-    assert mail["subject"] == "Hello" and mail["body"] == "<p>Hi</p>" and mail["headers"] == {"x-support-flows-key": "k1"}
+    assert (
+        mail["subject"] == "Hello" and mail["body"] == "<p>Hi</p>" and mail["headers"] == {"x-support-flows-key": "k1"}
+    )
 
 
 @pytest.mark.parametrize(
     "message, code",
-    [({**MESSAGE, "toRecipients": []}, "ErrorInvalidRecipients"),
-     ({**MESSAGE, "toRecipients": [{"emailAddress": {"address": "nobody"}}]}, "ErrorInvalidRecipients"),
-     ({**MESSAGE, "internetMessageHeaders": [{"name": "Subject", "value": "x"}]}, "InvalidInternetMessageHeader")],
+    [
+        ({**MESSAGE, "toRecipients": []}, "ErrorInvalidRecipients"),
+        ({**MESSAGE, "toRecipients": [{"emailAddress": {"address": "nobody"}}]}, "ErrorInvalidRecipients"),
+        ({**MESSAGE, "internetMessageHeaders": [{"name": "Subject", "value": "x"}]}, "InvalidInternetMessageHeader"),
+    ],
 )
 def test_bad_mail_is_refused_like_graph_does(client, auth, message, code):
     response = client.post("/graph/v1.0/users/support@x.com/sendMail", json={"message": message}, headers=auth)
@@ -64,8 +75,12 @@ def test_bad_mail_is_refused_like_graph_does(client, auth, message, code):
 
 
 def test_calendar_event_honours_transaction_id(client, auth):
-    event = {"subject": "Follow up", "start": {"dateTime": "2026-11-26T10:00:00", "timeZone": "UTC"},
-             "end": {"dateTime": "2026-11-26T10:30:00", "timeZone": "UTC"}, "transactionId": "ticket-7-reminder"}
+    event = {
+        "subject": "Follow up",
+        "start": {"dateTime": "2026-11-26T10:00:00", "timeZone": "UTC"},
+        "end": {"dateTime": "2026-11-26T10:30:00", "timeZone": "UTC"},
+        "transactionId": "ticket-7-reminder",
+    }
     first = client.post("/graph/v1.0/users/ada@x.com/events", json=event, headers=auth)
     second = client.post("/graph/v1.0/users/ada@x.com/events", json=event, headers=auth)
     assert first.status_code == second.status_code == 201 and first.json["id"] == second.json["id"]
@@ -93,7 +108,9 @@ def test_planner_task(client, auth):
 
 
 def test_faults_fail_the_next_matching_requests_then_clear(client):
-    client.post("/_mock/faults", json=[{"path": "^/api/agents$", "method": "GET", "status": 503, "times": 2, "retry_after": 3}])
+    client.post(
+        "/_mock/faults", json=[{"path": "^/api/agents$", "method": "GET", "status": 503, "times": 2, "retry_after": 3}]
+    )
     first = client.get("/api/agents")
     assert first.status_code == 503 and first.headers["Retry-After"] == "3"
     assert client.post("/api/agents").status_code == 405  # method does not match the rule
@@ -103,7 +120,10 @@ def test_faults_fail_the_next_matching_requests_then_clear(client):
 
 
 def test_fault_with_body_answers_malformed_200_and_delay_slows(client):
-    client.post("/_mock/faults", json=[{"path": "/health", "body": "not json{"}, {"path": "/health", "delay_s": 0.3, "status": None}])
+    client.post(
+        "/_mock/faults",
+        json=[{"path": "/health", "body": "not json{"}, {"path": "/health", "delay_s": 0.3, "status": None}],
+    )
     response = client.get("/health")
     assert response.status_code == 200 and response.data == b"not json{"
     started = time.monotonic()
@@ -123,7 +143,10 @@ def test_request_log_and_reset(client):
     client.get("/health")
     client.get("/api/tickets/5")
     log = client.get("/_mock/requests").json["items"]
-    assert [(r["method"], r["path"], r["status"]) for r in log] == [("GET", "/health", 200), ("GET", "/api/tickets/5", 404)]
+    assert [(r["method"], r["path"], r["status"]) for r in log] == [
+        ("GET", "/health", 200),
+        ("GET", "/api/tickets/5", 404),
+    ]
     client.post("/_mock/seed", json={"tickets": 50})
     assert client.post("/_mock/reset").json == {"status": "reset"}
     assert client.get("/_mock/requests").json["items"] == []

@@ -76,7 +76,9 @@ def test_users_are_found_by_upn_or_id_and_unknown_users_are_404(client, auth):
 
 def test_every_graph_error_has_graphs_shape(client, auth):
     refused(client.get("/graph/v1.0/no/such/thing", headers=auth), 404)
-    refused(client.post("/graph/v1.0/users/a@x.com/sendMail", json={"message": MESSAGE}), 401, "InvalidAuthenticationToken")
+    refused(
+        client.post("/graph/v1.0/users/a@x.com/sendMail", json={"message": MESSAGE}), 401, "InvalidAuthenticationToken"
+    )
     client.post("/_mock/faults", json={"path": "sendMail", "status": 503})
     refused(client.post("/graph/v1.0/users/a@x.com/sendMail", json={"message": MESSAGE}, headers=auth), 503)
 
@@ -92,9 +94,25 @@ def test_every_graph_error_has_graphs_shape(client, auth):
         ({"message": {**MESSAGE, "body": {"contentType": "Markdown", "content": "x"}}}, "ErrorInvalidRequest"),
         ({"message": {**MESSAGE, "to": ["maria@example.org"]}}, "BadRequest"),  # not a message property
         ({"message": MESSAGE, "saveToSentItems": "yes"}, "BadRequest"),
-        ({"message": {**MESSAGE, "attachments": [{"name": "chart.png", "contentBytes": "AAAA"}]}}, "ErrorInvalidRequest"),
-        ({"message": {**MESSAGE, "attachments": [{"@odata.type": "#microsoft.graph.fileAttachment",
-                                                   "name": "chart.png", "contentBytes": "not base64!"}]}}, "ErrorInvalidRequest"),
+        (
+            {"message": {**MESSAGE, "attachments": [{"name": "chart.png", "contentBytes": "AAAA"}]}},
+            "ErrorInvalidRequest",
+        ),
+        (
+            {
+                "message": {
+                    **MESSAGE,
+                    "attachments": [
+                        {
+                            "@odata.type": "#microsoft.graph.fileAttachment",
+                            "name": "chart.png",
+                            "contentBytes": "not base64!",
+                        }
+                    ],
+                }
+            },
+            "ErrorInvalidRequest",
+        ),
         ({"mail": MESSAGE}, "BadRequest"),
     ],
 )
@@ -104,14 +122,28 @@ def test_send_mail_refuses_what_graph_refuses(client, auth, body, code):
 
 
 def test_send_mail_takes_a_file_attachment_and_refuses_more_than_4_mb(client, auth):
-    attachment = {"@odata.type": "#microsoft.graph.fileAttachment", "name": "chart.png",
-                  "contentBytes": base64.b64encode(b"\x89PNG").decode(), "isInline": True, "contentId": "chart"}
-    ok = client.post("/graph/v1.0/users/support@x.com/sendMail",
-                     json={"message": {**MESSAGE, "attachments": [attachment]}}, headers=auth)
+    attachment = {
+        "@odata.type": "#microsoft.graph.fileAttachment",
+        "name": "chart.png",
+        "contentBytes": base64.b64encode(b"\x89PNG").decode(),
+        "isInline": True,
+        "contentId": "chart",
+    }
+    ok = client.post(
+        "/graph/v1.0/users/support@x.com/sendMail",
+        json={"message": {**MESSAGE, "attachments": [attachment]}},
+        headers=auth,
+    )
     assert ok.status_code == 202
     big = {**attachment, "contentBytes": base64.b64encode(b"x" * MAX_REQUEST_BYTES).decode()}
-    refused(client.post("/graph/v1.0/users/support@x.com/sendMail",
-                        json={"message": {**MESSAGE, "attachments": [big]}}, headers=auth), 413)
+    refused(
+        client.post(
+            "/graph/v1.0/users/support@x.com/sendMail",
+            json={"message": {**MESSAGE, "attachments": [big]}},
+            headers=auth,
+        ),
+        413,
+    )
     assert len(client.get("/_mock/mail").json["items"]) == 1
 
 
@@ -146,7 +178,9 @@ def test_events_take_iana_and_windows_zone_names(client, auth):
 def test_simple_upload_takes_at_most_4_mb(client, auth):
     path = "/graph/v1.0/sites/site-1/drive/root:/Reports/big.csv:/content"
     refused(client.put(path, data=b"x" * (MAX_REQUEST_BYTES + 1), headers={**auth, "Content-Type": "text/csv"}), 413)
-    assert client.put(path, data=b"x" * MAX_REQUEST_BYTES, headers={**auth, "Content-Type": "text/csv"}).status_code == 201
+    assert (
+        client.put(path, data=b"x" * MAX_REQUEST_BYTES, headers={**auth, "Content-Type": "text/csv"}).status_code == 201
+    )
 
 
 # --- Planner -------------------------------------------------------------------------------------------
@@ -166,7 +200,10 @@ def assignment(order_hint: str | None = " !") -> dict:
         ({"planId": "p"}, 400),
         ({"planId": "p", "title": "t", "assignments": {ALAN: assignment()}}, 400),  # keyed by address
         ({"planId": "p", "title": "t", "assignments": {directory_id(ALAN): assignment(None)}}, 400),  # no orderHint
-        ({"planId": "p", "title": "t", "assignments": {directory_id(ALAN): {"orderHint": " !"}}}, 400),  # no @odata.type
+        (
+            {"planId": "p", "title": "t", "assignments": {directory_id(ALAN): {"orderHint": " !"}}},
+            400,
+        ),  # no @odata.type
         ({"planId": "p", "title": "t", "assignments": {str(uuid.uuid4()): assignment()}}, 404),  # nobody
         ({"planId": "p", "title": "t", "details": {"description": "x"}}, 400),  # details are read-only here
         ({"planId": "p", "title": "t", "dueDateTime": "next Tuesday"}, 400),
@@ -179,9 +216,16 @@ def test_planner_tasks_are_refused_like_graph_does(client, auth, task, status):
 
 
 def test_planner_details_need_the_current_etag_and_encoded_reference_keys(client, auth):
-    task = client.post("/graph/v1.0/planner/tasks", json={
-        "planId": "p", "title": "t", "assignments": {directory_id(ALAN): assignment()}, "dueDateTime": "2026-11-27T00:00:00Z",
-    }, headers=auth).json
+    task = client.post(
+        "/graph/v1.0/planner/tasks",
+        json={
+            "planId": "p",
+            "title": "t",
+            "assignments": {directory_id(ALAN): assignment()},
+            "dueDateTime": "2026-11-27T00:00:00Z",
+        },
+        headers=auth,
+    ).json
     url = f"/graph/v1.0/planner/tasks/{task['id']}/details"
     reference = {"@odata.type": "microsoft.graph.plannerExternalReference", "alias": "Ticket #7", "type": "Other"}
     good = {"references": {"https%3A%2F%2Fportal%2Eexample%2Ecom%2Ftickets%2F7": reference}}
@@ -189,12 +233,20 @@ def test_planner_details_need_the_current_etag_and_encoded_reference_keys(client
 
     refused(client.patch(url, json=good, headers=auth), 400)  # no If-Match
     refused(client.patch(url, json=good, headers={**auth, "If-Match": 'W/"stale"'}), 412, "PreconditionFailed")
-    for key in ("https%3A%2F%2Fportal.example.com%2Ftickets%2F7",  # '.' left as is
-                "https://portal%2Eexample%2Ecom/tickets/7",  # ':' left as is
-                "ftp%3A%2F%2Fportal%2Eexample%2Ecom"):  # not http(s)
+    for key in (
+        "https%3A%2F%2Fportal.example.com%2Ftickets%2F7",  # '.' left as is
+        "https://portal%2Eexample%2Ecom/tickets/7",  # ':' left as is
+        "ftp%3A%2F%2Fportal%2Eexample%2Ecom",
+    ):  # not http(s)
         refused(client.patch(url, json={"references": {key: reference}}, headers={**auth, "If-Match": etag}), 400)
-    refused(client.patch(url, json={"references": {next(iter(good["references"])): {"alias": "x"}}},
-                         headers={**auth, "If-Match": etag}), 400)  # no @odata.type
+    refused(
+        client.patch(
+            url,
+            json={"references": {next(iter(good["references"])): {"alias": "x"}}},
+            headers={**auth, "If-Match": etag},
+        ),
+        400,
+    )  # no @odata.type
     refused(client.patch(url, json={"notes": "x"}, headers={**auth, "If-Match": etag}), 400)
 
     assert client.patch(url, json=good, headers={**auth, "If-Match": etag}).status_code == 204
@@ -208,12 +260,16 @@ def test_planner_details_need_the_current_etag_and_encoded_reference_keys(client
 
 def test_a_mailbox_takes_4_concurrent_requests_and_the_5th_gets_429_with_retry_after(mock):
     # the mock over HTTP: concurrent requests need a threaded server
-    token = requests.post(f"{mock.url}/t/oauth2/v2.0/token", timeout=10,
-                          data={"grant_type": "client_credentials", "client_id": "app", "client_secret": "s"}).json()
+    token = requests.post(
+        f"{mock.url}/t/oauth2/v2.0/token",
+        timeout=10,
+        data={"grant_type": "client_credentials", "client_id": "app", "client_secret": "s"},
+    ).json()
     headers = {"Authorization": f"Bearer {token['access_token']}"}
     mock.faults({"path": "support@x.com/sendMail", "delay_s": 1.5, "status": None, "times": 4})
     send = lambda mailbox: requests.post(  # noqa: E731
-        f"{mock.url}/graph/v1.0/users/{mailbox}/sendMail", json={"message": MESSAGE}, headers=headers, timeout=10)
+        f"{mock.url}/graph/v1.0/users/{mailbox}/sendMail", json={"message": MESSAGE}, headers=headers, timeout=10
+    )
     answers: list[int] = []
     slow = [threading.Thread(target=lambda: answers.append(send("support@x.com").status_code)) for _ in range(4)]
     for thread in slow:

@@ -110,11 +110,16 @@ def test_assign_resolve_and_their_errors(seeded):
     ticket = client.post("/api/tickets", json=NEW_TICKET).json
     response = client.post(f"/api/tickets/{ticket['id']}/assign", json={"agent_id": 99, "assigned_by": "admin"})
     assert response.status_code == 404 and response.json["field"] == "agent_id"
-    assigned = conforms("assignTicket", client.post(f"/api/tickets/{ticket['id']}/assign", json={"agent_id": 3, "assigned_by": "admin"}))
+    assigned = conforms(
+        "assignTicket", client.post(f"/api/tickets/{ticket['id']}/assign", json={"agent_id": 3, "assigned_by": "admin"})
+    )
     assert assigned["status"] == "assigned" and assigned["agent_id"] == 3 and assigned["assigned_by"] == "admin"
     again = client.post(f"/api/tickets/{ticket['id']}/assign", json={"agent_id": 3, "assigned_by": "admin"})
     assert again.json["assigned_at"] == assigned["assigned_at"]  # repeat changes nothing
-    resolved = conforms("resolveTicket", client.post(f"/api/tickets/{ticket['id']}/resolve", json={"agent_id": 3, "resolution_summary": "Reset done."}))
+    resolved = conforms(
+        "resolveTicket",
+        client.post(f"/api/tickets/{ticket['id']}/resolve", json={"agent_id": 3, "resolution_summary": "Reset done."}),
+    )
     assert resolved["status"] == "resolved" and resolved["resolved_at"]
     response = client.post(f"/api/tickets/{ticket['id']}/assign", json={"agent_id": 4, "assigned_by": "admin"})
     assert response.status_code == 409
@@ -123,15 +128,23 @@ def test_assign_resolve_and_their_errors(seeded):
 def test_system_notes_do_not_count_as_activity_and_keys_make_notes_idempotent(seeded):
     client = seeded
     ticket = client.post("/api/tickets", json=NEW_TICKET).json
-    note = client.post(f"/api/tickets/{ticket['id']}/notes", json={"author": "automation", "author_type": "system", "body": "Escalated.", "key": "esc-1"})
+    note = client.post(
+        f"/api/tickets/{ticket['id']}/notes",
+        json={"author": "automation", "author_type": "system", "body": "Escalated.", "key": "esc-1"},
+    )
     assert note.status_code == 201
     conforms("addNote", note)
-    repeat = client.post(f"/api/tickets/{ticket['id']}/notes", json={"author": "automation", "author_type": "system", "body": "Escalated.", "key": "esc-1"})
+    repeat = client.post(
+        f"/api/tickets/{ticket['id']}/notes",
+        json={"author": "automation", "author_type": "system", "body": "Escalated.", "key": "esc-1"},
+    )
     assert repeat.status_code == 200 and repeat.json["id"] == note.json["id"]
     after_system = client.get(f"/api/tickets/{ticket['id']}").json
     assert after_system["last_activity_at"] == ticket["last_activity_at"]
     assert after_system["updated_at"] > ticket["updated_at"]
-    client.post(f"/api/tickets/{ticket['id']}/notes", json={"author": "Ada", "author_type": "agent", "body": "Looking."})
+    client.post(
+        f"/api/tickets/{ticket['id']}/notes", json={"author": "Ada", "author_type": "agent", "body": "Looking."}
+    )
     after_agent = client.get(f"/api/tickets/{ticket['id']}").json
     assert after_agent["last_activity_at"] > ticket["last_activity_at"]
     notes = conforms("listNotes", client.get(f"/api/tickets/{ticket['id']}/notes"))
@@ -140,7 +153,9 @@ def test_system_notes_do_not_count_as_activity_and_keys_make_notes_idempotent(se
 
 def test_ai_response_answers_known_topics_only(client):
     known = client.post("/api/tickets", json=NEW_TICKET).json
-    unknown = client.post("/api/tickets", json={**NEW_TICKET, "subject": "Dark mode?", "description": "Please add a dark theme."}).json
+    unknown = client.post(
+        "/api/tickets", json={**NEW_TICKET, "subject": "Dark mode?", "description": "Please add a dark theme."}
+    ).json
     answer = conforms("checkAiResponse", client.post(f"/api/tickets/{known['id']}/ai-response"))
     assert answer["answer"] and answer["confidence"] > 0.9 and answer["topic"] == "password"
     none = conforms("checkAiResponse", client.post(f"/api/tickets/{unknown['id']}/ai-response"))
@@ -152,7 +167,10 @@ def test_list_filters_and_cursor_pagination(seeded):
     everything = []
     cursor = None
     while True:
-        page = conforms("listTickets", client.get("/api/tickets", query_string={"limit": 7, **({"cursor": cursor} if cursor else {})}))
+        page = conforms(
+            "listTickets",
+            client.get("/api/tickets", query_string={"limit": 7, **({"cursor": cursor} if cursor else {})}),
+        )
         everything += page["items"]
         cursor = page["next_cursor"]
         if not cursor:
@@ -165,7 +183,9 @@ def test_list_filters_and_cursor_pagination(seeded):
     assert page["items"] and all(t["status"] == "assigned" and t["last_activity_at"] < stale for t in page["items"])
     mine = client.get("/api/tickets", query_string={"agent_id": 3, "status": "assigned,in_progress"}).json["items"]
     assert mine and {t["agent_id"] for t in mine} == {3}
-    queue = client.get("/api/tickets", query_string={"unassigned": "true", "status": "queued", "sort": "urgency"}).json["items"]
+    queue = client.get("/api/tickets", query_string={"unassigned": "true", "status": "queued", "sort": "urgency"}).json[
+        "items"
+    ]
     assert [t["priority"] for t in queue] == ["urgent", "high", "normal", "low"]
     today = date.today().isoformat()
     created_today = client.get("/api/tickets", query_string={"created_on": today}).json["items"]
@@ -174,9 +194,16 @@ def test_list_filters_and_cursor_pagination(seeded):
 
 @pytest.mark.parametrize(
     "query, field",
-    [({"status": "lost"}, "status"), ({"agent_id": "x"}, "agent_id"), ({"limit": 0}, "limit"),
-     ({"updated_before": "yesterday"}, "updated_before"), ({"created_on": "2026-13-01"}, "created_on"),
-     ({"cursor": "garbage"}, "cursor"), ({"sort": "random"}, "sort"), ({"tz": "Mars/Olympus"}, "tz")],
+    [
+        ({"status": "lost"}, "status"),
+        ({"agent_id": "x"}, "agent_id"),
+        ({"limit": 0}, "limit"),
+        ({"updated_before": "yesterday"}, "updated_before"),
+        ({"created_on": "2026-13-01"}, "created_on"),
+        ({"cursor": "garbage"}, "cursor"),
+        ({"sort": "random"}, "sort"),
+        ({"tz": "Mars/Olympus"}, "tz"),
+    ],
 )
 def test_bad_list_parameters_get_400_naming_them(client, query, field):
     response = client.get("/api/tickets", query_string=query)
@@ -215,9 +242,13 @@ def test_feedback_survey_and_agent_metrics(seeded):
     assert feedback.status_code == 201
     conforms("submitSurvey", feedback)
     assert feedback.json["agent_id"] == 4 and feedback.json["source"] == "survey"
-    assert client.post("/api/feedback", json={"ticket_id": ticket["id"], "rating": 5}).status_code == 200  # one per ticket
+    assert (
+        client.post("/api/feedback", json={"ticket_id": ticket["id"], "rating": 5}).status_code == 200
+    )  # one per ticket
     assert conforms("getFeedback", client.get(f"/api/feedback/{feedback.json['id']}"))["rating"] == 2
-    agent = conforms("recordAgentFeedback", client.post("/api/agents/4/metrics", json={"feedback_id": feedback.json["id"]}))
+    agent = conforms(
+        "recordAgentFeedback", client.post("/api/agents/4/metrics", json={"feedback_id": feedback.json["id"]})
+    )
     again = client.post("/api/agents/4/metrics", json={"feedback_id": feedback.json["id"]}).json
     assert agent["ratings_count"] == again["ratings_count"] == 1 and again["low_ratings"] == 1
     assert client.post("/api/agents/5/metrics", json={"feedback_id": feedback.json["id"]}).status_code == 409
@@ -230,18 +261,28 @@ def test_event_feed_is_ordered_and_read_with_a_cursor(client):
     client.post("/api/tickets", json=NEW_TICKET)
     client.post("/api/inbound/tickets", json={**NEW_TICKET, "channel": "email", "request_id": "mail-1"})
     feed = conforms("listEvents", client.get("/api/events"))
-    assert [(e["type"], e["data"]["origin"]) for e in feed["items"]] == [("ticket.created", "api"), ("ticket.created", "channel")]
+    assert [(e["type"], e["data"]["origin"]) for e in feed["items"]] == [
+        ("ticket.created", "api"),
+        ("ticket.created", "channel"),
+    ]
     later = client.get("/api/events", query_string={"after": feed["items"][0]["id"]}).json
     assert [e["id"] for e in later["items"]] == [feed["items"][1]["id"]] and later["last_id"] == feed["items"][1]["id"]
-    assert client.get("/api/events", query_string={"after": later["last_id"]}).json == {"items": [], "last_id": later["last_id"]}
+    assert client.get("/api/events", query_string={"after": later["last_id"]}).json == {
+        "items": [],
+        "last_id": later["last_id"],
+    }
 
 
 def test_daily_stats_and_history(seeded):
     today = date.today()
-    stats = conforms("dailyStats", seeded.get("/api/stats/daily", query_string={"date": today.isoformat(), "tz": "Europe/London"}))
+    stats = conforms(
+        "dailyStats", seeded.get("/api/stats/daily", query_string={"date": today.isoformat(), "tz": "Europe/London"})
+    )
     assert stats["date"] == today.isoformat() and stats["backlog"] >= stats["unassigned_backlog"] >= 0
     assert sum(stats["by_priority"].values()) == stats["created"]
-    history = conforms("statsHistory", seeded.get("/api/stats/history", query_string={"end": today.isoformat()}))["items"]
+    history = conforms("statsHistory", seeded.get("/api/stats/history", query_string={"end": today.isoformat()}))[
+        "items"
+    ]
     assert len(history) == 14 and history[-1]["date"] == today.isoformat()
     assert sum(day["resolved"] for day in history) > 0
     assert seeded.get("/api/stats/daily").status_code == 400
@@ -251,8 +292,11 @@ def test_demo_seed_has_tickets_of_many_ages_and_states(seeded):
     tickets = seeded.get("/api/tickets", query_string={"limit": 1000}).json["items"]
     assert {t["status"] for t in tickets} >= {"assigned", "in_progress", "queued", "ai_responded", "resolved"}
     now = datetime.now(UTC)
-    idle = [(now - datetime.fromisoformat(t["last_activity_at"].replace("Z", "+00:00"))).total_seconds() / 3600
-            for t in tickets if t["status"] == "assigned"]
+    idle = [
+        (now - datetime.fromisoformat(t["last_activity_at"].replace("Z", "+00:00"))).total_seconds() / 3600
+        for t in tickets
+        if t["status"] == "assigned"
+    ]
     assert min(idle) < 48 and any(48 <= h < 72 for h in idle) and max(idle) >= 72
 
 
@@ -279,8 +323,10 @@ def test_scale_seed_of_100k_tickets_and_filtered_queries(client):
 
 def test_batch_notes_are_idempotent_and_all_or_nothing(seeded):
     client = seeded
-    notes = [{"ticket_id": t, "author": "support-flows", "author_type": "system", "body": "Escalated.", "key": f"k-{t}"}
-             for t in (1, 2, 3)]
+    notes = [
+        {"ticket_id": t, "author": "support-flows", "author_type": "system", "body": "Escalated.", "key": f"k-{t}"}
+        for t in (1, 2, 3)
+    ]
     first = conforms("addNotes", client.post("/api/notes/batch", json={"notes": notes}))
     again = client.post("/api/notes/batch", json={"notes": notes}).json
     assert [n["id"] for n in first["items"]] == [n["id"] for n in again["items"]]
@@ -308,7 +354,11 @@ def test_the_survey_link_opens_a_page_whose_answer_is_saved_and_announced(seeded
     assert "no stars" in missing.get_data(as_text=True)  # what they wrote is kept
     sent = client.post(path, data={"rating": "2", "comment": "Took <a while>."})
     assert sent.status_code == 200 and "Thank you" in sent.get_data(as_text=True)
-    (feedback,) = [f for f in client.get("/api/feedback", query_string={"limit": 1000}).json["items"] if f["ticket_id"] == ticket["id"]]
+    (feedback,) = [
+        f
+        for f in client.get("/api/feedback", query_string={"limit": 1000}).json["items"]
+        if f["ticket_id"] == ticket["id"]
+    ]
     assert (feedback["rating"], feedback["comment"], feedback["source"]) == (2, "Took <a while>.", "survey")
     events = client.get("/api/events", query_string={"type": "feedback.submitted", "limit": 1000}).json["items"]
     assert events[-1]["data"] == {"feedback_id": feedback["id"], "ticket_id": ticket["id"], "source": "survey"}
@@ -320,10 +370,16 @@ def test_a_customer_reply_is_a_note_and_an_event_once_per_key(seeded):
     ticket = client.post("/api/tickets", json=NEW_TICKET).json
     reply = client.post(f"/api/tickets/{ticket['id']}/replies", json={"body": "Still broken.", "key": "m-1"})
     assert reply.status_code == 201 and conforms("addCustomerReply", reply)["author_type"] == "customer"
-    assert client.post(f"/api/tickets/{ticket['id']}/replies", json={"body": "Still broken.", "key": "m-1"}).status_code == 200
+    assert (
+        client.post(f"/api/tickets/{ticket['id']}/replies", json={"body": "Still broken.", "key": "m-1"}).status_code
+        == 200
+    )
     events = client.get("/api/events", query_string={"type": "ticket.customer_replied"}).json["items"]
     assert [e["data"]["ticket_id"] for e in events] == [ticket["id"]]
-    assert conforms("getTicket", client.get(f"/api/tickets/{ticket['id']}"))["customer_replied_at"] == reply.json["created_at"]
+    assert (
+        conforms("getTicket", client.get(f"/api/tickets/{ticket['id']}"))["customer_replied_at"]
+        == reply.json["created_at"]
+    )
     assert client.post("/api/tickets/99999/replies", json={"body": "x"}).status_code == 404
 
 
@@ -335,6 +391,8 @@ def test_only_an_ai_answer_can_be_resolved_as_answered_by_ai(seeded):
     no_agent = client.post(f"/api/tickets/{ticket['id']}/resolve", json={"resolution_summary": "x"})
     assert no_agent.status_code == 400 and no_agent.json["field"] == "agent_id"
     client.patch(f"/api/tickets/{ticket['id']}", json={"status": "ai_responded", "ai_response": "Try this."})
-    closed = conforms("resolveTicket", client.post(f"/api/tickets/{ticket['id']}/resolve",
-                                                   json={"resolution_summary": "x", "resolved_by": "ai"}))
+    closed = conforms(
+        "resolveTicket",
+        client.post(f"/api/tickets/{ticket['id']}/resolve", json={"resolution_summary": "x", "resolved_by": "ai"}),
+    )
     assert closed["status"] == "resolved" and closed["resolved_by"] == "ai" and closed["agent_id"] is None

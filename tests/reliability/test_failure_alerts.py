@@ -25,7 +25,9 @@ def refuse(mock, path: str) -> None:
 
 
 def new_ticket(mock) -> dict:
-    return mock.post("/api/tickets", {"customer_name": "A", "customer_email": "a@example.org", "subject": "s", "description": "d"})
+    return mock.post(
+        "/api/tickets", {"customer_name": "A", "customer_email": "a@example.org", "subject": "s", "description": "d"}
+    )
 
 
 def test_a_failure_for_good_is_logged_and_alerted_with_everything_needed(run_dag, mock):
@@ -76,8 +78,10 @@ def test_a_retried_failure_is_logged_but_not_alerted(run_dag, mock, quick_retrie
     mock.seed()
     # Three 503s use up the client's three attempts: the task's first try fails, its retry succeeds.
     mock.faults({"path": "^/api/tickets$", "method": "POST", "status": 503, "times": 3})
-    result = run_dag("support_ticket_created", {"customer_name": "A", "customer_email": "a@example.org",
-                                                "subject": "Dark mode", "description": "please"})
+    result = run_dag(
+        "support_ticket_created",
+        {"customer_name": "A", "customer_email": "a@example.org", "subject": "Dark mode", "description": "please"},
+    )
     assert result.state == "success"
     (row,) = errors()
     assert row["task_id"] == "answer_or_queue" and row["try_number"] == 1 and not row["is_final"]

@@ -30,8 +30,16 @@ class Dependency:
 
 
 def _ticket(mock, **extra) -> dict:
-    return mock.post("/api/tickets", {"customer_name": "Fay", "customer_email": CUSTOMER, "subject": "Fault case",
-                                      "description": "Please help.", **extra})
+    return mock.post(
+        "/api/tickets",
+        {
+            "customer_name": "Fay",
+            "customer_email": CUSTOMER,
+            "subject": "Fault case",
+            "description": "Please help.",
+            **extra,
+        },
+    )
 
 
 def _resolved(mock) -> dict:
@@ -41,28 +49,50 @@ def _resolved(mock) -> dict:
     return mock.post(f"/api/tickets/{ticket['id']}/resolve", {"agent_id": 6, "resolution_summary": "Done."})
 
 
-NEW_TICKET = {"customer_name": "Fay", "customer_email": CUSTOMER, "subject": "Fault case", "description": "Please help.",
-              "request_id": "fault-case-1"}
+NEW_TICKET = {
+    "customer_name": "Fay",
+    "customer_email": CUSTOMER,
+    "subject": "Fault case",
+    "description": "Please help.",
+    "request_id": "fault-case-1",
+}
 
 DEPENDENCIES = {
     "support_api": Dependency(
-        "support_ticket_created", r"^/api/tickets$", "POST", lambda mock: NEW_TICKET,
-        lambda mock: sum(t["subject"] == "Fault case" for t in mock.get("/api/tickets", limit=1000)["items"])),
+        "support_ticket_created",
+        r"^/api/tickets$",
+        "POST",
+        lambda mock: NEW_TICKET,
+        lambda mock: sum(t["subject"] == "Fault case" for t in mock.get("/api/tickets", limit=1000)["items"]),
+    ),
     "graph_mail": Dependency(
-        "support_ticket_created", r"/sendMail$", "POST", lambda mock: NEW_TICKET,
-        lambda mock: sum(m["to"] == [CUSTOMER] for m in mock.mail())),
+        "support_ticket_created",
+        r"/sendMail$",
+        "POST",
+        lambda mock: NEW_TICKET,
+        lambda mock: sum(m["to"] == [CUSTOMER] for m in mock.mail()),
+    ),
     "graph_calendar": Dependency(
-        "support_ticket_assigned", r"/events$", "POST",
+        "support_ticket_assigned",
+        r"/events$",
+        "POST",
         lambda mock: (mock.seed(), {"ticket_id": _ticket(mock)["id"], "agent_id": 4, "assigned_by": "admin"})[1],
-        lambda mock: len(mock.get("/_mock/events")["items"])),
+        lambda mock: len(mock.get("/_mock/events")["items"]),
+    ),
     "sharepoint": Dependency(
-        "support_daily_summary", r"/drive/root:", "PUT",
+        "support_daily_summary",
+        r"/drive/root:",
+        "PUT",
         lambda mock: (mock.seed(), {"report_date": "2026-11-09"})[1],
-        lambda mock: len(mock.get("/_mock/files")["items"]) // 2),  # the HTML and the CSV
+        lambda mock: len(mock.get("/_mock/files")["items"]) // 2,
+    ),  # the HTML and the CSV
     "planner": Dependency(
-        "support_feedback_received", r"/planner/tasks$", "POST",
+        "support_feedback_received",
+        r"/planner/tasks$",
+        "POST",
         lambda mock: {"ticket_id": _resolved(mock)["id"], "rating": 1},
-        lambda mock: len(mock.get("/_mock/tasks")["items"])),
+        lambda mock: len(mock.get("/_mock/tasks")["items"]),
+    ),
 }
 
 # fault kind -> (rule, does the run recover by itself?)
@@ -120,12 +150,16 @@ def test_fault(dependency, fault, mock, run_dag, fast_clients):
     assert dep.effects(mock) == 1
 
 
-def test_reporting_database_down_fails_loudly_and_sends_nothing_twice(mock, run_dag, fast_clients, monkeypatch, connections):
+def test_reporting_database_down_fails_loudly_and_sends_nothing_twice(
+    mock, run_dag, fast_clients, monkeypatch, connections
+):
     ticket = _resolved(mock)
     conf = {"ticket_id": ticket["id"], "agent_id": 6, "resolution_summary": "Done.", "send_survey": False}
     working = connections["support_reporting"]
-    monkeypatch.setenv("AIRFLOW_CONN_SUPPORT_REPORTING", json.dumps(
-        {"conn_type": "postgres", "host": "127.0.0.1", "port": 1, "login": "nobody", "schema": "none"}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SUPPORT_REPORTING",
+        json.dumps({"conn_type": "postgres", "host": "127.0.0.1", "port": 1, "login": "nobody", "schema": "none"}),
+    )
     result = run_dag("support_ticket_resolved", conf, logical_date=WHEN)
     assert result.state == "failed"
     assert result.task_states["load_reporting"] == "failed"

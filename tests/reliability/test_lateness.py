@@ -23,22 +23,37 @@ def admin_mail(mock) -> list[dict]:
 
 
 def test_a_late_run_is_logged_and_alerted(mock, connections):
-    context = {"dag_run": {"dag_id": "support_daily_summary", "dag_run_id": "scheduled__2026-11-26T18:30:00+00:00",
-                           "state": "running"},
-               "deadline": {"id": "d1", "deadline_time": "2026-11-26T19:30:00+00:00"}}
+    context = {
+        "dag_run": {
+            "dag_id": "support_daily_summary",
+            "dag_run_id": "scheduled__2026-11-26T18:30:00+00:00",
+            "state": "running",
+        },
+        "deadline": {"id": "d1", "deadline_time": "2026-11-26T19:30:00+00:00"},
+    }
     assert asyncio.run(lateness.run_is_late(limit_minutes=60, since="queued", context=context)) == "sent"
     (row,) = ReportingStore().fetch_all("flow_errors")
-    assert (row["dag_id"], row["task_id"], row["error_type"], row["is_final"]) == \
-        ("support_daily_summary", "deadline", "RunLate", True)
-    assert "60 minutes after being queued" in row["message"] and "state when the deadline passed: running" in row["message"]
+    assert (row["dag_id"], row["task_id"], row["error_type"], row["is_final"]) == (
+        "support_daily_summary",
+        "deadline",
+        "RunLate",
+        True,
+    )
+    assert (
+        "60 minutes after being queued" in row["message"]
+        and "state when the deadline passed: running" in row["message"]
+    )
     (mail,) = admin_mail(mock)
     assert mail["subject"] == "[support-flows] support_daily_summary is late: RunLate"
     assert "not done by its deadline" in mail["body"] and context["dag_run"]["dag_run_id"] in mail["body"]
 
 
 def test_the_dags_declare_their_deadlines(dagbag):
-    expected = {"support_ticket_created": ("DagRunQueuedAtDeadline", 5), "support_daily_summary": ("DagRunQueuedAtDeadline", 60),
-                "support_backend_events": ("DagRunQueuedAtDeadline", 30)}
+    expected = {
+        "support_ticket_created": ("DagRunQueuedAtDeadline", 5),
+        "support_daily_summary": ("DagRunQueuedAtDeadline", 60),
+        "support_backend_events": ("DagRunQueuedAtDeadline", 30),
+    }
     for dag_id, (reference, minutes) in expected.items():
         (alert,) = dagbag.dags[dag_id].deadline
         assert type(alert.reference).__name__ == reference, dag_id
@@ -56,8 +71,16 @@ def test_a_deadline_comes_from_the_environment_and_a_bad_one_names_its_variable(
 
 
 def channel_ticket(mock) -> list[dict]:
-    mock.post("/api/inbound/tickets", {"customer_name": "Wei Zhang", "customer_email": "wei@example.net",
-                                       "subject": "Dark mode", "description": "Please.", "channel": "web"})
+    mock.post(
+        "/api/inbound/tickets",
+        {
+            "customer_name": "Wei Zhang",
+            "customer_email": "wei@example.net",
+            "subject": "Dark mode",
+            "description": "Please.",
+            "channel": "web",
+        },
+    )
     return mock.get("/api/events", after=0, limit=100)["items"]
 
 

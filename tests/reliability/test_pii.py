@@ -12,8 +12,12 @@ from support_flows.storage import reporting
 from support_flows.storage.reporting import ReportingStore
 
 NAME, EMAIL = "Zoë Pii-Probe", "zoe.pii-probe@example.org"
-TICKET = {"customer_name": NAME, "customer_email": EMAIL, "subject": f"Login broken for {NAME}",
-          "description": f"Hello, this is {NAME} ({EMAIL}). I cannot log in."}
+TICKET = {
+    "customer_name": NAME,
+    "customer_email": EMAIL,
+    "subject": f"Login broken for {NAME}",
+    "description": f"Hello, this is {NAME} ({EMAIL}). I cannot log in.",
+}
 
 
 def everything_stored() -> list[str]:
@@ -38,7 +42,9 @@ def test_no_table_holds_the_customers_name_or_address(run_dag, mock, reporting_b
 
     ticket_id = answered.outputs["answer_or_queue"]["ticket_id"]
     mock.post(f"/api/tickets/{ticket_id}/assign", {"agent_id": 6, "assigned_by": "admin"})
-    resolved = run_dag("support_ticket_resolved", {"ticket_id": ticket_id, "agent_id": 6, "resolution_summary": f"Done, {NAME}."})
+    resolved = run_dag(
+        "support_ticket_resolved", {"ticket_id": ticket_id, "agent_id": 6, "resolution_summary": f"Done, {NAME}."}
+    )
     assert resolved.state == "success"
 
     mock.faults({"path": "planner/tasks", "status": 400, "times": 100})

@@ -13,8 +13,11 @@ def test_wall_clock_without_a_calendar():
 
 
 def test_working_hours_skip_nights_weekends_and_holidays():
-    cal = BusinessCalendar.from_settings(Settings(timezone="Europe/London", business_days="Mon-Fri",
-                                                  business_hours="09:00-17:00", holidays=("2026-11-23",)))
+    cal = BusinessCalendar.from_settings(
+        Settings(
+            timezone="Europe/London", business_days="Mon-Fri", business_hours="09:00-17:00", holidays=("2026-11-23",)
+        )
+    )
     # Friday 16:00 to Tuesday 10:00 London: 1 h Friday, Monday a holiday, 1 h Tuesday.
     start = datetime(2026, 11, 20, 16, tzinfo=ZoneInfo("Europe/London"))
     end = datetime(2026, 11, 24, 10, tzinfo=ZoneInfo("Europe/London"))

@@ -90,8 +90,10 @@ def test_stop_ends_what_a_component_started_even_after_the_component_died(tmp_pa
     stack = _stack(tmp_path)
     # a "component" that starts a long-lived child in a process group of its own (as Airflow's
     # task processes are), prints its PID, then dies
-    code = ("import os, subprocess, sys; child = subprocess.Popen([sys.executable, '-c', 'import time; "
-            "time.sleep(600)'], process_group=0); print(child.pid, flush=True)")
+    code = (
+        "import os, subprocess, sys; child = subprocess.Popen([sys.executable, '-c', 'import time; "
+        "time.sleep(600)'], process_group=0); print(child.pid, flush=True)"
+    )
     stack._spawn("parent", [sys.executable, "-c", code], dict(os.environ))
     stack.components["parent"].process.wait(30)
     orphan = psutil.Process(int(stack.log_path("parent").read_text().split()[-1]))

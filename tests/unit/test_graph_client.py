@@ -18,8 +18,13 @@ def graph(connections) -> GraphClient:
 
 
 def test_mail_reaches_the_outbox_with_html_body_and_headers(graph, mock):
-    graph.send_mail("support@support.example.com", ["maria@example.org"], "Your ticket #7", "<p>Hello <b>Maria</b></p>",
-                    headers={"x-support-flows-key": "ticket-7-ack"})
+    graph.send_mail(
+        "support@support.example.com",
+        ["maria@example.org"],
+        "Your ticket #7",
+        "<p>Hello <b>Maria</b></p>",
+        headers={"x-support-flows-key": "ticket-7-ack"},
+    )
     (mail,) = mock.mail()
     assert mail["from"] == "support@support.example.com" and mail["to"] == ["maria@example.org"]
     assert mail["content_type"] == "HTML" and mail["body"] == "<p>Hello <b>Maria</b></p>"
@@ -32,7 +37,10 @@ def test_calendar_event_with_transaction_id_is_created_once(graph, mock):
     second = graph.create_event("ada@support.example.com", "Follow up #7", "<p>Check</p>", start, transaction_id="t-7")
     assert first["id"] == second["id"]
     (event,) = mock.get("/_mock/events")["items"]
-    assert event["start"] == {"dateTime": "2026-11-26T09:00:00", "timeZone": "UTC"} and event["mailbox"] == "ada@support.example.com"
+    assert (
+        event["start"] == {"dateTime": "2026-11-26T09:00:00", "timeZone": "UTC"}
+        and event["mailbox"] == "ada@support.example.com"
+    )
 
 
 def test_sharepoint_upload(graph, mock):
@@ -57,8 +65,11 @@ def test_planner_task_assigned_by_directory_id_with_a_link_in_its_details(graph,
     (stored,) = mock.get("/_mock/tasks")["items"]
     assert list(stored["assignments"]) == [supervisor]
     assert stored["details"]["references"] == {
-        "https%3A%2F%2Fportal%2Esupport%2Eexample%2Ecom%2Ftickets%2F7":
-            {"@odata.type": "microsoft.graph.plannerExternalReference", "alias": "Ticket #7", "type": "Other"}
+        "https%3A%2F%2Fportal%2Esupport%2Eexample%2Ecom%2Ftickets%2F7": {
+            "@odata.type": "microsoft.graph.plannerExternalReference",
+            "alias": "Ticket #7",
+            "type": "Other",
+        }
     }
 
 
@@ -88,7 +99,10 @@ def test_a_file_over_the_simple_upload_limit_is_refused_before_sending(graph, mo
 
 
 def test_transient_failures_are_retried_three_attempts_in_all(graph, mock):
-    mock.faults({"path": "sendMail", "status": 503, "times": 2}, {"path": "planner", "status": 429, "times": 1, "retry_after": 0})
+    mock.faults(
+        {"path": "sendMail", "status": 503, "times": 2},
+        {"path": "planner", "status": 429, "times": 1, "retry_after": 0},
+    )
     graph.send_mail("support@support.example.com", "a@example.org", "s", "<p>x</p>")
     graph.create_planner_task("p", "t")
     assert len(mock.mail()) == 1 and len(mock.get("/_mock/tasks")["items"]) == 1

@@ -52,14 +52,14 @@ def test_imports_only_go_down():
 
 def test_the_readme_folder_map_names_every_module_in_its_package():
     readme = (ROOT / "README.md").read_text()
-    tree = readme[readme.index("\n  support_flows/"):]
+    tree = readme[readme.index("\n  support_flows/") :]
     tree = tree[: tree.index("```")]
     sections = {m[1]: m.start() for m in re.finditer(r"^    (\w+)/", tree, re.M)}
     assert set(sections) == set(LAYERS), sorted(sections)
     bounds = sorted(sections.values()) + [len(tree)]
     for layer, paths in modules().items():
         start = sections[layer]
-        text = tree[start: bounds[bounds.index(start) + 1]]
+        text = tree[start : bounds[bounds.index(start) + 1]]
         missing = [p.name for p in paths if not re.search(rf"\b{re.escape(p.name)}\b", text)]
         assert missing == [], f"README's folder map lacks {missing} under {layer}/"
 

@@ -16,36 +16,49 @@ PRELOADED = "support_flows.core.runtime"
 
 
 def fresh_python(code: str, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT,
-                          env={**os.environ, "PYTHONPATH": f"{ROOT / 'plugins'}{os.pathsep}{ROOT}", **env})
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": f"{ROOT / 'plugins'}{os.pathsep}{ROOT}", **env},
+    )
 
 
-@pytest.mark.parametrize(("argv", "executor", "component", "preloads"), [
-    (["airflow", "scheduler"], "LocalExecutor", "job", True),
-    (["airflow", "scheduler"], "CeleryExecutor", "job", False),  # its workers are not its children
-    (["airflow", "scheduler"], "LocalExecutor", "task", False),  # a task process forked from it
-    (["airflow", "dag-processor"], "LocalExecutor", "job", False),
-    (["airflow", "api-server"], "LocalExecutor", "job", False),
-])
+@pytest.mark.parametrize(
+    ("argv", "executor", "component", "preloads"),
+    [
+        (["airflow", "scheduler"], "LocalExecutor", "job", True),
+        (["airflow", "scheduler"], "CeleryExecutor", "job", False),  # its workers are not its children
+        (["airflow", "scheduler"], "LocalExecutor", "task", False),  # a task process forked from it
+        (["airflow", "dag-processor"], "LocalExecutor", "job", False),
+        (["airflow", "api-server"], "LocalExecutor", "job", False),
+    ],
+)
 def test_the_scheduler_of_the_local_executor_preloads_the_task_modules(argv, executor, component, preloads):
     make = {"job": "object.__new__(Job)", "task": "TaskRunnerMarker()"}[component]
-    code = (f"import sys; sys.argv = {argv!r}\n"
-            "from airflow.jobs.job import Job\n"
-            "from airflow.sdk.execution_time.task_runner import TaskRunnerMarker\n"
-            "from support_flows.server import listener\n"
-            f"assert {PRELOADED!r} not in sys.modules\n"
-            f"listener.on_starting(component={make})\n"
-            f"print({PRELOADED!r} in sys.modules)")
+    code = (
+        f"import sys; sys.argv = {argv!r}\n"
+        "from airflow.jobs.job import Job\n"
+        "from airflow.sdk.execution_time.task_runner import TaskRunnerMarker\n"
+        "from support_flows.server import listener\n"
+        f"assert {PRELOADED!r} not in sys.modules\n"
+        f"listener.on_starting(component={make})\n"
+        f"print({PRELOADED!r} in sys.modules)"
+    )
     out = fresh_python(code, AIRFLOW__CORE__EXECUTOR=executor)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == str(preloads)
 
 
 def test_the_celery_config_is_airflows_default_and_preloads_the_task_modules():
-    code = ("import sys\n"
-            "from support_flows.server.celery_config import CELERY_CONFIG\n"
-            "from airflow.providers.celery.executors.default_celery import DEFAULT_CELERY_CONFIG\n"
-            f"print(CELERY_CONFIG is DEFAULT_CELERY_CONFIG, {PRELOADED!r} in sys.modules)")
+    code = (
+        "import sys\n"
+        "from support_flows.server.celery_config import CELERY_CONFIG\n"
+        "from airflow.providers.celery.executors.default_celery import DEFAULT_CELERY_CONFIG\n"
+        f"print(CELERY_CONFIG is DEFAULT_CELERY_CONFIG, {PRELOADED!r} in sys.modules)"
+    )
     out = fresh_python(code)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "True True"

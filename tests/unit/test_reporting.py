@@ -11,15 +11,30 @@ import sqlalchemy as sa
 from support_flows.storage import reporting
 from support_flows.storage.reporting import ReportingStore, customer_key, ensure_schema, upsert
 
-CONTRACT_TABLES = {"ticket_facts", "feedback_facts", "agent_daily_performance", "daily_summary", "escalations", "flow_errors"}
+CONTRACT_TABLES = {
+    "ticket_facts",
+    "feedback_facts",
+    "agent_daily_performance",
+    "daily_summary",
+    "escalations",
+    "flow_errors",
+}
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
 def ticket_row(ticket_id: int, status: str = "queued") -> dict:
     return {
-        "ticket_id": ticket_id, "customer_key": customer_key(f"c{ticket_id}@example.org", "salt"),
-        "priority": "normal", "channel": "web", "status": status, "agent_id": None, "ai_responded": False,
-        "created_at": NOW, "assigned_at": None, "resolved_at": None, "resolution_hours": None,
+        "ticket_id": ticket_id,
+        "customer_key": customer_key(f"c{ticket_id}@example.org", "salt"),
+        "priority": "normal",
+        "channel": "web",
+        "status": status,
+        "agent_id": None,
+        "ai_responded": False,
+        "created_at": NOW,
+        "assigned_at": None,
+        "resolved_at": None,
+        "resolution_hours": None,
         "source_updated_at": NOW,
     }
 
@@ -77,7 +92,9 @@ def test_a_changed_row_is_updated_by_its_natural_key(engine):
     upsert(engine, "ticket_facts", [ticket_row(1), ticket_row(2)])
     assert upsert(engine, "ticket_facts", [ticket_row(1, "resolved"), ticket_row(2)]) == 1
     with engine.connect() as conn:
-        statuses = dict(conn.execute(sa.select(reporting.ticket_facts.c.ticket_id, reporting.ticket_facts.c.status)).all())
+        statuses = dict(
+            conn.execute(sa.select(reporting.ticket_facts.c.ticket_id, reporting.ticket_facts.c.status)).all()
+        )
     assert statuses == {1: "resolved", 2: "queued"}
 
 
@@ -91,8 +108,12 @@ def test_a_large_streamed_load_updates_only_changed_rows_and_keeps_the_last_of_a
     repeated = [*changed, ticket_row(7, "closed")]
     assert upsert(engine, "ticket_facts", repeated) == 1
     with engine.connect() as conn:
-        statuses = dict(conn.execute(sa.select(reporting.ticket_facts.c.ticket_id, reporting.ticket_facts.c.status)).all())
-    assert len(statuses) == count and statuses[7] == "closed" and statuses[100] == "resolved" and statuses[101] == "queued"
+        statuses = dict(
+            conn.execute(sa.select(reporting.ticket_facts.c.ticket_id, reporting.ticket_facts.c.status)).all()
+        )
+    assert (
+        len(statuses) == count and statuses[7] == "closed" and statuses[100] == "resolved" and statuses[101] == "queued"
+    )
 
 
 def test_rows_of_one_load_must_have_the_same_columns(engine):
@@ -107,8 +128,15 @@ def test_rows_of_one_load_must_have_the_same_columns(engine):
 
 def test_composite_keys_and_dates(engine):
     ensure_schema(engine)
-    row = {"agent_id": 3, "day": date(2026, 11, 25), "tickets_resolved": 4, "open_tickets": 2,
-           "feedback_count": 1, "rating_avg": 4.0, "low_ratings": 0}
+    row = {
+        "agent_id": 3,
+        "day": date(2026, 11, 25),
+        "tickets_resolved": 4,
+        "open_tickets": 2,
+        "feedback_count": 1,
+        "rating_avg": 4.0,
+        "low_ratings": 0,
+    }
     assert upsert(engine, "agent_daily_performance", [row, {**row, "day": date(2026, 11, 24)}]) == 2
     assert upsert(engine, "agent_daily_performance", [row]) == 0
     assert upsert(engine, "agent_daily_performance", [{**row, "tickets_resolved": 5}]) == 1
@@ -263,26 +291,33 @@ def test_the_analyst_role_reads_analytics_only_and_the_writer_changes_no_table(p
             conn.exec_driver_sql(f'CREATE ROLE "{user}" LOGIN IN ROLE "{role}"')
 
     def run_as(user: str, sql: str):
-        with psycopg.connect(host=url.host, port=url.port or 5432, dbname=url.database, user=user, autocommit=True) as conn:
+        with psycopg.connect(
+            host=url.host, port=url.port or 5432, dbname=url.database, user=user, autocommit=True
+        ) as conn:
             return conn.execute(sql).fetchall() if sql.lstrip().upper().startswith("SELECT") else conn.execute(sql)
 
     try:
         analyst, writer = users[reporting.ANALYST_ROLE], users[reporting.WRITER_ROLE]
         assert run_as(analyst, "SELECT ticket_id FROM analytics.ticket_facts") == [(1,)]
         assert run_as(analyst, "SELECT count(*) FROM analytics.flow_errors") == [(0,)]
-        for refused in ("INSERT INTO analytics.ticket_facts (ticket_id) VALUES (2)",
-                        "UPDATE analytics.ticket_facts SET status = 'x'",
-                        "DELETE FROM analytics.ticket_facts",
-                        "CREATE TABLE analytics.mine (x int)",
-                        "DROP TABLE analytics.ticket_facts",
-                        "SELECT * FROM support_internal.side_effects",
-                        "SELECT * FROM support_internal.watermarks"):
+        for refused in (
+            "INSERT INTO analytics.ticket_facts (ticket_id) VALUES (2)",
+            "UPDATE analytics.ticket_facts SET status = 'x'",
+            "DELETE FROM analytics.ticket_facts",
+            "CREATE TABLE analytics.mine (x int)",
+            "DROP TABLE analytics.ticket_facts",
+            "SELECT * FROM support_internal.side_effects",
+            "SELECT * FROM support_internal.watermarks",
+        ):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 run_as(analyst, refused)
         run_as(writer, "UPDATE analytics.ticket_facts SET status = 'closed'")
         run_as(writer, "INSERT INTO support_internal.watermarks VALUES ('w', 1, now())")
-        for refused in ("CREATE TABLE analytics.mine (x int)", "DROP TABLE analytics.ticket_facts",
-                        "ALTER TABLE support_internal.watermarks ADD COLUMN x int"):
+        for refused in (
+            "CREATE TABLE analytics.mine (x int)",
+            "DROP TABLE analytics.ticket_facts",
+            "ALTER TABLE support_internal.watermarks ADD COLUMN x int",
+        ):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 run_as(writer, refused)
     finally:

@@ -49,8 +49,13 @@ def test_call_with_retries_stops_at_the_policy_and_wraps_the_last_error():
         raise TransientError(f"boom {len(calls)}")
 
     with pytest.raises(RuntimeError, match="gave up after 3: boom 3"):
-        call_with_retries(flaky, what="x", policy=RetryPolicy(jitter=0), sleep=sleeps.append,
-                          give_up=lambda err, n: RuntimeError(f"gave up after {n}: {err}"))
+        call_with_retries(
+            flaky,
+            what="x",
+            policy=RetryPolicy(jitter=0),
+            sleep=sleeps.append,
+            give_up=lambda err, n: RuntimeError(f"gave up after {n}: {err}"),
+        )
     assert len(calls) == 3 and sleeps == [1.0, 2.0]
 
 
@@ -68,7 +73,9 @@ def test_lazy_settings_read_only_what_is_used_and_still_name_a_bad_variable(monk
     import airflow.sdk
 
     original = airflow.sdk.Variable.get
-    monkeypatch.setattr(airflow.sdk.Variable, "get", lambda key, default=None: read.append(key) or original(key, default))
+    monkeypatch.setattr(
+        airflow.sdk.Variable, "get", lambda key, default=None: read.append(key) or original(key, default)
+    )
     settings = LazySettings(sender_mailbox="desk@example.com")
     assert settings.ai_confidence_threshold == 0.9 and settings.ai_confidence_threshold == 0.9
     assert settings.sender_mailbox == "desk@example.com" and settings.timezone == "UTC"

@@ -44,10 +44,17 @@ def test_creates_a_ticket_and_returns_it(requests_mock, hook):
     assert requests_mock.last_request.json() == {"customer_name": "A", "subject": "s"}
 
 
-@pytest.mark.parametrize("failure", [{"status_code": 503}, {"status_code": 500}, {"status_code": 502},
-                                     {"exc": requests.exceptions.ConnectTimeout},
-                                     {"exc": requests.exceptions.ReadTimeout},
-                                     {"exc": requests.exceptions.ConnectionError}])
+@pytest.mark.parametrize(
+    "failure",
+    [
+        {"status_code": 503},
+        {"status_code": 500},
+        {"status_code": 502},
+        {"exc": requests.exceptions.ConnectTimeout},
+        {"exc": requests.exceptions.ReadTimeout},
+        {"exc": requests.exceptions.ConnectionError},
+    ],
+)
 def test_transient_failures_are_retried_with_exponential_backoff(requests_mock, hook, sleeps, failure):
     requests_mock.get(f"{BASE}/api/tickets/7", [failure, failure, {"json": TICKET}])
     assert hook.get_ticket(7) == TICKET
@@ -76,8 +83,10 @@ def test_429_honours_retry_after(requests_mock, hook, sleeps, retry_after, expec
 def test_retry_after_as_http_date(requests_mock, hook, sleeps):
     requests_mock.get(
         f"{BASE}/api/agents/3",
-        [{"status_code": 429, "headers": {"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}},
-         {"json": {"id": 3, "email": "a@x"}}],
+        [
+            {"status_code": 429, "headers": {"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}},
+            {"json": {"id": 3, "email": "a@x"}},
+        ],
     )
     hook.get_agent(3)
     assert sleeps == [0.0]  # a date in the past: no wait
@@ -86,7 +95,9 @@ def test_retry_after_as_http_date(requests_mock, hook, sleeps):
 @pytest.mark.parametrize("status", [400, 404, 409, 422])
 def test_other_4xx_fail_at_once_with_the_servers_message(requests_mock, hook, sleeps, status):
     requests_mock.post(
-        f"{BASE}/api/tickets/7/assign", status_code=status, json={"error": "agent_id: agent 99 does not exist", "field": "agent_id"}
+        f"{BASE}/api/tickets/7/assign",
+        status_code=status,
+        json={"error": "agent_id: agent 99 does not exist", "field": "agent_id"},
     )
     with pytest.raises(SupportApiRequestError, match="agent 99 does not exist") as caught:
         hook.assign_ticket(7, 99, "admin")
@@ -180,16 +191,21 @@ def test_hook_metadata_follows_airflow_conventions():
 
 def test_a_long_list_logs_its_progress_after_each_page(requests_mock, hook, caplog):
     """Rows so far and the rate, once per page, so a person watching a long task's log sees it move."""
-    pages = [{"items": [{"id": n} for n in range(start, start + 2)], "next_cursor": cursor}
-             for start, cursor in ((0, "b"), (2, "c"), (4, None))]
+    pages = [
+        {"items": [{"id": n} for n in range(start, start + 2)], "next_cursor": cursor}
+        for start, cursor in ((0, "b"), (2, "c"), (4, None))
+    ]
     requests_mock.get(f"{BASE}/api/tickets", [{"json": page} for page in pages])
     ticks = iter([0.0, 1.0, 2.0, 4.0])
     with caplog.at_level("INFO", logger="support_flows.clients.support_api"):
         items = list(hook.iter_pages("api/tickets", "ticket page", 2, {}, clock=lambda: next(ticks)))
     assert [item["id"] for item in items] == list(range(6))
     lines = [r.getMessage() for r in caplog.records if r.name == "support_flows.clients.support_api"]
-    assert lines == ["api/tickets: 1 pages, 2 items so far (2 items/s)", "api/tickets: 2 pages, 4 items so far (2 items/s)",
-                     "api/tickets: 3 pages, 6 items so far (2 items/s), done"]
+    assert lines == [
+        "api/tickets: 1 pages, 2 items so far (2 items/s)",
+        "api/tickets: 2 pages, 4 items so far (2 items/s)",
+        "api/tickets: 3 pages, 6 items so far (2 items/s), done",
+    ]
 
 
 def test_a_single_page_logs_nothing(requests_mock, hook, caplog):

@@ -30,8 +30,11 @@ log = logging.getLogger(__name__)
 
 LATE = "RunLate"
 TASK_ID = "deadline"
-DEFAULT_MINUTES = {"SUPPORT_DAILY_SUMMARY_DEADLINE_MINUTES": 60.0, "SUPPORT_TICKET_CREATED_DEADLINE_MINUTES": 5.0,
-                   "SUPPORT_BACKEND_EVENTS_DEADLINE_MINUTES": 30.0}
+DEFAULT_MINUTES = {
+    "SUPPORT_DAILY_SUMMARY_DEADLINE_MINUTES": 60.0,
+    "SUPPORT_TICKET_CREATED_DEADLINE_MINUTES": 5.0,
+    "SUPPORT_BACKEND_EVENTS_DEADLINE_MINUTES": 30.0,
+}
 
 
 def limit(name: str) -> timedelta:
@@ -51,12 +54,16 @@ def deadline(name: str, reference: str):
     from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
 
     interval = limit(name)
-    start = {"scheduled": DeadlineReference.DAGRUN_LOGICAL_DATE, "queued": DeadlineReference.DAGRUN_QUEUED_AT}[reference]
+    start = {"scheduled": DeadlineReference.DAGRUN_LOGICAL_DATE, "queued": DeadlineReference.DAGRUN_QUEUED_AT}[
+        reference
+    ]
     return DeadlineAlert(
         reference=start,
         interval=interval,
-        callback=AsyncCallback("support_flows.authoring.lateness.run_is_late",
-                              kwargs={"limit_minutes": interval.total_seconds() / 60, "since": reference}),
+        callback=AsyncCallback(
+            "support_flows.authoring.lateness.run_is_late",
+            kwargs={"limit_minutes": interval.total_seconds() / 60, "since": reference},
+        ),
         name=f"not done {interval.total_seconds() / 60:g} min after being {reference}",
     )
 
@@ -81,10 +88,15 @@ def alert_late_run(limit_minutes: float, since: str, context: dict | None = None
     deadline_time = ((context or {}).get("deadline") or {}).get("deadline_time")
     settings = load_settings()
     failure = alerts.Failure(
-        dag_id=dag_id, run_id=run_id, task_id=TASK_ID, map_index=-1, try_number=1, occurred_at=alerts.now(),
+        dag_id=dag_id,
+        run_id=run_id,
+        task_id=TASK_ID,
+        map_index=-1,
+        try_number=1,
+        occurred_at=alerts.now(),
         error_type=LATE,
         message=f"the run was not done {limit_minutes:g} minutes after being {since} (deadline {deadline_time}); "
-                f"state when the deadline passed: {run.get('state', '?')}",
+        f"state when the deadline passed: {run.get('state', '?')}",
         is_final=True,
         log_url=f"{settings.airflow_ui_url.rstrip('/')}/dags/{dag_id}/runs/{run_id}",
     )

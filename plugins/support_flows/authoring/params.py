@@ -40,8 +40,12 @@ def ticket_created() -> dict[str, Param]:
         ),
         "subject": _text("Subject", "One line that says what the ticket is about.", 200),
         "description": _text("Description", "The customer's message.", 20000),
-        "priority": Param("normal", title="Priority", description="How urgent the ticket is.", type="string", enum=PRIORITIES),
-        "channel": Param("powerapps", title="Channel", description="Where the ticket came from.", type="string", enum=CHANNELS),
+        "priority": Param(
+            "normal", title="Priority", description="How urgent the ticket is.", type="string", enum=PRIORITIES
+        ),
+        "channel": Param(
+            "powerapps", title="Channel", description="Where the ticket came from.", type="string", enum=CHANNELS
+        ),
         "request_id": _text(
             "Request id (optional)",
             "Idempotency key from the caller: triggering again with the same id yields the same ticket, never a second one.",
@@ -64,14 +68,18 @@ def ticket_resolved() -> dict[str, Param]:
         "ticket_id": _id("Ticket id", "The ticket that is resolved."),
         "agent_id": _id("Agent id", "The agent who resolved it."),
         "resolution_summary": _text("Resolution summary", "What was done; sent to the customer.", 20000),
-        "send_survey": Param(True, title="Send satisfaction survey", description="Ask the customer to rate the support.", type="boolean"),
+        "send_survey": Param(
+            True, title="Send satisfaction survey", description="Ask the customer to rate the support.", type="boolean"
+        ),
     }
 
 
 def feedback_received() -> dict[str, Param]:
     return {
         "ticket_id": _id("Ticket id", "The ticket the feedback is about."),
-        "rating": Param(title="Rating", description="1 (very poor) to 5 (excellent) stars.", type="integer", minimum=1, maximum=5),
+        "rating": Param(
+            title="Rating", description="1 (very poor) to 5 (excellent) stars.", type="integer", minimum=1, maximum=5
+        ),
         "comment": _text("Comment (optional)", "The customer's words.", 5000, min_length=0, default=None),
     }
 

@@ -24,6 +24,7 @@ def ensure() -> list[str]:
     with create_session() as session:
         if session.scalar(sa.select(Pool).where(Pool.pool == SENDER_MAILBOX_POOL)) is not None:
             return []
-        Pool.create_or_update_pool(SENDER_MAILBOX_POOL, SENDER_MAILBOX_SLOTS, DESCRIPTION, include_deferred=False,
-                                   session=session)
+        Pool.create_or_update_pool(
+            SENDER_MAILBOX_POOL, SENDER_MAILBOX_SLOTS, DESCRIPTION, include_deferred=False, session=session
+        )
     return [f"pool {SENDER_MAILBOX_POOL} ({SENDER_MAILBOX_SLOTS} slots)"]

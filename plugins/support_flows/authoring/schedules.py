@@ -51,7 +51,8 @@ def check_timezone_setting() -> None:
         raise TimezoneMismatch(
             f"the Variable support_timezone is {stored.strip()!r} but the schedules use {schedules!r} "
             f"(AIRFLOW_VAR_SUPPORT_TIMEZONE): set AIRFLOW_VAR_SUPPORT_TIMEZONE={stored.strip()} for every "
-            f"Airflow component and delete the Variable, so one setting drives both")
+            f"Airflow component and delete the Variable, so one setting drives both"
+        )
 
 
 def cron(name: str) -> CronTriggerTimetable:

@@ -68,7 +68,9 @@ class _StatusKeepingHandler(ResponseHandler):
         if response.status_code >= 400:
             error = value.get("error", value) if isinstance(value, dict) else value
             message = error.get("message", error) if isinstance(error, dict) else error
-            raise _HttpStatusError(response.status_code, message, parse_retry_after(response.headers.get("Retry-After")))
+            raise _HttpStatusError(
+                response.status_code, message, parse_retry_after(response.headers.get("Retry-After"))
+            )
         return {"status": response.status_code, "body": value}
 
 
@@ -114,9 +116,18 @@ class GraphClient:
         finally:
             await hook.close()
 
-    def request(self, method: str, url: str, *, path_parameters: dict | None = None, data: Any = None,
-                headers: dict | None = None, what: str | None = None, expect: tuple[str, ...] = ("id",),
-                expect_status: tuple[int, ...] = (200, 201)) -> Any:
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        path_parameters: dict | None = None,
+        data: Any = None,
+        headers: dict | None = None,
+        what: str | None = None,
+        expect: tuple[str, ...] = ("id",),
+        expect_status: tuple[int, ...] = (200, 201),
+    ) -> Any:
         """One Graph request with the retry policy; the answer must have ``expect_status`` and,
         for a JSON answer, the keys ``expect`` (else ``GraphResponseError`` says what was expected)."""
         what = what or f"{method} {url}"
@@ -132,9 +143,13 @@ class GraphClient:
                 raise TransientError(f"{type(err).__name__}: {err}") from err
             status, body = answer["status"], answer["body"]
             if status not in expect_status:
-                raise GraphResponseError(f"Graph {what}: expected HTTP {' or '.join(map(str, expect_status))}, got {status}: {str(body)[:200]}")
+                raise GraphResponseError(
+                    f"Graph {what}: expected HTTP {' or '.join(map(str, expect_status))}, got {status}: {str(body)[:200]}"
+                )
             if expect and (not isinstance(body, dict) or any(key not in body for key in expect)):
-                raise GraphResponseError(f"Graph {what}: expected a JSON object with {', '.join(expect)}, got {str(body)[:200]!r}")
+                raise GraphResponseError(
+                    f"Graph {what}: expected a JSON object with {', '.join(expect)}, got {str(body)[:200]!r}"
+                )
             return body
 
         return call_with_retries(
@@ -166,7 +181,9 @@ class GraphClient:
         names the ticket) goes into error messages instead of the recipients: those end up in
         ``flow_errors``, which holds no customer address.
         """
-        message = MSGraphMailHook.build_message(to=to, subject=subject, html_content=html, cc=cc, custom_headers=headers)
+        message = MSGraphMailHook.build_message(
+            to=to, subject=subject, html_content=html, cc=cc, custom_headers=headers
+        )
         if attachments:
             message["attachments"] = attachments
         self.request(
@@ -206,7 +223,10 @@ class GraphClient:
             "transactionId": transaction_id,
         }
         return self.request(
-            "POST", "users/{user_id}/events", path_parameters={"user_id": mailbox}, data=body,
+            "POST",
+            "users/{user_id}/events",
+            path_parameters={"user_id": mailbox},
+            data=body,
             what=f"create event in {mailbox}'s calendar",
         )
 
@@ -214,9 +234,14 @@ class GraphClient:
         """Delete an event from ``mailbox``'s calendar; False when it was already gone (404), so a
         repeat is harmless."""
         try:
-            self.request("DELETE", "users/{user_id}/events/{event_id}",
-                         path_parameters={"user_id": mailbox, "event_id": event_id},
-                         what="delete a calendar event", expect=(), expect_status=(204,))
+            self.request(
+                "DELETE",
+                "users/{user_id}/events/{event_id}",
+                path_parameters={"user_id": mailbox, "event_id": event_id},
+                what="delete a calendar event",
+                expect=(),
+                expect_status=(204,),
+            )
         except GraphRequestError as err:
             if err.status == 404:
                 return False
@@ -250,8 +275,14 @@ class GraphClient:
         key = user_principal_name.strip().lower()
         if key not in self._user_ids:
             try:
-                user = self.request("GET", "users/{user_id}", path_parameters={"user_id": key},
-                                    what=f"look up user {key}", expect=("id",), expect_status=(200,))
+                user = self.request(
+                    "GET",
+                    "users/{user_id}",
+                    path_parameters={"user_id": key},
+                    what=f"look up user {key}",
+                    expect=("id",),
+                    expect_status=(200,),
+                )
             except GraphRequestError as err:
                 if err.status == 404:
                     raise GraphUserNotFound(404, f"no user {key} in the directory", f"look up user {key}") from err
@@ -261,8 +292,15 @@ class GraphClient:
 
     # --- Planner ----------------------------------------------------------------------------------------
 
-    def create_planner_task(self, plan_id: str, title: str, *, due: datetime | None = None,
-                            assignee_ids: Iterable[str] = (), bucket_id: str | None = None) -> dict:
+    def create_planner_task(
+        self,
+        plan_id: str,
+        title: str,
+        *,
+        due: datetime | None = None,
+        assignee_ids: Iterable[str] = (),
+        bucket_id: str | None = None,
+    ) -> dict:
         """A Planner task assigned to users by directory id (see ``user_id``). Its description and
         links are its details, which Graph sets apart: ``update_planner_task_details``."""
         body: dict[str, Any] = {"planId": plan_id, "title": title}
@@ -278,26 +316,44 @@ class GraphClient:
         # not the title in error messages: it quotes the ticket's subject, the customer's words
         return self.request("POST", "planner/tasks", data=body, what=f"create Planner task in plan {plan_id}")
 
-    def update_planner_task_details(self, task_id: str, *, description: str | None = None,
-                                    references: dict[str, str] | None = None) -> None:
+    def update_planner_task_details(
+        self, task_id: str, *, description: str | None = None, references: dict[str, str] | None = None
+    ) -> None:
         """Set a task's description and links (``references`` maps URLs to display names). Planner
         changes need the current ETag (If-Match), so this reads the details first; setting the same
         values again is harmless."""
         what = f"update Planner task {task_id}"
-        current = self.request("GET", "planner/tasks/{task_id}/details", path_parameters={"task_id": task_id},
-                               what=what, expect=("@odata.etag",), expect_status=(200,))
+        current = self.request(
+            "GET",
+            "planner/tasks/{task_id}/details",
+            path_parameters={"task_id": task_id},
+            what=what,
+            expect=("@odata.etag",),
+            expect_status=(200,),
+        )
         changes: dict[str, Any] = {}
         if description is not None:
             changes["description"] = description
         if references:
             changes["references"] = {
-                planner_reference_key(url): {"@odata.type": "microsoft.graph.plannerExternalReference", "alias": alias, "type": "Other"}
+                planner_reference_key(url): {
+                    "@odata.type": "microsoft.graph.plannerExternalReference",
+                    "alias": alias,
+                    "type": "Other",
+                }
                 for url, alias in references.items()
             }
         if changes:
-            self.request("PATCH", "planner/tasks/{task_id}/details", path_parameters={"task_id": task_id},
-                         data=changes, headers={"If-Match": current["@odata.etag"]},
-                         what=what, expect=(), expect_status=(200, 204))
+            self.request(
+                "PATCH",
+                "planner/tasks/{task_id}/details",
+                path_parameters={"task_id": task_id},
+                data=changes,
+                headers={"If-Match": current["@odata.etag"]},
+                what=what,
+                expect=(),
+                expect_status=(200, 204),
+            )
 
 
 def planner_reference_key(url: str) -> str:

@@ -76,6 +76,8 @@ def call_with_retries(
             if attempt == policy.attempts:
                 raise give_up(err, attempt) from err
             wait = policy.delay(attempt, err.retry_after)
-            log.warning("%s failed (attempt %d of %d): %s; retrying in %.1fs", what, attempt, policy.attempts, err, wait)
+            log.warning(
+                "%s failed (attempt %d of %d): %s; retrying in %.1fs", what, attempt, policy.attempts, err, wait
+            )
             sleep(wait)
     raise AssertionError("unreachable")

@@ -134,19 +134,26 @@ class SupportApiHook(HttpHook):
 
     def assign_ticket(self, ticket_id: int, agent_id: int, assigned_by: str) -> dict:
         body = {"agent_id": agent_id, "assigned_by": assigned_by}
-        return _expect(self.request("POST", f"api/tickets/{int(ticket_id)}/assign", json=body), ("id", "agent_id"), "ticket")
+        return _expect(
+            self.request("POST", f"api/tickets/{int(ticket_id)}/assign", json=body), ("id", "agent_id"), "ticket"
+        )
 
-    def resolve_ticket(self, ticket_id: int, agent_id: int | None, resolution_summary: str, *,
-                       resolved_by: str = "agent") -> dict:
+    def resolve_ticket(
+        self, ticket_id: int, agent_id: int | None, resolution_summary: str, *, resolved_by: str = "agent"
+    ) -> dict:
         """Resolve; ``resolved_by="ai"`` (no agent) closes an AI answer the customer did not reply to."""
         body: dict[str, Any] = {"resolution_summary": resolution_summary}
         if agent_id is not None:
             body["agent_id"] = agent_id
         if resolved_by != "agent":
             body["resolved_by"] = resolved_by
-        return _expect(self.request("POST", f"api/tickets/{int(ticket_id)}/resolve", json=body), ("id", "status"), "ticket")
+        return _expect(
+            self.request("POST", f"api/tickets/{int(ticket_id)}/resolve", json=body), ("id", "status"), "ticket"
+        )
 
-    def add_note(self, ticket_id: int, body: str, *, author: str, author_type: str = "system", key: str | None = None) -> dict:
+    def add_note(
+        self, ticket_id: int, body: str, *, author: str, author_type: str = "system", key: str | None = None
+    ) -> dict:
         payload = {"author": author, "author_type": author_type, "body": body}
         if key:
             payload["key"] = key
@@ -156,7 +163,7 @@ class SupportApiHook(HttpHook):
         """Many notes in one call (each ``{"ticket_id", "body", "author", "author_type", "key"}``)."""
         items = []
         for start in range(0, len(notes), 500):
-            page = self.request("POST", "api/notes/batch", json={"notes": notes[start:start + 500]})
+            page = self.request("POST", "api/notes/batch", json={"notes": notes[start : start + 500]})
             items += _expect(page, ("items",), "note batch")["items"]
         return items
 
@@ -169,8 +176,14 @@ class SupportApiHook(HttpHook):
             self.request("POST", f"api/tickets/{int(ticket_id)}/ai-response"), ("answer", "confidence"), "AI response"
         )
 
-    def iter_pages(self, endpoint: str, what: str, page_size: int, filters: dict[str, Any],
-                   clock: Callable[[], float] = time.monotonic) -> Iterator[dict]:
+    def iter_pages(
+        self,
+        endpoint: str,
+        what: str,
+        page_size: int,
+        filters: dict[str, Any],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> Iterator[dict]:
         """Every item of a cursor-paginated list, fetched one page at a time. A list of more than
         one page logs its progress after each page (items so far, rate), so whoever watches a long
         task's log (the analytics load, the escalation, the daily summary) sees it move."""
@@ -185,8 +198,14 @@ class SupportApiHook(HttpHook):
             cursor, count, pages = page["next_cursor"], count + len(page["items"]), pages + 1
             if cursor or pages > 1:
                 elapsed = max(clock() - started, 1e-6)
-                log.info("%s: %d pages, %d items so far (%.0f items/s)%s", endpoint, pages, count, count / elapsed,
-                         "" if cursor else ", done")
+                log.info(
+                    "%s: %d pages, %d items so far (%.0f items/s)%s",
+                    endpoint,
+                    pages,
+                    count,
+                    count / elapsed,
+                    "" if cursor else ", done",
+                )
             if not cursor:
                 return
 
@@ -214,7 +233,9 @@ class SupportApiHook(HttpHook):
 
     def daily_stats(self, day: date, tz: str = "UTC") -> dict:
         return _expect(
-            self.request("GET", "api/stats/daily", params={"date": day, "tz": tz}), ("date", "created", "resolved"), "daily statistics"
+            self.request("GET", "api/stats/daily", params={"date": day, "tz": tz}),
+            ("date", "created", "resolved"),
+            "daily statistics",
         )
 
     def stats_history(self, end: date, days: int = 14, tz: str = "UTC") -> list[dict]:

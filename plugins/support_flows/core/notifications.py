@@ -58,8 +58,13 @@ def ai_answer_email(ticket: dict, answer: str) -> Email:
     return Email(
         (ticket["customer_email"],),
         _one_line(f"[Ticket #{ticket['id']}] {ticket['subject']}"),
-        render("ai_answer.html", ticket=ticket, answer=answer, heading="Here is an answer to your request",
-               preheader=f"Ticket #{ticket['id']}: an answer to your question"),
+        render(
+            "ai_answer.html",
+            ticket=ticket,
+            answer=answer,
+            heading="Here is an answer to your request",
+            preheader=f"Ticket #{ticket['id']}: an answer to your question",
+        ),
     )
 
 
@@ -67,8 +72,12 @@ def acknowledgement_email(ticket: dict) -> Email:
     return Email(
         (ticket["customer_email"],),
         _one_line(f"[Ticket #{ticket['id']}] We received your request: {ticket['subject']}"),
-        render("acknowledgement.html", ticket=ticket, heading="We received your request",
-               preheader=f"Ticket #{ticket['id']} is in our queue"),
+        render(
+            "acknowledgement.html",
+            ticket=ticket,
+            heading="We received your request",
+            preheader=f"Ticket #{ticket['id']} is in our queue",
+        ),
     )
 
 
@@ -76,9 +85,16 @@ def agent_assignment_email(ticket: dict, agent: dict, assigned_by: str, link: st
     return Email(
         (agent["email"],),
         _one_line(f"[Ticket #{ticket['id']}] Assigned to you ({ticket['priority']}): {ticket['subject']}"),
-        render("agent_assignment.html", ticket=ticket, agent=agent, assigned_by=assigned_by, link=link,
-               reminder_at=reminder_at, heading=f"Ticket #{ticket['id']} is yours",
-               preheader=f"{ticket['priority']} priority: {ticket['subject']}"),
+        render(
+            "agent_assignment.html",
+            ticket=ticket,
+            agent=agent,
+            assigned_by=assigned_by,
+            link=link,
+            reminder_at=reminder_at,
+            heading=f"Ticket #{ticket['id']} is yours",
+            preheader=f"{ticket['priority']} priority: {ticket['subject']}",
+        ),
     )
 
 
@@ -86,8 +102,14 @@ def resolution_email(ticket: dict, summary: str, agent: dict | None) -> Email:
     return Email(
         (ticket["customer_email"],),
         _one_line(f"[Ticket #{ticket['id']}] Resolved: {ticket['subject']}"),
-        render("resolution.html", ticket=ticket, summary=summary, agent=agent, heading="Your ticket is resolved",
-               preheader=f"Ticket #{ticket['id']} is resolved"),
+        render(
+            "resolution.html",
+            ticket=ticket,
+            summary=summary,
+            agent=agent,
+            heading="Your ticket is resolved",
+            preheader=f"Ticket #{ticket['id']} is resolved",
+        ),
     )
 
 
@@ -95,8 +117,13 @@ def survey_email(ticket: dict, survey_url: str) -> Email:
     return Email(
         (ticket["customer_email"],),
         _one_line(f"[Ticket #{ticket['id']}] How did we do?"),
-        render("survey.html", ticket=ticket, survey_url=survey_url, heading="How did we do?",
-               preheader="One question about your recent ticket"),
+        render(
+            "survey.html",
+            ticket=ticket,
+            survey_url=survey_url,
+            heading="How did we do?",
+            preheader="One question about your recent ticket",
+        ),
     )
 
 
@@ -104,8 +131,13 @@ def feedback_thanks_email(ticket: dict, rating: int) -> Email:
     return Email(
         (ticket["customer_email"],),
         _one_line(f"[Ticket #{ticket['id']}] Thank you for your feedback"),
-        render("feedback_thanks.html", ticket=ticket, rating=rating, heading="Thank you for your feedback",
-               preheader="We read every rating"),
+        render(
+            "feedback_thanks.html",
+            ticket=ticket,
+            rating=rating,
+            heading="Thank you for your feedback",
+            preheader="We read every rating",
+        ),
     )
 
 
@@ -148,8 +180,9 @@ class Mailer:
         """Send unless an e-mail with this key was sent before; True when sent now."""
 
         def deliver() -> dict:
-            self.graph.send_mail(self.sender, list(email.to), email.subject, email.html, headers={HEADER_KEY: key},
-                                 reference=key)
+            self.graph.send_mail(
+                self.sender, list(email.to), email.subject, email.html, headers={HEADER_KEY: key}, reference=key
+            )
             # the ledger (side_effects.detail) keeps no address or subject: both can be the customer's
             return {"recipients": len(email.to)}
 

@@ -22,31 +22,65 @@ class SettingsError(ValueError):
 
 @dataclass(frozen=True)
 class Settings:
-    sender_mailbox: str = field(default="support@support.example.com", metadata={"doc": "mailbox every e-mail is sent from"})
-    admin_recipients: tuple[str, ...] = field(default=("support-admins@support.example.com",), metadata={"doc": "who gets the daily summary"})
-    sysadmin_recipients: tuple[str, ...] = field(default=("sysadmin@support.example.com",), metadata={"doc": "who is alerted when a flow fails"})
-    sharepoint_site_id: str = field(default="support-reports", metadata={"doc": "SharePoint site that archives the daily reports"})
+    sender_mailbox: str = field(
+        default="support@support.example.com", metadata={"doc": "mailbox every e-mail is sent from"}
+    )
+    admin_recipients: tuple[str, ...] = field(
+        default=("support-admins@support.example.com",), metadata={"doc": "who gets the daily summary"}
+    )
+    sysadmin_recipients: tuple[str, ...] = field(
+        default=("sysadmin@support.example.com",), metadata={"doc": "who is alerted when a flow fails"}
+    )
+    sharepoint_site_id: str = field(
+        default="support-reports", metadata={"doc": "SharePoint site that archives the daily reports"}
+    )
     report_folder: str = field(default="Reports", metadata={"doc": "folder in the site's document library"})
-    planner_plan_id: str = field(default="support-follow-ups", metadata={"doc": "Planner plan for supervisors' follow-up tasks"})
+    planner_plan_id: str = field(
+        default="support-follow-ups", metadata={"doc": "Planner plan for supervisors' follow-up tasks"}
+    )
     timezone: str = field(default="UTC", metadata={"doc": "the support centre's time zone (IANA name)"})
-    ai_confidence_threshold: float = field(default=0.7, metadata={"doc": "lowest AI confidence that is sent to a customer"})
-    ai_answer_close_hours: int = field(default=72, metadata={"doc": "an AI answer the customer has not replied to in this many hours is resolved as answered by AI"})
-    followup_reminder_hours: int = field(default=24, metadata={"doc": "how far ahead the agent's follow-up reminder is set"})
+    ai_confidence_threshold: float = field(
+        default=0.7, metadata={"doc": "lowest AI confidence that is sent to a customer"}
+    )
+    ai_answer_close_hours: int = field(
+        default=72,
+        metadata={
+            "doc": "an AI answer the customer has not replied to in this many hours is resolved as answered by AI"
+        },
+    )
+    followup_reminder_hours: int = field(
+        default=24, metadata={"doc": "how far ahead the agent's follow-up reminder is set"}
+    )
     escalation_reminder_hours: int = field(default=48, metadata={"doc": "idle hours before the agent is reminded"})
     escalation_supervisor_hours: int = field(default=72, metadata={"doc": "idle hours before the supervisor is told"})
     business_days: str = field(default="", metadata={"doc": "e.g. Mon-Fri; empty: ages count every hour"})
     business_hours: str = field(default="", metadata={"doc": "e.g. 09:00-17:00; with business_days"})
     holidays: tuple[str, ...] = field(default=(), metadata={"doc": "dates (YYYY-MM-DD) that are not working days"})
-    portal_url: str = field(default="https://support.example.com/tickets", metadata={"doc": "base of the ticket links in e-mails"})
-    airflow_ui_url: str = field(default="http://localhost:8080", metadata={"doc": "base of the log links in failure alerts"})
-    api_timeout_seconds: float = field(default=30.0, metadata={"doc": "timeout of each Support API call (the connection's extra timeout wins)"})
+    portal_url: str = field(
+        default="https://support.example.com/tickets", metadata={"doc": "base of the ticket links in e-mails"}
+    )
+    airflow_ui_url: str = field(
+        default="http://localhost:8080", metadata={"doc": "base of the log links in failure alerts"}
+    )
+    api_timeout_seconds: float = field(
+        default=30.0, metadata={"doc": "timeout of each Support API call (the connection's extra timeout wins)"}
+    )
     graph_timeout_seconds: float = field(default=30.0, metadata={"doc": "timeout of each Microsoft Graph call"})
-    retry_base_seconds: float = field(default=1.0, metadata={"doc": "first backoff of the clients' retries (then doubled)"})
-    alert_window_minutes: int = field(default=60, metadata={"doc": "repeated failures of a task within this window make one alert"})
+    retry_base_seconds: float = field(
+        default=1.0, metadata={"doc": "first backoff of the clients' retries (then doubled)"}
+    )
+    alert_window_minutes: int = field(
+        default=60, metadata={"doc": "repeated failures of a task within this window make one alert"}
+    )
     event_poll_seconds: float = field(default=5.0, metadata={"doc": "how often the backend event feed is polled"})
     event_max_wait_seconds: float = field(default=600.0, metadata={"doc": "longest wait of one backend-events run"})
-    watcher_lag_alert_minutes: float = field(default=15.0, metadata={"doc": "alert when a backend event has waited this long for its flow"})
-    customer_key_salt: str = field(default="", metadata={"doc": "secret key of the pseudonymous customer key in the reporting tables", "secret": True})
+    watcher_lag_alert_minutes: float = field(
+        default=15.0, metadata={"doc": "alert when a backend event has waited this long for its flow"}
+    )
+    customer_key_salt: str = field(
+        default="",
+        metadata={"doc": "secret key of the pseudonymous customer key in the reporting tables", "secret": True},
+    )
 
     def holiday_dates(self) -> frozenset[date]:
         try:

@@ -24,14 +24,23 @@ def hand_to_agent(rt: FlowRuntime, ticket_id: int) -> dict:
     why. Any other state is left as it is (the reply is already on the ticket as a customer note)."""
     ticket = rt.api.get_ticket(ticket_id)
     if ticket["status"] == "ai_responded":
-        rt.api.add_note(ticket_id, "The customer replied to the AI answer; the ticket waits for an agent.",
-                        author="support-flows", key=f"ticket-{ticket_id}:customer-replied")
+        rt.api.add_note(
+            ticket_id,
+            "The customer replied to the AI answer; the ticket waits for an agent.",
+            author="support-flows",
+            key=f"ticket-{ticket_id}:customer-replied",
+        )
         ticket = rt.api.update_ticket(ticket_id, status="queued")
         return {"ticket_id": ticket_id, "status": ticket["status"], "outcome": "queued_for_agent"}
     outcome = {
-        "new": "already_waiting", "queued": "already_waiting", "assigned": "with_agent", "in_progress": "with_agent",
+        "new": "already_waiting",
+        "queued": "already_waiting",
+        "assigned": "with_agent",
+        "in_progress": "with_agent",
     }.get(ticket["status"], "already_resolved")
-    log.info("ticket %s is %s: the customer's reply is on the ticket, nothing to hand over", ticket_id, ticket["status"])
+    log.info(
+        "ticket %s is %s: the customer's reply is on the ticket, nothing to hand over", ticket_id, ticket["status"]
+    )
     return {"ticket_id": ticket_id, "status": ticket["status"], "outcome": outcome}
 
 

@@ -52,8 +52,10 @@ def describe(error: object) -> tuple[str, str]:
     try:
         from airflow.sdk._shared.secrets_masker import redact
     except ImportError:  # pragma: no cover - older layouts
+
         def redact(value):
             return value
+
     if isinstance(error, BaseException):
         kind, text = type(error).__name__, str(error) or repr(error)
     else:
@@ -69,7 +71,10 @@ def record_failure(store: ReportingStore, failure: Failure) -> None:
 
 def _rows(store: ReportingStore, *conditions) -> list[dict]:
     with store.engine.connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(sa.select(flow_errors).where(*conditions).order_by(flow_errors.c.occurred_at))]
+        return [
+            dict(r._mapping)
+            for r in conn.execute(sa.select(flow_errors).where(*conditions).order_by(flow_errors.c.occurred_at))
+        ]
 
 
 def _set_status(store: ReportingStore, rows: list[dict], status: str) -> None:
@@ -79,11 +84,11 @@ def _set_status(store: ReportingStore, rows: list[dict], status: str) -> None:
         for row in rows:
             conn.execute(
                 flow_errors.update()
-                .where(*(flow_errors.c[k] == row[k] for k in ("dag_id", "run_id", "task_id", "map_index", "try_number")))
+                .where(
+                    *(flow_errors.c[k] == row[k] for k in ("dag_id", "run_id", "task_id", "map_index", "try_number"))
+                )
                 .values(alert_status=status)
             )
-
-
 
 
 def alert(store: ReportingStore, graph, settings: Settings, failure: Failure) -> str:
@@ -95,19 +100,34 @@ def alert(store: ReportingStore, graph, settings: Settings, failure: Failure) ->
     if recent:
         _set_status(store, [this], "folded")
         return "folded"
-    waiting = [r for r in _rows(store, flow_errors.c.alert_status.in_(["folded", "pending"]))
-               if (r["dag_id"], r["run_id"], r["task_id"], r["map_index"], r["try_number"]) != tuple(this.values())]
+    waiting = [
+        r
+        for r in _rows(store, flow_errors.c.alert_status.in_(["folded", "pending"]))
+        if (r["dag_id"], r["run_id"], r["task_id"], r["map_index"], r["try_number"]) != tuple(this.values())
+    ]
     # support_flows.authoring.lateness: a run past its deadline; support_flows.flows.events: the watcher behind
     late = failure.error_type in ("RunLate", "WatcherLagging")
-    html = notifications.render("failure_alert.html", failure=failure, others=waiting, late=late,
-                                heading=f"Flow {'late' if late else 'failed'}: {failure.dag_id}.{failure.task_id}")
+    html = notifications.render(
+        "failure_alert.html",
+        failure=failure,
+        others=waiting,
+        late=late,
+        heading=f"Flow {'late' if late else 'failed'}: {failure.dag_id}.{failure.task_id}",
+    )
     what = f"{failure.dag_id} is late" if late else f"{failure.dag_id}.{failure.task_id} failed"
     subject = f"[support-flows] {what}: {failure.error_type}"
     if waiting:
         subject += f" (+{len(waiting)} more)"
     try:
-        graph.send_mail(settings.sender_mailbox, list(settings.sysadmin_recipients), subject[:250], html,
-                        headers={notifications.HEADER_KEY: f"alert-{failure.dag_id}-{failure.run_id}-{failure.task_id}-{failure.try_number}"})
+        graph.send_mail(
+            settings.sender_mailbox,
+            list(settings.sysadmin_recipients),
+            subject[:250],
+            html,
+            headers={
+                notifications.HEADER_KEY: f"alert-{failure.dag_id}-{failure.run_id}-{failure.task_id}-{failure.try_number}"
+            },
+        )
     except Exception as err:  # noqa: BLE001 - the alert must never hide the failure it reports
         log.error("could not send the failure alert (%s); it goes out with the next one", err)
         _set_status(store, [this], "pending")
@@ -124,14 +144,23 @@ def send_pending(store: ReportingStore, graph, settings: Settings) -> int:
         return 0
     fields = [f for f in Failure.__dataclass_fields__]
     first = Failure(**{f: waiting[0][f] for f in fields})
-    html = notifications.render("failure_alert.html", failure=first, others=waiting[1:], late=False,
-                                heading=f"Alerts held back while Microsoft Graph was unavailable ({len(waiting)})")
+    html = notifications.render(
+        "failure_alert.html",
+        failure=first,
+        others=waiting[1:],
+        late=False,
+        heading=f"Alerts held back while Microsoft Graph was unavailable ({len(waiting)})",
+    )
     keys = ",".join(f"{r['dag_id']}/{r['run_id']}/{r['task_id']}/{r['try_number']}" for r in waiting)
     try:
-        graph.send_mail(settings.sender_mailbox, list(settings.sysadmin_recipients),
-                        f"[support-flows] {len(waiting)} alert(s) held back while Graph was unavailable: "
-                        f"{first.dag_id}.{first.task_id} failed: {first.error_type}"[:250],
-                        html, headers={notifications.HEADER_KEY: f"pending-{abs(hash(keys))}"})
+        graph.send_mail(
+            settings.sender_mailbox,
+            list(settings.sysadmin_recipients),
+            f"[support-flows] {len(waiting)} alert(s) held back while Graph was unavailable: "
+            f"{first.dag_id}.{first.task_id} failed: {first.error_type}"[:250],
+            html,
+            headers={notifications.HEADER_KEY: f"pending-{abs(hash(keys))}"},
+        )
     except Exception as err:  # noqa: BLE001 - still down: try again on the next run
         log.warning("Graph still refuses the %d pending alert(s): %s", len(waiting), err)
         return 0
@@ -139,8 +168,9 @@ def send_pending(store: ReportingStore, graph, settings: Settings) -> int:
     return len(waiting)
 
 
-def handle_failure(failure: Failure, settings: Settings, store: ReportingStore | None = None, graph=None,
-                   page: bool = True) -> str | None:
+def handle_failure(
+    failure: Failure, settings: Settings, store: ReportingStore | None = None, graph=None, page: bool = True
+) -> str | None:
     """Log the failure; alert when it is final and ``page`` (not for a refusal of the caller's
     input: see failure_reasons). Never raises.
 
@@ -168,11 +198,21 @@ def handle_failure(failure: Failure, settings: Settings, store: ReportingStore |
     try:
         if logged:
             return alert(store, graph, settings, failure)
-        html = notifications.render("failure_alert.html", failure=failure, others=[], late=False,
-                                    heading=f"Flow failed: {failure.dag_id}.{failure.task_id}")
-        graph.send_mail(settings.sender_mailbox, list(settings.sysadmin_recipients),
-                        f"[support-flows] {failure.dag_id}.{failure.task_id} failed: {failure.error_type} (error log unavailable)"[:250],
-                        html)
+        html = notifications.render(
+            "failure_alert.html",
+            failure=failure,
+            others=[],
+            late=False,
+            heading=f"Flow failed: {failure.dag_id}.{failure.task_id}",
+        )
+        graph.send_mail(
+            settings.sender_mailbox,
+            list(settings.sysadmin_recipients),
+            f"[support-flows] {failure.dag_id}.{failure.task_id} failed: {failure.error_type} (error log unavailable)"[
+                :250
+            ],
+            html,
+        )
         return "sent_unlogged"
     except Exception as err:  # noqa: BLE001
         log.error("could not process the failure alert: %s", err)

@@ -16,8 +16,12 @@ def _moment(text: str) -> datetime:
 def assign(rt: FlowRuntime, ticket_id: int, agent_id: int, assigned_by: str) -> dict:
     """Assign through the API (an unknown ticket or agent fails the task, naming which)."""
     ticket = rt.api.assign_ticket(ticket_id, agent_id, assigned_by)
-    return {"ticket_id": ticket["id"], "agent_id": ticket["agent_id"], "assigned_at": ticket["assigned_at"],
-            "assignment_status": ticket["status"]}
+    return {
+        "ticket_id": ticket["id"],
+        "agent_id": ticket["agent_id"],
+        "assigned_at": ticket["assigned_at"],
+        "assignment_status": ticket["status"],
+    }
 
 
 def assignment_key(assignment: dict) -> str:
@@ -45,7 +49,10 @@ def schedule_follow_up(rt: FlowRuntime, assignment: dict) -> dict:
     agent = rt.api.get_agent(assignment["agent_id"])
     start = reminder_time(rt, assignment)
     html = notifications.render(
-        "follow_up.html", heading=f"Follow up on ticket #{ticket['id']}", ticket=ticket, link=rt.ticket_link(ticket["id"])
+        "follow_up.html",
+        heading=f"Follow up on ticket #{ticket['id']}",
+        ticket=ticket,
+        link=rt.ticket_link(ticket["id"]),
     )
     previous = rt.store.get_reminder(ticket["id"])
     event = rt.graph.create_event(

@@ -31,8 +31,12 @@ def report_day(requested: str | None, moment: datetime, tz: str) -> date:
 
 def collect(rt: FlowRuntime, day: date) -> dict:
     tz = rt.settings.timezone
-    return {"day": day.isoformat(), "stats": rt.api.daily_stats(day, tz), "history": rt.api.stats_history(day, 14, tz),
-            "flow_health": flow_health(rt.store, day, tz)}
+    return {
+        "day": day.isoformat(),
+        "stats": rt.api.daily_stats(day, tz),
+        "history": rt.api.stats_history(day, 14, tz),
+        "flow_health": flow_health(rt.store, day, tz),
+    }
 
 
 def flow_health(store, day: date, tz: str) -> list[dict]:
@@ -52,16 +56,25 @@ def flow_health(store, day: date, tz: str) -> list[dict]:
         start, end = start.replace(tzinfo=None), end.replace(tzinfo=None)
     health: dict[str, dict] = {}
     with store.engine.connect() as conn:
-        for row in conn.execute(sa.select(flow_runs.c.dag_id, flow_runs.c.state, flow_runs.c.duration_seconds)
-                                .where(flow_runs.c.ended_at >= start, flow_runs.c.ended_at < end)):
-            entry = health.setdefault(row.dag_id, {"dag_id": row.dag_id, "runs": 0, "failed": 0, "retries": 0, "durations": []})
+        for row in conn.execute(
+            sa.select(flow_runs.c.dag_id, flow_runs.c.state, flow_runs.c.duration_seconds).where(
+                flow_runs.c.ended_at >= start, flow_runs.c.ended_at < end
+            )
+        ):
+            entry = health.setdefault(
+                row.dag_id, {"dag_id": row.dag_id, "runs": 0, "failed": 0, "retries": 0, "durations": []}
+            )
             entry["runs"] += 1
             entry["failed"] += row.state == "failed"
             if row.duration_seconds is not None:
                 entry["durations"].append(row.duration_seconds)
-        for row in conn.execute(sa.select(flow_errors.c.dag_id, sa.func.count()).where(
-                flow_errors.c.is_final.is_(False), flow_errors.c.occurred_at >= start, flow_errors.c.occurred_at < end)
-                .group_by(flow_errors.c.dag_id)):
+        for row in conn.execute(
+            sa.select(flow_errors.c.dag_id, sa.func.count())
+            .where(
+                flow_errors.c.is_final.is_(False), flow_errors.c.occurred_at >= start, flow_errors.c.occurred_at < end
+            )
+            .group_by(flow_errors.c.dag_id)
+        ):
             entry = health.setdefault(row[0], {"dag_id": row[0], "runs": 0, "failed": 0, "retries": 0, "durations": []})
             entry["retries"] = row[1]
     out = []
@@ -82,14 +95,22 @@ def render(rt: FlowRuntime, data: dict) -> dict:
     day = date.fromisoformat(data["day"])
     stats, history = data["stats"], data["history"]
     html_path, csv_path = paths(rt, day)
-    png = trend_chart([d["date"] for d in history], [d["created"] for d in history],
-                      [d["resolved"] for d in history], [d["backlog"] for d in history])
+    png = trend_chart(
+        [d["date"] for d in history],
+        [d["created"] for d in history],
+        [d["resolved"] for d in history],
+        [d["backlog"] for d in history],
+    )
     context = {
         "stats": stats,
         "history": history,
         "day_label": f"{day:%A} {day.day} {day:%B %Y}",
-        "headline": [("Created", stats["created"], "#1f4e79"), ("Resolved", stats["resolved"], "#2e7d32"),
-                     ("Waiting for people", stats["backlog"], "#e67e22"), ("AI answered", stats["ai_responded"], "#6b21a8")],
+        "headline": [
+            ("Created", stats["created"], "#1f4e79"),
+            ("Resolved", stats["resolved"], "#2e7d32"),
+            ("Waiting for people", stats["backlog"], "#e67e22"),
+            ("AI answered", stats["ai_responded"], "#6b21a8"),
+        ],
         "by_priority": [(k, stats["by_priority"].get(k, 0)) for k in ("urgent", "high", "normal", "low")],
         "by_channel": sorted(stats["by_channel"].items()) or [("none", 0)],
         "heading": f"Daily support summary: {day.isoformat()}",
@@ -117,8 +138,19 @@ def to_csv(stats: dict, history: list[dict], health: list[dict]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["section", "name", "value"])
-    for key in ("created", "resolved", "ai_responded", "resolved_by_ai", "awaiting_customer", "assigned", "backlog",
-                "unassigned_backlog", "avg_resolution_hours", "feedback_count", "avg_rating"):
+    for key in (
+        "created",
+        "resolved",
+        "ai_responded",
+        "resolved_by_ai",
+        "awaiting_customer",
+        "assigned",
+        "backlog",
+        "unassigned_backlog",
+        "avg_resolution_hours",
+        "feedback_count",
+        "avg_rating",
+    ):
         writer.writerow(["day", key, "" if stats.get(key) is None else stats[key]])
     for key, value in sorted(stats["by_priority"].items()):
         writer.writerow(["priority", key, value])
@@ -148,9 +180,14 @@ def email_admins(rt: FlowRuntime, report: dict) -> str:
     }
 
     def deliver() -> dict:
-        rt.graph.send_mail(rt.settings.sender_mailbox, list(rt.settings.admin_recipients), report["subject"],
-                           report["email_html"], headers={notifications.HEADER_KEY: f"daily-summary-{report['day']}"},
-                           attachments=[chart])
+        rt.graph.send_mail(
+            rt.settings.sender_mailbox,
+            list(rt.settings.admin_recipients),
+            report["subject"],
+            report["email_html"],
+            headers={notifications.HEADER_KEY: f"daily-summary-{report['day']}"},
+            attachments=[chart],
+        )
         return {"to": list(rt.settings.admin_recipients)}
 
     _, sent = rt.store.once(f"mail:daily-summary-{report['day']}", "mail", rt.owner, deliver)
@@ -160,8 +197,10 @@ def email_admins(rt: FlowRuntime, report: dict) -> str:
 def archive(rt: FlowRuntime, report: dict) -> dict:
     """Upload the HTML and CSV; an unchanged file is not uploaded again."""
     statuses = {}
-    for path, content, kind in ((report["html_path"], report["archive_html"], "text/html; charset=utf-8"),
-                                (report["csv_path"], report["csv"], "text/csv; charset=utf-8")):
+    for path, content, kind in (
+        (report["html_path"], report["archive_html"], "text/html; charset=utf-8"),
+        (report["csv_path"], report["csv"], "text/csv; charset=utf-8"),
+    ):
         digest = hashlib.sha256(content.encode()).hexdigest()[:16]
 
         def upload(path=path, content=content, kind=kind) -> dict:
@@ -178,8 +217,19 @@ def summary_row(rt: FlowRuntime, data: dict, report: dict) -> dict:
     return {
         "report_date": date.fromisoformat(data["day"]),
         "timezone": rt.settings.timezone,
-        **{key: stats.get(key) for key in ("created", "resolved", "ai_responded", "backlog", "unassigned_backlog",
-                                            "avg_resolution_hours", "feedback_count", "avg_rating")},
+        **{
+            key: stats.get(key)
+            for key in (
+                "created",
+                "resolved",
+                "ai_responded",
+                "backlog",
+                "unassigned_backlog",
+                "avg_resolution_hours",
+                "feedback_count",
+                "avg_rating",
+            )
+        },
         "report_html_path": report["html_path"],
         "report_csv_path": report["csv_path"],
     }

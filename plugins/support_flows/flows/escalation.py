@@ -47,10 +47,16 @@ def find_stale_tickets(rt: FlowRuntime, now: datetime, run_id: str) -> dict[str,
                 if idle >= limit:
                     agent = agents.get(ticket["agent_id"], {})
                     yield {
-                        "dag_run_id": run_id, "ticket_id": ticket["id"], "level": level,
+                        "dag_run_id": run_id,
+                        "ticket_id": ticket["id"],
+                        "level": level,
                         "agent_id": ticket["agent_id"],
-                        "supervisor_id": (agent.get("supervisor_id") or agent.get("id")) if level == SUPERVISOR else None,
-                        "subject": ticket["subject"], "priority": ticket["priority"], "idle_since": idle_since,
+                        "supervisor_id": (agent.get("supervisor_id") or agent.get("id"))
+                        if level == SUPERVISOR
+                        else None,
+                        "subject": ticket["subject"],
+                        "priority": ticket["priority"],
+                        "idle_since": idle_since,
                         "idle_hours": round(idle, 2),
                     }
 
@@ -61,12 +67,15 @@ def find_stale_tickets(rt: FlowRuntime, now: datetime, run_id: str) -> dict[str,
     # Leave out the levels already recorded for the same idle period (set-based, in the database:
     # reading while the stream above writes would block on SQLite).
     recorded = sa.exists().where(
-        escalations.c.ticket_id == candidates.c.ticket_id, escalations.c.level == candidates.c.level,
+        escalations.c.ticket_id == candidates.c.ticket_id,
+        escalations.c.level == candidates.c.level,
         escalations.c.idle_since == candidates.c.idle_since,
     )
     with rt.store.engine.begin() as conn:
         conn.execute(sa.delete(candidates).where(mine, recorded))
-        counts = dict(conn.execute(sa.select(candidates.c.level, sa.func.count()).where(mine).group_by(candidates.c.level)).all())
+        counts = dict(
+            conn.execute(sa.select(candidates.c.level, sa.func.count()).where(mine).group_by(candidates.c.level)).all()
+        )
     return {REMINDER: counts.get(REMINDER, 0), SUPERVISOR: counts.get(SUPERVISOR, 0)}
 
 
@@ -88,8 +97,12 @@ def _candidates(rt: FlowRuntime, run_id: str, level: str, group_by: sa.Column) -
     with rt.store.engine.connect() as conn:
         keys = conn.execute(sa.select(group_by).where(mine).distinct().order_by(group_by)).scalars().all()
     for key in keys:
-        query = (sa.select(candidates).where(mine, group_by.is_(None) if key is None else group_by == key)
-                 .order_by(candidates.c.idle_hours.desc(), candidates.c.ticket_id).execution_options(yield_per=1000))
+        query = (
+            sa.select(candidates)
+            .where(mine, group_by.is_(None) if key is None else group_by == key)
+            .order_by(candidates.c.idle_hours.desc(), candidates.c.ticket_id)
+            .execution_options(yield_per=1000)
+        )
 
         def rows(query=query) -> Iterator[dict]:
             with rt.store.engine.connect() as conn:
@@ -113,7 +126,9 @@ class Digest:
         self._hash.update(f"{row['ticket_id']}@{_ts(row['idle_since'])},".encode())
         if len(self.tickets) < DIGEST_LIMIT:
             agent = self.agents.get(row["agent_id"], {})
-            self.tickets.append({**row, "agent_name": agent.get("name", "?"), "link": self.rt.ticket_link(row["ticket_id"])})
+            self.tickets.append(
+                {**row, "agent_name": agent.get("name", "?"), "link": self.rt.ticket_link(row["ticket_id"])}
+            )
 
     @property
     def key(self) -> str:
@@ -131,12 +146,17 @@ def remind_agents(rt: FlowRuntime, run_id: str) -> dict[str, str]:
         for row in rows:
             digest.add(row)
         html = notifications.render(
-            "escalation_reminder.html", agent=agent, tickets=digest.tickets, total=digest.total,
+            "escalation_reminder.html",
+            agent=agent,
+            tickets=digest.tickets,
+            total=digest.total,
             threshold=rt.settings.escalation_reminder_hours,
             supervisor_threshold=rt.settings.escalation_supervisor_hours,
             heading=f"{digest.total} ticket{'s' if digest.total > 1 else ''} waiting for you",
         )
-        email = notifications.Email((agent["email"],), f"Reminder: {digest.total} of your tickets need a follow-up", html)
+        email = notifications.Email(
+            (agent["email"],), f"Reminder: {digest.total} of your tickets need a follow-up", html
+        )
         statuses[agent["email"]] = "sent" if rt.mailer.send(digest.key, email) else "already_sent"
     return statuses
 
@@ -152,14 +172,16 @@ def tell_supervisors(rt: FlowRuntime, run_id: str) -> dict[str, str]:
         notes = []
         for row in rows:
             digest.add(row)
-            notes.append({
-                "ticket_id": row["ticket_id"],
-                "body": f"Escalated to the supervisor: no update for {row['idle_hours']:.0f} hours "
-                        f"(threshold {threshold} hours).",
-                "author": "support-flows",
-                "author_type": "system",
-                "key": f"escalation-note-{row['ticket_id']}-{_ts(row['idle_since'])}",
-            })
+            notes.append(
+                {
+                    "ticket_id": row["ticket_id"],
+                    "body": f"Escalated to the supervisor: no update for {row['idle_hours']:.0f} hours "
+                    f"(threshold {threshold} hours).",
+                    "author": "support-flows",
+                    "author_type": "system",
+                    "key": f"escalation-note-{row['ticket_id']}-{_ts(row['idle_since'])}",
+                }
+            )
             if len(notes) == NOTE_BATCH:
                 rt.api.add_notes(notes)
                 notes.clear()
@@ -167,7 +189,10 @@ def tell_supervisors(rt: FlowRuntime, run_id: str) -> dict[str, str]:
             rt.api.add_notes(notes)
         supervisor = agents[supervisor_id]
         html = notifications.render(
-            "supervisor_escalation.html", supervisor=supervisor, tickets=digest.tickets, total=digest.total,
+            "supervisor_escalation.html",
+            supervisor=supervisor,
+            tickets=digest.tickets,
+            total=digest.total,
             threshold=threshold,
             heading=f"{digest.total} ticket{'s' if digest.total > 1 else ''} escalated to you",
         )
@@ -183,14 +208,22 @@ def record(rt: FlowRuntime, run_id: str, now: datetime) -> dict[str, list[int]]:
     escalated ticket ids of each level."""
     mine = candidates.c.dag_run_id == run_id
     columns = ["ticket_id", "level", "idle_since", "agent_id", "supervisor_id", "idle_hours"]
-    rows = sa.select(*(candidates.c[name] for name in columns),
-                     sa.literal(now, escalations.c.escalated_at.type), sa.literal(run_id, escalations.c.dag_run_id.type))
+    rows = sa.select(
+        *(candidates.c[name] for name in columns),
+        sa.literal(now, escalations.c.escalated_at.type),
+        sa.literal(run_id, escalations.c.dag_run_id.type),
+    )
     escalated: dict[str, list[int]] = {REMINDER: [], SUPERVISOR: []}
     with rt.store.engine.begin() as conn:
-        for level, ticket_id in conn.execute(sa.select(candidates.c.level, candidates.c.ticket_id).where(mine)
-                                             .order_by(candidates.c.level, candidates.c.ticket_id)):
+        for level, ticket_id in conn.execute(
+            sa.select(candidates.c.level, candidates.c.ticket_id)
+            .where(mine)
+            .order_by(candidates.c.level, candidates.c.ticket_id)
+        ):
             escalated[level].append(ticket_id)
-        insert = dialect_insert(rt.store.engine)(escalations).from_select([*columns, "escalated_at", "dag_run_id"], rows.where(mine))
+        insert = dialect_insert(rt.store.engine)(escalations).from_select(
+            [*columns, "escalated_at", "dag_run_id"], rows.where(mine)
+        )
         conn.execute(insert.on_conflict_do_nothing(index_elements=[c.name for c in escalations.primary_key.columns]))
         conn.execute(sa.delete(candidates).where(mine))
     return escalated

@@ -103,14 +103,23 @@ def report_lag(rt, events: list[dict], dag_id: str, run_id: str) -> float | None
     log.info("backend events: the oldest event to start a flow (%s, %s) waited %.0f s", event["id"], event["type"], lag)
     threshold = rt.settings.watcher_lag_alert_minutes
     if lag > threshold * 60:
-        alerts.handle_failure(alerts.Failure(
-            dag_id=dag_id, run_id=run_id, task_id="watcher_lag", map_index=-1, try_number=1,
-            occurred_at=alerts.now(), error_type=LAGGING,
-            message=f"event {event['id']} ({event['type']}) waited {lag / 60:.0f} minutes for its flow "
-                    f"(alert threshold {threshold:g} minutes): the flows it starts are behind",
-            is_final=True,
-            log_url=f"{rt.settings.airflow_ui_url.rstrip('/')}/dags/{dag_id}/runs/{run_id}",
-        ), rt.settings, store=rt.store)
+        alerts.handle_failure(
+            alerts.Failure(
+                dag_id=dag_id,
+                run_id=run_id,
+                task_id="watcher_lag",
+                map_index=-1,
+                try_number=1,
+                occurred_at=alerts.now(),
+                error_type=LAGGING,
+                message=f"event {event['id']} ({event['type']}) waited {lag / 60:.0f} minutes for its flow "
+                f"(alert threshold {threshold:g} minutes): the flows it starts are behind",
+                is_final=True,
+                log_url=f"{rt.settings.airflow_ui_url.rstrip('/')}/dags/{dag_id}/runs/{run_id}",
+            ),
+            rt.settings,
+            store=rt.store,
+        )
     return lag
 
 
@@ -120,8 +129,14 @@ class BackendEventTrigger(BaseTrigger):
     Polls ``GET /api/events`` on the ``support_api`` connection; costs no worker slot while waiting.
     """
 
-    def __init__(self, after: int, poll_interval: float = 5.0, max_wait: float = 600.0,
-                 conn_id: str = "support_api", timeout: float = 30.0):
+    def __init__(
+        self,
+        after: int,
+        poll_interval: float = 5.0,
+        max_wait: float = 600.0,
+        conn_id: str = "support_api",
+        timeout: float = 30.0,
+    ):
         super().__init__()
         self.after, self.poll_interval, self.max_wait = after, poll_interval, max_wait
         self.conn_id, self.timeout = conn_id, timeout
@@ -129,8 +144,13 @@ class BackendEventTrigger(BaseTrigger):
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
             "support_flows.flows.events.BackendEventTrigger",
-            {"after": self.after, "poll_interval": self.poll_interval, "max_wait": self.max_wait,
-             "conn_id": self.conn_id, "timeout": self.timeout},
+            {
+                "after": self.after,
+                "poll_interval": self.poll_interval,
+                "max_wait": self.max_wait,
+                "conn_id": self.conn_id,
+                "timeout": self.timeout,
+            },
         )
 
     async def _base_url(self) -> str:
@@ -152,7 +172,9 @@ class BackendEventTrigger(BaseTrigger):
         async with httpx.AsyncClient(timeout=self.timeout) as client:
             while True:
                 try:
-                    response = await client.get(url, params={"after": position, "limit": 100, "type": ",".join(EVENT_TYPES)})
+                    response = await client.get(
+                        url, params={"after": position, "limit": 100, "type": ",".join(EVENT_TYPES)}
+                    )
                     response.raise_for_status()
                     batch = response.json()
                 except (httpx.HTTPError, ValueError) as err:

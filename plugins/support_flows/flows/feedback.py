@@ -27,7 +27,10 @@ def create_follow_up(rt: FlowRuntime, feedback: dict) -> str | None:
 
     def create() -> dict:
         task = rt.graph.create_planner_task(
-            rt.settings.planner_plan_id, title, due=moment(feedback["created_at"]) + FOLLOW_UP_DUE, assignee_ids=assignees
+            rt.settings.planner_plan_id,
+            title,
+            due=moment(feedback["created_at"]) + FOLLOW_UP_DUE,
+            assignee_ids=assignees,
         )
         return {"task_id": task["id"]}
 

@@ -45,8 +45,11 @@ def answer_or_queue(rt: FlowRuntime, ticket_id: int) -> dict:
         rt.mailer.send(f"ticket-{ticket_id}:acknowledgement", notifications.acknowledgement_email(ticket))
     if ticket["status"] == "new":
         ticket = rt.api.update_ticket(ticket_id, status="queued")
-    outputs = {"ticket_id": ticket_id, "status": "queued" if ticket["status"] in ("new", "queued") else ticket["status"],
-               "customer_notified": loop_reason is None}
+    outputs = {
+        "ticket_id": ticket_id,
+        "status": "queued" if ticket["status"] in ("new", "queued") else ticket["status"],
+        "customer_notified": loop_reason is None,
+    }
     if loop_reason:
         outputs["no_reply_reason"] = loop_reason
     return outputs

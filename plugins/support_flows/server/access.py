@@ -44,8 +44,10 @@ class SupportFabAuthManager(FabAuthManager):
         if method == "POST" and access_entity == DagAccessEntity.RUN and details and details.id:
             may_create = any(
                 self._is_authorized(method="POST", resource_type=resource, user=user)
-                for resource in (permissions.RESOURCE_DAG_RUN,
-                                 permissions.resource_name(details.id, permissions.RESOURCE_DAG_RUN))
+                for resource in (
+                    permissions.RESOURCE_DAG_RUN,
+                    permissions.resource_name(details.id, permissions.RESOURCE_DAG_RUN),
+                )
             )
             return may_create and self._is_authorized_dag(method="GET", details=details, user=user)
         return super().is_authorized_dag(method=method, user=user, access_entity=access_entity, details=details)
@@ -75,9 +77,14 @@ def bootstrap(api_key_file: Path | None = None) -> list[str]:
             if user is None:
                 if not password:
                     raise SystemExit(f"{variable} is not set: the password of the new user {username}")
-                security.add_user(username=username, first_name=username, last_name="support-flows",
-                                  email=f"{username}@support-flows.invalid", role=security.find_role(role_name),
-                                  password=password)
+                security.add_user(
+                    username=username,
+                    first_name=username,
+                    last_name="support-flows",
+                    email=f"{username}@support-flows.invalid",
+                    role=security.find_role(role_name),
+                    password=password,
+                )
                 done.append(f"user {username} ({role_name})")
             elif password and not _check_password(security, username, password):
                 security.reset_password(user.id, password)

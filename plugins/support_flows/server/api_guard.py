@@ -53,8 +53,13 @@ class UnknownConfFieldGuard:
             allowed = ", ".join(sorted(allowed_conf_keys(match["dag_id"]) or ()))
             detail = f"conf.{unknown[0]}: unknown field for {match['dag_id']} (allowed: {allowed})"
             answer = json.dumps({"detail": detail}).encode()
-            await send({"type": "http.response.start", "status": 400,
-                        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(answer)).encode())]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 400,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(answer)).encode())],
+                }
+            )
             await send({"type": "http.response.body", "body": answer})
             return None
 

@@ -38,7 +38,8 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)  # last_used_at is written at most o
 
 _metadata = sa.MetaData()
 api_keys = sa.Table(
-    "support_api_keys", _metadata,
+    "support_api_keys",
+    _metadata,
     sa.Column("key_id", sa.String(12), primary_key=True),
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("username", sa.String(256), nullable=False),
@@ -75,8 +76,9 @@ def _now() -> datetime:
 def _user_id(conn, username: str) -> int | None:
     from airflow.providers.fab.auth_manager.models import User
 
-    return conn.execute(sa.select(User.__table__.c.id).where(User.__table__.c.username == username,
-                                                             User.__table__.c.active.is_(True))).scalar()
+    return conn.execute(
+        sa.select(User.__table__.c.id).where(User.__table__.c.username == username, User.__table__.c.active.is_(True))
+    ).scalar()
 
 
 def create(username: str, name: str) -> str:
@@ -85,15 +87,21 @@ def create(username: str, name: str) -> str:
     with _engine().begin() as conn:
         if _user_id(conn, username) is None:
             raise ApiKeyError(f"no active Airflow user {username!r}")
-        conn.execute(api_keys.insert().values(key_id=key_id, name=name, username=username,
-                                              secret_sha256=_digest(secret), created_at=_now()))
+        conn.execute(
+            api_keys.insert().values(
+                key_id=key_id, name=name, username=username, secret_sha256=_digest(secret), created_at=_now()
+            )
+        )
     return f"sfk_{key_id}_{secret}"
 
 
 def revoke(key_id: str) -> bool:
     with _engine().begin() as conn:
-        done = conn.execute(api_keys.update().where(api_keys.c.key_id == key_id, api_keys.c.revoked_at.is_(None))
-                            .values(revoked_at=_now()))
+        done = conn.execute(
+            api_keys.update()
+            .where(api_keys.c.key_id == key_id, api_keys.c.revoked_at.is_(None))
+            .values(revoked_at=_now())
+        )
     return done.rowcount == 1
 
 
@@ -146,19 +154,28 @@ class ApiKeyAuth:
         user_id = await asyncio.to_thread(user_id_for, key)
         if user_id is None:
             answer = json.dumps({"detail": "X-Api-Key: unknown, revoked or malformed key"}).encode()
-            await send({"type": "http.response.start", "status": 401,
-                        "headers": [(b"content-type", b"application/json"),
-                                    (b"content-length", str(len(answer)).encode())]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 401,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(answer)).encode())],
+                }
+            )
             await send({"type": "http.response.body", "body": answer})
             return None
         token = await asyncio.to_thread(_token_for, user_id)
-        headers = [(n, v) for n, v in headers if n != b"authorization"] + [(b"authorization", f"Bearer {token}".encode())]
+        headers = [(n, v) for n, v in headers if n != b"authorization"] + [
+            (b"authorization", f"Bearer {token}".encode())
+        ]
         return await self.app({**scope, "headers": headers}, receive, send)
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m support_flows.server.api_keys", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m support_flows.server.api_keys",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     made = commands.add_parser("create", help="create a key and print it (once)")
     made.add_argument("--user", required=True, help="the Airflow user the key acts as")

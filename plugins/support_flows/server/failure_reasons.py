@@ -26,7 +26,9 @@ def input_reason(error: object) -> dict | None:
     if error.status == 409:
         code = "wrong_state"
     else:
-        code = "unknown_ticket" if "ticket" in error.field else "unknown_agent" if "agent" in error.field else "not_found"
+        code = (
+            "unknown_ticket" if "ticket" in error.field else "unknown_agent" if "agent" in error.field else "not_found"
+        )
     return {"code": code, "message": str(error.api_message)[:300]}
 
 

@@ -30,7 +30,10 @@ def on_starting(component):
     if not isinstance(component, Job):
         return
 
-    if conf.get("core", "executor").split(",")[0].strip() in ("LocalExecutor", "airflow.executors.local_executor.LocalExecutor"):
+    if conf.get("core", "executor").split(",")[0].strip() in (
+        "LocalExecutor",
+        "airflow.executors.local_executor.LocalExecutor",
+    ):
         from support_flows.server import preload
 
         preload.task_modules()
@@ -60,8 +63,14 @@ def on_task_instance_failed(previous_state, task_instance, error):
             error_type=kind,
             message=message,
             is_final=state not in RETRY_STATES,
-            log_url=alerts.log_url(settings.airflow_ui_url, task_instance.dag_id, task_instance.run_id,
-                                   task_instance.task_id, map_index, try_number),
+            log_url=alerts.log_url(
+                settings.airflow_ui_url,
+                task_instance.dag_id,
+                task_instance.run_id,
+                task_instance.task_id,
+                map_index,
+                try_number,
+            ),
         )
         reason = failure_reasons.input_reason(error)
         if reason is not None:
@@ -77,15 +86,20 @@ def _record_run(dag_run) -> None:
 
         start, end = getattr(dag_run, "start_date", None), getattr(dag_run, "end_date", None)
         store = ReportingStore()
-        store.upsert("flow_runs", [{
-            "dag_id": dag_run.dag_id,
-            "run_id": dag_run.run_id,
-            "run_type": str(getattr(dag_run, "run_type", "") or "").rsplit(".", 1)[-1].lower() or None,
-            "state": str(dag_run.state).rsplit(".", 1)[-1].lower(),
-            "started_at": start,
-            "ended_at": end,
-            "duration_seconds": (end - start).total_seconds() if start and end else None,
-        }])
+        store.upsert(
+            "flow_runs",
+            [
+                {
+                    "dag_id": dag_run.dag_id,
+                    "run_id": dag_run.run_id,
+                    "run_type": str(getattr(dag_run, "run_type", "") or "").rsplit(".", 1)[-1].lower() or None,
+                    "state": str(dag_run.state).rsplit(".", 1)[-1].lower(),
+                    "started_at": start,
+                    "ended_at": end,
+                    "duration_seconds": (end - start).total_seconds() if start and end else None,
+                }
+            ],
+        )
         store.engine.dispose()  # the scheduler lives long: no pool left behind per finished run
     except Exception:  # noqa: BLE001 - a listener must never break the scheduler
         log.exception("support_flows listener could not record a finished run")
@@ -122,8 +136,9 @@ def _write_reason_note(session, dag_run) -> None:
 
     from support_flows.server import failure_reasons
 
-    row = session.scalars(XComModel.get_many(run_id=dag_run.run_id, dag_ids=dag_run.dag_id,
-                                             key=failure_reasons.XCOM_KEY)).first()
+    row = session.scalars(
+        XComModel.get_many(run_id=dag_run.run_id, dag_ids=dag_run.dag_id, key=failure_reasons.XCOM_KEY)
+    ).first()
     if row is not None:
         dag_run.note = failure_reasons.note(XComModel.deserialize_value(row))
 

@@ -213,8 +213,10 @@ reminders = sa.Table(
     schema=INTERNAL,
 )
 
-TABLES = {t.name: t for t in (ticket_facts, feedback_facts, agent_daily_performance, daily_summary, escalations,
-                              flow_errors, flow_runs)}
+TABLES = {
+    t.name: t
+    for t in (ticket_facts, feedback_facts, agent_daily_performance, daily_summary, escalations, flow_errors, flow_runs)
+}
 
 
 def customer_key(email: str, salt: str) -> str:
@@ -256,14 +258,20 @@ def _migrate_to_3(conn: sa.Connection) -> None:
     ``loaded_at`` on the tables analysts load incrementally from."""
     if _is_postgres(conn):
         for table in metadata.sorted_tables:
-            moved = conn.execute(sa.text("SELECT to_regclass(:old) IS NOT NULL AND to_regclass(:new) IS NULL"),
-                                 {"old": f"public.{table.name}", "new": f"{table.schema}.{table.name}"}).scalar()
+            moved = conn.execute(
+                sa.text("SELECT to_regclass(:old) IS NOT NULL AND to_regclass(:new) IS NULL"),
+                {"old": f"public.{table.name}", "new": f"{table.schema}.{table.name}"},
+            ).scalar()
             if moved:
                 conn.exec_driver_sql(f'ALTER TABLE public."{table.name}" SET SCHEMA "{table.schema}"')
     for table in metadata.sorted_tables:
-        if "loaded_at" in table.c and "loaded_at" not in {c["name"] for c in sa.inspect(conn).get_columns(table.name, schema=_schema(conn, table))}:
+        if "loaded_at" in table.c and "loaded_at" not in {
+            c["name"] for c in sa.inspect(conn).get_columns(table.name, schema=_schema(conn, table))
+        }:
             target = f'"{table.schema}"."{table.name}"' if _is_postgres(conn) else f'"{table.name}"'
-            conn.exec_driver_sql(f"ALTER TABLE {target} ADD COLUMN loaded_at {'timestamptz' if _is_postgres(conn) else 'DATETIME'}")
+            conn.exec_driver_sql(
+                f"ALTER TABLE {target} ADD COLUMN loaded_at {'timestamptz' if _is_postgres(conn) else 'DATETIME'}"
+            )
 
 
 def _schema(conn: sa.Connection, table: sa.Table) -> str | None:
@@ -319,14 +327,17 @@ def grant_roles(conn: sa.Connection) -> None:
     for role in (ANALYST_ROLE, WRITER_ROLE):
         conn.exec_driver_sql(
             f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN "
-            f'CREATE ROLE "{role}" NOLOGIN; END IF; END $$')
+            f'CREATE ROLE "{role}" NOLOGIN; END IF; END $$'
+        )
     conn.exec_driver_sql(f'REVOKE ALL ON SCHEMA "{INTERNAL}" FROM PUBLIC')
     conn.exec_driver_sql(f'REVOKE CREATE ON SCHEMA "{ANALYTICS}" FROM PUBLIC')
     conn.exec_driver_sql(f'GRANT USAGE ON SCHEMA "{ANALYTICS}" TO "{ANALYST_ROLE}", "{WRITER_ROLE}"')
     conn.exec_driver_sql(f'GRANT SELECT ON ALL TABLES IN SCHEMA "{ANALYTICS}" TO "{ANALYST_ROLE}"')
     conn.exec_driver_sql(f'GRANT USAGE ON SCHEMA "{INTERNAL}" TO "{WRITER_ROLE}"')
     for schema in (ANALYTICS, INTERNAL):
-        conn.exec_driver_sql(f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "{schema}" TO "{WRITER_ROLE}"')
+        conn.exec_driver_sql(
+            f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "{schema}" TO "{WRITER_ROLE}"'
+        )
 
 
 def require_schema(engine: Engine) -> None:
@@ -337,7 +348,8 @@ def require_schema(engine: Engine) -> None:
         raise ReportingSchemaError(
             f"the reporting database is at schema version {version}, this code needs {SCHEMA_VERSION}: "
             "run `python -m support_flows.storage.reporting migrate` (a deploy step: the dev stack, compose's "
-            "airflow-init and the Helm chart's job run it)")
+            "airflow-init and the Helm chart's job run it)"
+        )
 
 
 def dialect_insert(engine: Engine):
@@ -417,12 +429,17 @@ def _upsert_by_copy(engine: Engine, table: sa.Table, rows: Iterator[dict[str, An
     _check_columns(table, columns)
     keys = [c.name for c in table.primary_key.columns]
     quote = engine.dialect.identifier_preparer.quote
-    target, stage = f"{quote(table.schema)}.{quote(table.name)}" if table.schema else quote(table.name), quote(f"stage_{table.name}")
+    target, stage = (
+        f"{quote(table.schema)}.{quote(table.name)}" if table.schema else quote(table.name),
+        quote(f"stage_{table.name}"),
+    )
     cols = ", ".join(quote(c) for c in columns)
     key_cols = ", ".join(quote(k) for k in keys)
     others = [c for c in columns if c not in keys]
     if others:
-        changed = " OR ".join(f"{target}.{quote(c)} IS DISTINCT FROM EXCLUDED.{quote(c)}" for c in others if c != "loaded_at")
+        changed = " OR ".join(
+            f"{target}.{quote(c)} IS DISTINCT FROM EXCLUDED.{quote(c)}" for c in others if c != "loaded_at"
+        )
         assign = ", ".join(f"{quote(c)} = EXCLUDED.{quote(c)}" for c in others)
         on_conflict = f"DO UPDATE SET {assign} WHERE {changed}"
     else:
@@ -435,8 +452,10 @@ def _upsert_by_copy(engine: Engine, table: sa.Table, rows: Iterator[dict[str, An
         with cursor, cursor.copy(f"COPY {stage} ({cols}) FROM STDIN") as copy:
             for row in chain([first], rows):
                 if row.keys() != expected:
-                    raise ValueError(f"{table.name}: every row needs the same columns; "
-                                     f"{sorted(set(row) ^ expected)} differ from the first row's")
+                    raise ValueError(
+                        f"{table.name}: every row needs the same columns; "
+                        f"{sorted(set(row) ^ expected)} differ from the first row's"
+                    )
                 copy.write_row([row[c] for c in columns])
         return conn.exec_driver_sql(
             f"WITH written AS (INSERT INTO {target} ({cols}) SELECT DISTINCT ON ({key_cols}) {cols} FROM {stage}"
@@ -481,16 +500,15 @@ def once(
             claimed_at = row.claimed_at if row.claimed_at.tzinfo else row.claimed_at.replace(tzinfo=UTC)
             if row.owner != owner and claimed_at > now - lease:
                 raise SideEffectInProgress(f"{kind} {key!r} is being done by {row.owner} since {claimed_at:%H:%M:%S}")
-            conn.execute(
-                side_effects.update().where(side_effects.c.key == key).values(owner=owner, claimed_at=now)
-            )
+            conn.execute(side_effects.update().where(side_effects.c.key == key).values(owner=owner, claimed_at=now))
     try:
         result = action()
     except BaseException:
         with engine.begin() as conn:
             conn.execute(
-                side_effects.delete().where(side_effects.c.key == key, side_effects.c.state == "pending",
-                                            side_effects.c.owner == owner)
+                side_effects.delete().where(
+                    side_effects.c.key == key, side_effects.c.state == "pending", side_effects.c.owner == owner
+                )
             )
         raise
     with engine.begin() as conn:
@@ -563,8 +581,18 @@ class ReportingStore:
         return dict(row._mapping) if row else None
 
     def set_reminder(self, ticket_id: int, mailbox: str, event_id: str, starts_at: datetime) -> None:
-        self.upsert(reminders, [{"ticket_id": ticket_id, "mailbox": mailbox, "event_id": event_id,
-                                 "starts_at": starts_at, "updated_at": datetime.now(UTC)}])
+        self.upsert(
+            reminders,
+            [
+                {
+                    "ticket_id": ticket_id,
+                    "mailbox": mailbox,
+                    "event_id": event_id,
+                    "starts_at": starts_at,
+                    "updated_at": datetime.now(UTC),
+                }
+            ],
+        )
 
     def forget_reminder(self, ticket_id: int, event_id: str) -> None:
         with self.engine.begin() as conn:
@@ -574,8 +602,11 @@ class ReportingStore:
         """How many ``flow_errors`` rows arrived since the last call (moving the position on): the
         error log's Asset event carries them (``support_error_log``)."""
         with self.engine.connect() as conn:
-            count, newest = conn.execute(sa.select(sa.func.count(), sa.func.max(flow_errors.c.occurred_at)).where(
-                flow_errors.c.occurred_at > _from_us(self.get_watermark(ERRORS_WATERMARK)))).one()
+            count, newest = conn.execute(
+                sa.select(sa.func.count(), sa.func.max(flow_errors.c.occurred_at)).where(
+                    flow_errors.c.occurred_at > _from_us(self.get_watermark(ERRORS_WATERMARK))
+                )
+            ).one()
         if not count:
             return 0
         self.set_watermark(ERRORS_WATERMARK, round(as_utc(newest).timestamp() * 1_000_000))
@@ -599,8 +630,9 @@ def main(argv: list[str]) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m support_flows.storage.reporting", description=main.__doc__)
     parser.add_argument("command", choices=["migrate"])
-    parser.add_argument("--url", help="SQLAlchemy URL of the reporting database (default: the "
-                                      "support_reporting connection)")
+    parser.add_argument(
+        "--url", help="SQLAlchemy URL of the reporting database (default: the support_reporting connection)"
+    )
     args = parser.parse_args(argv)
     if args.url:
         engine = sa.create_engine(args.url)

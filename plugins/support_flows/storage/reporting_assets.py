@@ -27,8 +27,12 @@ TABLES = {
 
 @functools.cache
 def reporting_asset(table: str) -> Asset:
-    return Asset(name=f"support_reporting.{table}", uri=f"{URI_SCHEME}://support_reporting/{table}",
-                 group="support_reporting", extra={"connection": "support_reporting", "table": table})
+    return Asset(
+        name=f"support_reporting.{table}",
+        uri=f"{URI_SCHEME}://support_reporting/{table}",
+        group="support_reporting",
+        extra={"connection": "support_reporting", "table": table},
+    )
 
 
 def __getattr__(name: str) -> Asset | tuple[Asset, ...]:
