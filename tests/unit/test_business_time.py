@@ -36,3 +36,41 @@ def test_parsing_days_and_hours():
     with pytest.raises(SettingsError, match="ends before"):
         _parse_hours("17:00-09:00")
     assert Settings(holidays=("2026-12-25",)).holiday_dates() == {date(2026, 12, 25)}
+
+
+def test_a_countrys_public_holidays_and_the_companys_days_off_both_count():
+    cal = BusinessCalendar.from_settings(
+        Settings(
+            timezone="America/Los_Angeles",
+            business_days="Mon-Fri",
+            business_hours="09:00-17:00",
+            holiday_country="us",
+            holiday_subdivision="ca",
+            holidays=("2026-11-30",),
+        )
+    )
+    la = ZoneInfo("America/Los_Angeles")
+    # Wednesday 25 Nov 16:00 to Tuesday 1 Dec 10:00: 1 h Wednesday; Thanksgiving (Thursday) and the
+    # day after (a California holiday) are public holidays, then the weekend, then Monday the
+    # company's day off; 1 h Tuesday.
+    assert cal.hours_between(datetime(2026, 11, 25, 16, tzinfo=la), datetime(2026, 12, 1, 10, tzinfo=la)) == 2.0
+    assert cal.holidays.name(date(2026, 11, 26)) == "Thanksgiving Day"
+    assert cal.holidays.name(date(2026, 11, 30)) == "company day off"
+    assert date(2027, 7, 5) in cal.holidays  # a later year is known too (4 July 2027 is a Sunday)
+    # without the subdivision, the day after Thanksgiving is a working day
+    federal = BusinessCalendar.from_settings(Settings(timezone="America/Los_Angeles", holiday_country="US"))
+    assert date(2026, 11, 26) in federal.holidays and date(2026, 11, 27) not in federal.holidays
+    assert not federal.is_wall_clock
+
+
+@pytest.mark.parametrize(
+    "country, subdivision, message",
+    [
+        ("XX", "", "Country XX not available"),
+        ("US", "ZZ", "subdivision ZZ"),
+        ("", "CA", "without support_holiday_country"),
+    ],
+)
+def test_an_unknown_country_or_subdivision_names_the_variables(country, subdivision, message):
+    with pytest.raises(SettingsError, match=message):
+        BusinessCalendar.from_settings(Settings(holiday_country=country, holiday_subdivision=subdivision))

@@ -1,5 +1,6 @@
 """How long a ticket has been idle: wall-clock hours, or, with a business calendar configured
-(working days, working hours, holidays), working hours only."""
+(working days, working hours, holidays), working hours only. Public holidays come from the
+``holidays`` package (a country and optionally a subdivision), company days off from a list."""
 
 from __future__ import annotations
 
@@ -36,12 +37,45 @@ def _parse_hours(text: str) -> tuple[time, time]:
     return start, end
 
 
+class DaysOff:
+    """Days that are not working days: a country's (and subdivision's) public holidays, plus the
+    company's own list. ``day in days_off``; the public holidays of a year are computed when a day
+    of that year is first asked about."""
+
+    def __init__(self, extra: frozenset[date] = frozenset(), country: str = "", subdivision: str = ""):
+        self.extra = extra
+        self.public = None
+        if country:
+            import holidays
+
+            try:
+                self.public = holidays.country_holidays(country.upper(), subdiv=subdivision.upper() or None)
+            except NotImplementedError as err:  # the package's word for an unknown country or subdivision
+                raise SettingsError(
+                    f"Variables support_holiday_country / support_holiday_subdivision ({country!r}, {subdivision!r}): {err}"
+                ) from None
+        elif subdivision:
+            raise SettingsError("Variable support_holiday_subdivision is set without support_holiday_country")
+
+    def __contains__(self, day: date) -> bool:
+        return day in self.extra or (self.public is not None and day in self.public)
+
+    def __bool__(self) -> bool:
+        return bool(self.extra) or self.public is not None
+
+    def name(self, day: date) -> str | None:
+        """What the day off is called (a public holiday's name, or "company day off")."""
+        if self.public is not None and day in self.public:
+            return self.public.get(day)
+        return "company day off" if day in self.extra else None
+
+
 @dataclass(frozen=True)
 class BusinessCalendar:
     tz: ZoneInfo
     days: frozenset[int] | None = None  # None: every day counts
     hours: tuple[time, time] | None = None  # None: the whole day counts
-    holidays: frozenset[date] = frozenset()
+    holidays: DaysOff | frozenset[date] = frozenset()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> BusinessCalendar:
@@ -49,7 +83,7 @@ class BusinessCalendar:
             tz=ZoneInfo(settings.timezone),
             days=_parse_days(settings.business_days) if settings.business_days else None,
             hours=_parse_hours(settings.business_hours) if settings.business_hours else None,
-            holidays=settings.holiday_dates(),
+            holidays=DaysOff(settings.holiday_dates(), settings.holiday_country, settings.holiday_subdivision),
         )
 
     @property

@@ -55,7 +55,13 @@ class Settings:
     escalation_supervisor_hours: int = field(default=72, metadata={"doc": "idle hours before the supervisor is told"})
     business_days: str = field(default="", metadata={"doc": "e.g. Mon-Fri; empty: ages count every hour"})
     business_hours: str = field(default="", metadata={"doc": "e.g. 09:00-17:00; with business_days"})
-    holidays: tuple[str, ...] = field(default=(), metadata={"doc": "dates (YYYY-MM-DD) that are not working days"})
+    holiday_country: str = field(
+        default="", metadata={"doc": "public holidays of this country (ISO code, e.g. US, DE) are not working days"}
+    )
+    holiday_subdivision: str = field(default="", metadata={"doc": "and of this state or region of it (e.g. CA, BY)"})
+    holidays: tuple[str, ...] = field(
+        default=(), metadata={"doc": "company days off (YYYY-MM-DD) besides the public holidays"}
+    )
     portal_url: str = field(
         default="https://support.example.com/tickets", metadata={"doc": "base of the ticket links in e-mails"}
     )
