@@ -1,5 +1,5 @@
-"""The benchmarks' PNG plots, drawn with the package's own pure-Python canvas
-(``support_flows.core.chart``), so the benchmarks need nothing beyond what the package installs."""
+"""The benchmarks' PNG plots for docs/performance.md, drawn with matplotlib in the style of the
+daily report's chart (``support_flows.core.chart``)."""
 
 from __future__ import annotations
 
@@ -8,63 +8,31 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "plugins"))
-from support_flows.core.chart import AXIS, GRID, TEXT, Canvas  # noqa: E402
-
-SERIES = [(31, 78, 121), (230, 126, 34), (46, 125, 50), (192, 57, 43), (142, 68, 173)]
+from support_flows.core.chart import SERIES, TEXT, figure, png, style  # noqa: E402
 
 
-def _label(canvas: Canvas, x: int, y: int, text: str, scale: int = 2) -> None:
-    canvas.text(x, y, text.upper(), TEXT, scale)
-
-
-def _fmt(value: float) -> str:
-    if value >= 100:
-        return str(round(value))
-    return f"{value:.1f}" if value >= 10 else f"{value:.2f}"
-
-
-def _frame(canvas: Canvas, title: str, box: tuple[int, int, int, int], peak: float, unit: str) -> None:
-    left, top, right, bottom = box
-    _label(canvas, left, 8, title)
-    for k in range(5):
-        y = bottom - (bottom - top) * k // 4
-        canvas.rect(left, y, right, y + 1, GRID)
-        _label(canvas, 4, y - 5, _fmt(peak * k / 4) + unit)
-    canvas.rect(left, top, left + 1, bottom + 1, AXIS)
-    canvas.rect(left, bottom, right, bottom + 1, AXIS)
-
-
-def _legend(canvas: Canvas, names: Sequence[str], x: int, y: int) -> None:
-    for i, name in enumerate(names):
-        canvas.rect(x, y + i * 16, x + 10, y + i * 16 + 10, SERIES[i % len(SERIES)])
-        _label(canvas, x + 16, y + i * 16, name)
+def _title(ax, title: str) -> None:
+    ax.set_title(title, loc="left", fontsize=10, color=TEXT)
 
 
 def cdf_chart(
     series: Mapping[str, Sequence[float]], title: str, unit: str = "", width: int = 640, height: int = 300
 ) -> bytes:
     """Each series sorted ascending against its percentile (0-100 along the x axis)."""
-    canvas = Canvas(width, height)
-    box = (70, 30, width - 20, height - 60)
-    left, top, right, bottom = box
-    peak = max(max(values) for values in series.values()) * 1.1
-    _frame(canvas, title, box, peak, unit)
-    for pct in (0, 25, 50, 75, 95):
-        x = left + (right - left) * pct // 100
-        canvas.rect(x, bottom, x + 1, bottom + 5, AXIS)
-        _label(canvas, x - 8, bottom + 8, f"P{pct}")
+    fig = figure(width, height)
+    ax = fig.add_subplot()
+    style(ax)
+    _title(ax, title)
     for i, values in enumerate(series.values()):
         ordered = sorted(values)
-        points = [
-            (left + round((right - left) * k / max(len(ordered) - 1, 1)), bottom - round((bottom - top) * v / peak))
-            for k, v in enumerate(ordered)
-        ]
-        for (x0, y0), (x1, y1) in zip(points, points[1:], strict=False):
-            canvas.line(x0, y0, x1, y1, SERIES[i % len(SERIES)], width=2)
-        for x, y in points:
-            canvas.rect(x - 2, y - 2, x + 3, y + 3, SERIES[i % len(SERIES)])
-    _legend(canvas, list(series), left + 10, height - 34)
-    return canvas.png()
+        pct = [100 * k / max(len(ordered) - 1, 1) for k in range(len(ordered))]
+        ax.plot(pct, ordered, color=SERIES[i % len(SERIES)], linewidth=2, marker="o", markersize=3)
+    ax.set_xticks([0, 25, 50, 75, 95, 100], ["P0", "P25", "P50", "P75", "P95", "P100"])
+    ax.set_xlabel("percentile of the runs", fontsize=8)
+    ax.set_ylabel(unit or "value", fontsize=8)
+    ax.set_ylim(bottom=0)
+    ax.legend(list(series), loc="upper left", fontsize=8, frameon=False)
+    return png(fig)
 
 
 def line_chart(
@@ -76,23 +44,17 @@ def line_chart(
     height: int = 300,
 ) -> bytes:
     """One line per series over the same x labels (ticket counts, say)."""
-    canvas = Canvas(width, height)
-    box = (70, 30, width - 20, height - 30 - 16 * len(series))
-    left, top, right, bottom = box
-    peak = max(max(values) for values in series.values()) * 1.15 or 1
-    _frame(canvas, title, box, peak, unit)
-    slot = (right - left) / max(len(xs), 1)
-    x_of = [round(left + slot * i + slot / 2) for i in range(len(xs))]
-    for x, label in zip(x_of, xs, strict=True):
-        _label(canvas, x - 4 * len(label), bottom + 8, label)
+    fig = figure(width, height)
+    ax = fig.add_subplot()
+    style(ax)
+    _title(ax, title)
     for i, values in enumerate(series.values()):
-        points = [(x, bottom - round((bottom - top) * v / peak)) for x, v in zip(x_of, values, strict=True)]
-        for (x0, y0), (x1, y1) in zip(points, points[1:], strict=False):
-            canvas.line(x0, y0, x1, y1, SERIES[i % len(SERIES)], width=3)
-        for x, y in points:
-            canvas.rect(x - 3, y - 3, x + 4, y + 4, SERIES[i % len(SERIES)])
-    _legend(canvas, list(series), left + 10, bottom + 26)
-    return canvas.png()
+        ax.plot(list(xs), list(values), color=SERIES[i % len(SERIES)], linewidth=2, marker="o", markersize=4)
+    if unit:
+        ax.set_ylabel(unit, fontsize=8)
+    ax.set_ylim(0, max(max(values) for values in series.values()) * 1.45)  # room for the legend above the lines
+    ax.legend(list(series), loc="upper left", fontsize=8, frameon=False, ncols=2)
+    return png(fig)
 
 
 def bar_chart(
@@ -105,20 +67,30 @@ def bar_chart(
     height: int | None = None,
 ) -> bytes:
     """Horizontal bars, one per label; ``reference`` draws a vertical target line."""
-    height = height or 40 + 22 * len(labels)
-    canvas = Canvas(width, height)
-    left, right, top = 260, width - 60, 30
-    peak = max([*values, reference or 0]) * 1.1
-    _label(canvas, 8, 8, title)
-    for i, (label, value) in enumerate(zip(labels, values, strict=True)):
-        y = top + i * 22
-        _label(canvas, 8, y + 3, label[:31])
-        canvas.rect(left, y, left + round((right - left) * value / peak), y + 14, SERIES[0])
-        _label(canvas, left + round((right - left) * value / peak) + 4, y + 3, _fmt(value) + unit)
+    fig = figure(width, height or 60 + 24 * len(labels))
+    ax = fig.add_subplot()
+    style(ax)
+    ax.grid(axis="y", visible=False)
+    ax.grid(axis="x", color="#e5e7eb", linewidth=0.8)
+    _title(ax, title)
+    ys = range(len(labels))
+    ax.barh(ys, values, color=SERIES[0], height=0.6)
+    ax.set_yticks(ys, [label[:40] for label in labels])
+    ax.invert_yaxis()
+    for y, value in zip(ys, values, strict=True):
+        ax.annotate(
+            f"{value:.2f}{unit}",
+            (value, y),
+            xytext=(3, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize=7,
+            color=TEXT,
+        )
     if reference is not None:
-        x = left + round((right - left) * reference / peak)
-        canvas.rect(x, top - 4, x + 2, top + 22 * len(labels), SERIES[3])
-    return canvas.png()
+        ax.axvline(reference, color=SERIES[3], linewidth=1.5)
+    ax.set_xlim(0, max([*values, reference or 0]) * 1.15)
+    return png(fig)
 
 
 # --- the figures in docs/performance.md, each drawn from a benchmark's results file ---------------
@@ -177,9 +149,9 @@ FIGURES = {"trigger_latency_": latency_figure, "scheduled_at_scale": memory_figu
 def draw(name: str, result: dict) -> Path | None:
     """The figure of the results file ``name`` (without .json), if it has one."""
     IMG.mkdir(parents=True, exist_ok=True)
-    for prefix, figure in FIGURES.items():
+    for prefix, draw_figure in FIGURES.items():
         if name.startswith(prefix):
-            return figure(result)
+            return draw_figure(result)
     return None
 
 
