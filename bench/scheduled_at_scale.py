@@ -74,7 +74,7 @@ def mock_backend(workdir: Path, tickets: int):
 
 
 def dag_env(workdir: Path, mock_port: int, tls_port: int, reporting_url: str) -> dict:
-    """Airflow for dag.test(): SQLite metadata in the scratch folder, CONTRACT connections to the
+    """Airflow for dag.test(): SQLite metadata in the scratch folder, the connections to the
     mock, the reporting connection to the scratch PostgreSQL database."""
     import sqlalchemy as sa
 

@@ -24,10 +24,12 @@ from __future__ import annotations
 
 from airflow.sdk import dag, get_current_context
 
-from support_flows.authoring import params
-from support_flows.authoring.dag_defaults import DEFAULT_ARGS, START_DATE, task
+from support_flows.authoring.dag_defaults import scheduled_dag_args, task
 from support_flows.authoring.schedules import cron
+from support_flows.core import catalog
 from support_flows.storage.reporting_assets import AGENT_DAILY_PERFORMANCE, FEEDBACK_FACTS, TICKET_FACTS
+
+DAG_ID = catalog.ANALYTICS_LOAD
 
 
 def _requested_day():
@@ -40,26 +42,16 @@ def _requested_day():
 
 def _today():
     """The run's own day in the support centre's time zone: it loads whole days before it."""
-    from zoneinfo import ZoneInfo
-
+    from support_flows.core.runtime import run_day
     from support_flows.core.settings import load_settings
 
-    ctx = get_current_context()
-    moment = ctx.get("logical_date") or ctx["dag_run"].run_after
-    return moment.astimezone(ZoneInfo(load_settings().timezone)).date()
+    return run_day(load_settings().timezone)
 
 
 @dag(
-    dag_id="support_analytics_load",
     schedule=cron("SUPPORT_ANALYTICS_CRON"),
-    start_date=START_DATE,
-    catchup=False,
-    max_active_runs=1,
-    is_paused_upon_creation=False,
-    default_args=DEFAULT_ARGS,
-    params=params.analytics_load(),
-    tags=["support", "flow-3", "flow-6", "scheduled", "analytics"],
     doc_md=__doc__,
+    **scheduled_dag_args(DAG_ID),
 )
 def support_analytics_load():
     @task(outlets=[TICKET_FACTS])
@@ -67,7 +59,7 @@ def support_analytics_load():
         from support_flows.core.runtime import FlowRuntime
         from support_flows.flows import analytics
 
-        params.check_conf("support_analytics_load", get_current_context()["dag_run"].conf)
+        catalog.check_conf(DAG_ID, get_current_context()["dag_run"].conf)
         rt, day = FlowRuntime.current(), _requested_day()
         if day:
             return {"day": day.isoformat(), **analytics.load_tickets(rt, day)}

@@ -19,23 +19,20 @@ from __future__ import annotations
 
 from airflow.sdk import dag
 
-from support_flows.authoring.dag_defaults import DEFAULT_ARGS, START_DATE, tags, task
+from support_flows.authoring.dag_defaults import scheduled_dag_args, task
 from support_flows.authoring.pools import SENDER_MAILBOX_POOL
 from support_flows.authoring.schedules import cron
+from support_flows.core import catalog
+
+DAG_ID = catalog.AUTO_ASSIGN
 
 ASSIGNED_BY = "auto-assign (workload)"
 
 
 @dag(
-    dag_id="support_auto_assign",
     schedule=cron("SUPPORT_AUTO_ASSIGN_CRON"),
-    start_date=START_DATE,
-    catchup=False,
-    max_active_runs=1,
-    is_paused_upon_creation=False,
-    default_args=DEFAULT_ARGS,
-    tags=tags(2, "scheduled"),
     doc_md=__doc__,
+    **scheduled_dag_args(DAG_ID),
 )
 def support_auto_assign():
     @task

@@ -25,23 +25,20 @@ from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOpe
 from airflow.sdk import dag
 
 from support_flows.authoring import lateness
-from support_flows.authoring.dag_defaults import DEFAULT_ARGS, START_DATE, task
+from support_flows.authoring.dag_defaults import scheduled_dag_args, task
+from support_flows.core import catalog
 from support_flows.flows.events import BackendEventSensor
+
+DAG_ID = catalog.BACKEND_EVENTS
 
 
 @dag(
-    dag_id="support_backend_events",
     schedule="@continuous",
-    start_date=START_DATE,
-    catchup=False,
-    max_active_runs=1,
-    is_paused_upon_creation=False,
-    default_args=DEFAULT_ARGS,
     # each run waits at most event_max_wait_seconds (10 min): one still going well past that means
     # the watcher stopped (a triggerer down, a stuck task), and no flow starts from the feed
     deadline=lateness.deadline("SUPPORT_BACKEND_EVENTS_DEADLINE_MINUTES", "queued"),
-    tags=["support", "flow-1", "flow-6", "watcher"],
     doc_md=__doc__,
+    **scheduled_dag_args(DAG_ID),
 )
 def support_backend_events():
     waited = BackendEventSensor(task_id="wait_for_events")

@@ -16,34 +16,29 @@ Schedule: `SUPPORT_AI_ANSWERS_CRON` (default 5 past every hour).
 
 from __future__ import annotations
 
-from airflow.sdk import dag, get_current_context
+from airflow.sdk import dag
 
-from support_flows.authoring.dag_defaults import DEFAULT_ARGS, START_DATE, tags, task
+from support_flows.authoring.dag_defaults import scheduled_dag_args, task
 from support_flows.authoring.schedules import cron
+from support_flows.core import catalog
 from support_flows.storage.reporting_assets import TICKET_FACTS
+
+DAG_ID = catalog.CLOSE_AI_ANSWERS
 
 
 @dag(
-    dag_id="support_close_ai_answers",
     schedule=cron("SUPPORT_AI_ANSWERS_CRON"),
-    start_date=START_DATE,
-    catchup=False,
-    max_active_runs=1,
-    is_paused_upon_creation=False,
-    default_args=DEFAULT_ARGS,
-    tags=tags(1, "scheduled"),
     doc_md=__doc__,
+    **scheduled_dag_args(DAG_ID),
 )
 def support_close_ai_answers():
     @task(outlets=[TICKET_FACTS])
     def close_unanswered() -> dict:
-        from support_flows.core.runtime import FlowRuntime
+        from support_flows.core.runtime import FlowRuntime, run_moment
         from support_flows.flows import ai_answers
 
-        ctx = get_current_context()
         # the run's own moment, so a rerun of a past run closes what that run would have closed
-        moment = ctx.get("data_interval_end") or ctx["dag_run"].run_after
-        return ai_answers.close_unanswered(FlowRuntime.current(), moment)
+        return ai_answers.close_unanswered(FlowRuntime.current(), run_moment())
 
     close_unanswered()
 

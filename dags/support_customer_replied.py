@@ -19,22 +19,16 @@ from __future__ import annotations
 
 from airflow.sdk import dag, get_current_context
 
-from support_flows.authoring import params
-from support_flows.authoring.dag_defaults import DEFAULT_ARGS, START_DATE, tags, task
+from support_flows.authoring.dag_defaults import event_dag_args, task
+from support_flows.core import catalog
 
-DAG_ID = "support_customer_replied"
+DAG_ID = catalog.CUSTOMER_REPLIED
 
 
 @dag(
-    dag_id=DAG_ID,
     schedule=None,
-    start_date=START_DATE,
-    catchup=False,
-    is_paused_upon_creation=False,
-    default_args=DEFAULT_ARGS,
-    params=params.customer_replied(),
-    tags=[*tags(1, "event"), "backend-event"],
     doc_md=__doc__,
+    **event_dag_args(DAG_ID),
 )
 def support_customer_replied():
     @task

@@ -21,37 +21,32 @@ from __future__ import annotations
 
 from airflow.sdk import dag, get_current_context
 
-from support_flows.authoring import lateness, params
-from support_flows.authoring.dag_defaults import DEFAULT_ARGS, START_DATE, tags, task
+from support_flows.authoring import lateness
+from support_flows.authoring.dag_defaults import scheduled_dag_args, task
 from support_flows.authoring.pools import SENDER_MAILBOX_POOL
 from support_flows.authoring.schedules import cron
+from support_flows.core import catalog
 from support_flows.storage.reporting_assets import DAILY_SUMMARY
+
+DAG_ID = catalog.DAILY_SUMMARY
 
 
 @dag(
-    dag_id="support_daily_summary",
     schedule=cron("SUPPORT_DAILY_SUMMARY_CRON"),
     deadline=lateness.deadline("SUPPORT_DAILY_SUMMARY_DEADLINE_MINUTES", "queued"),
-    start_date=START_DATE,
-    catchup=False,
-    max_active_runs=1,
-    is_paused_upon_creation=False,
-    default_args=DEFAULT_ARGS,
-    params=params.daily_summary(),
-    tags=tags(5, "scheduled"),
     doc_md=__doc__,
+    **scheduled_dag_args(DAG_ID),
 )
 def support_daily_summary():
     @task
     def collect_statistics() -> dict:
-        from support_flows.core.runtime import FlowRuntime
+        from support_flows.core.runtime import FlowRuntime, run_day
         from support_flows.flows import daily_summary
 
         ctx = get_current_context()
-        params.check_conf("support_daily_summary", ctx["dag_run"].conf)
+        catalog.check_conf(DAG_ID, ctx["dag_run"].conf)
         rt = FlowRuntime.current()
-        moment = ctx.get("logical_date") or ctx["dag_run"].run_after
-        day = daily_summary.report_day(ctx["params"].get("report_date"), moment, rt.settings.timezone)
+        day = run_day(rt.settings.timezone, ctx["params"].get("report_date"))
         return daily_summary.collect(rt, day)
 
     @task

@@ -22,22 +22,19 @@ from __future__ import annotations
 
 from airflow.sdk import dag
 
-from support_flows.authoring.dag_defaults import DEFAULT_ARGS, START_DATE, task
+from support_flows.authoring.dag_defaults import scheduled_dag_args, task
 from support_flows.authoring.pools import SENDER_MAILBOX_POOL
 from support_flows.authoring.schedules import cron
+from support_flows.core import catalog
 from support_flows.storage.reporting_assets import FLOW_ERRORS
+
+DAG_ID = catalog.ERROR_LOG
 
 
 @dag(
-    dag_id="support_error_log",
     schedule=cron("SUPPORT_ERROR_LOG_CRON"),
-    start_date=START_DATE,
-    catchup=False,
-    max_active_runs=1,
-    is_paused_upon_creation=False,
-    default_args=DEFAULT_ARGS,
-    tags=["support", "flow-all", "scheduled", "operations"],
     doc_md=__doc__,
+    **scheduled_dag_args(DAG_ID),
 )
 def support_error_log():
     @task(pool=SENDER_MAILBOX_POOL)

@@ -26,16 +26,20 @@ from __future__ import annotations
 
 from airflow.sdk import dag, get_current_context
 
-from support_flows.authoring.dag_defaults import DEFAULT_ARGS, START_DATE, tags, task
+from support_flows.authoring.dag_defaults import scheduled_dag_args, task
 from support_flows.authoring.pools import SENDER_MAILBOX_POOL
 from support_flows.authoring.schedules import cron
+from support_flows.core import catalog
 from support_flows.storage.reporting_assets import ESCALATIONS
+
+DAG_ID = catalog.ESCALATE_STALE_TICKETS
 
 
 def _reference_time():
-    """The moment ages are measured to: the end of the run's interval (or when it was triggered)."""
-    ctx = get_current_context()
-    return ctx.get("data_interval_end") or ctx["dag_run"].run_after
+    """The moment ages are measured to: the run's moment."""
+    from support_flows.core.runtime import run_moment
+
+    return run_moment()
 
 
 def _run_id() -> str:
@@ -43,15 +47,9 @@ def _run_id() -> str:
 
 
 @dag(
-    dag_id="support_escalate_stale_tickets",
     schedule=cron("SUPPORT_ESCALATION_CRON"),
-    start_date=START_DATE,
-    catchup=False,
-    max_active_runs=1,
-    is_paused_upon_creation=False,
-    default_args=DEFAULT_ARGS,
-    tags=tags(4, "scheduled"),
     doc_md=__doc__,
+    **scheduled_dag_args(DAG_ID),
 )
 def support_escalate_stale_tickets():
     @task

@@ -22,19 +22,18 @@ from __future__ import annotations
 
 from airflow.sdk import dag, get_current_context
 
-from support_flows.authoring import params
 from support_flows.authoring.dag_defaults import event_dag_args, task
 from support_flows.authoring.pools import SENDER_MAILBOX_POOL
+from support_flows.core import catalog
 from support_flows.storage.reporting_assets import AGENT_DAILY_PERFORMANCE, FEEDBACK_FACTS
 
-DAG_ID = "support_feedback_received"
+DAG_ID = catalog.FEEDBACK_RECEIVED
 
 
 @dag(
-    dag_id=DAG_ID,
     schedule=None,
     doc_md=__doc__,
-    **event_dag_args(6, params.feedback_received()),
+    **event_dag_args(DAG_ID),
 )
 def support_feedback_received():
     @task
@@ -42,7 +41,7 @@ def support_feedback_received():
         from support_flows.core.runtime import FlowRuntime
 
         ctx = get_current_context()
-        params.check_conf(DAG_ID, ctx["dag_run"].conf)
+        catalog.check_conf(DAG_ID, ctx["dag_run"].conf)
         p = ctx["params"]
         return FlowRuntime.current().api.create_feedback(p["ticket_id"], p["rating"], p.get("comment"))
 

@@ -22,18 +22,17 @@ from __future__ import annotations
 
 from airflow.sdk import dag, get_current_context
 
-from support_flows.authoring import params
 from support_flows.authoring.dag_defaults import event_dag_args, task
 from support_flows.authoring.pools import SENDER_MAILBOX_POOL
+from support_flows.core import catalog
 
-DAG_ID = "support_ticket_assigned"
+DAG_ID = catalog.TICKET_ASSIGNED
 
 
 @dag(
-    dag_id=DAG_ID,
     schedule=None,
     doc_md=__doc__,
-    **event_dag_args(2, params.ticket_assigned()),
+    **event_dag_args(DAG_ID),
 )
 def support_ticket_assigned():
     @task
@@ -42,7 +41,7 @@ def support_ticket_assigned():
         from support_flows.flows import assignment
 
         ctx = get_current_context()
-        params.check_conf(DAG_ID, ctx["dag_run"].conf)
+        catalog.check_conf(DAG_ID, ctx["dag_run"].conf)
         p = ctx["params"]
         return assignment.assign(FlowRuntime.current(), p["ticket_id"], p["agent_id"], p["assigned_by"])
 

@@ -24,20 +24,19 @@ from __future__ import annotations
 
 from airflow.sdk import dag, get_current_context
 
-from support_flows.authoring import lateness, params
+from support_flows.authoring import lateness
 from support_flows.authoring.dag_defaults import event_dag_args, task
 from support_flows.authoring.pools import SENDER_MAILBOX_POOL
+from support_flows.core import catalog
 
-DAG_ID = "support_ticket_created"
+DAG_ID = catalog.TICKET_CREATED
 
 
 @dag(
-    dag_id=DAG_ID,
     schedule=None,
-    doc_md=__doc__,
-    **event_dag_args(1, params.ticket_created()),
-    max_active_runs=32,
     deadline=lateness.deadline("SUPPORT_TICKET_CREATED_DEADLINE_MINUTES", "queued"),
+    doc_md=__doc__,
+    **event_dag_args(DAG_ID),
 )
 def support_ticket_created():
     @task(pool=SENDER_MAILBOX_POOL)
@@ -50,7 +49,7 @@ def support_ticket_created():
         from support_flows.flows.tickets import create_ticket_from_request
 
         ctx = get_current_context()
-        params.check_conf(DAG_ID, ctx["dag_run"].conf)
+        catalog.check_conf(DAG_ID, ctx["dag_run"].conf)
         rt = FlowRuntime.current()
         ticket_id = create_ticket_from_request(rt, ctx["params"], ctx["dag_run"].run_id)
         return respond(rt, ticket_id)

@@ -21,19 +21,18 @@ from __future__ import annotations
 
 from airflow.sdk import dag, get_current_context
 
-from support_flows.authoring import params
 from support_flows.authoring.dag_defaults import event_dag_args, task
 from support_flows.authoring.pools import SENDER_MAILBOX_POOL
+from support_flows.core import catalog
 from support_flows.storage.reporting_assets import TICKET_FACTS
 
-DAG_ID = "support_ticket_resolved"
+DAG_ID = catalog.TICKET_RESOLVED
 
 
 @dag(
-    dag_id=DAG_ID,
     schedule=None,
     doc_md=__doc__,
-    **event_dag_args(3, params.ticket_resolved()),
+    **event_dag_args(DAG_ID),
 )
 def support_ticket_resolved():
     @task
@@ -41,7 +40,7 @@ def support_ticket_resolved():
         from support_flows.core.runtime import FlowRuntime
 
         ctx = get_current_context()
-        params.check_conf(DAG_ID, ctx["dag_run"].conf)
+        catalog.check_conf(DAG_ID, ctx["dag_run"].conf)
         p = ctx["params"]
         ticket = FlowRuntime.current().api.resolve_ticket(p["ticket_id"], p["agent_id"], p["resolution_summary"])
         return {"ticket_id": ticket["id"], "resolution_status": ticket["status"]}

@@ -19,13 +19,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "powerapps"
 
-# dag_id -> (action id, summary, the task whose return_value holds the outputs)
-EVENT_ACTIONS = {
-    "support_ticket_created": ("CreateTicket", "Create a support ticket (Flow 1)", "answer_or_queue"),
-    "support_ticket_assigned": ("AssignTicket", "Assign a ticket to an agent (Flow 2)", "update_status"),
-    "support_ticket_resolved": ("ResolveTicket", "Resolve a ticket (Flow 3)", "report"),
-    "support_feedback_received": ("SubmitFeedback", "Submit a customer's feedback (Flow 6)", "report"),
-}
+
+def event_actions() -> dict[str, tuple[str, str, str]]:
+    """dag_id -> (action id, summary, the task whose return_value holds the outputs), from the
+    package's catalog of DAGs."""
+    if str(ROOT / "plugins") not in sys.path:
+        sys.path.insert(0, str(ROOT / "plugins"))
+    from support_flows.core.catalog import DAGS
+
+    return {d.dag_id: (*d.powerapps_action, d.outputs_task) for d in DAGS.values() if d.powerapps_action}
+
+
+EVENT_ACTIONS = event_actions()
 
 
 def param_schema(param) -> dict:

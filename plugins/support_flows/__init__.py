@@ -4,7 +4,7 @@ every module):
 
 - ``clients``: the outside systems (Support API, Microsoft Graph) and the one retry policy
 - ``storage``: the reporting database (tables, migrations, ledger, watermarks, Assets)
-- ``core``: what every task works with (settings, the runtime, e-mails, reporting rows)
+- ``core``: what every task works with (the catalog of DAGs, settings, the runtime, e-mails, reporting rows)
 - ``flows``: the flows' steps, one module per flow, called by the DAG files in ``dags/``
 - ``authoring``: helpers of the DAG files (defaults, Params, schedules, pools, deadlines)
 - ``server``: what runs inside Airflow's own processes (listener, REST guard, keys, roles)

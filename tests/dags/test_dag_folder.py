@@ -53,9 +53,9 @@ def test_every_dag_is_unpaused_on_creation(dagbag):
 
 
 def test_every_rest_field_is_a_param_with_title_description_and_schema(dagbag):
-    from support_flows.authoring.params import EVENT_DAG_PARAMS
+    from support_flows.core.catalog import DAGS
 
-    for dag_id in EVENT_DAG_PARAMS:
+    for dag_id in [d.dag_id for d in DAGS.values() if d.params]:
         if dag_id not in dagbag.dags:
             continue
         for name, param in dagbag.dags[dag_id].params.items():
@@ -105,3 +105,23 @@ def test_tasks_that_send_from_the_mailbox_share_its_pool(dagbag):
         if task.pool == SENDER_MAILBOX_POOL
     }
     assert pooled == SENDS_FROM_THE_MAILBOX
+
+
+def test_the_catalog_lists_exactly_the_dags_in_the_folder_with_their_tags(dagbag):
+    from support_flows.core.catalog import DAGS
+
+    assert set(DAGS) == set(dagbag.dag_ids)
+    for dag_id, entry in DAGS.items():
+        assert set(dagbag.dags[dag_id].tags) == set(entry.tags), dag_id
+        assert set(dagbag.dags[dag_id].params) == set(entry.params() if entry.params else ())
+        if entry.outputs_task:
+            assert entry.outputs_task in dagbag.dags[dag_id].task_ids, (dag_id, entry.outputs_task)
+
+
+def test_the_readmes_table_of_flows_is_the_catalogs():
+    from pathlib import Path
+
+    from support_flows.core.catalog import flows_table
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert flows_table() in readme, "regenerate it: python -m support_flows.core.catalog"

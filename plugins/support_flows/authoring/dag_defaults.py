@@ -7,6 +7,8 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import task as airflow_task
 
+from support_flows.core import catalog
+
 OWNER = "support-automation"
 START_DATE = datetime(2026, 1, 1)
 
@@ -39,21 +41,38 @@ POWERAPPS_ROLE = "PowerApps"
 EVENT_DAG_ACCESS = {POWERAPPS_ROLE: {"DAGs": {"can_read"}, "DAG Runs": {"can_read", "can_create"}}}
 
 
-def tags(flow: int, kind: str) -> list[str]:
-    """Tags by flow and by kind (event or scheduled), so the UI can filter either way."""
-    return ["support", f"flow-{flow}", kind]
-
-
-def event_dag_args(flow: int, params: dict) -> dict:
-    """The ``@dag`` arguments every REST-triggered flow shares (besides ``schedule=None``, which
-    each file states itself): unpaused on creation, so a trigger never waits silently, the
-    shared defaults, its Params and tags, and the PowerApps role's access."""
-    return {
+def event_dag_args(dag_id: str) -> dict:
+    """The ``@dag`` arguments of a DAG that an event starts (a REST trigger or the event watcher),
+    besides ``schedule=None``, which each file states itself: unpaused on creation, so a trigger
+    never waits silently, the shared defaults, and its Params, tags and PowerApps access from the
+    catalog."""
+    entry = catalog.entry(dag_id)
+    args = {
+        "dag_id": dag_id,
         "start_date": START_DATE,
         "catchup": False,
         "is_paused_upon_creation": False,
         "default_args": DEFAULT_ARGS,
-        "params": params,
-        "tags": tags(flow, "event"),
-        "access_control": EVENT_DAG_ACCESS,
+        "params": catalog.dag_params(dag_id),
+        "tags": entry.tags,
+    }
+    if entry.powerapps:
+        args["access_control"] = EVENT_DAG_ACCESS
+    return args
+
+
+def scheduled_dag_args(dag_id: str) -> dict:
+    """The ``@dag`` arguments of a scheduled (or continuous) DAG, besides its ``schedule``: one run
+    at a time, no catch-up (the flows catch up themselves, from watermarks), unpaused on creation,
+    the shared defaults, and its Params and tags from the catalog."""
+    entry = catalog.entry(dag_id)
+    return {
+        "dag_id": dag_id,
+        "start_date": START_DATE,
+        "catchup": False,
+        "max_active_runs": 1,
+        "is_paused_upon_creation": False,
+        "default_args": DEFAULT_ARGS,
+        "params": catalog.dag_params(dag_id),
+        "tags": entry.tags,
     }

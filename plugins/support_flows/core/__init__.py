@@ -1,5 +1,7 @@
 """What every task works with:
 
+- ``catalog``: the one list of the DAGs (ids, flows, kinds, Params, outputs, PowerApps actions)
+- ``params``: the REST payloads of the DAGs as Airflow Params
 - ``settings``: typed settings read at run time from Airflow Variables or the environment
 - ``runtime``: a task's settings, clients, store and mailer in one object
 - ``notifications``: e-mails from Jinja2 templates (``templates/``) and the mailer that sends each once

@@ -4,8 +4,10 @@ clients of the outside systems, and a mailer whose idempotency keys belong to th
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, datetime
 from functools import cached_property
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from support_flows.clients.graph import GraphClient
 from support_flows.clients.retry import RetryPolicy
@@ -52,3 +54,21 @@ class FlowRuntime:
 
     def ticket_link(self, ticket_id: int) -> str:
         return f"{self.settings.portal_url.rstrip('/')}/{ticket_id}"
+
+
+def run_moment() -> datetime:
+    """The moment the running DAG run is about: its logical date (for a scheduled run, the end of
+    its interval: the schedules are CronTriggerTimetables, where the two are the same), or, for a
+    run triggered without one, when it was triggered. Every scheduled DAG asks here."""
+    from airflow.sdk import get_current_context
+
+    ctx = get_current_context()
+    return ctx.get("logical_date") or ctx["dag_run"].run_after
+
+
+def run_day(timezone: str, requested: str | None = None) -> date:
+    """The day the running DAG run is about: ``requested`` (a YYYY-MM-DD Param, to redo a past
+    day), else the day of its moment in the support centre's time zone."""
+    if requested:
+        return date.fromisoformat(requested)
+    return run_moment().astimezone(ZoneInfo(timezone)).date()

@@ -22,13 +22,6 @@ from support_flows.core.runtime import FlowRuntime
 CHART_CID = "daily-trend-chart"
 
 
-def report_day(requested: str | None, moment: datetime, tz: str) -> date:
-    """The day to report: the one asked for, or the day the run belongs to in the support tz."""
-    if requested:
-        return date.fromisoformat(requested)
-    return moment.astimezone(ZoneInfo(tz)).date()
-
-
 def collect(rt: FlowRuntime, day: date) -> dict:
     tz = rt.settings.timezone
     return {

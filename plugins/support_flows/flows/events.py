@@ -19,6 +19,8 @@ from typing import Any
 from airflow.sdk import BaseSensorOperator
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from support_flows.core import catalog
+
 log = logging.getLogger(__name__)
 
 WATERMARK = "backend_events"
@@ -58,15 +60,15 @@ def flow_run_for(event: dict, api) -> dict | None:
             "channel": ticket["channel"],
             "request_id": ticket["request_id"],
         }
-        return {"trigger_dag_id": "support_ticket_created", "trigger_run_id": run_id_for(event), "conf": conf}
+        return {"trigger_dag_id": catalog.TICKET_CREATED, "trigger_run_id": run_id_for(event), "conf": conf}
     if event["type"] == "ticket.customer_replied":
         conf = {"ticket_id": event["data"]["ticket_id"]}
-        return {"trigger_dag_id": "support_customer_replied", "trigger_run_id": run_id_for(event), "conf": conf}
+        return {"trigger_dag_id": catalog.CUSTOMER_REPLIED, "trigger_run_id": run_id_for(event), "conf": conf}
     feedback = api.get_feedback(event["data"]["feedback_id"])
     conf = {"ticket_id": feedback["ticket_id"], "rating": feedback["rating"]}
     if feedback.get("comment"):
         conf["comment"] = feedback["comment"]
-    return {"trigger_dag_id": "support_feedback_received", "trigger_run_id": run_id_for(event), "conf": conf}
+    return {"trigger_dag_id": catalog.FEEDBACK_RECEIVED, "trigger_run_id": run_id_for(event), "conf": conf}
 
 
 def read_events(api, after: int, limit: int = 500) -> tuple[list[dict], int]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 
-from support_flows.authoring.params import allowed_conf_keys, unknown_conf_keys
+from support_flows.core.catalog import allowed_conf_keys, unknown_conf_keys
 
 TRIGGER_PATH = re.compile(r"^/api/v2/dags/(?P<dag_id>[^/]+)/dagRuns/?$")
 

@@ -1,4 +1,4 @@
-"""The reporting database the analytics team reads (CONTRACT section 4).
+"""The reporting database the analytics team reads (docs/data-dictionary.md).
 
 The package creates and migrates its own tables, and every load is an upsert on the table's
 natural key that only writes rows whose values changed: loading the same data twice changes

@@ -1,4 +1,4 @@
-"""The reporting tables as Airflow Assets (CONTRACT section 4): a task that loads a table names it
+"""The reporting tables as Airflow Assets (docs/data-dictionary.md): a task that loads a table names it
 in ``outlets``, so analytics DAGs can be scheduled on it (``schedule=[TICKET_FACTS]``).
 
 Kept apart from ``reporting`` so that DAG files can import them without loading SQLAlchemy, and

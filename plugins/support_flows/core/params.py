@@ -1,8 +1,9 @@
-"""The REST payloads of the event DAGs (CONTRACT section 1), as Airflow Params.
+"""The REST payloads of the DAGs, as Airflow Params (docs/powerapps.md lists them).
 
-Defined once here: the DAG files use them for the trigger form and Airflow's own validation (a
-malformed payload gets HTTP 400 before any run exists), and the API-server plugin
-(``support_flows.server.api_guard``) uses the same names to refuse unknown fields with 400.
+Each DAG's entry in ``support_flows.core.catalog`` names its factory here: the DAG files use the
+Params for the trigger form and Airflow's own validation (a malformed payload gets HTTP 400 before
+any run exists), and the API-server plugin (``support_flows.server.api_guard``) uses the same names
+to refuse unknown fields with 400.
 """
 
 from __future__ import annotations
@@ -111,37 +112,3 @@ def analytics_load() -> dict[str, Param]:
             format="date",
         ),
     }
-
-
-# dag_id -> the Params of its REST payload; the names are the only conf keys each DAG accepts.
-EVENT_DAG_PARAMS = {
-    "support_ticket_created": ticket_created,
-    "support_ticket_assigned": ticket_assigned,
-    "support_ticket_resolved": ticket_resolved,
-    "support_feedback_received": feedback_received,
-    "support_daily_summary": daily_summary,
-    "support_analytics_load": analytics_load,
-}
-
-
-def allowed_conf_keys(dag_id: str) -> frozenset[str] | None:
-    """The conf keys ``dag_id`` accepts, or None for a DAG this package does not guard."""
-    factory = EVENT_DAG_PARAMS.get(dag_id)
-    return frozenset(factory()) if factory else None
-
-
-def unknown_conf_keys(dag_id: str, conf: dict | None) -> list[str]:
-    allowed = allowed_conf_keys(dag_id)
-    if allowed is None or not conf:
-        return []
-    return sorted(set(conf) - allowed)
-
-
-def check_conf(dag_id: str, conf: dict | None) -> None:
-    """Fail with a message naming the field when a run was started with an unknown conf key."""
-    unknown = unknown_conf_keys(dag_id, conf)
-    if unknown:
-        from airflow.sdk.exceptions import AirflowFailException
-
-        allowed = ", ".join(sorted(allowed_conf_keys(dag_id) or ()))
-        raise AirflowFailException(f"conf.{unknown[0]}: unknown field for {dag_id} (allowed: {allowed})")

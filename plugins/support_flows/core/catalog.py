@@ -1,0 +1,134 @@
+"""The one list of the package's DAGs: each DAG's id, flow number, kind, what starts it, its REST
+payload (Params), the task whose return value holds its outputs, and its PowerApps action.
+
+The DAG files, the REST guard (``support_flows.server.api_guard``), the event watcher
+(``support_flows.flows.events``), the connector generator (``scripts/powerapps_connector.py``) and
+the README's table of flows (``python -m support_flows.core.catalog``, checked by a test) all read
+it here, so adding a DAG or a field is one change in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from support_flows.core import params
+
+TICKET_CREATED = "support_ticket_created"
+CUSTOMER_REPLIED = "support_customer_replied"
+CLOSE_AI_ANSWERS = "support_close_ai_answers"
+TICKET_ASSIGNED = "support_ticket_assigned"
+AUTO_ASSIGN = "support_auto_assign"
+TICKET_RESOLVED = "support_ticket_resolved"
+ESCALATE_STALE_TICKETS = "support_escalate_stale_tickets"
+DAILY_SUMMARY = "support_daily_summary"
+FEEDBACK_RECEIVED = "support_feedback_received"
+ANALYTICS_LOAD = "support_analytics_load"
+BACKEND_EVENTS = "support_backend_events"
+ERROR_LOG = "support_error_log"
+
+
+@dataclass(frozen=True)
+class DagEntry:
+    dag_id: str
+    flow: str  # the seed's flow and what this DAG does of it, as the README's table says it
+    kind: Literal["event", "scheduled", "continuous"]
+    starts: str  # what starts a run
+    returns: str  # what its outputs hold
+    flow_tags: tuple[str, ...]  # flow-N tags, so the UI can filter by flow
+    extra_tags: tuple[str, ...] = ()
+    params: Callable[[], dict[str, Any]] | None = None  # the REST payload; None: takes no conf
+    outputs_task: str | None = None  # the task whose return_value holds the outputs
+    powerapps_action: tuple[str, str] | None = None  # (operationId, summary) in the connector
+    powerapps: bool = field(default=False)  # may the PowerApps role trigger it and read its runs
+
+    @property
+    def tags(self) -> list[str]:
+        return ["support", *self.flow_tags, self.kind, *self.extra_tags]
+
+
+DAGS: dict[str, DagEntry] = {
+    entry.dag_id: entry
+    for entry in (
+        DagEntry(TICKET_CREATED, "1 New ticket", "event", "REST (PowerApps), backend events", "`ticket_id`, `status`",
+                 ("flow-1",), params=params.ticket_created, outputs_task="answer_or_queue",
+                 powerapps_action=("CreateTicket", "Create a support ticket (Flow 1)"), powerapps=True),
+        DagEntry(CUSTOMER_REPLIED, "1 The customer replies to the AI's answer: to an agent", "event", "backend events",
+                 "`status`, `outcome`", ("flow-1",), ("backend-event",), params=params.customer_replied,
+                 outputs_task="hand_to_agent"),
+        DagEntry(CLOSE_AI_ANSWERS, "1 AI answers without a reply for 72 h: resolved as answered by AI", "scheduled",
+                 "hourly", "tickets closed and loaded", ("flow-1",), outputs_task="close_unanswered"),
+        DagEntry(TICKET_ASSIGNED, "2 Assignment", "event", "REST", "`assignment_status`, `agent_notification_status`",
+                 ("flow-2",), params=params.ticket_assigned, outputs_task="update_status",
+                 powerapps_action=("AssignTicket", "Assign a ticket to an agent (Flow 2)"), powerapps=True),
+        DagEntry(AUTO_ASSIGN, "2 Assignment by workload", "scheduled", "every 15 minutes", "assignments made",
+                 ("flow-2",)),
+        DagEntry(TICKET_RESOLVED, "3 Resolution", "event", "REST", "`resolution_status`, `customer_notification_status`",
+                 ("flow-3",), params=params.ticket_resolved, outputs_task="report",
+                 powerapps_action=("ResolveTicket", "Resolve a ticket (Flow 3)"), powerapps=True),
+        DagEntry(ESCALATE_STALE_TICKETS, "4 Escalation", "scheduled", "daily", "escalated tickets, notification statuses",
+                 ("flow-4",)),
+        DagEntry(DAILY_SUMMARY, "5 Daily summary", "scheduled", "daily, end of the support day", "the report",
+                 ("flow-5",), params=params.daily_summary),
+        DagEntry(FEEDBACK_RECEIVED, "6 Feedback", "event", "REST, backend events", "`feedback_id`, `followup_task_id`",
+                 ("flow-6",), params=params.feedback_received, outputs_task="report",
+                 powerapps_action=("SubmitFeedback", "Submit a customer's feedback (Flow 6)"), powerapps=True),
+        DagEntry(ANALYTICS_LOAD, "reporting", "scheduled", "nightly", "rows loaded since the last load",
+                 ("flow-3", "flow-6"), ("analytics",), params=params.analytics_load),
+        DagEntry(BACKEND_EVENTS, "1 and 6 from other channels, customers' replies, survey answers", "continuous",
+                 "continuously", "flow runs started", ("flow-1", "flow-6"), ("watcher",)),
+        DagEntry(ERROR_LOG, "all: alerts Graph held back, the `flow_errors` Asset", "scheduled", "every 10 minutes",
+                 "alerts sent, errors published", ("flow-all",), ("operations",)),
+    )
+}  # fmt: skip
+
+
+def entry(dag_id: str) -> DagEntry:
+    return DAGS[dag_id]
+
+
+def dag_params(dag_id: str) -> dict[str, Any]:
+    """The DAG's Params, fresh (Param objects are not shared between DAGs)."""
+    factory = DAGS[dag_id].params
+    return factory() if factory else {}
+
+
+# --- the REST guard: the conf keys a DAG accepts are its Params' names --------------------------------
+
+
+def allowed_conf_keys(dag_id: str) -> frozenset[str] | None:
+    """The conf keys ``dag_id`` accepts, or None for a DAG this package does not guard."""
+    dag = DAGS.get(dag_id)
+    return frozenset(dag.params()) if dag and dag.params else None
+
+
+def unknown_conf_keys(dag_id: str, conf: dict | None) -> list[str]:
+    allowed = allowed_conf_keys(dag_id)
+    if allowed is None or not conf:
+        return []
+    return sorted(set(conf) - allowed)
+
+
+def check_conf(dag_id: str, conf: dict | None) -> None:
+    """Fail with a message naming the field when a run was started with an unknown conf key."""
+    unknown = unknown_conf_keys(dag_id, conf)
+    if unknown:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        allowed = ", ".join(sorted(allowed_conf_keys(dag_id) or ()))
+        raise AirflowFailException(f"conf.{unknown[0]}: unknown field for {dag_id} (allowed: {allowed})")
+
+
+# --- the docs ---------------------------------------------------------------------------------------
+
+
+def flows_table() -> str:
+    """The README's table of flows (Markdown)."""
+    rows = ["| DAG | flow | starts | returns |", "|---|---|---|---|"]
+    rows += [f"| `{d.dag_id}` | {d.flow} | {d.starts} | {d.returns} |" for d in DAGS.values()]
+    return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":  # print the README's table
+    print(flows_table(), end="")
