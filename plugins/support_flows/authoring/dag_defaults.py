@@ -28,8 +28,7 @@ DEFAULT_ARGS = {
 def task(python_callable=None, **kwargs):
     """Airflow's ``@task``, with one output per task: its return value. Airflow would also push
     each key of a returned dict as an XCom of its own when the function says ``-> dict`` (one
-    round trip to the API server each, about 20 ms); nothing reads them, PowerApps reads
-    ``return_value``."""
+    round trip to the API server each); nothing reads them, PowerApps reads ``return_value``."""
     kwargs.setdefault("multiple_outputs", False)
     return airflow_task(python_callable, **kwargs)
 

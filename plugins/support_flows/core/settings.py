@@ -137,8 +137,8 @@ class LazySettings:
     """The same settings, each read on first use: what tasks get (``FlowRuntime.settings``).
 
     In Airflow 3 a Variable that is not in the environment costs the task a round trip to the API
-    server (about 10 ms), so reading all of them up front added a quarter of a second to every
-    task; a task now pays only for the settings it uses. A bad value still fails with a
+    server, so reading all of them up front made every task slower (docs/performance.md); a task
+    now pays only for the settings it uses. A bad value still fails with a
     ``SettingsError`` naming the Variable, when the task first needs it.
     """
 

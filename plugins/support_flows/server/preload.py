@@ -14,6 +14,7 @@ import importlib
 TASK_MODULES = (
     "support_flows.core.runtime",
     "support_flows.flows.tickets",
+    "support_flows.flows.ai_answers",
     "support_flows.flows.assignment",
     "support_flows.flows.feedback",
     "support_flows.flows.escalation",
@@ -21,9 +22,9 @@ TASK_MODULES = (
     "support_flows.flows.analytics",
     "support_flows.flows.events",
     # what a task process imports to parse its DAG file (the @dag/@task decorators and the
-    # standard provider's PythonOperator behind @task: about 45 ms) and on its first call
-    # (Jinja's extensions as the template fields render; anyio's asyncio backend and azure-core's
-    # aiohttp transport as the Graph client gets its token and sends: about 30 ms)
+    # standard provider's PythonOperator behind @task) and on its first call (Jinja's extensions as
+    # the template fields render; anyio's asyncio backend and azure-core's aiohttp transport as
+    # the Graph client gets its token and sends); docs/performance.md has what each saves
     "airflow.sdk.definitions.decorators",
     "airflow.providers.standard.decorators.python",
     "jinja2.ext",
@@ -31,7 +32,7 @@ TASK_MODULES = (
     "azure.core.pipeline.transport._aiohttp",
     "azure.core.rest._aiohttp",
     # the reporting database's driver and dialect (PostgreSQL): the first connection of a task
-    # process would otherwise import them, about 0.2 s
+    # process would otherwise import them
     "airflow.providers.postgres.hooks.postgres",
     "psycopg",
     "sqlalchemy.dialects.postgresql.psycopg",
