@@ -6,10 +6,12 @@ until the Support API's event feed has something for the flows, then starts them
 
 - a ticket that arrived through another channel (web form, e-mail, phone, chat) starts
   `support_ticket_created` for that ticket (it finds the existing ticket by its request id);
+- a customer's reply to a ticket starts `support_customer_replied` (an AI answer goes to an agent);
 - an answer to the survey link starts `support_feedback_received`.
 
 1. **wait_for_events**: wait from the durable cursor (kept in the reporting database).
-2. **plan_flow_runs**: read the new events; one flow run per relevant event.
+2. **plan_flow_runs**: read the events in the window the wait saw (from the cursor to the last
+   event it looked at); one flow run per relevant event.
 3. **start_flow**: trigger each run, with a run id made from the event id, so an event read twice
    still makes exactly one run (a repeat is skipped).
 4. **save_cursor**: move the cursor past what was handled.
@@ -45,28 +47,28 @@ def support_backend_events():
 
     @task
     def plan_flow_runs(signal: dict, ti=None) -> list[dict]:
+        """One flow run per relevant event in the window the sensor saw."""
         from support_flows.core.runtime import FlowRuntime
-        from support_flows.flows.events import WATERMARK, flow_run_for, read_events, report_lag
+        from support_flows.flows.events import flow_run_for, read_events, report_lag
 
         rt = FlowRuntime.current()
-        events, position = read_events(rt.api, rt.store.get_watermark(WATERMARK))
+        events = read_events(rt.api, signal["after"], signal["seen_up_to"])
         report_lag(rt, events, ti.dag_id, ti.run_id)
-        ti.xcom_push(key="cursor", value=position)
         return [run for run in (flow_run_for(event, rt.api) for event in events) if run]
 
     runs = plan_flow_runs(waited.output)
     started = TriggerDagRunOperator.partial(task_id="start_flow", skip_when_already_exists=True).expand_kwargs(runs)
 
     @task(trigger_rule="none_failed")
-    def save_cursor(ti=None) -> int:
+    def save_cursor(signal: dict) -> int:
+        """Past the window the runs were started for."""
         from support_flows.core.runtime import FlowRuntime
         from support_flows.flows.events import WATERMARK
 
-        cursor = ti.xcom_pull(task_ids="plan_flow_runs", key="cursor")
-        FlowRuntime.current().store.set_watermark(WATERMARK, cursor)
-        return cursor
+        FlowRuntime.current().store.set_watermark(WATERMARK, signal["seen_up_to"])
+        return signal["seen_up_to"]
 
-    started >> save_cursor()
+    started >> save_cursor(waited.output)
 
 
 support_backend_events()

@@ -300,3 +300,14 @@ def _expect(payload: Any, keys: tuple[str, ...], what: str) -> Any:
             f"expected a {what} with {', '.join(keys)}; missing {', '.join(missing)} in {payload!r:.200}"
         )
     return payload
+
+
+def base_url(connection) -> str:
+    """The Support API's base URL from its connection, as the http provider reads it: a host with
+    a scheme as it is, else ``schema://host`` (``http`` by default), and the port if set. For the
+    event trigger, which holds the connection but no hook (hooks connect synchronously)."""
+    host = connection.host or ""
+    url = host if "://" in host else f"{connection.schema or 'http'}://{host}"
+    if connection.port:
+        url = f"{url}:{connection.port}"
+    return url.rstrip("/")

@@ -71,17 +71,18 @@ def flow_run_for(event: dict, api) -> dict | None:
     return {"trigger_dag_id": catalog.FEEDBACK_RECEIVED, "trigger_run_id": run_id_for(event), "conf": conf}
 
 
-def read_events(api, after: int, limit: int = 500) -> tuple[list[dict], int]:
-    """Every event after the cursor (up to ``limit``), and the position to move the cursor to."""
+def read_events(api, after: int, up_to: int) -> list[dict]:
+    """The events after ``after`` up to ``up_to`` (the window the trigger saw: the cursor then
+    moves to ``up_to``, so later events wait for the next run)."""
     events: list[dict] = []
     position = after
-    while len(events) < limit:
-        batch = api.list_events(after=position, limit=min(100, limit - len(events)), types=list(EVENT_TYPES))
-        events.extend(batch["items"])
+    while position < up_to:
+        batch = api.list_events(after=position, limit=100, types=list(EVENT_TYPES))
         if not batch["items"]:
             break
+        events.extend(event for event in batch["items"] if event["id"] <= up_to)
         position = batch["last_id"]
-    return events, position
+    return events
 
 
 def oldest_wait(events: list[dict], now: datetime) -> tuple[float, dict] | None:
@@ -158,11 +159,9 @@ class BackendEventTrigger(BaseTrigger):
     async def _base_url(self) -> str:
         from airflow.providers.common.compat.connection import get_async_connection
 
-        from support_flows.clients.support_api import SupportApiHook
+        from support_flows.clients.support_api import base_url
 
-        hook = SupportApiHook(self.conn_id)
-        hook._set_base_url(await get_async_connection(self.conn_id, hook=hook))
-        return hook.base_url.rstrip("/")
+        return base_url(await get_async_connection(self.conn_id))
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         import httpx
