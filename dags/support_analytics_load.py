@@ -22,9 +22,9 @@ loads are upserts by natural key, so loading the same data twice changes nothing
 
 from __future__ import annotations
 
-from airflow.sdk import dag, get_current_context
+from airflow.sdk import dag
 
-from support_flows.authoring.dag_defaults import scheduled_dag_args, task
+from support_flows.authoring.dag_defaults import scheduled_dag_args, step
 from support_flows.authoring.schedules import cron
 from support_flows.core import catalog
 from support_flows.storage.reporting_assets import AGENT_DAILY_PERFORMANCE, FEEDBACK_FACTS, TICKET_FACTS
@@ -32,20 +32,11 @@ from support_flows.storage.reporting_assets import AGENT_DAILY_PERFORMANCE, FEED
 DAG_ID = catalog.ANALYTICS_LOAD
 
 
-def _requested_day():
+def _requested_day(params):
     """The day asked for with ``load_date`` (a reload of that day alone), or None."""
     from datetime import date
 
-    requested = get_current_context()["params"].get("load_date")
-    return date.fromisoformat(requested) if requested else None
-
-
-def _today():
-    """The run's own day in the support centre's time zone: it loads whole days before it."""
-    from support_flows.core.runtime import run_day
-    from support_flows.core.settings import load_settings
-
-    return run_day(load_settings().timezone)
+    return date.fromisoformat(params["load_date"]) if params.get("load_date") else None
 
 
 @dag(
@@ -54,32 +45,35 @@ def _today():
     **scheduled_dag_args(DAG_ID),
 )
 def support_analytics_load():
-    @task(outlets=[TICKET_FACTS])
-    def load_tickets() -> dict:
-        from support_flows.core.runtime import FlowRuntime
+    @step(outlets=[TICKET_FACTS])
+    def load_tickets(rt, params) -> dict:
         from support_flows.flows import analytics
 
-        catalog.check_conf(DAG_ID, get_current_context()["dag_run"].conf)
-        rt, day = FlowRuntime.current(), _requested_day()
+        day = _requested_day(params)
         if day:
             return {"day": day.isoformat(), **analytics.load_tickets(rt, day)}
         return analytics.load_new_tickets(rt)
 
-    @task(outlets=[FEEDBACK_FACTS])
-    def load_feedback() -> dict:
-        from support_flows.core.runtime import FlowRuntime
+    @step(outlets=[FEEDBACK_FACTS])
+    def load_feedback(rt, params) -> dict:
+        from support_flows.core.runtime import run_day
         from support_flows.flows import analytics
 
-        rt, day = FlowRuntime.current(), _requested_day()
-        return analytics.load_feedback(rt, day) if day else analytics.load_new_feedback(rt, _today())
+        day = _requested_day(params)
+        # without one, whole days up to the run's own day (in the support centre's time zone)
+        return (
+            analytics.load_feedback(rt, day) if day else analytics.load_new_feedback(rt, run_day(rt.settings.timezone))
+        )
 
-    @task(outlets=[AGENT_DAILY_PERFORMANCE])
-    def load_agent_performance() -> dict:
-        from support_flows.core.runtime import FlowRuntime
+    @step(outlets=[AGENT_DAILY_PERFORMANCE])
+    def load_agent_performance(rt, params) -> dict:
+        from support_flows.core.runtime import run_day
         from support_flows.flows import analytics
 
-        rt, day = FlowRuntime.current(), _requested_day()
-        return analytics.load_agent_performance(rt, day) if day else analytics.load_new_agent_days(rt, _today())
+        day = _requested_day(params)
+        if day:
+            return analytics.load_agent_performance(rt, day)
+        return analytics.load_new_agent_days(rt, run_day(rt.settings.timezone))
 
     load_tickets() >> [load_feedback(), load_agent_performance()]
 

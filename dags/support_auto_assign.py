@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from airflow.sdk import dag
 
-from support_flows.authoring.dag_defaults import scheduled_dag_args, task
+from support_flows.authoring.dag_defaults import scheduled_dag_args, step, task
 from support_flows.authoring.pools import SENDER_MAILBOX_POOL
 from support_flows.authoring.schedules import cron
 from support_flows.core import catalog
@@ -35,19 +35,16 @@ ASSIGNED_BY = "auto-assign (workload)"
     **scheduled_dag_args(DAG_ID),
 )
 def support_auto_assign():
-    @task
-    def plan_assignments() -> list[dict]:
-        from support_flows.core.runtime import FlowRuntime
-        from support_flows.flows.assignment import plan_by_workload
-
-        return plan_by_workload(FlowRuntime.current())
-
-    @task(pool=SENDER_MAILBOX_POOL, map_index_template="ticket {{ task.op_kwargs['planned']['ticket_id'] }}")
-    def assign_ticket(planned: dict) -> dict:
-        from support_flows.core.runtime import FlowRuntime
+    @step
+    def plan_assignments(rt, params) -> list[dict]:
         from support_flows.flows import assignment
 
-        rt = FlowRuntime.current()
+        return assignment.plan_by_workload(rt)
+
+    @step(pool=SENDER_MAILBOX_POOL, map_index_template="ticket {{ task.op_kwargs['planned']['ticket_id'] }}")
+    def assign_ticket(rt, params, planned: dict) -> dict:
+        from support_flows.flows import assignment
+
         made = assignment.assign(rt, planned["ticket_id"], planned["agent_id"], ASSIGNED_BY)
         notification = assignment.notify_agent(rt, made, ASSIGNED_BY)
         reminder = assignment.schedule_follow_up(rt, made)

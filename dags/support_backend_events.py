@@ -27,7 +27,7 @@ from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOpe
 from airflow.sdk import dag
 
 from support_flows.authoring import lateness
-from support_flows.authoring.dag_defaults import scheduled_dag_args, task
+from support_flows.authoring.dag_defaults import scheduled_dag_args, step
 from support_flows.core import catalog
 from support_flows.flows.events import BackendEventSensor
 
@@ -45,13 +45,11 @@ DAG_ID = catalog.BACKEND_EVENTS
 def support_backend_events():
     waited = BackendEventSensor(task_id="wait_for_events")
 
-    @task
-    def plan_flow_runs(signal: dict, ti=None) -> list[dict]:
+    @step
+    def plan_flow_runs(rt, params, signal: dict, ti=None) -> list[dict]:
         """One flow run per relevant event in the window the sensor saw."""
-        from support_flows.core.runtime import FlowRuntime
         from support_flows.flows.events import flow_run_for, read_events, report_lag
 
-        rt = FlowRuntime.current()
         events = read_events(rt.api, signal["after"], signal["seen_up_to"])
         report_lag(rt, events, ti.dag_id, ti.run_id)
         return [run for run in (flow_run_for(event, rt.api) for event in events) if run]
@@ -59,13 +57,12 @@ def support_backend_events():
     runs = plan_flow_runs(waited.output)
     started = TriggerDagRunOperator.partial(task_id="start_flow", skip_when_already_exists=True).expand_kwargs(runs)
 
-    @task(trigger_rule="none_failed")
-    def save_cursor(signal: dict) -> int:
+    @step(trigger_rule="none_failed")
+    def save_cursor(rt, params, signal: dict) -> int:
         """Past the window the runs were started for."""
-        from support_flows.core.runtime import FlowRuntime
         from support_flows.flows.events import WATERMARK
 
-        FlowRuntime.current().store.set_watermark(WATERMARK, signal["seen_up_to"])
+        rt.store.set_watermark(WATERMARK, signal["seen_up_to"])
         return signal["seen_up_to"]
 
     started >> save_cursor(waited.output)

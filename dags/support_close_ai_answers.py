@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from airflow.sdk import dag
 
-from support_flows.authoring.dag_defaults import scheduled_dag_args, task
+from support_flows.authoring.dag_defaults import scheduled_dag_args, step
 from support_flows.authoring.schedules import cron
 from support_flows.core import catalog
 from support_flows.storage.reporting_assets import TICKET_FACTS
@@ -32,13 +32,13 @@ DAG_ID = catalog.CLOSE_AI_ANSWERS
     **scheduled_dag_args(DAG_ID),
 )
 def support_close_ai_answers():
-    @task(outlets=[TICKET_FACTS])
-    def close_unanswered() -> dict:
-        from support_flows.core.runtime import FlowRuntime, run_moment
+    @step(outlets=[TICKET_FACTS])
+    def close_unanswered(rt, params) -> dict:
+        from support_flows.core.runtime import run_moment
         from support_flows.flows import ai_answers
 
         # the run's own moment, so a rerun of a past run closes what that run would have closed
-        return ai_answers.close_unanswered(FlowRuntime.current(), run_moment())
+        return ai_answers.close_unanswered(rt, run_moment())
 
     close_unanswered()
 

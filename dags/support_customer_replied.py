@@ -17,9 +17,9 @@ event of the backend: the AI's e-mail promised that a reply reaches a person.
 
 from __future__ import annotations
 
-from airflow.sdk import dag, get_current_context
+from airflow.sdk import dag
 
-from support_flows.authoring.dag_defaults import event_dag_args, task
+from support_flows.authoring.dag_defaults import event_dag_args, step
 from support_flows.core import catalog
 
 DAG_ID = catalog.CUSTOMER_REPLIED
@@ -31,12 +31,11 @@ DAG_ID = catalog.CUSTOMER_REPLIED
     **event_dag_args(DAG_ID),
 )
 def support_customer_replied():
-    @task
-    def hand_to_agent() -> dict:
-        from support_flows.core.runtime import FlowRuntime
+    @step
+    def hand_to_agent(rt, params) -> dict:
         from support_flows.flows import ai_answers
 
-        return ai_answers.hand_to_agent(FlowRuntime.current(), get_current_context()["params"]["ticket_id"])
+        return ai_answers.hand_to_agent(rt, params["ticket_id"])
 
     hand_to_agent()
 

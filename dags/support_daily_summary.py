@@ -19,10 +19,10 @@ run: the report is reproduced exactly, nothing is sent or uploaded twice, no row
 
 from __future__ import annotations
 
-from airflow.sdk import dag, get_current_context
+from airflow.sdk import dag
 
 from support_flows.authoring import lateness
-from support_flows.authoring.dag_defaults import scheduled_dag_args, task
+from support_flows.authoring.dag_defaults import scheduled_dag_args, step
 from support_flows.authoring.pools import SENDER_MAILBOX_POOL
 from support_flows.authoring.schedules import cron
 from support_flows.core import catalog
@@ -38,44 +38,35 @@ DAG_ID = catalog.DAILY_SUMMARY
     **scheduled_dag_args(DAG_ID),
 )
 def support_daily_summary():
-    @task
-    def collect_statistics() -> dict:
-        from support_flows.core.runtime import FlowRuntime, run_day
+    @step
+    def collect_statistics(rt, params) -> dict:
+        from support_flows.core.runtime import run_day
         from support_flows.flows import daily_summary
 
-        ctx = get_current_context()
-        catalog.check_conf(DAG_ID, ctx["dag_run"].conf)
-        rt = FlowRuntime.current()
-        day = run_day(rt.settings.timezone, ctx["params"].get("report_date"))
-        return daily_summary.collect(rt, day)
+        return daily_summary.collect(rt, run_day(rt.settings.timezone, params.get("report_date")))
 
-    @task
-    def format_report(data: dict) -> dict:
-        from support_flows.core.runtime import FlowRuntime
+    @step
+    def format_report(rt, params, data: dict) -> dict:
         from support_flows.flows import daily_summary
 
-        return daily_summary.render(FlowRuntime.current(), data)
+        return daily_summary.render(rt, data)
 
-    @task(pool=SENDER_MAILBOX_POOL)
-    def email_admins(report: dict) -> str:
-        from support_flows.core.runtime import FlowRuntime
+    @step(pool=SENDER_MAILBOX_POOL)
+    def email_admins(rt, params, report: dict) -> str:
         from support_flows.flows import daily_summary
 
-        return daily_summary.email_admins(FlowRuntime.current(), report)
+        return daily_summary.email_admins(rt, report)
 
-    @task
-    def archive_in_sharepoint(report: dict) -> dict:
-        from support_flows.core.runtime import FlowRuntime
+    @step
+    def archive_in_sharepoint(rt, params, report: dict) -> dict:
         from support_flows.flows import daily_summary
 
-        return daily_summary.archive(FlowRuntime.current(), report)
+        return daily_summary.archive(rt, report)
 
-    @task(outlets=[DAILY_SUMMARY])
-    def record_summary(data: dict, report: dict, email_status: str, archived: dict) -> dict:
-        from support_flows.core.runtime import FlowRuntime
+    @step(outlets=[DAILY_SUMMARY])
+    def record_summary(rt, params, data: dict, report: dict, email_status: str, archived: dict) -> dict:
         from support_flows.flows import daily_summary
 
-        rt = FlowRuntime.current()
         written = rt.store.upsert("daily_summary", [daily_summary.summary_row(rt, data, report)])
         return {
             "report_date": data["day"],

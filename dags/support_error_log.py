@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from airflow.sdk import dag
 
-from support_flows.authoring.dag_defaults import scheduled_dag_args, task
+from support_flows.authoring.dag_defaults import scheduled_dag_args, step
 from support_flows.authoring.pools import SENDER_MAILBOX_POOL
 from support_flows.authoring.schedules import cron
 from support_flows.core import catalog
@@ -37,21 +37,17 @@ DAG_ID = catalog.ERROR_LOG
     **scheduled_dag_args(DAG_ID),
 )
 def support_error_log():
-    @task(pool=SENDER_MAILBOX_POOL)
-    def send_pending_alerts() -> int:
-        from support_flows.core.runtime import FlowRuntime
+    @step(pool=SENDER_MAILBOX_POOL)
+    def send_pending_alerts(rt, params) -> int:
         from support_flows.flows import alerts
 
-        rt = FlowRuntime.current()
         return alerts.send_pending(rt.store, rt.graph, rt.settings)
 
-    @task(outlets=[FLOW_ERRORS])
-    def publish_new_errors() -> int:
+    @step(outlets=[FLOW_ERRORS])
+    def publish_new_errors(rt, params) -> int:
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from support_flows.core.runtime import FlowRuntime
-
-        published = FlowRuntime.current().store.publish_new_errors()
+        published = rt.store.publish_new_errors()
         if not published:
             raise AirflowSkipException("no new rows in flow_errors since the last round: no Asset event")
         return published

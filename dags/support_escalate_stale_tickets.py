@@ -26,20 +26,13 @@ from __future__ import annotations
 
 from airflow.sdk import dag, get_current_context
 
-from support_flows.authoring.dag_defaults import scheduled_dag_args, task
+from support_flows.authoring.dag_defaults import scheduled_dag_args, step
 from support_flows.authoring.pools import SENDER_MAILBOX_POOL
 from support_flows.authoring.schedules import cron
 from support_flows.core import catalog
 from support_flows.storage.reporting_assets import ESCALATIONS
 
 DAG_ID = catalog.ESCALATE_STALE_TICKETS
-
-
-def _reference_time():
-    """The moment ages are measured to: the run's moment."""
-    from support_flows.core.runtime import run_moment
-
-    return run_moment()
 
 
 def _run_id() -> str:
@@ -52,35 +45,33 @@ def _run_id() -> str:
     **scheduled_dag_args(DAG_ID),
 )
 def support_escalate_stale_tickets():
-    @task
-    def find_stale_tickets() -> dict:
+    @step
+    def find_stale_tickets(rt, params) -> dict:
         """How many tickets reach each level (the tickets themselves go to the reporting database)."""
-        from support_flows.core.runtime import FlowRuntime
+        from support_flows.core.runtime import run_moment
         from support_flows.flows import escalation
 
-        return escalation.find_stale_tickets(FlowRuntime.current(), _reference_time(), _run_id())
+        return escalation.find_stale_tickets(rt, run_moment(), _run_id())
 
-    @task(pool=SENDER_MAILBOX_POOL)
-    def remind_agents(found: dict) -> dict:
-        from support_flows.core.runtime import FlowRuntime
+    @step(pool=SENDER_MAILBOX_POOL)
+    def remind_agents(rt, params, found: dict) -> dict:
         from support_flows.flows import escalation
 
-        return escalation.remind_agents(FlowRuntime.current(), _run_id()) if found["reminder"] else {}
+        return escalation.remind_agents(rt, _run_id()) if found["reminder"] else {}
 
-    @task(pool=SENDER_MAILBOX_POOL)
-    def tell_supervisors(found: dict) -> dict:
-        from support_flows.core.runtime import FlowRuntime
+    @step(pool=SENDER_MAILBOX_POOL)
+    def tell_supervisors(rt, params, found: dict) -> dict:
         from support_flows.flows import escalation
 
-        return escalation.tell_supervisors(FlowRuntime.current(), _run_id()) if found["supervisor"] else {}
+        return escalation.tell_supervisors(rt, _run_id()) if found["supervisor"] else {}
 
-    @task(outlets=[ESCALATIONS])
-    def record_escalations(agent_notifications: dict, supervisor_notifications: dict) -> dict:
-        from support_flows.core.runtime import FlowRuntime
+    @step(outlets=[ESCALATIONS])
+    def record_escalations(rt, params, agent_notifications: dict, supervisor_notifications: dict) -> dict:
+        from support_flows.core.runtime import run_moment
         from support_flows.flows import escalation
 
         return {
-            "escalated": escalation.record(FlowRuntime.current(), _run_id(), _reference_time()),
+            "escalated": escalation.record(rt, _run_id(), run_moment()),
             "agent_notifications": agent_notifications,
             "supervisor_notifications": supervisor_notifications,
         }

@@ -20,9 +20,9 @@ survey link).
 
 from __future__ import annotations
 
-from airflow.sdk import dag, get_current_context
+from airflow.sdk import dag
 
-from support_flows.authoring.dag_defaults import event_dag_args, task
+from support_flows.authoring.dag_defaults import event_dag_args, step, task
 from support_flows.authoring.pools import SENDER_MAILBOX_POOL
 from support_flows.core import catalog
 from support_flows.storage.reporting_assets import AGENT_DAILY_PERFORMANCE, FEEDBACK_FACTS
@@ -36,54 +36,45 @@ DAG_ID = catalog.FEEDBACK_RECEIVED
     **event_dag_args(DAG_ID),
 )
 def support_feedback_received():
-    @task
-    def save_feedback() -> dict:
-        from support_flows.core.runtime import FlowRuntime
+    @step
+    def save_feedback(rt, params) -> dict:
+        return rt.api.create_feedback(params["ticket_id"], params["rating"], params.get("comment"))
 
-        ctx = get_current_context()
-        catalog.check_conf(DAG_ID, ctx["dag_run"].conf)
-        p = ctx["params"]
-        return FlowRuntime.current().api.create_feedback(p["ticket_id"], p["rating"], p.get("comment"))
+    @step
+    def create_follow_up(rt, params, saved: dict) -> str | None:
+        from support_flows.flows import feedback
 
-    @task
-    def create_follow_up(feedback: dict) -> str | None:
-        from support_flows.core.runtime import FlowRuntime
-        from support_flows.flows.feedback import create_follow_up as follow_up
+        return feedback.create_follow_up(rt, saved)
 
-        return follow_up(FlowRuntime.current(), feedback)
+    @step(outlets=[FEEDBACK_FACTS, AGENT_DAILY_PERFORMANCE])
+    def update_agent_metrics(rt, params, saved: dict, followup_task_id: str | None) -> dict:
+        from support_flows.flows import feedback
 
-    @task(outlets=[FEEDBACK_FACTS, AGENT_DAILY_PERFORMANCE])
-    def update_agent_metrics(feedback: dict, followup_task_id: str | None) -> dict:
-        from support_flows.core.runtime import FlowRuntime
-        from support_flows.flows.feedback import update_agent_metrics as update
+        return feedback.update_agent_metrics(rt, saved, followup_task_id)
 
-        return update(FlowRuntime.current(), feedback, followup_task_id)
-
-    @task(pool=SENDER_MAILBOX_POOL)
-    def thank_customer(feedback: dict) -> str:
+    @step(pool=SENDER_MAILBOX_POOL)
+    def thank_customer(rt, params, saved: dict) -> str:
         from support_flows.core import notifications
-        from support_flows.core.runtime import FlowRuntime
 
-        rt = FlowRuntime.current()
-        ticket = rt.api.get_ticket(feedback["ticket_id"])
-        email = notifications.feedback_thanks_email(ticket, feedback["rating"])
-        return "sent" if rt.mailer.send(f"feedback-{feedback['id']}:thanks", email) else "already_sent"
+        ticket = rt.api.get_ticket(saved["ticket_id"])
+        email = notifications.feedback_thanks_email(ticket, saved["rating"])
+        return "sent" if rt.mailer.send(f"feedback-{saved['id']}:thanks", email) else "already_sent"
 
     @task
-    def report(feedback: dict, followup_task_id: str | None, metrics: dict, notification: str) -> dict:
+    def report(saved: dict, followup_task_id: str | None, metrics: dict, notification: str) -> dict:
         return {
-            "feedback_id": feedback["id"],
-            "ticket_id": feedback["ticket_id"],
-            "rating": feedback["rating"],
+            "feedback_id": saved["id"],
+            "ticket_id": saved["ticket_id"],
+            "rating": saved["rating"],
             "feedback_processing_status": "processed",
             "followup_task_id": followup_task_id,
             "agent_metrics": metrics,
             "customer_notification_status": notification,
         }
 
-    feedback = save_feedback()
-    follow_up = create_follow_up(feedback)
-    report(feedback, follow_up, update_agent_metrics(feedback, follow_up), thank_customer(feedback))
+    saved = save_feedback()
+    follow_up = create_follow_up(saved)
+    report(saved, follow_up, update_agent_metrics(saved, follow_up), thank_customer(saved))
 
 
 support_feedback_received()

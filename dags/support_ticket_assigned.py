@@ -20,9 +20,9 @@ The same steps serve `support_auto_assign` (assignment by workload), from `suppo
 
 from __future__ import annotations
 
-from airflow.sdk import dag, get_current_context
+from airflow.sdk import dag
 
-from support_flows.authoring.dag_defaults import event_dag_args, task
+from support_flows.authoring.dag_defaults import event_dag_args, step
 from support_flows.authoring.pools import SENDER_MAILBOX_POOL
 from support_flows.core import catalog
 
@@ -35,36 +35,29 @@ DAG_ID = catalog.TICKET_ASSIGNED
     **event_dag_args(DAG_ID),
 )
 def support_ticket_assigned():
-    @task
-    def assign_ticket() -> dict:
-        from support_flows.core.runtime import FlowRuntime
+    @step
+    def assign_ticket(rt, params) -> dict:
         from support_flows.flows import assignment
 
-        ctx = get_current_context()
-        catalog.check_conf(DAG_ID, ctx["dag_run"].conf)
-        p = ctx["params"]
-        return assignment.assign(FlowRuntime.current(), p["ticket_id"], p["agent_id"], p["assigned_by"])
+        return assignment.assign(rt, params["ticket_id"], params["agent_id"], params["assigned_by"])
 
-    @task(pool=SENDER_MAILBOX_POOL)
-    def notify_agent(assigned: dict) -> str:
-        from support_flows.core.runtime import FlowRuntime
+    @step(pool=SENDER_MAILBOX_POOL)
+    def notify_agent(rt, params, assigned: dict) -> str:
         from support_flows.flows import assignment
 
-        return assignment.notify_agent(FlowRuntime.current(), assigned, get_current_context()["params"]["assigned_by"])
+        return assignment.notify_agent(rt, assigned, params["assigned_by"])
 
-    @task
-    def schedule_follow_up(assigned: dict) -> dict:
-        from support_flows.core.runtime import FlowRuntime
+    @step
+    def schedule_follow_up(rt, params, assigned: dict) -> dict:
         from support_flows.flows import assignment
 
-        return assignment.schedule_follow_up(FlowRuntime.current(), assigned)
+        return assignment.schedule_follow_up(rt, assigned)
 
-    @task
-    def update_status(assigned: dict, notification: str, reminder: dict) -> dict:
-        from support_flows.core.runtime import FlowRuntime
+    @step
+    def update_status(rt, params, assigned: dict, notification: str, reminder: dict) -> dict:
         from support_flows.flows import assignment
 
-        assignment.record_status(FlowRuntime.current(), assigned, get_current_context()["params"]["assigned_by"])
+        assignment.record_status(rt, assigned, params["assigned_by"])
         return {
             "ticket_id": assigned["ticket_id"],
             "agent_id": assigned["agent_id"],

@@ -25,7 +25,7 @@ from __future__ import annotations
 from airflow.sdk import dag, get_current_context
 
 from support_flows.authoring import lateness
-from support_flows.authoring.dag_defaults import event_dag_args, task
+from support_flows.authoring.dag_defaults import event_dag_args, step
 from support_flows.authoring.pools import SENDER_MAILBOX_POOL
 from support_flows.core import catalog
 
@@ -39,20 +39,15 @@ DAG_ID = catalog.TICKET_CREATED
     **event_dag_args(DAG_ID),
 )
 def support_ticket_created():
-    @task(pool=SENDER_MAILBOX_POOL)
-    def answer_or_queue() -> dict:
+    @step(pool=SENDER_MAILBOX_POOL)
+    def answer_or_queue(rt, params) -> dict:
         """Create the ticket (idempotent by request id), then the AI's answer to the customer, or an
         acknowledgement and the queue. Each step is safe to repeat, so a retry redoes only what is
         missing."""
-        from support_flows.core.runtime import FlowRuntime
-        from support_flows.flows.tickets import answer_or_queue as respond
-        from support_flows.flows.tickets import create_ticket_from_request
+        from support_flows.flows import tickets
 
-        ctx = get_current_context()
-        catalog.check_conf(DAG_ID, ctx["dag_run"].conf)
-        rt = FlowRuntime.current()
-        ticket_id = create_ticket_from_request(rt, ctx["params"], ctx["dag_run"].run_id)
-        return respond(rt, ticket_id)
+        ticket_id = tickets.create_ticket_from_request(rt, params, get_current_context()["dag_run"].run_id)
+        return tickets.answer_or_queue(rt, ticket_id)
 
     answer_or_queue()
 

@@ -1,6 +1,7 @@
 """Helpers of the DAG files:
 
-- ``dag_defaults``: the ``@dag`` arguments of each kind (event, scheduled) and the task decorator
+- ``dag_defaults``: the ``@dag`` arguments of each kind (event, scheduled) and ``@step``, a task
+  that gets its runtime and the run's Params as arguments
 - ``schedules``: cron schedules in the support centre's time zone
 - ``pools``: the pool that keeps the flows within Graph's limit per mailbox
 - ``lateness``: deadline alerts for runs that are late

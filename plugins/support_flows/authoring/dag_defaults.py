@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 from datetime import datetime, timedelta
 
@@ -31,6 +33,37 @@ def task(python_callable=None, **kwargs):
     round trip to the API server each); nothing reads them, PowerApps reads ``return_value``."""
     kwargs.setdefault("multiple_outputs", False)
     return airflow_task(python_callable, **kwargs)
+
+
+def step(python_callable=None, **kwargs):
+    """A flow's step as a task: ``task`` above, and the function gets ``rt``, the task's
+    ``FlowRuntime`` (settings, clients, store, mailer), and ``params``, the run's Params (its conf
+    checked for unknown fields first), before what the tasks upstream returned. So a task's body is
+    the flow's steps and nothing else::
+
+        @step(pool=SENDER_MAILBOX_POOL)
+        def notify_agent(rt, params, assigned: dict) -> str:
+            return assignment.notify_agent(rt, assigned, params["assigned_by"])
+    """
+
+    def decorate(fn):
+        signature = inspect.signature(fn)
+
+        @functools.wraps(fn)
+        def run(*args, **kw):
+            from airflow.sdk import get_current_context
+
+            from support_flows.core.runtime import FlowRuntime
+
+            ctx = get_current_context()
+            catalog.check_conf(ctx["ti"].dag_id, ctx["dag_run"].conf)
+            return fn(FlowRuntime.current(), ctx["params"], *args, **kw)
+
+        # what Airflow binds the upstream results to: the parameters after rt and params
+        run.__signature__ = signature.replace(parameters=list(signature.parameters.values())[2:])
+        return task(run, **kwargs)
+
+    return decorate(python_callable) if python_callable else decorate
 
 
 # What the PowerApps role may do on each event DAG: trigger it and read its runs and outputs
