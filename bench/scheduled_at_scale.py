@@ -1,6 +1,6 @@
 """The scheduled flows over 10,000 and 100,000 tickets, with the reporting database on PostgreSQL:
 each DAG's run time and the peak memory of the process that ran its tasks; and the reporting
-writes (every ticket as a ``ticket_facts`` row, through ``reporting.upsert``, the code every flow
+writes (every ticket as a ``ticket_facts`` row, through ``loads.upsert``, the code every flow
 uses) against a raw ``COPY`` of the same rows into an identical empty table.
 
 Targets (issue 6): peak memory at 100,000 tickets within 1.2x of that at 10,000; reporting writes
@@ -101,10 +101,10 @@ def dag_env(workdir: Path, mock_port: int, tls_port: int, reporting_url: str) ->
     }
     for conn_id, conn in connections.items():
         env[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps(conn)
-    from support_flows.storage import reporting
+    from support_flows.storage import migrations
 
     engine = sa.create_engine(reporting_url)
-    reporting.ensure_schema(engine)  # the deploy step; the DAGs' tasks only check the version
+    migrations.ensure_schema(engine)  # the deploy step; the DAGs' tasks only check the version
     engine.dispose()
     return env
 
@@ -139,18 +139,18 @@ def every_ticket_fact(mock_port: int) -> list[dict]:
 
 
 def write_speed(reporting_url: str, rows: list[dict], repeats: int) -> dict:
-    """Rows per second: ``reporting.upsert`` into an empty ``ticket_facts`` against ``COPY`` of the
+    """Rows per second: ``loads.upsert`` into an empty ``ticket_facts`` against ``COPY`` of the
     same rows into an empty copy of the table (same columns, same primary key). Median of
     ``repeats``, alternating, each into freshly emptied tables."""
     import psycopg
     import sqlalchemy as sa
 
-    from support_flows.storage import reporting
+    from support_flows.storage import loads, migrations, tables
 
     engine = sa.create_engine(reporting_url.replace("postgresql://", "postgresql+psycopg://"))
-    reporting.ensure_schema(engine)
+    migrations.ensure_schema(engine)
     columns = list(rows[0])
-    facts = f"{reporting.ANALYTICS}.ticket_facts"
+    facts = f"{tables.ANALYTICS}.ticket_facts"
     with engine.begin() as conn:
         conn.execute(sa.text(f"CREATE TABLE IF NOT EXISTS copy_target (LIKE {facts} INCLUDING ALL)"))
     timings: dict[str, list[float]] = {"upsert": [], "copy": [], "upsert_again": []}
@@ -158,11 +158,11 @@ def write_speed(reporting_url: str, rows: list[dict], repeats: int) -> dict:
         with engine.begin() as conn:
             conn.execute(sa.text(f"TRUNCATE {facts}, copy_target"))
         started = time.perf_counter()
-        written = reporting.upsert(engine, "ticket_facts", rows)
+        written = loads.upsert(engine, "ticket_facts", rows)
         timings["upsert"].append(time.perf_counter() - started)
         assert written == len(rows), (written, len(rows))
         started = time.perf_counter()
-        assert reporting.upsert(engine, "ticket_facts", rows) == 0  # a repeated load writes nothing
+        assert loads.upsert(engine, "ticket_facts", rows) == 0  # a repeated load writes nothing
         timings["upsert_again"].append(time.perf_counter() - started)
 
         started = time.perf_counter()

@@ -453,7 +453,7 @@ class Stack:
         """The reporting tables, schemas and roles: a deploy step, as in production (tasks only
         check the version)."""
         done = subprocess.run(
-            [sys.executable, "-m", "support_flows.storage.reporting", "migrate"],
+            [sys.executable, "-m", "support_flows.storage.migrations", "migrate"],
             env=env,
             cwd=ROOT,
             capture_output=True,

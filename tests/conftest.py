@@ -46,7 +46,7 @@ def connections(mock: MockServer, tmp_path, monkeypatch) -> dict[str, dict]:
     """CONTRACT section 3's connections as AIRFLOW_CONN_* variables, pointed at the mock."""
     import sqlalchemy as sa
 
-    from support_flows.storage.reporting import ensure_schema
+    from support_flows.storage.migrations import ensure_schema
 
     conns = connections_for(mock, str(tmp_path / "reporting.sqlite"))
     for conn_id, conn in conns.items():
@@ -178,7 +178,7 @@ def reporting_backend(request, connections, monkeypatch) -> str:
     with admin.connect() as conn:
         conn.execute(sa.text(f"CREATE DATABASE {name}"))
     parsed = sa.engine.make_url(url)
-    from support_flows.storage.reporting import ensure_schema
+    from support_flows.storage.migrations import ensure_schema
 
     fresh = sa.create_engine(parsed.set(database=name))
     ensure_schema(fresh)  # the deploy step

@@ -74,7 +74,7 @@ def test_a_restart_from_an_old_cursor_starts_nothing_twice(run_dag, mock):
     # The watcher dies after starting the runs but before saving its cursor:
     store = ReportingStore()
     with store.engine.begin() as conn:
-        from support_flows.storage.reporting import watermarks
+        from support_flows.storage.tables import watermarks
 
         conn.execute(watermarks.delete())
     again = run_dag("support_backend_events")

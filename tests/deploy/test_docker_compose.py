@@ -302,7 +302,7 @@ def test_metrics_go_to_statsd(compose):
 def test_the_init_service_migrates_the_reporting_database_before_the_flows_start(compose):
     init = compose["services"]["airflow-init"]
     assert init["environment"]["_AIRFLOW_DB_MIGRATE"] == "true"
-    assert 'python -m support_flows.storage.reporting migrate --url "$REPORTING_OWNER_URL" &&' in init["command"][-1]
+    assert 'python -m support_flows.storage.migrations migrate --url "$REPORTING_OWNER_URL" &&' in init["command"][-1]
     assert init["environment"]["REPORTING_OWNER_URL"].startswith("postgresql+psycopg2://airflow:")
     for name in AIRFLOW_SERVICES - {"airflow-init"}:
         assert (

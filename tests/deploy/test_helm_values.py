@@ -73,7 +73,7 @@ def test_every_component_has_resources_and_migrations_are_a_job(values):
         assert resources["limits"]["memory"], component
     assert values["migrateDatabaseJob"]["enabled"] is True
     assert values["createUserJob"]["args"] == [
-        "python -m support_flows.storage.reporting migrate && exec python -m support_flows.server.access bootstrap"
+        "python -m support_flows.storage.migrations migrate && exec python -m support_flows.server.access bootstrap"
     ]
     assert values["statsd"]["enabled"] is True and values["config"]["metrics"]["statsd_on"] == "True"
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import requests
 import sqlalchemy as sa
 
-from support_flows.storage import reporting
+from support_flows.storage import tables
 from support_flows.storage.reporting import ReportingStore
 
 NAME, EMAIL = "Zoë Pii-Probe", "zoe.pii-probe@example.org"
@@ -24,7 +24,7 @@ def everything_stored() -> list[str]:
     store = ReportingStore()
     values = []
     with store.engine.connect() as conn:
-        for table in reporting.metadata.sorted_tables:
+        for table in tables.metadata.sorted_tables:
             for row in conn.execute(sa.select(table)):
                 values += [str(v) for v in row if v is not None]
     return values

@@ -8,8 +8,11 @@ from datetime import UTC, date, datetime
 import pytest
 import sqlalchemy as sa
 
-from support_flows.storage import reporting
-from support_flows.storage.reporting import ReportingStore, customer_key, ensure_schema, upsert
+from support_flows.storage import ledger, loads, migrations, tables
+from support_flows.storage.loads import upsert
+from support_flows.storage.migrations import ensure_schema
+from support_flows.storage.reporting import ReportingStore
+from support_flows.storage.tables import customer_key
 
 CONTRACT_TABLES = {
     "ticket_facts",
@@ -41,7 +44,7 @@ def ticket_row(ticket_id: int, status: str = "queued") -> dict:
 
 @pytest.fixture
 def sqlite_engine(tmp_path):
-    return reporting.prepare_engine(sa.create_engine(f"sqlite:///{tmp_path / 'reporting.sqlite'}"))
+    return migrations.prepare_engine(sa.create_engine(f"sqlite:///{tmp_path / 'reporting.sqlite'}"))
 
 
 @pytest.fixture
@@ -65,15 +68,15 @@ def engine(request):
 
 
 def test_schema_is_created_once_and_versioned(engine):
-    assert ensure_schema(engine) == reporting.SCHEMA_VERSION
-    assert ensure_schema(engine) == reporting.SCHEMA_VERSION
+    assert ensure_schema(engine) == tables.SCHEMA_VERSION
+    assert ensure_schema(engine) == tables.SCHEMA_VERSION
     postgres = engine.dialect.name == "postgresql"
-    names = set(sa.inspect(engine).get_table_names(schema=reporting.ANALYTICS if postgres else None))
+    names = set(sa.inspect(engine).get_table_names(schema=tables.ANALYTICS if postgres else None))
     assert names >= CONTRACT_TABLES
-    version_table = f"{reporting.INTERNAL}.reporting_schema_version" if postgres else "reporting_schema_version"
+    version_table = f"{tables.INTERNAL}.reporting_schema_version" if postgres else "reporting_schema_version"
     with engine.connect() as conn:
         versions = [v for (v,) in conn.execute(sa.text(f"SELECT version FROM {version_table} ORDER BY version"))]
-    assert versions == list(range(1, reporting.SCHEMA_VERSION + 1))  # each migration step once
+    assert versions == list(range(1, tables.SCHEMA_VERSION + 1))  # each migration step once
 
 
 def test_loading_the_same_rows_twice_changes_nothing(engine):
@@ -81,10 +84,10 @@ def test_loading_the_same_rows_twice_changes_nothing(engine):
     rows = [ticket_row(i) for i in range(1, 2501)]
     assert upsert(engine, "ticket_facts", rows) == 2500
     with engine.connect() as conn:
-        before = conn.execute(sa.select(reporting.ticket_facts).order_by("ticket_id")).all()
+        before = conn.execute(sa.select(tables.ticket_facts).order_by("ticket_id")).all()
     assert upsert(engine, "ticket_facts", rows) == 0
     with engine.connect() as conn:
-        assert conn.execute(sa.select(reporting.ticket_facts).order_by("ticket_id")).all() == before
+        assert conn.execute(sa.select(tables.ticket_facts).order_by("ticket_id")).all() == before
 
 
 def test_a_changed_row_is_updated_by_its_natural_key(engine):
@@ -92,25 +95,21 @@ def test_a_changed_row_is_updated_by_its_natural_key(engine):
     upsert(engine, "ticket_facts", [ticket_row(1), ticket_row(2)])
     assert upsert(engine, "ticket_facts", [ticket_row(1, "resolved"), ticket_row(2)]) == 1
     with engine.connect() as conn:
-        statuses = dict(
-            conn.execute(sa.select(reporting.ticket_facts.c.ticket_id, reporting.ticket_facts.c.status)).all()
-        )
+        statuses = dict(conn.execute(sa.select(tables.ticket_facts.c.ticket_id, tables.ticket_facts.c.status)).all())
     assert statuses == {1: "resolved", 2: "queued"}
 
 
 def test_a_large_streamed_load_updates_only_changed_rows_and_keeps_the_last_of_a_repeated_key(engine):
     """Past COPY_THRESHOLD rows, PostgreSQL loads go through COPY and a temporary table: same rules."""
     ensure_schema(engine)
-    count = reporting.COPY_THRESHOLD * 3
+    count = loads.COPY_THRESHOLD * 3
     assert upsert(engine, "ticket_facts", (ticket_row(i) for i in range(1, count + 1))) == count
     changed = [ticket_row(i, "resolved" if i % 100 == 0 else "queued") for i in range(1, count + 1)]
     assert upsert(engine, "ticket_facts", iter(changed)) == count // 100
     repeated = [*changed, ticket_row(7, "closed")]
     assert upsert(engine, "ticket_facts", repeated) == 1
     with engine.connect() as conn:
-        statuses = dict(
-            conn.execute(sa.select(reporting.ticket_facts.c.ticket_id, reporting.ticket_facts.c.status)).all()
-        )
+        statuses = dict(conn.execute(sa.select(tables.ticket_facts.c.ticket_id, tables.ticket_facts.c.status)).all())
     assert (
         len(statuses) == count and statuses[7] == "closed" and statuses[100] == "resolved" and statuses[101] == "queued"
     )
@@ -118,12 +117,12 @@ def test_a_large_streamed_load_updates_only_changed_rows_and_keeps_the_last_of_a
 
 def test_rows_of_one_load_must_have_the_same_columns(engine):
     ensure_schema(engine)
-    rows = [ticket_row(i) for i in range(1, reporting.COPY_THRESHOLD + 2)]
+    rows = [ticket_row(i) for i in range(1, loads.COPY_THRESHOLD + 2)]
     del rows[-1]["agent_id"]
     with pytest.raises((ValueError, sa.exc.StatementError)):
         upsert(engine, "ticket_facts", rows)
     with engine.connect() as conn:  # nothing of a refused load is kept
-        assert conn.execute(sa.select(sa.func.count()).select_from(reporting.ticket_facts)).scalar() == 0
+        assert conn.execute(sa.select(sa.func.count()).select_from(tables.ticket_facts)).scalar() == 0
 
 
 def test_composite_keys_and_dates(engine):
@@ -149,7 +148,7 @@ def test_unknown_columns_are_refused(engine):
 
 
 def test_no_table_has_a_column_for_raw_names_or_addresses():
-    for table in reporting.TABLES.values():
+    for table in tables.TABLES.values():
         for column in table.columns:
             assert not any(word in column.name for word in ("email", "name", "address")), (table.name, column.name)
 
@@ -176,8 +175,8 @@ def test_once_does_a_side_effect_once_and_returns_its_result(engine):
         calls.append(1)
         return {"task_id": "T-1"}
 
-    assert reporting.once(engine, "k", "planner_task", "run-1/task", action) == ({"task_id": "T-1"}, True)
-    assert reporting.once(engine, "k", "planner_task", "run-2/task", action) == ({"task_id": "T-1"}, False)
+    assert ledger.once(engine, "k", "planner_task", "run-1/task", action) == ({"task_id": "T-1"}, True)
+    assert ledger.once(engine, "k", "planner_task", "run-2/task", action) == ({"task_id": "T-1"}, False)
     assert len(calls) == 1
 
 
@@ -188,8 +187,8 @@ def test_once_releases_the_claim_when_the_action_fails(engine):
         raise RuntimeError("Graph is down")
 
     with pytest.raises(RuntimeError):
-        reporting.once(engine, "k", "mail", "run-1/task", boom)
-    assert reporting.once(engine, "k", "mail", "run-1/task", lambda: "sent") == ("sent", True)
+        ledger.once(engine, "k", "mail", "run-1/task", boom)
+    assert ledger.once(engine, "k", "mail", "run-1/task", lambda: "sent") == ("sent", True)
 
 
 def test_once_refuses_a_second_owner_while_the_first_holds_the_claim(engine):
@@ -197,12 +196,12 @@ def test_once_refuses_a_second_owner_while_the_first_holds_the_claim(engine):
     seen = []
 
     def nested():
-        with pytest.raises(reporting.SideEffectInProgress):
-            reporting.once(engine, "k", "mail", "other-run/task", lambda: "never")
+        with pytest.raises(ledger.SideEffectInProgress):
+            ledger.once(engine, "k", "mail", "other-run/task", lambda: "never")
         seen.append("refused")
         return "sent"
 
-    assert reporting.once(engine, "k", "mail", "run-1/task", nested) == ("sent", True)
+    assert ledger.once(engine, "k", "mail", "run-1/task", nested) == ("sent", True)
     assert seen == ["refused"]
 
 
@@ -218,7 +217,7 @@ def test_the_data_dictionary_documents_every_table_and_column():
     from pathlib import Path
 
     text = (Path(__file__).resolve().parents[2] / "docs" / "data-dictionary.md").read_text()
-    for name, table in reporting.TABLES.items():
+    for name, table in tables.TABLES.items():
         section = text.split(f"## `{name}`", 1)
         assert len(section) == 2, f"no section for {name}"
         body = section[1].split("\n## ", 1)[0]
@@ -230,7 +229,7 @@ def _version_2(engine) -> sa.MetaData:
     """The reporting schema as version 2 left it: every table in the default schema (``public``),
     no ``loaded_at``; with one ticket and its versions recorded."""
     legacy = sa.MetaData()
-    for table in reporting.metadata.sorted_tables:
+    for table in tables.metadata.sorted_tables:
         sa.Table(table.name, legacy, *[c._copy() for c in table.columns if c.name != "loaded_at"])
     legacy.create_all(engine)
     with engine.begin() as conn:
@@ -242,7 +241,7 @@ def _version_2(engine) -> sa.MetaData:
 def test_migrates_from_the_previous_version_keeping_the_data(engine):
     raw = engine.execution_options(schema_translate_map=None) if engine.dialect.name == "sqlite" else engine
     _version_2(raw)
-    assert ensure_schema(engine) == reporting.SCHEMA_VERSION
+    assert ensure_schema(engine) == tables.SCHEMA_VERSION
     store = ReportingStore(engine=engine)
     (row,) = store.fetch_all("ticket_facts")
     assert row["ticket_id"] == 7 and row["status"] == "resolved" and row["loaded_at"] is None
@@ -251,11 +250,11 @@ def test_migrates_from_the_previous_version_keeping_the_data(engine):
     assert row["status"] == "closed" and row["loaded_at"] is not None
     if engine.dialect.name == "postgresql":
         assert sa.inspect(engine).get_table_names(schema="public") == []  # nothing left behind
-        assert "side_effects" in sa.inspect(engine).get_table_names(schema=reporting.INTERNAL)
+        assert "side_effects" in sa.inspect(engine).get_table_names(schema=tables.INTERNAL)
     with engine.connect() as conn:
-        versions = conn.execute(sa.select(reporting.schema_version.c.version).order_by("version")).scalars().all()
-    assert versions == list(range(1, reporting.SCHEMA_VERSION + 1))
-    assert ensure_schema(engine) == reporting.SCHEMA_VERSION  # again: nothing to do
+        versions = conn.execute(sa.select(tables.schema_version.c.version).order_by("version")).scalars().all()
+    assert versions == list(range(1, tables.SCHEMA_VERSION + 1))
+    assert ensure_schema(engine) == tables.SCHEMA_VERSION  # again: nothing to do
     assert store.fetch_all("ticket_facts") == [row]
 
 
@@ -272,10 +271,10 @@ def test_loaded_at_moves_only_when_a_row_changes(engine):
 
 
 def test_a_task_on_a_database_that_was_not_migrated_says_what_to_run(engine):
-    with pytest.raises(reporting.ReportingSchemaError, match="python -m support_flows.storage.reporting migrate"):
-        reporting.require_schema(engine)
+    with pytest.raises(migrations.ReportingSchemaError, match="python -m support_flows.storage.migrations migrate"):
+        migrations.require_schema(engine)
     ensure_schema(engine)
-    reporting.require_schema(engine)
+    migrations.require_schema(engine)
 
 
 @pytest.mark.postgres
@@ -285,7 +284,7 @@ def test_the_analyst_role_reads_analytics_only_and_the_writer_changes_no_table(p
     ensure_schema(pg_engine)
     ReportingStore(engine=pg_engine).upsert("ticket_facts", [ticket_row(1)])
     url = pg_engine.url
-    users = {role: f"{role}_{uuid.uuid4().hex[:8]}" for role in (reporting.ANALYST_ROLE, reporting.WRITER_ROLE)}
+    users = {role: f"{role}_{uuid.uuid4().hex[:8]}" for role in (tables.ANALYST_ROLE, tables.WRITER_ROLE)}
     with pg_engine.begin() as conn:
         for role, user in users.items():
             conn.exec_driver_sql(f'CREATE ROLE "{user}" LOGIN IN ROLE "{role}"')
@@ -297,7 +296,7 @@ def test_the_analyst_role_reads_analytics_only_and_the_writer_changes_no_table(p
             return conn.execute(sql).fetchall() if sql.lstrip().upper().startswith("SELECT") else conn.execute(sql)
 
     try:
-        analyst, writer = users[reporting.ANALYST_ROLE], users[reporting.WRITER_ROLE]
+        analyst, writer = users[tables.ANALYST_ROLE], users[tables.WRITER_ROLE]
         assert run_as(analyst, "SELECT ticket_id FROM analytics.ticket_facts") == [(1,)]
         assert run_as(analyst, "SELECT count(*) FROM analytics.flow_errors") == [(0,)]
         for refused in (

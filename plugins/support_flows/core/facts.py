@@ -7,7 +7,7 @@ from collections import defaultdict
 from datetime import date, datetime
 
 from support_flows.clients.support_api import SupportApiHook
-from support_flows.storage.reporting import customer_key
+from support_flows.storage.tables import customer_key
 
 
 def moment(text: str | None) -> datetime | None:

@@ -16,11 +16,9 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
-import sqlalchemy as sa
-
 from support_flows.core import notifications
 from support_flows.core.settings import Settings
-from support_flows.storage.reporting import ReportingStore, flow_errors
+from support_flows.storage.reporting import ReportingStore
 
 log = logging.getLogger(__name__)
 MESSAGE_LIMIT = 4000
@@ -69,40 +67,17 @@ def record_failure(store: ReportingStore, failure: Failure) -> None:
     store.upsert("flow_errors", [row])
 
 
-def _rows(store: ReportingStore, *conditions) -> list[dict]:
-    with store.engine.connect() as conn:
-        return [
-            dict(r._mapping)
-            for r in conn.execute(sa.select(flow_errors).where(*conditions).order_by(flow_errors.c.occurred_at))
-        ]
-
-
-def _set_status(store: ReportingStore, rows: list[dict], status: str) -> None:
-    if not rows:
-        return
-    with store.engine.begin() as conn:
-        for row in rows:
-            conn.execute(
-                flow_errors.update()
-                .where(
-                    *(flow_errors.c[k] == row[k] for k in ("dag_id", "run_id", "task_id", "map_index", "try_number"))
-                )
-                .values(alert_status=status)
-            )
-
-
 def alert(store: ReportingStore, graph, settings: Settings, failure: Failure) -> str:
     """Send (or fold, or keep pending) the alert for a failure for good; returns its status."""
-    key = (flow_errors.c.dag_id == failure.dag_id, flow_errors.c.task_id == failure.task_id)
     window_start = failure.occurred_at - timedelta(minutes=settings.alert_window_minutes)
-    recent = _rows(store, *key, flow_errors.c.alert_status == "sent", flow_errors.c.occurred_at >= window_start)
+    recent = store.errors(dag_id=failure.dag_id, task_id=failure.task_id, statuses=["sent"], since=window_start)
     this = {k: getattr(failure, k) for k in ("dag_id", "run_id", "task_id", "map_index", "try_number")}
     if recent:
-        _set_status(store, [this], "folded")
+        store.set_alert_status([this], "folded")
         return "folded"
     waiting = [
         r
-        for r in _rows(store, flow_errors.c.alert_status.in_(["folded", "pending"]))
+        for r in store.errors(statuses=["folded", "pending"])
         if (r["dag_id"], r["run_id"], r["task_id"], r["map_index"], r["try_number"]) != tuple(this.values())
     ]
     # support_flows.authoring.lateness: a run past its deadline; support_flows.flows.events: the watcher behind
@@ -130,16 +105,16 @@ def alert(store: ReportingStore, graph, settings: Settings, failure: Failure) ->
         )
     except Exception as err:  # noqa: BLE001 - the alert must never hide the failure it reports
         log.error("could not send the failure alert (%s); it goes out with the next one", err)
-        _set_status(store, [this], "pending")
+        store.set_alert_status([this], "pending")
         return "pending"
-    _set_status(store, [this, *waiting], "sent")
+    store.set_alert_status([this, *waiting], "sent")
     return "sent"
 
 
 def send_pending(store: ReportingStore, graph, settings: Settings) -> int:
     """Send the alerts Graph could not take (``pending``) in one e-mail, without waiting for another
     failure; how many went out. Graph still down is no failure of this: they stay pending (0)."""
-    waiting = _rows(store, flow_errors.c.alert_status == "pending")
+    waiting = store.errors(statuses=["pending"])
     if not waiting:
         return 0
     fields = [f for f in Failure.__dataclass_fields__]
@@ -164,7 +139,7 @@ def send_pending(store: ReportingStore, graph, settings: Settings) -> int:
     except Exception as err:  # noqa: BLE001 - still down: try again on the next run
         log.warning("Graph still refuses the %d pending alert(s): %s", len(waiting), err)
         return 0
-    _set_status(store, waiting, "sent")
+    store.set_alert_status(waiting, "sent")
     return len(waiting)
 
 
@@ -188,7 +163,7 @@ def handle_failure(
     if not page:
         if logged:
             this = {k: getattr(failure, k) for k in ("dag_id", "run_id", "task_id", "map_index", "try_number")}
-            _set_status(store, [this], "caller_input")
+            store.set_alert_status([this], "caller_input")
         return "caller_input"
     if graph is None:
         from support_flows.clients.graph import GraphClient

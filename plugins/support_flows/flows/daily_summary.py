@@ -38,38 +38,22 @@ def flow_health(store, day: date, tz: str) -> list[dict]:
     import math
     from datetime import UTC, time, timedelta
 
-    import sqlalchemy as sa
-
-    from support_flows.storage.reporting import flow_errors, flow_runs
-
     zone = ZoneInfo(tz)
     start = datetime.combine(day, time.min, tzinfo=zone).astimezone(UTC)
     end = (datetime.combine(day, time.min, tzinfo=zone) + timedelta(days=1)).astimezone(UTC)
-    if store.engine.dialect.name == "sqlite":  # stored as naive UTC there
-        start, end = start.replace(tzinfo=None), end.replace(tzinfo=None)
+
+    def entry_of(dag_id: str) -> dict:
+        return health.setdefault(dag_id, {"dag_id": dag_id, "runs": 0, "failed": 0, "retries": 0, "durations": []})
+
     health: dict[str, dict] = {}
-    with store.engine.connect() as conn:
-        for row in conn.execute(
-            sa.select(flow_runs.c.dag_id, flow_runs.c.state, flow_runs.c.duration_seconds).where(
-                flow_runs.c.ended_at >= start, flow_runs.c.ended_at < end
-            )
-        ):
-            entry = health.setdefault(
-                row.dag_id, {"dag_id": row.dag_id, "runs": 0, "failed": 0, "retries": 0, "durations": []}
-            )
-            entry["runs"] += 1
-            entry["failed"] += row.state == "failed"
-            if row.duration_seconds is not None:
-                entry["durations"].append(row.duration_seconds)
-        for row in conn.execute(
-            sa.select(flow_errors.c.dag_id, sa.func.count())
-            .where(
-                flow_errors.c.is_final.is_(False), flow_errors.c.occurred_at >= start, flow_errors.c.occurred_at < end
-            )
-            .group_by(flow_errors.c.dag_id)
-        ):
-            entry = health.setdefault(row[0], {"dag_id": row[0], "runs": 0, "failed": 0, "retries": 0, "durations": []})
-            entry["retries"] = row[1]
+    for run in store.runs_ended(start, end):
+        entry = entry_of(run["dag_id"])
+        entry["runs"] += 1
+        entry["failed"] += run["state"] == "failed"
+        if run["duration_seconds"] is not None:
+            entry["durations"].append(run["duration_seconds"])
+    for dag_id, retries in store.retries_by_dag(start, end).items():
+        entry_of(dag_id)["retries"] = retries
     out = []
     for entry in sorted(health.values(), key=lambda e: e["dag_id"]):
         durations = sorted(entry.pop("durations"))

@@ -16,14 +16,10 @@ import hashlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-import sqlalchemy as sa
-
 from support_flows.core import notifications
 from support_flows.core.business_time import BusinessCalendar
 from support_flows.core.facts import moment
 from support_flows.core.runtime import FlowRuntime
-from support_flows.storage.reporting import dialect_insert, escalations
-from support_flows.storage.reporting import escalation_candidates as candidates
 
 REMINDER, SUPERVISOR = "reminder", "supervisor"
 DIGEST_LIMIT = 100  # tickets listed in one digest e-mail; the rest are counted
@@ -60,22 +56,7 @@ def find_stale_tickets(rt: FlowRuntime, now: datetime, run_id: str) -> dict[str,
                         "idle_hours": round(idle, 2),
                     }
 
-    mine = candidates.c.dag_run_id == run_id
-    with rt.store.engine.begin() as conn:
-        conn.execute(sa.delete(candidates).where(mine))
-    rt.store.upsert(candidates, stale())
-    # Leave out the levels already recorded for the same idle period (set-based, in the database:
-    # reading while the stream above writes would block on SQLite).
-    recorded = sa.exists().where(
-        escalations.c.ticket_id == candidates.c.ticket_id,
-        escalations.c.level == candidates.c.level,
-        escalations.c.idle_since == candidates.c.idle_since,
-    )
-    with rt.store.engine.begin() as conn:
-        conn.execute(sa.delete(candidates).where(mine, recorded))
-        counts = dict(
-            conn.execute(sa.select(candidates.c.level, sa.func.count()).where(mine).group_by(candidates.c.level)).all()
-        )
+    counts = rt.store.replace_escalation_candidates(run_id, stale())
     return {REMINDER: counts.get(REMINDER, 0), SUPERVISOR: counts.get(SUPERVISOR, 0)}
 
 
@@ -87,28 +68,6 @@ def _ts(value: datetime) -> str:
 
 def _agents(rt: FlowRuntime) -> dict[int, dict]:
     return {agent["id"]: agent for agent in rt.api.list_agents()}
-
-
-def _candidates(rt: FlowRuntime, run_id: str, level: str, group_by: sa.Column) -> Iterator[tuple[int, Iterator[dict]]]:
-    """This run's candidates of one level, per agent or supervisor, each group streamed from the
-    database the longest idle first. The caller reads a group's rows before it writes anything
-    (each group's read is closed by then: an open read would block writes on SQLite)."""
-    mine = sa.and_(candidates.c.dag_run_id == run_id, candidates.c.level == level)
-    with rt.store.engine.connect() as conn:
-        keys = conn.execute(sa.select(group_by).where(mine).distinct().order_by(group_by)).scalars().all()
-    for key in keys:
-        query = (
-            sa.select(candidates)
-            .where(mine, group_by.is_(None) if key is None else group_by == key)
-            .order_by(candidates.c.idle_hours.desc(), candidates.c.ticket_id)
-            .execution_options(yield_per=1000)
-        )
-
-        def rows(query=query) -> Iterator[dict]:
-            with rt.store.engine.connect() as conn:
-                yield from (row._asdict() for row in conn.execute(query))
-
-        yield key, rows()
 
 
 class Digest:
@@ -139,7 +98,7 @@ def remind_agents(rt: FlowRuntime, run_id: str) -> dict[str, str]:
     """One digest e-mail per agent listing their tickets that newly passed the reminder threshold."""
     agents = None
     statuses = {}
-    for agent_id, rows in _candidates(rt, run_id, REMINDER, candidates.c.agent_id):
+    for agent_id, rows in rt.store.escalation_groups(run_id, REMINDER, by="agent_id"):
         agents = agents or _agents(rt)
         agent = agents[agent_id]
         digest = Digest(rt, "reminder", agent_id)
@@ -166,7 +125,7 @@ def tell_supervisors(rt: FlowRuntime, run_id: str) -> dict[str, str]:
     agents = None
     statuses = {}
     threshold = rt.settings.escalation_supervisor_hours
-    for supervisor_id, rows in _candidates(rt, run_id, SUPERVISOR, candidates.c.supervisor_id):
+    for supervisor_id, rows in rt.store.escalation_groups(run_id, SUPERVISOR, by="supervisor_id"):
         agents = agents or _agents(rt)
         digest = Digest(rt, "supervisor", supervisor_id, agents)
         notes = []
@@ -204,26 +163,7 @@ def tell_supervisors(rt: FlowRuntime, run_id: str) -> dict[str, str]:
 
 
 def record(rt: FlowRuntime, run_id: str, now: datetime) -> dict[str, list[int]]:
-    """Move this run's candidates into ``escalations`` (one INSERT .. SELECT in the database); the
-    escalated ticket ids of each level."""
-    mine = candidates.c.dag_run_id == run_id
-    columns = ["ticket_id", "level", "idle_since", "agent_id", "supervisor_id", "idle_hours"]
-    rows = sa.select(
-        *(candidates.c[name] for name in columns),
-        sa.literal(now, escalations.c.escalated_at.type),
-        sa.literal(run_id, escalations.c.dag_run_id.type),
-    )
+    """Move this run's candidates into ``escalations``; the escalated ticket ids of each level."""
     escalated: dict[str, list[int]] = {REMINDER: [], SUPERVISOR: []}
-    with rt.store.engine.begin() as conn:
-        for level, ticket_id in conn.execute(
-            sa.select(candidates.c.level, candidates.c.ticket_id)
-            .where(mine)
-            .order_by(candidates.c.level, candidates.c.ticket_id)
-        ):
-            escalated[level].append(ticket_id)
-        insert = dialect_insert(rt.store.engine)(escalations).from_select(
-            [*columns, "escalated_at", "dag_run_id"], rows.where(mine)
-        )
-        conn.execute(insert.on_conflict_do_nothing(index_elements=[c.name for c in escalations.primary_key.columns]))
-        conn.execute(sa.delete(candidates).where(mine))
+    escalated.update(rt.store.record_escalations(run_id, now))
     return escalated

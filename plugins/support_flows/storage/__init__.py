@@ -1,6 +1,9 @@
 """The reporting database the analytics team reads, and the flows' own bookkeeping in it:
 
-- ``reporting``: schema and versioned migrations, idempotent upserts, the side-effect ledger,
-  watermarks, the error log's rows
+- ``tables``: the tables, their schemas (analysts' and internal) and roles, the customer key
+- ``migrations``: schema versions and the deploy step (``python -m support_flows.storage.migrations migrate``)
+- ``loads``: idempotent upserts, with COPY for large loads on PostgreSQL
+- ``ledger``: the side-effect ledger, so each e-mail, Planner task or upload is made once
+- ``reporting``: ``ReportingStore``, what the flows read and write, by name (no SQL in the flows)
 - ``reporting_assets``: the reporting tables as Airflow Assets
 """

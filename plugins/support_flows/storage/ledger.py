@@ -1,0 +1,73 @@
+"""The side-effect ledger: an e-mail, a Planner task or an upload is claimed under an idempotency key
+before it is made and recorded after, so a retried task or a cleared run does it once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from support_flows.storage.loads import dialect_insert
+from support_flows.storage.migrations import prepare_engine
+from support_flows.storage.tables import side_effects
+
+
+class SideEffectInProgress(Exception):
+    """Another task is doing this side effect right now; try again later."""
+
+
+def once(
+    engine: Engine,
+    key: str,
+    kind: str,
+    owner: str,
+    action: Callable[[], Any],
+    lease: timedelta = timedelta(minutes=10),
+) -> tuple[Any, bool]:
+    """Do ``action`` unless the side effect ``key`` was already done; return (result, done_now).
+
+    The key is claimed before acting, so two runs racing for the same key cannot both act. A
+    retry of the same task (same ``owner``) takes its own claim over at once; another owner waits
+    until the claim's lease has run out (its holder died). If ``action`` raises, the claim is
+    released and the side effect counts as not done.
+    """
+    engine = prepare_engine(engine)
+    insert = dialect_insert(engine)
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        claimed = conn.execute(
+            insert(side_effects)
+            .values(key=key, kind=kind, state="pending", owner=owner, claimed_at=now)
+            .on_conflict_do_nothing(index_elements=["key"])
+            .returning(side_effects.c.key)  # rowcount is not reliable here on every driver
+        ).first()
+        if not claimed:
+            row = conn.execute(sa.select(side_effects).where(side_effects.c.key == key)).one()
+            if row.state == "done":
+                return (json.loads(row.detail) if row.detail else None), False
+            claimed_at = row.claimed_at if row.claimed_at.tzinfo else row.claimed_at.replace(tzinfo=UTC)
+            if row.owner != owner and claimed_at > now - lease:
+                raise SideEffectInProgress(f"{kind} {key!r} is being done by {row.owner} since {claimed_at:%H:%M:%S}")
+            conn.execute(side_effects.update().where(side_effects.c.key == key).values(owner=owner, claimed_at=now))
+    try:
+        result = action()
+    except BaseException:
+        with engine.begin() as conn:
+            conn.execute(
+                side_effects.delete().where(
+                    side_effects.c.key == key, side_effects.c.state == "pending", side_effects.c.owner == owner
+                )
+            )
+        raise
+    with engine.begin() as conn:
+        conn.execute(
+            side_effects.update()
+            .where(side_effects.c.key == key)
+            .values(state="done", detail=json.dumps(result, default=str), done_at=datetime.now(UTC))
+        )
+    return result, True

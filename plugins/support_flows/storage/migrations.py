@@ -1,0 +1,174 @@
+"""The reporting schema's versions and the deploy step that brings a database to the newest
+(``python -m support_flows.storage.migrations migrate``): run by an init service or a Helm job, not
+by tasks, which only check that the schema is there (``require_schema``). Idempotent.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from support_flows.storage.tables import (
+    ANALYST_ROLE,
+    ANALYTICS,
+    INTERNAL,
+    SCHEMA_VERSION,
+    TABLES,
+    WRITER_ROLE,
+    escalation_candidates,
+    metadata,
+    reminders,
+    schema_version,
+    side_effects,
+    watermarks,
+)
+
+
+class ReportingSchemaError(RuntimeError):
+    """The reporting database is not at the schema version this code needs."""
+
+
+def prepare_engine(engine: Engine) -> Engine:
+    """The engine the package uses: on SQLite, the two schemas map to the one database."""
+    if engine.dialect.name == "sqlite":
+        return engine.execution_options(schema_translate_map={ANALYTICS: None, INTERNAL: None})
+    return engine
+
+
+def _is_postgres(conn: sa.Connection) -> bool:
+    return conn.dialect.name == "postgresql"
+
+
+def _migrate_to_1(conn: sa.Connection) -> None:
+    metadata.create_all(conn, tables=[*TABLES.values(), side_effects, watermarks], checkfirst=True)
+
+
+def _migrate_to_2(conn: sa.Connection) -> None:
+    escalation_candidates.create(conn, checkfirst=True)
+
+
+def _migrate_to_3(conn: sa.Connection) -> None:
+    """PostgreSQL: the tables out of ``public`` into the analytics and internal schemas. Both:
+    ``loaded_at`` on the tables analysts load incrementally from."""
+    if _is_postgres(conn):
+        for table in metadata.sorted_tables:
+            moved = conn.execute(
+                sa.text("SELECT to_regclass(:old) IS NOT NULL AND to_regclass(:new) IS NULL"),
+                {"old": f"public.{table.name}", "new": f"{table.schema}.{table.name}"},
+            ).scalar()
+            if moved:
+                conn.exec_driver_sql(f'ALTER TABLE public."{table.name}" SET SCHEMA "{table.schema}"')
+    for table in metadata.sorted_tables:
+        if "loaded_at" in table.c and "loaded_at" not in {
+            c["name"] for c in sa.inspect(conn).get_columns(table.name, schema=_schema(conn, table))
+        }:
+            target = f'"{table.schema}"."{table.name}"' if _is_postgres(conn) else f'"{table.name}"'
+            conn.exec_driver_sql(
+                f"ALTER TABLE {target} ADD COLUMN loaded_at {'timestamptz' if _is_postgres(conn) else 'DATETIME'}"
+            )
+
+
+def _schema(conn: sa.Connection, table: sa.Table) -> str | None:
+    return table.schema if _is_postgres(conn) else None
+
+
+def _migrate_to_4(conn: sa.Connection) -> None:
+    reminders.create(conn, checkfirst=True)
+
+
+# Each step takes the schema from version N-1 to N. Add a step, never edit a released one; each
+# step must also hold when the tables it changes were just created in their latest form.
+MIGRATIONS = {1: _migrate_to_1, 2: _migrate_to_2, 3: _migrate_to_3, 4: _migrate_to_4}
+
+
+def _current_version(conn: sa.Connection) -> int:
+    """The version in place; before version 3 the version table was in ``public`` on PostgreSQL."""
+    if _is_postgres(conn):
+        for name in (f"{INTERNAL}.reporting_schema_version", "public.reporting_schema_version"):
+            if conn.execute(sa.text("SELECT to_regclass(:name) IS NOT NULL"), {"name": name}).scalar():
+                return conn.exec_driver_sql(f"SELECT max(version) FROM {name}").scalar() or 0
+        return 0
+    if not sa.inspect(conn).has_table(schema_version.name):
+        return 0
+    return conn.execute(sa.select(sa.func.max(schema_version.c.version))).scalar() or 0
+
+
+def ensure_schema(engine: Engine) -> int:
+    """Create or migrate the reporting tables and grant the roles; return the schema version now
+    in place. The deploy step (``python -m support_flows.storage.migrations migrate``), never a task: it
+    needs the database owner's rights. Idempotent: run twice, the second run changes nothing."""
+    engine = prepare_engine(engine)
+    with engine.begin() as conn:
+        if _is_postgres(conn):
+            for schema in (ANALYTICS, INTERNAL):
+                conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        current = _current_version(conn)
+        for version in sorted(v for v in MIGRATIONS if v > current):
+            MIGRATIONS[version](conn)
+            schema_version.create(conn, checkfirst=True)
+            conn.execute(schema_version.insert().values(version=version))
+            current = version
+        if _is_postgres(conn):
+            grant_roles(conn)
+    return current
+
+
+def grant_roles(conn: sa.Connection) -> None:
+    """PostgreSQL roles (cluster-wide, created when missing) and their rights in this database:
+    ``analyst`` may read the analytics schema and nothing else; ``support_writer`` may read and
+    write both schemas but change no table. Give people and the flows login roles that are members
+    (docs/data-dictionary.md)."""
+    for role in (ANALYST_ROLE, WRITER_ROLE):
+        conn.exec_driver_sql(
+            f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN "
+            f'CREATE ROLE "{role}" NOLOGIN; END IF; END $$'
+        )
+    conn.exec_driver_sql(f'REVOKE ALL ON SCHEMA "{INTERNAL}" FROM PUBLIC')
+    conn.exec_driver_sql(f'REVOKE CREATE ON SCHEMA "{ANALYTICS}" FROM PUBLIC')
+    conn.exec_driver_sql(f'GRANT USAGE ON SCHEMA "{ANALYTICS}" TO "{ANALYST_ROLE}", "{WRITER_ROLE}"')
+    conn.exec_driver_sql(f'GRANT SELECT ON ALL TABLES IN SCHEMA "{ANALYTICS}" TO "{ANALYST_ROLE}"')
+    conn.exec_driver_sql(f'GRANT USAGE ON SCHEMA "{INTERNAL}" TO "{WRITER_ROLE}"')
+    for schema in (ANALYTICS, INTERNAL):
+        conn.exec_driver_sql(
+            f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "{schema}" TO "{WRITER_ROLE}"'
+        )
+
+
+def require_schema(engine: Engine) -> None:
+    """What a task checks instead of migrating: the database is at this code's version."""
+    with engine.connect() as conn:
+        version = _current_version(conn)
+    if version != SCHEMA_VERSION:
+        raise ReportingSchemaError(
+            f"the reporting database is at schema version {version}, this code needs {SCHEMA_VERSION}: "
+            "run `python -m support_flows.storage.migrations migrate` (a deploy step: the dev stack, compose's "
+            "airflow-init and the Helm chart's job run it)"
+        )
+
+
+def main(argv: list[str]) -> int:
+    """``python -m support_flows.storage.migrations migrate [--url URL]``: the deploy step."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m support_flows.storage.migrations", description=main.__doc__)
+    parser.add_argument("command", choices=["migrate"])
+    parser.add_argument(
+        "--url", help="SQLAlchemy URL of the reporting database (default: the support_reporting connection)"
+    )
+    args = parser.parse_args(argv)
+    if args.url:
+        engine = sa.create_engine(args.url)
+    else:
+        from airflow.sdk import BaseHook
+
+        engine = BaseHook.get_connection("support_reporting").get_hook().get_sqlalchemy_engine()
+    version = ensure_schema(engine)
+    engine.dispose()
+    print(f"reporting: schema version {version} ({engine.url.render_as_string(hide_password=True)})")
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main(sys.argv[1:]))

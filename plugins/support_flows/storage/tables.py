@@ -1,0 +1,217 @@
+"""The reporting tables (docs/data-dictionary.md): analyst tables in one schema, the package's own
+bookkeeping in another, the roles that may read and write them, and the pseudonymous customer key.
+
+No raw customer name or e-mail address is stored: ``customer_key()`` turns the address into a
+stable pseudonym (a keyed hash) instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+import sqlalchemy as sa
+
+SCHEMA_VERSION = 4
+# On PostgreSQL the tables analysts read live in one schema and the package's own bookkeeping in
+# another, so the analyst role can be given the first alone. SQLite has no schemas: there both
+# map to the one database (``prepare_engine``).
+ANALYTICS = "analytics"
+INTERNAL = "support_internal"
+ANALYST_ROLE = "analyst"  # read-only on ANALYTICS
+WRITER_ROLE = "support_writer"  # what the flows need: read and write both schemas, no DDL
+metadata = sa.MetaData()
+
+ticket_facts = sa.Table(
+    "ticket_facts",
+    metadata,
+    sa.Column("ticket_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("customer_key", sa.String(64), nullable=False),
+    sa.Column("priority", sa.String(16), nullable=False),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("agent_id", sa.Integer),
+    sa.Column("ai_responded", sa.Boolean, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("assigned_at", sa.DateTime(timezone=True)),
+    sa.Column("resolved_at", sa.DateTime(timezone=True)),
+    sa.Column("resolution_hours", sa.Float),
+    sa.Column("source_updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("loaded_at", sa.DateTime(timezone=True)),  # when this row was last written
+    schema=ANALYTICS,
+)
+
+feedback_facts = sa.Table(
+    "feedback_facts",
+    metadata,
+    sa.Column("feedback_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("ticket_id", sa.Integer, nullable=False, index=True),
+    sa.Column("agent_id", sa.Integer),
+    sa.Column("rating", sa.SmallInteger, nullable=False),
+    sa.Column("low_rating", sa.Boolean, nullable=False),
+    sa.Column("has_comment", sa.Boolean, nullable=False),
+    sa.Column("source", sa.String(16), nullable=False),
+    sa.Column("submitted_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("followup_task_id", sa.String(64)),
+    sa.Column("loaded_at", sa.DateTime(timezone=True)),  # when this row was last written
+    schema=ANALYTICS,
+)
+
+agent_daily_performance = sa.Table(
+    "agent_daily_performance",
+    metadata,
+    sa.Column("agent_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("tickets_resolved", sa.Integer, nullable=False, default=0),
+    sa.Column("open_tickets", sa.Integer, nullable=False, default=0),
+    sa.Column("feedback_count", sa.Integer, nullable=False, default=0),
+    sa.Column("rating_avg", sa.Float),
+    sa.Column("low_ratings", sa.Integer, nullable=False, default=0),
+    sa.Column("loaded_at", sa.DateTime(timezone=True)),  # when this row was last written
+    schema=ANALYTICS,
+)
+
+daily_summary = sa.Table(
+    "daily_summary",
+    metadata,
+    sa.Column("report_date", sa.Date, primary_key=True),
+    sa.Column("timezone", sa.String(64), nullable=False),
+    sa.Column("created", sa.Integer, nullable=False),
+    sa.Column("resolved", sa.Integer, nullable=False),
+    sa.Column("ai_responded", sa.Integer, nullable=False),
+    sa.Column("backlog", sa.Integer, nullable=False),
+    sa.Column("unassigned_backlog", sa.Integer),
+    sa.Column("avg_resolution_hours", sa.Float),
+    sa.Column("feedback_count", sa.Integer),
+    sa.Column("avg_rating", sa.Float),
+    sa.Column("report_html_path", sa.String(400)),
+    sa.Column("report_csv_path", sa.String(400)),
+    sa.Column("loaded_at", sa.DateTime(timezone=True)),  # when this row was last written
+    schema=ANALYTICS,
+)
+
+escalations = sa.Table(
+    "escalations",
+    metadata,
+    sa.Column("ticket_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("level", sa.String(16), primary_key=True),
+    sa.Column("idle_since", sa.DateTime(timezone=True), primary_key=True),
+    sa.Column("agent_id", sa.Integer),
+    sa.Column("supervisor_id", sa.Integer),
+    sa.Column("idle_hours", sa.Float, nullable=False),
+    sa.Column("escalated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("dag_run_id", sa.String(250)),
+    sa.Column("loaded_at", sa.DateTime(timezone=True)),  # when this row was last written
+    schema=ANALYTICS,
+)
+
+flow_errors = sa.Table(
+    "flow_errors",
+    metadata,
+    sa.Column("dag_id", sa.String(250), primary_key=True),
+    sa.Column("run_id", sa.String(250), primary_key=True),
+    sa.Column("task_id", sa.String(250), primary_key=True),
+    sa.Column("map_index", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("try_number", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("error_type", sa.String(200), nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("is_final", sa.Boolean, nullable=False),
+    sa.Column("log_url", sa.String(1000)),
+    # for final failures: sent (an alert went out), folded (into an alert sent shortly before),
+    # pending (Graph was down: the next alert carries it); null for failures that will be retried
+    sa.Column("alert_status", sa.String(16)),
+    schema=ANALYTICS,
+)
+
+flow_runs = sa.Table(
+    "flow_runs",
+    metadata,
+    sa.Column("dag_id", sa.String(250), primary_key=True),
+    sa.Column("run_id", sa.String(250), primary_key=True),
+    sa.Column("run_type", sa.String(32)),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("started_at", sa.DateTime(timezone=True)),
+    sa.Column("ended_at", sa.DateTime(timezone=True), index=True),
+    sa.Column("duration_seconds", sa.Float),
+    schema=ANALYTICS,
+)
+
+# Not an analytics table: the ledger of side effects (e-mails, Planner tasks, ...) already done, so a
+# retried task, a cleared task or a rerun never repeats one. See ``once()``.
+side_effects = sa.Table(
+    "side_effects",
+    metadata,
+    sa.Column("key", sa.String(250), primary_key=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("owner", sa.String(1000), nullable=False),
+    sa.Column("detail", sa.Text),
+    sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("done_at", sa.DateTime(timezone=True)),
+    schema=INTERNAL,
+)
+
+# Not an analytics table: named positions that must survive restarts (the backend event cursor).
+watermarks = sa.Table(
+    "watermarks",
+    metadata,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("position", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    schema=INTERNAL,
+)
+
+schema_version = sa.Table(
+    "reporting_schema_version",
+    metadata,
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("applied_at", sa.DateTime(timezone=True), server_default=sa.func.current_timestamp()),
+    schema=INTERNAL,
+)
+
+# Internal: the stale tickets one escalation run found, handed from its first task to the next ones
+# through the database instead of XCom, so no task holds them all (rows are removed at the run's end).
+escalation_candidates = sa.Table(
+    "escalation_candidates",
+    metadata,
+    sa.Column("dag_run_id", sa.String(250), primary_key=True),
+    sa.Column("ticket_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("level", sa.String(16), primary_key=True),
+    sa.Column("agent_id", sa.Integer),
+    sa.Column("supervisor_id", sa.Integer),
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("priority", sa.String(16), nullable=False),
+    sa.Column("idle_since", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("idle_hours", sa.Float, nullable=False),
+    schema=INTERNAL,
+)
+
+# Internal: the follow-up reminder each ticket has in an agent's calendar (Flow 2), so that
+# reassigning the ticket moves it and resolving it removes it.
+reminders = sa.Table(
+    "reminders",
+    metadata,
+    sa.Column("ticket_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("mailbox", sa.String(320), nullable=False),
+    sa.Column("event_id", sa.String(200), nullable=False),
+    sa.Column("starts_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    schema=INTERNAL,
+)
+
+TABLES = {
+    t.name: t
+    for t in (ticket_facts, feedback_facts, agent_daily_performance, daily_summary, escalations, flow_errors, flow_runs)
+}
+
+
+def customer_key(email: str, salt: str) -> str:
+    """A stable pseudonym for a customer: the same address always gives the same key, and the key
+    cannot be turned back into the address without the secret ``salt``."""
+    if not salt:
+        raise ValueError(
+            "customer_key_salt is not set: set the Airflow Variable support_customer_key_salt "
+            "(a secret; in production it lives in Azure Key Vault)"
+        )
+    return hmac.new(salt.encode(), email.strip().lower().encode(), hashlib.sha256).hexdigest()[:32]
