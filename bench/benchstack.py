@@ -19,12 +19,11 @@ from pathlib import Path
 
 import requests
 
+from support_flows_dev.devstack import Stack
+from support_flows_dev.rest_client import Client
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "plugins")]
 
-from rest_client import Client  # noqa: E402
-
-from devstack import Stack  # noqa: E402
 
 __all__ = [
     "Client",

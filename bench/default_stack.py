@@ -34,7 +34,7 @@ from benchstack import ROOT, Client, Stack, bench_stack, executor_options, perce
 from burst import burst, report
 from trigger_latency import floor_latency
 
-from devstack import SCHEDULER_TUNING, STOCK_SCHEDULER, free_port
+from support_flows_dev.devstack import SCHEDULER_TUNING, STOCK_SCHEDULER, free_port
 
 BEFORE = "96d2002"  # the last commit whose `run` used SQLite
 

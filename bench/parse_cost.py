@@ -103,7 +103,6 @@ def main() -> None:
     os.environ.update(
         {"AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "AIRFLOW__LOGGING__LOGGING_LEVEL": "ERROR"}
     )
-    sys.path[:0] = [str(ROOT / "plugins"), str(ROOT)]
     # A deployment has bytecode for our modules too (written on first import); here it goes to a
     # scratch folder, whatever PYTHONDONTWRITEBYTECODE says, and the warm-up parse writes it.
     sys.dont_write_bytecode = False

@@ -3,12 +3,10 @@ daily report's chart (``support_flows.core.chart``)."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "plugins"))
-from support_flows.core.chart import SERIES, TEXT, figure, png, style  # noqa: E402
+from support_flows.core.chart import SERIES, TEXT, figure, png, style
 
 
 def _title(ax, title: str) -> None:

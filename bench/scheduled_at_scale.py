@@ -30,7 +30,7 @@ import requests
 from benchstack import ROOT, Stack, scratch_database, write_results
 from plots import draw
 
-from devstack import free_port
+from support_flows_dev.devstack import free_port
 
 DAGS = {
     "support_escalate_stale_tickets": lambda today: {},
@@ -42,7 +42,7 @@ DAGS = {
 @contextlib.contextmanager
 def mock_backend(workdir: Path, tickets: int):
     """The bundled mock on free ports, seeded with ``tickets`` tickets."""
-    from devstack import wait_for_http
+    from support_flows_dev.devstack import wait_for_http
 
     port, tls_port = free_port(), free_port()
     process = subprocess.Popen(
@@ -188,7 +188,6 @@ def main() -> None:
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432")
     parser.add_argument("--repeats", type=int, default=3, help="repeats of the write-speed measurement")
     args = parser.parse_args()
-    sys.path.insert(0, str(ROOT / "plugins"))
 
     today = datetime.now(UTC).date().isoformat()
     results: dict[str, dict] = {}

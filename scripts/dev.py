@@ -8,7 +8,8 @@
 Standard library only: this file runs before anything is installed. It creates ``.venv`` (or
 $SUPPORT_VENV), installs ``requirements-dev.txt`` (the runtime's ``requirements.txt``, tests and
 tools) pinned by ``constraints.txt`` with uv (fast, and the same versions on every machine), then
-hands over to ``scripts/devstack.py`` or pytest inside it.
+hands over to the launcher (``support_flows_dev.devstack``, from ``scripts/devstack.py``) or pytest
+inside it.
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ RUNTIME_REQUIREMENTS = ROOT / "requirements.txt"
 CONSTRAINTS = ROOT / "constraints.txt"
 UV_VERSION = "0.13.9"
 # Part of the install stamp: bump it when the install command changes, so old virtualenvs redo it.
-# v2: the install also precompiles bytecode.
-INSTALL_FLAGS_VERSION = b"v2"
+# v2: the install also precompiles bytecode. v3: the project itself, editable (pyproject.toml).
+INSTALL_FLAGS_VERSION = b"v3"
+PYPROJECT = ROOT / "pyproject.toml"
 
 
 def venv_dir() -> Path:
@@ -62,7 +64,11 @@ def ensure_venv() -> Path:
         venv.EnvBuilder(with_pip=True, clear=True).create(env)
     stamp = env / ".support-flows-installed"
     digest = hashlib.sha256(
-        REQUIREMENTS.read_bytes() + RUNTIME_REQUIREMENTS.read_bytes() + CONSTRAINTS.read_bytes() + INSTALL_FLAGS_VERSION
+        REQUIREMENTS.read_bytes()
+        + RUNTIME_REQUIREMENTS.read_bytes()
+        + CONSTRAINTS.read_bytes()
+        + PYPROJECT.read_bytes()
+        + INSTALL_FLAGS_VERSION
     ).hexdigest()
     if stamp.exists() and stamp.read_text() == digest:
         return env
@@ -81,6 +87,11 @@ def ensure_venv() -> Path:
             "-c",
             str(CONSTRAINTS),
         ],
+        check=True,
+    )
+    # the project itself, editable: its packages import from the checkout (no sys.path edits)
+    subprocess.run(
+        [*uv, "pip", "install", "--quiet", "--python", str(python_in(env)), "--no-deps", "-e", str(ROOT)],
         check=True,
     )
     # Precompiled bytecode: on machines that set PYTHONDONTWRITEBYTECODE (ours do), every Airflow
@@ -124,10 +135,8 @@ def main(argv: list[str]) -> int:
         return lock()
     env = ensure_venv()
     py = str(python_in(env))
-    if command == "run":
-        args = [py, str(ROOT / "scripts" / "devstack.py"), "run", *rest]
-    else:
-        args = [py, "-m", "pytest", *rest]
+    launcher = ["-m", "support_flows_dev.devstack", "run"] if command == "run" else ["-m", "pytest"]
+    args = [py, *launcher, *rest]
     # Replace this process, so Ctrl-C and SIGTERM reach the stack or pytest directly.
     os.chdir(ROOT)
     os.execv(py, args)

@@ -2,7 +2,7 @@
 backend and Airflow's api-server, scheduler, dag-processor and triggerer (LocalExecutor), and keep
 it running: a component that exits unexpectedly is restarted with backoff while the others go on.
 
-``python scripts/devstack.py run`` is what ``python3 scripts/dev.py run`` ends in; the end-to-end
+``python -m support_flows_dev.devstack run`` is what ``python3 scripts/dev.py run`` ends in; the end-to-end
 tests use ``Stack`` from here too, so what they test is what a developer runs.
 
 Settings from the environment (all optional):
@@ -37,9 +37,9 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from support_flows_dev.pgserver import DataDirError, EmbeddedPostgres, ensure_databases, free_port
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pgserver import DataDirError, EmbeddedPostgres, ensure_databases, free_port  # noqa: E402
 
 AIRFLOW_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 # A component that exits unexpectedly is restarted after 1, 2, 4 ... 30 s; one that needs more than

@@ -23,8 +23,6 @@ OUT = ROOT / "powerapps"
 def event_actions() -> dict[str, tuple[str, str, str]]:
     """dag_id -> (action id, summary, the task whose return_value holds the outputs), from the
     package's catalog of DAGs."""
-    if str(ROOT / "plugins") not in sys.path:
-        sys.path.insert(0, str(ROOT / "plugins"))
     from support_flows.core.catalog import DAGS
 
     return {d.dag_id: (*d.powerapps_action, d.outputs_task) for d in DAGS.values() if d.powerapps_action}
@@ -216,7 +214,6 @@ def _path(name: str, summary: str, enum: list[str] | None = None) -> dict:
 
 def load_dags() -> dict:
     os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-    sys.path[:0] = [str(ROOT / "plugins")]
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(str(ROOT / "dags"))

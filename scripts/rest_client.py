@@ -7,7 +7,7 @@ import time
 
 import requests
 
-from devstack import Stack
+from support_flows_dev.devstack import Stack
 
 
 class Client:

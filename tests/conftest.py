@@ -81,7 +81,7 @@ def postgres_url(tmp_path_factory) -> Iterator[str]:
     if _reachable(POSTGRES_URL):
         yield POSTGRES_URL
         return
-    from scripts.pgserver import EmbeddedPostgres
+    from support_flows_dev.pgserver import EmbeddedPostgres
 
     server = EmbeddedPostgres(tmp_path_factory.mktemp("postgres") / "data")
     with server.running(server.data_dir.parent / "postgres.log"):

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from pathlib import Path
 
 import pytest
 
+from support_flows_dev import powerapps_connector
+
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "scripts"))
-import powerapps_connector  # noqa: E402
 
 
 @pytest.fixture(scope="module")

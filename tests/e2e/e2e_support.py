@@ -1,16 +1,11 @@
-"""What the end-to-end tests share: the stack from scripts/devstack.py and a PowerApps-like client."""
+"""What the end-to-end tests share: the stack of the dev launcher (support_flows_dev.devstack) and a PowerApps-like client."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import requests
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
-from rest_client import Client  # noqa: E402
-
-from devstack import Stack  # noqa: E402
+from support_flows_dev.devstack import Stack
+from support_flows_dev.rest_client import Client
 
 __all__ = ["Stack", "Client", "mock_get", "EVENT_DAGS", "NEW_TICKET"]
 

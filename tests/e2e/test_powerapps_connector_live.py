@@ -18,12 +18,11 @@ import requests
 import sqlalchemy as sa
 
 from e2e_support import NEW_TICKET, Stack, mock_get
+from support_flows_dev.powerapps_connector import EVENT_ACTIONS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "scripts"))
-from powerapps_connector import EVENT_ACTIONS  # noqa: E402
 
 TOKEN_LIFETIME_S = 60
 

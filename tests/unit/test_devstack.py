@@ -8,8 +8,8 @@ import sys
 import psutil
 import pytest
 
-from scripts import devstack
-from scripts.pgserver import DataDirError, EmbeddedPostgres
+from support_flows_dev import devstack
+from support_flows_dev.pgserver import DataDirError, EmbeddedPostgres
 
 
 class Clock:

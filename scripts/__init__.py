@@ -1,0 +1,5 @@
+"""support_flows_dev: the development tools (installed under this name from ``scripts/``): the
+stack launcher behind ``python3 scripts/dev.py run`` (``devstack``), its embedded PostgreSQL
+(``pgserver``), a PowerApps-like REST client (``rest_client``) and the connector generator
+(``powerapps_connector``). ``dev.py`` itself is the standard-library bootstrap that installs all
+of this."""
