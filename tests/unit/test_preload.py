@@ -27,21 +27,20 @@ def fresh_python(code: str, **env: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize(
-    ("job_type", "executor", "component", "preloads"),
+    ("argv", "executor", "component", "preloads"),
     [
-        ("SchedulerJob", "LocalExecutor", "job", True),
-        ("SchedulerJob", "CeleryExecutor", "job", False),  # its workers are not its children
-        ("SchedulerJob", "LocalExecutor", "task", False),  # a task process forked from it
-        ("DagProcessorJob", "LocalExecutor", "job", False),
-        ("TriggererJob", "LocalExecutor", "job", False),
+        (["airflow", "scheduler"], "LocalExecutor", "job", True),
+        (["airflow", "scheduler"], "CeleryExecutor", "job", False),  # its workers are not its children
+        (["airflow", "scheduler"], "LocalExecutor", "task", False),  # a task process forked from it
+        (["airflow", "dag-processor"], "LocalExecutor", "job", False),
+        (["airflow", "api-server"], "LocalExecutor", "job", False),
     ],
 )
-def test_the_scheduler_of_the_local_executor_preloads_the_task_modules(job_type, executor, component, preloads):
-    make = {"job": "job", "task": "TaskRunnerMarker()"}[component]
+def test_the_scheduler_of_the_local_executor_preloads_the_task_modules(argv, executor, component, preloads):
+    make = {"job": "object.__new__(Job)", "task": "TaskRunnerMarker()"}[component]
     code = (
-        "import sys\n"
+        f"import sys; sys.argv = {argv!r}\n"
         "from airflow.jobs.job import Job\n"
-        f"job = Job(); job.job_type = {job_type!r}\n"
         "from airflow.sdk.execution_time.task_runner import TaskRunnerMarker\n"
         "from support_flows.server import listener\n"
         f"assert {PRELOADED!r} not in sys.modules\n"

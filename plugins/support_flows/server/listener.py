@@ -8,6 +8,7 @@ scheduler starts, preloads the task modules for the LocalExecutor's workers
 from __future__ import annotations
 
 import logging
+import sys
 
 from airflow.listeners import hookimpl
 
@@ -18,12 +19,16 @@ RETRY_STATES = {"up_for_retry", "up_for_reschedule"}
 @hookimpl
 def on_starting(component):
     """The scheduler is starting (this runs before it starts its executor): with the LocalExecutor,
-    whose workers fork from the scheduler, preload the task modules so every task starts with them.
-    Other jobs (dag-processor, triggerer) and task processes (which call this with a marker of
-    their own) do not."""
-    if getattr(component, "job_type", None) != "SchedulerJob":
+    whose workers fork from the scheduler, preload the task modules so every task starts with them."""
+    if sys.argv[1:2] != ["scheduler"]:
         return
     from airflow.configuration import conf
+    from airflow.jobs.job import Job
+
+    # Task processes forked from the scheduler keep its argv and call this too, with a marker of
+    # their own: only the scheduler's job itself preloads.
+    if not isinstance(component, Job):
+        return
 
     if conf.get("core", "executor").split(",")[0].strip() in (
         "LocalExecutor",
