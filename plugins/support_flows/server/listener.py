@@ -20,6 +20,8 @@ RETRY_STATES = {"up_for_retry", "up_for_reschedule"}
 def on_starting(component):
     """The scheduler is starting (this runs before it starts its executor): with the LocalExecutor,
     whose workers fork from the scheduler, preload the task modules so every task starts with them."""
+    # Which job is starting can only be told from the command: Airflow calls this from Job.__init__,
+    # before the job runner sets the job's job_type (so checking job_type would never preload).
     if sys.argv[1:2] != ["scheduler"]:
         return
     from airflow.configuration import conf
