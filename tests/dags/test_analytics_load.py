@@ -62,7 +62,9 @@ def test_the_first_load_takes_the_history_and_missed_nights_heal_themselves(run_
     from datetime import timedelta
 
     mock.seed()
-    now = datetime.now(UTC).replace(microsecond=0)
+    # the runs' moments at noon (UTC is the support day here), so "an hour later" is the same day
+    # whenever the suite runs: at 23:30 it would be tomorrow, with a new day to load
+    now = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
     store = ReportingStore()
 
     first = run_dag("support_analytics_load", logical_date=now - timedelta(days=2))

@@ -125,3 +125,12 @@ def test_the_readmes_table_of_flows_is_the_catalogs():
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     assert flows_table() in readme, "regenerate it: python -m support_flows.core.catalog"
+
+
+def test_the_powerapps_guides_payload_table_is_the_catalogs():
+    from pathlib import Path
+
+    from support_flows.core.catalog import conf_table
+
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "powerapps.md").read_text()
+    assert conf_table() in guide, "regenerate it: python -m support_flows.core.catalog"

@@ -130,5 +130,47 @@ def flows_table() -> str:
     return "\n".join(rows) + "\n"
 
 
-if __name__ == "__main__":  # print the README's table
-    print(flows_table(), end="")
+def _field(name: str, param: Any) -> str:
+    """One conf field in words: ``name`` (type and limits, default or optional)."""
+    schema = param.schema
+    kinds = schema.get("type")
+    kinds = [kinds] if isinstance(kinds, str) else list(kinds or [])
+    kind = next((k for k in kinds if k != "null"), "string")
+    if "enum" in schema:
+        what = "/".join(f"`{v}`" for v in schema["enum"])
+    elif schema.get("format") == "email":
+        what = "e-mail"
+    elif schema.get("format") == "date":
+        what = "date YYYY-MM-DD"
+    elif kind == "integer":
+        low, high = schema.get("minimum"), schema.get("maximum")
+        what = f"int {low}-{high}" if high is not None else f"int >= {low}" if low is not None else "int"
+    elif kind == "boolean":
+        what = "bool"
+    else:
+        what = f"{schema.get('minLength', 0)}-{schema.get('maxLength')} chars"
+    from airflow.sdk.definitions.param import NOTSET
+
+    value = param.value
+    if "null" in kinds:
+        tail = ", optional"
+    elif value is NOTSET:
+        tail = ", required"
+    else:
+        tail = f", default `{str(value).lower() if isinstance(value, bool) else value}`"
+    return f"`{name}` ({what}{tail})"
+
+
+def conf_table() -> str:
+    """docs/powerapps.md's table of the REST payloads: each PowerApps flow's conf fields."""
+    rows = ["| dag_id | conf |", "|---|---|"]
+    for dag in DAGS.values():
+        if dag.powerapps and dag.params:
+            fields = ", ".join(_field(name, param) for name, param in dag.params().items())
+            rows.append(f"| `{dag.dag_id}` | {fields} |")
+    return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":  # print the README's table and docs/powerapps.md's
+    print(flows_table())
+    print(conf_table(), end="")
