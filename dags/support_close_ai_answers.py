@@ -5,7 +5,7 @@ The AI's answer resolved the customer's question unless they reply (`support_cus
 
 1. **close_unanswered**: every ticket still `ai_responded` with no activity of the customer for
    `support_ai_answer_close_hours` (72) is resolved as answered by AI (`resolved_by: ai`, no agent)
-   and loaded into `ticket_facts` (`agent_id` null, `ai_responded` true), in batches of 500.
+   and loaded into `ticket_facts` (`agent_id` null, `ai_responded` true), streamed in batches.
 
 Schedule: `SUPPORT_AI_ANSWERS_CRON` (default 5 past every hour).
 

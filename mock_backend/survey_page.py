@@ -28,6 +28,10 @@ def _page(title: str, body: str, status: int = 200):
     return PAGE.format(title=escape(title), body=body), status, {"Content-Type": "text/html; charset=utf-8"}
 
 
+def _not_found():
+    return _page("Survey not found", "<p>This survey link is not valid. Please check the link in your e-mail.</p>", 404)
+
+
 def _survey_and_ticket(token: str):
     conn = db()
     survey = conn.execute("SELECT * FROM surveys WHERE token = ?", (token,)).fetchone()
@@ -57,9 +61,7 @@ def _form(token: str, ticket, error: str | None = None, rating: str | None = Non
 def survey_form(token: str):
     survey, ticket = _survey_and_ticket(token)
     if survey is None:
-        return _page(
-            "Survey not found", "<p>This survey link is not valid. Please check the link in your e-mail.</p>", 404
-        )
+        return _not_found()
     answered = db().execute("SELECT rating FROM feedback WHERE ticket_id = ?", (ticket["id"],)).fetchone()
     if answered is not None:
         return _page("Thank you", f"<p>You already rated ticket #{ticket['id']}: {answered['rating']} of 5.</p>")
@@ -72,9 +74,7 @@ def survey_answer(token: str):
 
     survey, ticket = _survey_and_ticket(token)
     if survey is None:
-        return _page(
-            "Survey not found", "<p>This survey link is not valid. Please check the link in your e-mail.</p>", 404
-        )
+        return _not_found()
     rating, comment = request.form.get("rating", ""), request.form.get("comment", "").strip()
     error = None
     if rating not in {"1", "2", "3", "4", "5"}:

@@ -200,3 +200,10 @@ def reporting_backend(request, connections, monkeypatch) -> str:
     with admin.connect() as conn:
         conn.execute(sa.text(f"DROP DATABASE {name} WITH (FORCE)"))
     admin.dispose()
+
+
+@pytest.fixture
+def quick_watcher(monkeypatch):
+    """The backend-events watcher polls every 0.2 s and gives up after 2 s (dag.test() waits for it)."""
+    monkeypatch.setenv("AIRFLOW_VAR_SUPPORT_EVENT_POLL_SECONDS", "0.2")
+    monkeypatch.setenv("AIRFLOW_VAR_SUPPORT_EVENT_MAX_WAIT_SECONDS", "2")

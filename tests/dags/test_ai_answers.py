@@ -19,10 +19,7 @@ PASSWORD_TICKET = {
 }
 
 
-@pytest.fixture(autouse=True)
-def quick_watcher(monkeypatch):
-    monkeypatch.setenv("AIRFLOW_VAR_SUPPORT_EVENT_POLL_SECONDS", "0.2")
-    monkeypatch.setenv("AIRFLOW_VAR_SUPPORT_EVENT_MAX_WAIT_SECONDS", "2")
+pytestmark = pytest.mark.usefixtures("quick_watcher")
 
 
 def ai_answered_ticket(run_dag, mock) -> dict:

@@ -17,10 +17,7 @@ CHANNEL_TICKET = {
 }
 
 
-@pytest.fixture(autouse=True)
-def quick_watcher(monkeypatch):
-    monkeypatch.setenv("AIRFLOW_VAR_SUPPORT_EVENT_POLL_SECONDS", "0.2")
-    monkeypatch.setenv("AIRFLOW_VAR_SUPPORT_EVENT_MAX_WAIT_SECONDS", "2")
+pytestmark = pytest.mark.usefixtures("quick_watcher")
 
 
 def flow_runs(dag_id: str) -> dict[str, dict]:

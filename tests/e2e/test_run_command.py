@@ -66,6 +66,17 @@ class RunCommand:
             time.sleep(0.5)
         raise TimeoutError(self.text())
 
+    def run_to_exit(self, timeout: float = 120) -> subprocess.CompletedProcess:
+        """`dev.py run` that is expected to stop by itself (a refusal): its exit code and output."""
+        return subprocess.run(
+            [sys.executable, str(ROOT / "scripts" / "dev.py"), "run"],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
     def text(self) -> str:
         return self.output.read_text(errors="replace")
 
@@ -225,14 +236,7 @@ def test_a_port_in_use_stops_run_with_one_clear_line(tmp_path):
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", command.stack.airflow_port))
         holder.listen()
-        done = subprocess.run(
-            [sys.executable, str(ROOT / "scripts" / "dev.py"), "run"],
-            cwd=ROOT,
-            env=command.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        done = command.run_to_exit()
     assert done.returncode == 1
     assert f"!! cannot start: port {command.stack.airflow_port} for Airflow is in use" in done.stdout
     assert "SUPPORT_AIRFLOW_PORT" in done.stdout
@@ -243,14 +247,7 @@ def test_a_folder_that_is_not_a_database_is_refused_and_kept(tmp_path):
     stray = command.stack.state_dir / "postgres" / "notes.txt"
     stray.parent.mkdir(parents=True)
     stray.write_text("mine")
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "dev.py"), "run"],
-        cwd=ROOT,
-        env=command.env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = command.run_to_exit()
     assert done.returncode == 1
     assert "is not a PostgreSQL data folder (no PG_VERSION): move it away or delete it" in done.stdout
     assert stray.read_text() == "mine"

@@ -87,18 +87,10 @@ def alert_late_run(limit_minutes: float, since: str, context: dict | None = None
     dag_id, run_id = run.get("dag_id", "?"), run.get("dag_run_id") or run.get("run_id", "?")
     deadline_time = ((context or {}).get("deadline") or {}).get("deadline_time")
     settings = load_settings()
-    failure = alerts.Failure(
-        dag_id=dag_id,
-        run_id=run_id,
-        task_id=TASK_ID,
-        map_index=-1,
-        try_number=1,
-        occurred_at=alerts.now(),
-        error_type=LATE,
-        message=f"the run was not done {limit_minutes:g} minutes after being {since} (deadline {deadline_time}); "
-        f"state when the deadline passed: {run.get('state', '?')}",
-        is_final=True,
-        log_url=f"{settings.airflow_ui_url.rstrip('/')}/dags/{dag_id}/runs/{run_id}",
+    message = (
+        f"the run was not done {limit_minutes:g} minutes after being {since} (deadline {deadline_time}); "
+        f"state when the deadline passed: {run.get('state', '?')}"
     )
+    failure = alerts.run_failure(settings, dag_id, run_id, TASK_ID, LATE, message)
     log.warning("support_flows: %s %s is late: %s", dag_id, run_id, failure.message)
     return alerts.handle_failure(failure, settings)

@@ -16,7 +16,6 @@ from support_flows.core.runtime import FlowRuntime
 log = logging.getLogger(__name__)
 
 CLOSED_AS_AI = "Answered by the AI assistant; the customer did not reply within {hours} hours."
-BATCH = 500
 
 
 def hand_to_agent(rt: FlowRuntime, ticket_id: int) -> dict:
@@ -49,22 +48,21 @@ def close_unanswered(rt: FlowRuntime, now: datetime) -> dict:
     ``ticket_facts`` (in batches). Safe to repeat: resolving a resolved ticket changes nothing."""
     hours = rt.settings.ai_answer_close_hours
     cutoff = now - timedelta(hours=hours)
-    closed = loaded = 0
-    batch: list[dict] = []
-    for ticket in rt.api.iter_tickets(status="ai_responded", activity_before=cutoff.isoformat()):
-        try:
-            resolved = rt.api.resolve_ticket(ticket["id"], None, CLOSED_AS_AI.format(hours=hours), resolved_by="ai")
-        except SupportApiRequestError as err:
-            if err.status != 409:
-                raise
-            log.info("ticket %s changed since it was listed (the customer replied?): left open", ticket["id"])
-            continue
-        closed += 1
-        batch.append(ticket_fact(resolved, rt.settings.customer_key_salt))
-        if len(batch) >= BATCH:
-            loaded += rt.store.upsert("ticket_facts", batch)
-            batch = []
-    if batch:
-        loaded += rt.store.upsert("ticket_facts", batch)
+    closed = 0
+
+    def facts():
+        nonlocal closed
+        for ticket in rt.api.iter_tickets(status="ai_responded", activity_before=cutoff.isoformat()):
+            try:
+                resolved = rt.api.resolve_ticket(ticket["id"], None, CLOSED_AS_AI.format(hours=hours), resolved_by="ai")
+            except SupportApiRequestError as err:
+                if err.status != 409:
+                    raise
+                log.info("ticket %s changed since it was listed (the customer replied?): left open", ticket["id"])
+                continue
+            closed += 1
+            yield ticket_fact(resolved, rt.settings.customer_key_salt)
+
+    loaded = rt.store.upsert("ticket_facts", facts())  # streamed in batches by the store
     log.info("resolved %d AI answers without a reply for %d h; %d rows loaded into ticket_facts", closed, hours, loaded)
     return {"closed": closed, "loaded": loaded, "cutoff": cutoff.isoformat()}

@@ -45,6 +45,23 @@ def log_url(ui_url: str, dag_id: str, run_id: str, task_id: str, map_index: int,
     return f"{url}?try_number={try_number}"
 
 
+def run_failure(settings: Settings, dag_id: str, run_id: str, task_id: str, error_type: str, message: str) -> Failure:
+    """A failure of a whole run rather than of a task try (a late run, a lagging watcher): final,
+    linked to the run's page. ``task_id`` names what failed (no real task has it)."""
+    return Failure(
+        dag_id=dag_id,
+        run_id=run_id,
+        task_id=task_id,
+        map_index=-1,
+        try_number=1,
+        occurred_at=now(),
+        error_type=error_type,
+        message=message,
+        is_final=True,
+        log_url=f"{settings.airflow_ui_url.rstrip('/')}/dags/{dag_id}/runs/{run_id}",
+    )
+
+
 def describe(error: object) -> tuple[str, str]:
     """(type, message) of an error, secrets masked, message bounded."""
     try:

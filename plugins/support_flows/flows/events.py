@@ -106,23 +106,12 @@ def report_lag(rt, events: list[dict], dag_id: str, run_id: str) -> float | None
     log.info("backend events: the oldest event to start a flow (%s, %s) waited %.0f s", event["id"], event["type"], lag)
     threshold = rt.settings.watcher_lag_alert_minutes
     if lag > threshold * 60:
-        alerts.handle_failure(
-            alerts.Failure(
-                dag_id=dag_id,
-                run_id=run_id,
-                task_id="watcher_lag",
-                map_index=-1,
-                try_number=1,
-                occurred_at=alerts.now(),
-                error_type=LAGGING,
-                message=f"event {event['id']} ({event['type']}) waited {lag / 60:.0f} minutes for its flow "
-                f"(alert threshold {threshold:g} minutes): the flows it starts are behind",
-                is_final=True,
-                log_url=f"{rt.settings.airflow_ui_url.rstrip('/')}/dags/{dag_id}/runs/{run_id}",
-            ),
-            rt.settings,
-            store=rt.store,
+        message = (
+            f"event {event['id']} ({event['type']}) waited {lag / 60:.0f} minutes for its flow "
+            f"(alert threshold {threshold:g} minutes): the flows it starts are behind"
         )
+        failure = alerts.run_failure(rt.settings, dag_id, run_id, "watcher_lag", LAGGING, message)
+        alerts.handle_failure(failure, rt.settings, store=rt.store)
     return lag
 
 
