@@ -7,6 +7,7 @@ Graph subset the flows use, and ``/_mock/`` endpoints to inspect what arrived an
 from __future__ import annotations
 
 import os
+import queue
 import tempfile
 import threading
 import time
@@ -28,11 +29,14 @@ class ApiError(Exception):
 
 
 def db():
-    """This request's SQLite connection."""
+    """This request's SQLite connection, from the app's pool. Opening and closing one per request
+    cost more than most requests' own work: closing the last connection of a WAL database
+    checkpoints it, and the stack sends the mock several requests per task."""
     if "db" not in g:
-        from flask import current_app
-
-        g.db = store.connect(current_app.config["DB_PATH"])
+        try:
+            g.db = current_app.config["DB_POOL"].get_nowait()
+        except queue.Empty:
+            g.db = store.connect(current_app.config["DB_PATH"])
     return g.db
 
 
@@ -70,6 +74,7 @@ def create_app(db_path: str | None = None, *, public_url: str | None = None) -> 
     app.config["PUBLIC_URL"] = public_url or os.environ.get("MOCK_PUBLIC_URL", "http://localhost:5000")
     app.config["FAULTS"] = FaultBook()
     app.config["WRITE_LOCK"] = threading.Lock()
+    app.config["DB_POOL"] = queue.LifoQueue(maxsize=POOL_SIZE)
     app.config["MAILBOXES"] = MailboxThrottle()
     app.json.sort_keys = False
     store.init_db(db_path)
@@ -117,9 +122,18 @@ def _log_request(response):
     return response
 
 
+POOL_SIZE = 8  # connections kept between requests; more at once are opened and closed
+
+
 def _close_db(_exc):
     conn = g.pop("db", None)
-    if conn is not None:
+    if conn is None:
+        return
+    if conn.in_transaction:  # a request that failed in the middle of one
+        conn.rollback()
+    try:
+        current_app.config["DB_POOL"].put_nowait(conn)
+    except queue.Full:
         conn.close()
 
 

@@ -396,3 +396,32 @@ def test_only_an_ai_answer_can_be_resolved_as_answered_by_ai(seeded):
         client.post(f"/api/tickets/{ticket['id']}/resolve", json={"resolution_summary": "x", "resolved_by": "ai"}),
     )
     assert closed["status"] == "resolved" and closed["resolved_by"] == "ai" and closed["agent_id"] is None
+
+
+def test_requests_share_pooled_connections_and_a_failed_one_leaves_no_transaction_open(tmp_path, monkeypatch):
+    import sqlite3
+
+    from mock_backend import db, store
+
+    app = create_app(str(tmp_path / "mock.sqlite"), public_url="http://mock.test")
+
+    @app.post("/_test/half-done")
+    def half_done():
+        db().execute("BEGIN IMMEDIATE")
+        db().execute("DELETE FROM tickets")
+        raise RuntimeError("the request fails in the middle of its transaction")
+
+    opened = []
+    original = store.connect
+    monkeypatch.setattr(store, "connect", lambda path: opened.append(path) or original(path))
+    client = app.test_client()
+    ticket = client.post("/api/tickets", json=NEW_TICKET).json
+    for _ in range(20):
+        assert client.get(f"/api/tickets/{ticket['id']}").status_code == 200
+    assert len(opened) == 1  # not one per request: closing a WAL database's last connection checkpoints it
+
+    assert client.post("/_test/half-done").status_code == 500
+    other = sqlite3.connect(tmp_path / "mock.sqlite", timeout=0.5)
+    other.execute("BEGIN IMMEDIATE")  # the write lock is free again: the failed request was rolled back
+    other.rollback()
+    assert client.get(f"/api/tickets/{ticket['id']}").json["id"] == ticket["id"]
