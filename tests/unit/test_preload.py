@@ -62,3 +62,18 @@ def test_the_celery_config_is_airflows_default_and_preloads_the_task_modules():
     out = fresh_python(code)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "True True"
+
+
+def test_the_preload_compiles_every_e_mail_template_so_task_processes_do_not():
+    code = (
+        "from support_flows.server import preload\n"
+        "from support_flows.core.notifications import environment\n"
+        "assert len(environment().cache) == 0\n"
+        "preload.task_modules()\n"
+        "env = environment()\n"
+        "print(len(env.cache), len(env.list_templates(extensions=['html'])))"
+    )
+    out = fresh_python(code)
+    assert out.returncode == 0, out.stderr[-2000:]
+    compiled, templates = out.stdout.strip().splitlines()[-1].split()
+    assert int(templates) >= 10 and compiled == templates

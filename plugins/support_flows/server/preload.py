@@ -3,8 +3,8 @@ it forks starts with them: the Graph hook with Kiota, the HTTP hook with aiohttp
 the PostgreSQL driver, each imported once instead of in every task (docs/performance.md).
 
 Used by the Celery workers (``support_flows.server.celery_config``) and, on the README's stack, by the
-scheduler, whose LocalExecutor workers fork from it. Only imports: no client, connection or thread
-is created before the fork. A change to ``plugins/`` needs a worker restart, as plugins always do.
+scheduler, whose LocalExecutor workers fork from it. Only imports and the e-mail templates
+compiled: no client, connection or thread is created before the fork. A change to ``plugins/`` needs a worker restart, as plugins always do.
 """
 
 from __future__ import annotations
@@ -42,3 +42,7 @@ TASK_MODULES = (
 def task_modules() -> None:
     for name in TASK_MODULES:
         importlib.import_module(name)
+    # and the e-mail templates, compiled (Jinja would compile them again in every task process)
+    from support_flows.core.notifications import compile_templates
+
+    compile_templates()
