@@ -9,12 +9,20 @@ Two things are done differently from the provider's defaults, on purpose:
   transient failure (429, 5xx, timeout) from a refusal (other 4xx);
 - the SDK's own retry middleware is switched off per request, so a call is tried exactly as often
   as the policy says (3 attempts), not 3 times 4.
+
+A client keeps one request adapter (its connection lookup, its token, its HTTP connections) for its
+life, on an event loop that runs in a thread of its own: the tasks are synchronous, and running each
+request in a fresh ``asyncio.run`` threw all three away. ``warm_up()`` gets the adapter and the token
+in the background while the task does other work (docs/performance.md); ``close()`` lets them go.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
+import os
+import threading
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
@@ -78,6 +86,25 @@ SIMPLE_UPLOAD_MAX_BYTES = 4 * 1024 * 1024
 _NO_SDK_RETRIES: RequestOption = RetryHandlerOption(delay=0, max_retries=0, should_retry=False)
 
 
+_loop_lock = threading.Lock()
+_loop: tuple[int, asyncio.AbstractEventLoop] | None = None
+
+
+def _client_loop() -> asyncio.AbstractEventLoop:
+    """The process's event loop for Graph clients, running in a daemon thread. Made on first use
+    and again after a fork (a thread does not survive one: the workers' preload forks)."""
+    global _loop
+    with _loop_lock:
+        if _loop is None or _loop[0] != os.getpid():
+            loop = asyncio.new_event_loop()
+            threading.Thread(target=loop.run_forever, name="graph-client-loop", daemon=True).start()
+            _loop = (os.getpid(), loop)
+        return _loop[1]
+
+
+log = logging.getLogger(__name__)
+
+
 class GraphClient:
     """Synchronous facade for tasks: each method is one Graph request with the shared retry policy.
 
@@ -97,24 +124,69 @@ class GraphClient:
         self.retry_policy = retry_policy or RetryPolicy()
         self._sleep = sleep
         self._user_ids: dict[str, str] = {}
+        self._hook: KiotaRequestAdapterHook | None = None
+        self._warming: concurrent.futures.Future | None = None
         # azure-identity logs every token request's headers at INFO; keep task logs readable.
         logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(logging.WARNING)
 
     # --- transport ----------------------------------------------------------------------------------
 
-    async def _send_once(self, method: str, url: str, path_parameters: dict, data: Any, headers: dict | None) -> Any:
-        hook = KiotaRequestAdapterHook(conn_id=self.conn_id, timeout=self.timeout)
+    @property
+    def hook(self) -> KiotaRequestAdapterHook:
+        """This client's hook. Its adapter is cached on the hook, not in the provider's class-wide
+        cache: an adapter belongs to the loop it was made on, and tests make many clients."""
+        if self._hook is None:
+            hook = KiotaRequestAdapterHook(conn_id=self.conn_id, timeout=self.timeout)
+            hook.cached_request_adapters = {}
+            self._hook = hook
+        return self._hook
+
+    def _run(self, coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, _client_loop()).result()
+
+    def warm_up(self) -> None:
+        """Start getting the adapter (the connection's settings) and an access token now, in the
+        background, so the first request does not wait for them. Never fails: a problem shows,
+        with the retry policy, on the first request."""
+        if self._warming is None:
+            self._warming = asyncio.run_coroutine_threadsafe(self._warm(), _client_loop())
+
+    async def _warm(self) -> None:
         try:
-            info = hook.request_information(
-                url=url, method=method, path_parameters=path_parameters, data=data, headers=headers
-            )
-            info.request_options[ResponseHandlerOption.get_key()] = ResponseHandlerOption(
-                response_handler=_StatusKeepingHandler()
-            )
-            info.add_request_options([_NO_SDK_RETRIES])
-            return await hook.send_request(info)
-        finally:
-            await hook.close()
+            adapter = await self.hook.get_async_conn()
+            # the adapter's own token provider, so that its credential caches the token
+            tokens = adapter._authentication_provider.access_token_provider
+            await tokens.get_authorization_token(adapter.base_url)
+        except Exception as err:  # noqa: BLE001 - the first request reports it properly
+            log.debug("Graph warm-up did not finish: %s", err)
+
+    def close(self) -> None:
+        """Close the HTTP connections and the credential's session (a later request opens new
+        ones). Never fails: it runs when the work is done, whatever its outcome."""
+        if self._hook is None:
+            return
+        try:
+            self._run(self._close())
+        except Exception as err:  # noqa: BLE001
+            log.warning("closing the Graph client of %s failed: %s", self.conn_id, err)
+
+    async def _close(self) -> None:
+        if self._warming is not None:
+            await asyncio.wrap_future(self._warming)
+            self._warming = None
+        await self.hook.close()
+
+    async def _send_once(self, method: str, url: str, path_parameters: dict, data: Any, headers: dict | None) -> Any:
+        if self._warming is not None:  # one token request, not two
+            await asyncio.wrap_future(self._warming)
+        info = self.hook.request_information(
+            url=url, method=method, path_parameters=path_parameters, data=data, headers=headers
+        )
+        info.request_options[ResponseHandlerOption.get_key()] = ResponseHandlerOption(
+            response_handler=_StatusKeepingHandler()
+        )
+        info.add_request_options([_NO_SDK_RETRIES])
+        return await self.hook.send_request(info)
 
     def request(
         self,
@@ -134,7 +206,7 @@ class GraphClient:
 
         def attempt() -> Any:
             try:
-                answer = asyncio.run(self._send_once(method, url, path_parameters or {}, data, headers))
+                answer = self._run(self._send_once(method, url, path_parameters or {}, data, headers))
             except _HttpStatusError as err:
                 if err.status == 429 or err.status >= 500:
                     raise TransientError(str(err), err.retry_after) from err

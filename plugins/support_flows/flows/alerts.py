@@ -187,6 +187,16 @@ def handle_failure(
         from support_flows.clients.retry import RetryPolicy
 
         graph = GraphClient(timeout=10, retry_policy=RetryPolicy(attempts=2, base_delay=1))
+        try:
+            return _send_alert(store, graph, settings, failure, logged)
+        finally:
+            graph.close()
+    return _send_alert(store, graph, settings, failure, logged)
+
+
+def _send_alert(store: ReportingStore, graph, settings: Settings, failure: Failure, logged: bool) -> str | None:
+    """The alert of a final failure: folded through the error log when it holds the failure,
+    else on its own. Never raises."""
     try:
         if logged:
             return alert(store, graph, settings, failure)
