@@ -44,6 +44,8 @@ def step(python_callable=None, **kwargs):
         @step(pool=SENDER_MAILBOX_POOL)
         def notify_agent(rt, params, assigned: dict) -> str:
             return assignment.notify_agent(rt, assigned, params["assigned_by"])
+
+    The runtime's clients are closed when the function returns or fails.
     """
 
     def decorate(fn):
@@ -57,7 +59,11 @@ def step(python_callable=None, **kwargs):
 
             ctx = get_current_context()
             catalog.check_conf(ctx["ti"].dag_id, ctx["dag_run"].conf)
-            return fn(FlowRuntime.current(), ctx["params"], *args, **kw)
+            rt = FlowRuntime.current()
+            try:
+                return fn(rt, ctx["params"], *args, **kw)
+            finally:
+                rt.close()
 
         # what Airflow binds the upstream results to: the parameters after rt and params
         run.__signature__ = signature.replace(parameters=list(signature.parameters.values())[2:])

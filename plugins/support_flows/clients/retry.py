@@ -27,8 +27,11 @@ class TransientError(Exception):
 
 @dataclass(frozen=True)
 class RetryPolicy:
+    """``base_delay`` may be a function, asked at the first retry: a task reads the setting behind
+    it (a round trip to the API server) only when a call actually fails."""
+
     attempts: int = 3
-    base_delay: float = 1.0
+    base_delay: float | Callable[[], float] = 1.0
     max_delay: float = 30.0
     jitter: float = 0.1
 
@@ -36,7 +39,8 @@ class RetryPolicy:
         """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
         if retry_after is not None:
             return min(max(retry_after, 0.0), self.max_delay)
-        backoff = self.base_delay * 2 ** (attempt - 1)
+        base = self.base_delay() if callable(self.base_delay) else self.base_delay
+        backoff = base * 2 ** (attempt - 1)
         return min(backoff * (1 + random.uniform(0, self.jitter)), self.max_delay)
 
 

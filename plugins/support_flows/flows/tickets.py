@@ -12,7 +12,10 @@ def create_ticket_from_request(rt: FlowRuntime, request: dict, run_id: str) -> i
     """Create the ticket; the same request id (the caller's, or this run's) gives the same ticket."""
     fields = {name: request[name] for name in TICKET_FIELDS if request.get(name) is not None}
     fields["request_id"] = request.get("request_id") or f"airflow:{run_id}"[:100]
-    return rt.api.create_ticket(**fields)["id"]
+    api = rt.api  # connected first: the ticket is what the customer waits for
+    # the e-mail is next: its settings, Graph token and ledger connection get ready meanwhile
+    rt.prefetch("sender_mailbox", "ai_confidence_threshold", "mailer")
+    return api.create_ticket(**fields)["id"]
 
 
 def answer_or_queue(rt: FlowRuntime, ticket_id: int) -> dict:
