@@ -46,8 +46,8 @@ def support_ticket_created():
         missing."""
         from support_flows.flows import tickets
 
-        ticket_id = tickets.create_ticket_from_request(rt, params, get_current_context()["dag_run"].run_id)
-        return tickets.answer_or_queue(rt, ticket_id)
+        ticket = tickets.create_ticket_from_request(rt, params, get_current_context()["dag_run"].run_id)
+        return tickets.answer_or_queue(rt, ticket)
 
     answer_or_queue()
 

@@ -34,6 +34,15 @@ def tickets(mock) -> list[dict]:
 def test_new_ticket_with_an_ai_answer_is_answered_by_email(run_dag, mock):
     result = run_dag("support_ticket_created", {**PASSWORD_TICKET, "priority": "high"})
     assert result.state == "success"
+    # what the backend and Graph were asked, once each: the created ticket is not fetched again
+    asked = [f"{r['method']} {r['path']}" for r in mock.get("/_mock/requests")["items"] if "/token" not in r["path"]]
+    number = result.outputs["answer_or_queue"]["ticket_id"]
+    assert asked == [
+        "POST /api/tickets",
+        f"POST /api/tickets/{number}/ai-response",
+        f"PATCH /api/tickets/{number}",
+        "POST /graph/v1.0/users/support@support.example.com/sendMail",
+    ]
     outputs = result.outputs["answer_or_queue"]
     assert outputs["status"] == "ai_responded"
     (ticket,) = tickets(mock)

@@ -86,6 +86,7 @@ SIMPLE_UPLOAD_MAX_BYTES = 4 * 1024 * 1024
 _NO_SDK_RETRIES: RequestOption = RetryHandlerOption(delay=0, max_retries=0, should_retry=False)
 
 
+log = logging.getLogger(__name__)
 _loop_lock = threading.Lock()
 _loop: tuple[int, asyncio.AbstractEventLoop] | None = None
 
@@ -100,9 +101,6 @@ def _client_loop() -> asyncio.AbstractEventLoop:
             threading.Thread(target=loop.run_forever, name="graph-client-loop", daemon=True).start()
             _loop = (os.getpid(), loop)
         return _loop[1]
-
-
-log = logging.getLogger(__name__)
 
 
 class GraphClient:

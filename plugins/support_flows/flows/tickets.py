@@ -8,23 +8,24 @@ from support_flows.core.runtime import FlowRuntime
 TICKET_FIELDS = ("customer_name", "customer_email", "subject", "description", "priority", "channel")
 
 
-def create_ticket_from_request(rt: FlowRuntime, request: dict, run_id: str) -> int:
-    """Create the ticket; the same request id (the caller's, or this run's) gives the same ticket."""
+def create_ticket_from_request(rt: FlowRuntime, request: dict, run_id: str) -> dict:
+    """Create the ticket; the same request id (the caller's, or this run's) gives the same ticket,
+    as it is now (a rerun sees the status the first run left)."""
     fields = {name: request[name] for name in TICKET_FIELDS if request.get(name) is not None}
     fields["request_id"] = request.get("request_id") or f"airflow:{run_id}"[:100]
     api = rt.api  # connected first: the ticket is what the customer waits for
     # the e-mail is next: its settings, Graph token and ledger connection get ready meanwhile
     rt.prefetch("sender_mailbox", "ai_confidence_threshold", "mailer")
-    return api.create_ticket(**fields)["id"]
+    return api.create_ticket(**fields)
 
 
-def answer_or_queue(rt: FlowRuntime, ticket_id: int) -> dict:
+def answer_or_queue(rt: FlowRuntime, ticket: dict) -> dict:
     """Steps 2-5 of the seed: AI answer to the customer, or acknowledgement and the queue.
 
     A rerun takes the path the first run took (the ticket's status says which), and the e-mail
     ledger keeps the customer from getting the same e-mail twice.
     """
-    ticket = rt.api.get_ticket(ticket_id)
+    ticket_id = ticket["id"]
     loop_reason = notifications.automatic_reply_reason(ticket, rt.settings.sender_mailbox)
 
     if ticket["status"] == "ai_responded" and ticket.get("ai_response"):
