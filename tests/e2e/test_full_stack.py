@@ -122,7 +122,11 @@ def test_a_ticket_from_another_channel_reaches_flow_1_once(stack):
             break
         time.sleep(1)
     assert len(mails) == 1 and f"#{ticket['id']}" in mails[0]["subject"]
+    # the acknowledgement goes out first, then the ticket joins the queue: wait for that step too
+    while mock_get(stack, f"/api/tickets/{ticket['id']}")["status"] != "queued" and time.monotonic() < deadline:
+        time.sleep(0.2)
     assert mock_get(stack, f"/api/tickets/{ticket['id']}")["status"] == "queued"
+    assert len([m for m in mock_get(stack, "/_mock/mail")["items"] if m["to"] == ["wei.zhang@example.net"]]) == 1
 
 
 FORBIDDEN_TO_POWERAPPS = [
