@@ -119,3 +119,23 @@ def test_the_survey_page_and_a_customer_reply_start_their_flows(run_dag, mock):
     assert feedback_conf == {"ticket_id": ticket["id"], "rating": 4, "comment": "Quick, thanks."}
     (reply_conf,) = flow_runs("support_customer_replied").values()
     assert reply_conf == {"ticket_id": other["id"]}
+
+
+def test_a_feed_down_for_the_whole_wait_fails_the_watch_into_the_error_log(run_dag, mock):
+    clear_flow_runs()
+    mock.faults({"path": "^/api/events", "method": "GET", "status": 503, "times": 10_000})
+    result = run_dag("support_backend_events")
+    assert result.state == "failed" and result.task_states["wait_for_events"] == "failed", result
+    (error,) = [e for e in ReportingStore().fetch_all("flow_errors") if e["dag_id"] == "support_backend_events"]
+    assert "event feed answered nothing for" in error["message"] and "/api/events" in error["message"]
+    assert "503" in error["message"]
+    assert flow_runs("support_ticket_created") == {}
+
+
+def test_a_short_outage_of_the_feed_is_waited_out(run_dag, mock):
+    clear_flow_runs()
+    by_email = mock.post("/api/inbound/tickets", CHANNEL_TICKET)
+    mock.faults({"path": "^/api/events", "method": "GET", "status": 503, "times": 3})
+    result = run_dag("support_backend_events")
+    assert result.state == "success", result
+    assert [conf["request_id"] for conf in flow_runs("support_ticket_created").values()] == [by_email["request_id"]]

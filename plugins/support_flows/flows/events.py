@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from airflow.sdk import BaseSensorOperator
+from airflow.sdk.exceptions import AirflowFailException
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from support_flows.core import catalog
@@ -115,10 +116,18 @@ def report_lag(rt, events: list[dict], dag_id: str, run_id: str) -> float | None
     return lag
 
 
+class EventFeedUnavailable(AirflowFailException):
+    """The event feed answered nothing for a whole wait. Not retried: the watcher runs
+    continuously, so its next run goes on watching from the same cursor at once."""
+
+
 class BackendEventTrigger(BaseTrigger):
     """Wait, in the triggerer, until the feed holds an event after ``after`` that starts a flow.
 
     Polls ``GET /api/events`` on the ``support_api`` connection; costs no worker slot while waiting.
+    A feed that answers nothing for ``max_wait`` seconds in a row ends the wait with ``feed_error``
+    (the sensor then fails, so the outage reaches the error log and the administrator); shorter
+    outages are waited out.
     """
 
     def __init__(
@@ -158,6 +167,7 @@ class BackendEventTrigger(BaseTrigger):
         position = self.after
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.max_wait
+        failing_since: float | None = None
         url = f"{await self._base_url()}/api/events"
         async with httpx.AsyncClient(timeout=self.timeout) as client:
             while True:
@@ -168,9 +178,23 @@ class BackendEventTrigger(BaseTrigger):
                     response.raise_for_status()
                     batch = response.json()
                 except (httpx.HTTPError, ValueError) as err:
+                    failing_since = loop.time() if failing_since is None else failing_since
+                    if loop.time() - failing_since >= self.max_wait:
+                        error = f"{url}: {type(err).__name__}: {err}"
+                        yield TriggerEvent(
+                            {
+                                "after": self.after,
+                                "seen_up_to": position,
+                                "relevant": 0,
+                                "feed_error": error,
+                                "failing_for": loop.time() - failing_since,
+                            }
+                        )
+                        return
                     self.log.warning("event feed unavailable (%s); trying again in %.0fs", err, self.poll_interval)
                     await asyncio.sleep(self.poll_interval)
                     continue
+                failing_since = None
                 relevant = sum(1 for event in batch["items"] if is_relevant(event))
                 position = batch["last_id"]
                 if relevant or position - self.after >= IDLE_SCAN_LIMIT or loop.time() >= deadline:
@@ -203,4 +227,9 @@ class BackendEventSensor(BaseSensorOperator):
         return False
 
     def execute_complete(self, context: Any, event: dict) -> dict:
+        if event.get("feed_error"):
+            raise EventFeedUnavailable(
+                f"the backend's event feed answered nothing for {event['failing_for']:.0f} s: "
+                f"{event['feed_error']} (the cursor stays at event {event['after']}; the next run starts there)"
+            )
         return event
