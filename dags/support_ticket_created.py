@@ -11,8 +11,9 @@ the trigger (each extra task adds about a second; see docs/performance.md):
    never a second one;
 2. ask the backend's AI for an immediate answer. If it has one above the confidence threshold
    (Variable `support_ai_confidence_threshold`), write it on the ticket and e-mail it to the
-   customer; otherwise e-mail an acknowledgement and put the ticket in the unassigned queue. No
-   automatic e-mail answers a ticket from our own mailbox or an automatic reply (mail-loop guard).
+   customer; otherwise put the ticket in the unassigned queue and e-mail an acknowledgement (in
+   that order: an e-mail outage does not keep the ticket from the agents). No automatic e-mail
+   answers a ticket from our own mailbox or an automatic reply (mail-loop guard).
 
 **Outputs** (XCom `return_value` of `answer_or_queue`): `{"ticket_id": 17, "status": "ai_responded"}`
 or `{"ticket_id": 18, "status": "queued"}`, plus `customer_notified`.
@@ -41,8 +42,8 @@ DAG_ID = catalog.TICKET_CREATED
 def support_ticket_created():
     @step(pool=SENDER_MAILBOX_POOL)
     def answer_or_queue(rt, params) -> dict:
-        """Create the ticket (idempotent by request id), then the AI's answer to the customer, or an
-        acknowledgement and the queue. Each step is safe to repeat, so a retry redoes only what is
+        """Create the ticket (idempotent by request id), then the AI's answer to the customer, or the
+        queue and an acknowledgement. Each step is safe to repeat, so a retry redoes only what is
         missing."""
         from support_flows.flows import tickets
 

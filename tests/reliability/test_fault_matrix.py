@@ -174,3 +174,25 @@ def test_reporting_database_down_fails_loudly_and_sends_nothing_twice(
     assert again.state == "success"
     assert len([m for m in mock.mail() if m["to"] == [CUSTOMER]]) == 1
     assert [f["ticket_id"] for f in ReportingStore().fetch_all("ticket_facts")] == [ticket["id"]]
+
+
+def test_graph_down_for_good_still_puts_the_new_ticket_in_the_queue(mock, run_dag, fast_clients):
+    """Without an AI answer the ticket joins the unassigned queue before the acknowledgement goes
+    out, so an e-mail outage does not keep it from the agents."""
+    mock.faults({"path": "/sendMail$", "method": "POST", "status": 503, "times": 1000})
+    conf = {
+        "customer_name": "Ana Lima",
+        "customer_email": CUSTOMER,
+        "subject": "Dark theme",
+        "description": "Please add a dark theme.",
+    }
+    result = run_dag("support_ticket_created", conf, logical_date=WHEN)
+    assert result.state == "failed", result
+    queue = requests.get(f"{mock.url}/api/tickets", params={"status": "queued", "unassigned": "true"}, timeout=10)
+    (ticket,) = queue.json()["items"]
+    assert ticket["customer_email"] == CUSTOMER and [m for m in mock.mail() if m["to"] == [CUSTOMER]] == []
+
+    requests.delete(f"{mock.url}/_mock/faults", timeout=10)
+    again = run_dag("support_ticket_created", conf, logical_date=WHEN)
+    assert again.state == "success" and again.outputs["answer_or_queue"]["status"] == "queued"
+    assert len([m for m in mock.mail() if m["to"] == [CUSTOMER]]) == 1

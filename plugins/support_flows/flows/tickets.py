@@ -1,4 +1,4 @@
-"""Flow 1's steps: create the ticket, then answer it with the AI or acknowledge and queue it."""
+"""Flow 1's steps: create the ticket, then answer it with the AI or queue and acknowledge it."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def create_ticket_from_request(rt: FlowRuntime, request: dict, run_id: str) -> d
 
 
 def answer_or_queue(rt: FlowRuntime, ticket: dict) -> dict:
-    """Steps 2-5 of the seed: AI answer to the customer, or acknowledgement and the queue.
+    """Steps 2-5 of the seed: AI answer to the customer, or the queue and an acknowledgement.
 
     A rerun takes the path the first run took (the ticket's status says which), and the e-mail
     ledger keeps the customer from getting the same e-mail twice.
@@ -45,10 +45,10 @@ def answer_or_queue(rt: FlowRuntime, ticket: dict) -> dict:
         rt.mailer.send(f"ticket-{ticket_id}:ai-answer", notifications.ai_answer_email(ticket, answer))
         return {"ticket_id": ticket_id, "status": "ai_responded", "customer_notified": True}
 
+    if ticket["status"] == "new":  # queued first: the ticket reaches the agents even if no e-mail can go out
+        ticket = rt.api.update_ticket(ticket_id, status="queued")
     if not loop_reason:
         rt.mailer.send(f"ticket-{ticket_id}:acknowledgement", notifications.acknowledgement_email(ticket))
-    if ticket["status"] == "new":
-        ticket = rt.api.update_ticket(ticket_id, status="queued")
     outputs = {
         "ticket_id": ticket_id,
         "status": "queued" if ticket["status"] in ("new", "queued") else ticket["status"],
