@@ -370,3 +370,58 @@ def test_a_reminder_deleted_in_outlook_is_no_failure(run_dag, mock):
         {"ticket_id": ticket["id"], "agent_id": 4, "resolution_summary": "Done.", "send_survey": False},
     )
     assert resolved.state == "success" and resolved.outputs["remove_reminder"] == "already_gone"
+
+
+# --- what docs/powerapps.md promises the app --------------------------------------------------------
+
+
+def top_level_fields(cell: str) -> set[str]:
+    """The quoted words of ``{...}`` at its first level that name fields: not those after ':' or
+    'or' (example values), not those inside a nested object."""
+    import re
+
+    fields, depth = set(), 0
+    for match in re.finditer(r'[{}]|"(\w+)"', cell):
+        if match.group(0) in "{}":
+            depth += 1 if match.group(0) == "{" else -1
+        elif depth == 1 and not re.search(r"(:|\bor)\s*$", cell[: match.start()]):
+            fields.add(match.group(1))
+    return fields
+
+
+def documented_outputs() -> dict[str, tuple[str, set[str]]]:
+    """docs/powerapps.md's GetRunOutputs table: dag_id -> (last task, the output fields it names)."""
+    import re
+    from pathlib import Path
+
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "powerapps.md").read_text()
+    table = {}
+    for row in re.findall(r"^\| `\w+` \| `(\w+)` \| `(\w+)` \| `(\{.*\})` \|$", guide, re.MULTILINE):
+        dag_id, task, cell = row
+        table[dag_id] = (task, top_level_fields(cell))
+    return table
+
+
+def test_the_outputs_powerapps_reads_are_the_ones_its_guide_documents(run_dag, mock):
+    from support_flows.core import catalog
+
+    documented = documented_outputs()
+    assert set(documented) == {d.dag_id for d in catalog.DAGS.values() if d.powerapps_action}
+    mock.seed()
+    confs = {
+        "support_ticket_created": PASSWORD_TICKET,
+        "support_ticket_assigned": {"ticket_id": new_ticket(mock)["id"], "agent_id": 4, "assigned_by": "Admin"},
+        "support_ticket_resolved": {
+            "ticket_id": mock.post(
+                f"/api/tickets/{new_ticket(mock)['id']}/assign", {"agent_id": 3, "assigned_by": "a"}
+            )["id"],
+            "agent_id": 3,
+            "resolution_summary": "Done.",
+        },
+        "support_feedback_received": {"ticket_id": resolved_ticket(mock)["id"], "rating": 2, "comment": "Slow."},
+    }
+    for dag_id, (task, fields) in documented.items():
+        assert task == catalog.entry(dag_id).outputs_task, dag_id
+        result = run_dag(dag_id, confs[dag_id])
+        assert result.state == "success", (dag_id, result)
+        assert set(result.outputs[task]) == fields, dag_id
