@@ -61,6 +61,10 @@ class MockServer:
     def mail(self) -> list[dict]:
         return self.get("/_mock/mail")["items"]
 
+    def token_requests(self) -> int:
+        """How many access tokens the identity endpoint has issued (from the request log)."""
+        return sum(1 for r in self.get("/_mock/requests")["items"] if r["path"].endswith("/oauth2/v2.0/token"))
+
 
 def connections_for(mock: MockServer, reporting_url: str) -> dict[str, dict]:
     return {

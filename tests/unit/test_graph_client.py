@@ -132,17 +132,13 @@ def test_timeout_counts_as_transient(mock, connections):
     assert [t["title"] for t in mock.get("/_mock/tasks")["items"]] == ["after a slow answer"]
 
 
-def token_requests(mock) -> int:
-    return sum(1 for r in mock.get("/_mock/requests")["items"] if r["path"].endswith("/oauth2/v2.0/token"))
-
-
 def test_one_token_for_all_of_a_client_s_requests_and_a_new_one_after_close(graph, mock):
     for n in range(3):
         graph.send_mail("support@support.example.com", ["maria@example.org"], f"Update {n}", "<p>Hi</p>")
-    assert len(mock.mail()) == 3 and token_requests(mock) == 1
+    assert len(mock.mail()) == 3 and mock.token_requests() == 1
     graph.close()
     graph.send_mail("support@support.example.com", ["maria@example.org"], "After close", "<p>Hi</p>")
-    assert len(mock.mail()) == 4 and token_requests(mock) == 2
+    assert len(mock.mail()) == 4 and mock.token_requests() == 2
     graph.close()
 
 
@@ -151,12 +147,12 @@ def test_warm_up_gets_the_token_in_the_background_and_the_request_uses_it(graph,
 
     graph.warm_up()
     deadline = time.monotonic() + 10
-    while token_requests(mock) == 0 and time.monotonic() < deadline:
+    while mock.token_requests() == 0 and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert token_requests(mock) == 1 and mock.mail() == []  # nothing sent yet: only the token
+    assert mock.token_requests() == 1 and mock.mail() == []  # nothing sent yet: only the token
     graph.warm_up()  # again: nothing more
     graph.send_mail("support@support.example.com", ["maria@example.org"], "Warm", "<p>Hi</p>")
-    assert len(mock.mail()) == 1 and token_requests(mock) == 1
+    assert len(mock.mail()) == 1 and mock.token_requests() == 1
     graph.close()
 
 

@@ -14,10 +14,6 @@ from support_flows.core.runtime import FlowRuntime
 from support_flows.core.settings import LazySettings
 
 
-def token_requests(mock) -> int:
-    return sum(1 for r in mock.get("/_mock/requests")["items"] if r["path"].endswith("/oauth2/v2.0/token"))
-
-
 @pytest.fixture
 def reads(monkeypatch) -> list[str]:
     """Every setting read from Airflow, slowed down like a round trip to the API server."""
@@ -39,7 +35,7 @@ def test_prefetched_mailer_sends_with_its_token_and_connection_made_once(connect
     assert rt.settings.sender_mailbox == "support@support.example.com"  # while the thread reads it too
     sent = rt.mailer.send("ticket-1:ack", notifications.Email(("maria@example.org",), "Received", "<p>Hi</p>"))
     rt.close()
-    assert sent and len(mock.mail()) == 1 and token_requests(mock) == 1
+    assert sent and len(mock.mail()) == 1 and mock.token_requests() == 1
     assert reads.count("sender_mailbox") == 1 and reads.count("graph_timeout_seconds") == 1
     assert "retry_base_seconds" not in reads  # read only when a call has to be retried
 
