@@ -28,6 +28,9 @@ class ApiError(Exception):
         self.status, self.message, self.field = status, message, field
 
 
+POOL_SIZE = 8  # connections kept between requests; more at once are opened and closed
+
+
 def db():
     """This request's SQLite connection, from the app's pool. Opening and closing one per request
     cost more than most requests' own work: closing the last connection of a WAL database
@@ -120,9 +123,6 @@ def _log_request(response):
             (request.method, request.full_path.rstrip("?"), response.status_code, store.now_ts(), took),
         )
     return response
-
-
-POOL_SIZE = 8  # connections kept between requests; more at once are opened and closed
 
 
 def _close_db(_exc):

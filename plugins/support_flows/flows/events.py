@@ -178,8 +178,10 @@ class BackendEventTrigger(BaseTrigger):
                     response.raise_for_status()
                     batch = response.json()
                 except (httpx.HTTPError, ValueError) as err:
-                    failing_since = loop.time() if failing_since is None else failing_since
-                    if loop.time() - failing_since >= self.max_wait:
+                    if failing_since is None:
+                        failing_since = loop.time()
+                    failing_for = loop.time() - failing_since
+                    if failing_for >= self.max_wait:
                         error = f"{url}: {type(err).__name__}: {err}"
                         yield TriggerEvent(
                             {
@@ -187,7 +189,7 @@ class BackendEventTrigger(BaseTrigger):
                                 "seen_up_to": position,
                                 "relevant": 0,
                                 "feed_error": error,
-                                "failing_for": loop.time() - failing_since,
+                                "failing_for": failing_for,
                             }
                         )
                         return

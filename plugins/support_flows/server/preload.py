@@ -4,7 +4,8 @@ the PostgreSQL driver, each imported once instead of in every task (docs/perform
 
 Used by the Celery workers (``support_flows.server.celery_config``) and, on the README's stack, by the
 scheduler, whose LocalExecutor workers fork from it. Only imports and the e-mail templates
-compiled: no client, connection or thread is created before the fork. A change to ``plugins/`` needs a worker restart, as plugins always do.
+compiled: no client, connection or thread is created before the fork. A change to ``plugins/``
+needs a worker restart, as plugins always do.
 """
 
 from __future__ import annotations
