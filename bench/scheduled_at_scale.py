@@ -97,7 +97,6 @@ def dag_env(workdir: Path, mock_port: int, tls_port: int, reporting_url: str) ->
         "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
         "AIRFLOW_VAR_SUPPORT_CUSTOMER_KEY_SALT": "bench-salt",
-        "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), str(ROOT)]),
     }
     for conn_id, conn in connections.items():
         env[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps(conn)

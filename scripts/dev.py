@@ -29,8 +29,15 @@ CONSTRAINTS = ROOT / "constraints.txt"
 UV_VERSION = "0.13.9"
 # Part of the install stamp: bump it when the install command changes, so old virtualenvs redo it.
 # v2: the install also precompiles bytecode. v3: the project itself, editable (pyproject.toml).
-INSTALL_FLAGS_VERSION = b"v3"
-PYPROJECT = ROOT / "pyproject.toml"
+# v4: three projects (the package, the mock, the dev tools) and the plugin's entry point.
+INSTALL_FLAGS_VERSION = b"v4"
+# The package (root), the mock backend and the dev tools: each its own project, all editable here.
+PROJECTS = (ROOT, ROOT / "mock_backend", ROOT / "scripts")
+PYPROJECTS = tuple(project / "pyproject.toml" for project in PROJECTS)
+# The Python and platform of the production image (Dockerfile: apache/airflow:3.3.2-python3.11 on
+# linux/amd64): `lock` resolves for them, whatever machine runs it.
+IMAGE_PYTHON = "3.11"
+IMAGE_PLATFORM = "x86_64-manylinux_2_28"
 
 
 def venv_dir() -> Path:
@@ -67,7 +74,7 @@ def ensure_venv() -> Path:
         REQUIREMENTS.read_bytes()
         + RUNTIME_REQUIREMENTS.read_bytes()
         + CONSTRAINTS.read_bytes()
-        + PYPROJECT.read_bytes()
+        + b"".join(path.read_bytes() for path in PYPROJECTS)
         + INSTALL_FLAGS_VERSION
     ).hexdigest()
     if stamp.exists() and stamp.read_text() == digest:
@@ -89,9 +96,11 @@ def ensure_venv() -> Path:
         ],
         check=True,
     )
-    # the project itself, editable: its packages import from the checkout (no sys.path edits)
+    # the projects themselves, editable: their packages import from the checkout (no sys.path
+    # edits), and Airflow finds the plugin through the package's entry point
+    editable = [arg for project in PROJECTS for arg in ("-e", str(project))]
     subprocess.run(
-        [*uv, "pip", "install", "--quiet", "--python", str(python_in(env)), "--no-deps", "-e", str(ROOT)],
+        [*uv, "pip", "install", "--quiet", "--python", str(python_in(env)), "--no-deps", *editable],
         check=True,
     )
     # Precompiled bytecode: on machines that set PYTHONDONTWRITEBYTECODE (ours do), every Airflow
@@ -106,23 +115,45 @@ def ensure_venv() -> Path:
 
 
 def lock() -> int:
-    """Resolve requirements-dev.txt (with the runtime's requirements.txt) afresh in a scratch virtualenv and write every version to constraints.txt."""
+    """Resolve requirements-dev.txt (with the runtime's requirements.txt) afresh for the image's
+    Python and platform (IMAGE_PYTHON, IMAGE_PLATFORM) and write every version to constraints.txt.
+
+    Resolving for a named target, not for whatever interpreter runs this, keeps the lock valid for
+    the image the Dockerfile builds (a lock frozen on another Python can pin wheels that image has
+    not got)."""
     with tempfile.TemporaryDirectory() as scratch:
         env = Path(scratch) / "venv"
         venv.EnvBuilder(with_pip=True).create(env)
         uv = ensure_uv(env)
-        subprocess.run([*uv, "pip", "install", "--python", str(python_in(env)), "-r", str(REQUIREMENTS)], check=True)
-        frozen = subprocess.run(
-            [*uv, "pip", "freeze", "--python", str(python_in(env))], check=True, capture_output=True, text=True
+        resolved = subprocess.run(
+            [
+                *uv,
+                "pip",
+                "compile",
+                "--quiet",
+                "--no-header",
+                "--no-annotate",
+                "--python-version",
+                IMAGE_PYTHON,
+                "--python-platform",
+                IMAGE_PLATFORM,
+                str(REQUIREMENTS),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
         ).stdout
-    lines = [ln for ln in frozen.splitlines() if ln and not ln.lower().startswith(("uv==", "pip==", "setuptools=="))]
+    lines = [ln.strip() for ln in resolved.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    lines = [ln for ln in lines if not ln.lower().startswith(("uv==", "pip==", "setuptools=="))]
     CONSTRAINTS.write_text(
-        "# Every package version of the resolved install, written by `python3 scripts/dev.py lock`.\n"
-        "# Both README commands install with `-c constraints.txt`, so installs a month apart match.\n"
+        "# Every package version of the resolved install, written by `python3 scripts/dev.py lock`\n"
+        f"# for Python {IMAGE_PYTHON} on {IMAGE_PLATFORM} (the image's; scripts/dev.py says why).\n"
+        "# Both README commands and the Dockerfile install with `-c constraints.txt`.\n"
         + "\n".join(sorted(lines, key=str.lower))
         + "\n"
     )
-    print(f"wrote {CONSTRAINTS} ({len(lines)} packages)")
+    print(f"wrote {CONSTRAINTS} ({len(lines)} packages, Python {IMAGE_PYTHON}, {IMAGE_PLATFORM})")
     return 0
 
 

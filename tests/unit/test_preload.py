@@ -22,7 +22,7 @@ def fresh_python(code: str, **env: str) -> subprocess.CompletedProcess:
         text=True,
         timeout=300,
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": f"{ROOT / 'plugins'}{os.pathsep}{ROOT}", **env},
+        env={**os.environ, **env},
     )
 
 

@@ -1,5 +1,8 @@
-"""What runs inside Airflow's own processes (registered by ``plugins/support_flows_plugin.py`` or
-named in Airflow's configuration):
+"""What runs inside Airflow's own processes (registered by ``plugin``, the package's
+``airflow.plugins`` entry point, or named in Airflow's configuration), and the deploy steps:
+
+- ``plugin``: the Airflow plugin that registers the listener, the REST guard and the keys
+- ``preflight``: the deploy step that checks every tenant setting and outside system before start
 
 - ``listener``: sees every task failure: the error log, alerts, failure reasons
 - ``failure_reasons``: why a run failed on its input, for the calling app (the run's note)

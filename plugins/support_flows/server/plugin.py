@@ -1,6 +1,10 @@
-"""Registers the package's Airflow extensions (the plugins folder's only entry point): the
-listener behind the central error log, failure alerts and failure reasons, the REST guard on
-trigger bodies, and the integration keys of the PowerApps connection."""
+"""Registers the package's Airflow extensions: the listener behind the central error log, failure
+alerts and failure reasons, the REST guard on trigger bodies, and the integration keys of the
+PowerApps connection.
+
+Airflow finds it through the package's ``airflow.plugins`` entry point (pyproject.toml), so an
+installed package is all a deployment needs: no plugins folder, no PYTHONPATH. Keep this module out
+of any plugins folder Airflow scans, or the plugin is registered twice."""
 
 from __future__ import annotations
 
