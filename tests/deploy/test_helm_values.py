@@ -1,13 +1,17 @@
-"""deploy/helm/values.yaml against the official Apache Airflow Helm chart's values schema (no
-Kubernetes here): the schema is the chart's own (chart/values.schema.json of apache/airflow,
-Apache-2.0), kept beside this test. Then what this package needs of a deployment: our image,
-the Key Vault backend with workload identity, secrets only by reference, migrations as a job."""
+"""deploy/helm/values.yaml against the official Apache Airflow Helm chart (no Kubernetes here).
+
+The chart's own values schema (chart/values.schema.json of apache/airflow, Apache-2.0, the chart
+version the docs pin) is kept beside this test. The schema says which values exist, not what the
+chart's templates do with them, so each rule of a template that this deployment relies on is a
+test below that names the template (``chart/templates/...`` of that chart version): read there, and
+each fails on the values as they were before the rule was written down."""
 
 from __future__ import annotations
 
 import json
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import jsonschema
 import pytest
@@ -16,7 +20,10 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = Path(__file__).with_name("airflow-helm-values.schema.json")
 VALUES = ROOT / "deploy" / "helm" / "values.yaml"
+REMOTE_LOGS = ROOT / "deploy" / "helm" / "values-remote-logs.yaml"
 COMPONENTS = ("scheduler", "workers", "apiServer", "dagProcessor", "triggerer")
+CHART_VERSION = "1.19.0"
+OWNER_SECRET = "support-flows-reporting-owner"
 
 
 @pytest.fixture(scope="module")
@@ -24,24 +31,149 @@ def values() -> dict:
     return yaml.safe_load(VALUES.read_text())
 
 
+def validator() -> jsonschema.Draft7Validator:
+    return jsonschema.Draft7Validator(json.loads(SCHEMA.read_text()))
+
+
 def test_valid_against_the_charts_values_schema(values):
-    jsonschema.Draft7Validator(json.loads(SCHEMA.read_text())).validate(values)
+    validator().validate(values)
+
+
+def test_the_remote_logs_overlay_is_valid_too(values):
+    overlay = yaml.safe_load(REMOTE_LOGS.read_text())
+    merged = {**values, "config": {**values["config"], **overlay["config"]}}
+    validator().validate(merged)
+    logging = overlay["config"]["logging"]
+    assert logging["remote_logging"] == "True" and logging["remote_base_log_folder"].startswith("wasb")
 
 
 def test_the_schema_refuses_a_wrong_value(values):
     """The schema is strict enough to catch a typo (so the test above can fail)."""
-    validator = jsonschema.Draft7Validator(json.loads(SCHEMA.read_text()))
-    assert not validator.is_valid({**values, "scheduler": {**values["scheduler"], "replica": 1}})
-    assert not validator.is_valid({**values, "images": {"airflow": {"repository": "x", "tagg": "1"}}})
-    assert not validator.is_valid({**values, "executor": 3})
+    schema = validator()
+    assert not schema.is_valid({**values, "scheduler": {**values["scheduler"], "replica": 1}})
+    assert not schema.is_valid({**values, "images": {"airflow": {"repository": "x", "tagg": "1"}}})
+    assert not schema.is_valid({**values, "executor": 3})
+    assert not schema.is_valid({**values, "data": {**values["data"], "brokerUrlSecret": "x"}})
+
+
+# --- rules of the chart's templates ---------------------------------------------------------------
+
+
+def test_the_broker_url_comes_from_the_operators_secret(values):
+    """chart/templates/secrets/redis-secrets.yaml: with a Celery executor and no
+    ``data.brokerUrlSecretName``, the chart writes its own ``<release>-broker-url`` secret whose URL
+    carries ``redis.password`` or a random password, not the one in ``redis.passwordSecretName``:
+    the workers could never reach Redis. chart/templates/_helpers.yaml then reads
+    AIRFLOW__CELERY__BROKER_URL from ``data.brokerUrlSecretName``, key ``connection``."""
+    assert "Celery" in values["executor"]
+    if values["redis"].get("passwordSecretName"):
+        assert values["data"].get("brokerUrlSecretName"), (
+            "redis.passwordSecretName without data.brokerUrlSecretName: the broker URL gets a random password"
+        )
+    assert "password" not in values["redis"] and "brokerUrl" not in values["data"]
+    docs = (ROOT / "docs" / "operations.md").read_text()
+    assert f"create secret generic {values['data']['brokerUrlSecretName']} --from-literal=connection=redis://" in docs
+    assert f"create secret generic {values['redis']['passwordSecretName']} --from-literal=password=" in docs
+
+
+def test_the_deploy_step_runs_whatever_the_default_user_settings(values):
+    """chart/templates/jobs/create-user-job.yaml is made only while the chart's default user is
+    enabled (``webserver.defaultUser.enabled``; ``apiServer.defaultUser.enabled`` for Airflow 3),
+    which also makes an admin/admin user; chart/templates/jobs/migrate-database-job.yaml is made
+    whenever ``migrateDatabaseJob.enabled``, as a post-install/post-upgrade hook with our image
+    (``images.useDefaultImageForMigration: false``), ``command``/``args`` templated. So the deploy
+    step lives there, and the chart's own user job is off."""
+    job = values["migrateDatabaseJob"]
+    assert job["enabled"] is True and job["useHelmHooks"] is True
+    assert values["images"]["useDefaultImageForMigration"] is False
+    assert values["apiServer"]["defaultUser"]["enabled"] is False
+    assert values["webserver"]["defaultUser"]["enabled"] is False
+    assert "createUserJob" not in values or not values["createUserJob"].get("args")
+    script = " ".join(job["args"])
+    steps = [
+        "airflow db migrate",
+        "python -m support_flows.storage.migrations migrate --url-file ",
+        "python -m support_flows.server.preflight",
+        "python -m support_flows.server.access bootstrap",
+    ]
+    positions = [script.find(step) for step in steps]
+    assert -1 not in positions and positions == sorted(positions), f"deploy steps out of order: {script}"
+    assert " && " in script and ";" not in script, "a failed step must stop the job"
+
+
+def test_the_owners_credentials_are_mounted_in_the_deploy_job_only(values):
+    """chart/templates/jobs/migrate-database-job.yaml mounts ``migrateDatabaseJob.extraVolumes`` /
+    ``extraVolumeMounts`` in that job's pod alone; the top-level ``secret``, ``env``, ``volumes`` and
+    ``extraEnv`` go into every Airflow pod (_helpers.yaml, custom_airflow_environment)."""
+    job = values["migrateDatabaseJob"]
+    outside = {key: value for key, value in values.items() if key != "migrateDatabaseJob"}
+    assert OWNER_SECRET not in json.dumps(outside)
+    assert "support-flows-users" not in json.dumps(outside)
+    (volume,) = job["extraVolumes"]
+    sources = {source["secret"]["name"] for source in volume["projected"]["sources"]}
+    assert sources == {OWNER_SECRET, "support-flows-users"}
+    (mount,) = job["extraVolumeMounts"]
+    assert mount["name"] == volume["name"] and mount["readOnly"] is True
+    files = {item["path"] for source in volume["projected"]["sources"] for item in source["secret"]["items"]}
+    for name in files:
+        assert f"{mount['mountPath']}/{name}" in " ".join(job["args"]), name
+
+
+def test_https_ingress_for_the_api_server(values):
+    """chart/templates/api-server/api-server-ingress.yaml (Airflow >= 3): rendered when
+    ``ingress.apiServer.enabled``; it reads ``hosts[].name``, ``hosts[].tls.enabled`` and
+    ``.secretName``, ``annotations``, ``ingressClassName``, ``path`` and ``pathType``. The values
+    schema does not describe ``ingress.apiServer``, so a misspelt key would pass it: the keys are
+    checked against that template's names here. ``[api] base_url`` is the same host, over https."""
+    ingress = values["ingress"]["apiServer"]
+    known = {
+        "enabled",
+        "annotations",
+        "hosts",
+        "ingressClassName",
+        "path",
+        "pathType",
+        "precedingPaths",
+        "succeedingPaths",
+    }
+    assert set(ingress) <= known, set(ingress) - known
+    assert ingress["enabled"] is True
+    assert ingress["annotations"]["cert-manager.io/cluster-issuer"]
+    (host,) = ingress["hosts"]
+    assert set(host) == {"name", "tls"} and host["tls"] == {"enabled": True, "secretName": host["tls"]["secretName"]}
+    base_url = urlsplit(values["config"]["api"]["base_url"])
+    assert base_url.scheme == "https" and base_url.hostname == host["name"]
+
+
+def test_the_chart_version_is_pinned_wherever_it_is_installed():
+    """Every helm install/upgrade command in the docs and the values file names the chart version
+    whose schema and templates these tests were written against."""
+    commands = []
+    for path in (VALUES, ROOT / "docs" / "operations.md", ROOT / "README.md"):
+        text = path.read_text().replace("\\\n", " ")
+        commands += [(path.name, line) for line in text.splitlines() if re.search(r"helm (upgrade|install) ", line)]
+    assert commands
+    for name, line in commands:
+        assert f"--version {CHART_VERSION}" in line, f"{name}: {line.strip()}"
+
+
+# --- what this package needs of a deployment --------------------------------------------------------
 
 
 def test_runs_our_image_on_airflow_3_3(values):
     assert values["airflowVersion"] == "3.3.2"
     assert values["images"]["airflow"]["repository"] == "support-flows-airflow"
-    assert values["images"]["useDefaultImageForMigration"] is False
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    python = re.search(r"FROM apache/airflow:3\.3\.2-(python3\.\d+) AS production", dockerfile)[1]
+    assert values["images"]["airflow"]["tag"].startswith(f"3.3.2-{python}-")
     assert values["executor"] == "CeleryExecutor"
     assert values["dags"]["gitSync"]["enabled"] is False and values["dags"]["persistence"]["enabled"] is False
+
+
+def test_no_pythonpath_and_no_plugins_folder(values):
+    """The package is installed in the image and registers its plugin by entry point."""
+    assert all(item["name"] != "PYTHONPATH" for item in values.get("env", []))
+    assert "plugins_folder" not in values["config"]["core"]
 
 
 def test_key_vault_with_workload_identity(values):
@@ -49,7 +181,7 @@ def test_key_vault_with_workload_identity(values):
     assert secrets["backend"].endswith("key_vault.AzureKeyVaultBackend")
     assert json.loads(secrets["backend_kwargs"])["vault_url"].startswith("https://")
     assert values["labels"]["azure.workload.identity/use"] == "true"
-    for component in (*COMPONENTS, "migrateDatabaseJob", "createUserJob"):
+    for component in (*COMPONENTS, "migrateDatabaseJob"):
         annotations = values[component]["serviceAccount"]["annotations"]
         assert re.fullmatch(r"[0-9a-f-]{36}", annotations["azure.workload.identity/client-id"]), component
 
@@ -62,19 +194,13 @@ def test_secrets_only_by_reference(values):
     assert values["data"]["metadataSecretName"] and "metadataConnection" not in values["data"]
     assert values["redis"]["passwordSecretName"] and "password" not in values["redis"]
     assert {s["envName"] for s in values["secret"]} == {"AIRFLOW_CONN_SUPPORT_REPORTING"}
-    for item in values["createUserJob"]["env"]:
-        assert "value" not in item and item["valueFrom"]["secretKeyRef"]["name"] == "support-flows-users"
 
 
-def test_every_component_has_resources_and_migrations_are_a_job(values):
-    for component in (*COMPONENTS, "migrateDatabaseJob", "createUserJob", "statsd", "redis"):
+def test_every_component_has_resources(values):
+    for component in (*COMPONENTS, "migrateDatabaseJob", "statsd", "redis"):
         resources = values[component]["resources"]
         assert resources["requests"]["cpu"] and resources["requests"]["memory"], component
         assert resources["limits"]["memory"], component
-    assert values["migrateDatabaseJob"]["enabled"] is True
-    assert values["createUserJob"]["args"] == [
-        "python -m support_flows.storage.migrations migrate && exec python -m support_flows.server.access bootstrap"
-    ]
     assert values["statsd"]["enabled"] is True and values["config"]["metrics"]["statsd_on"] == "True"
 
 

@@ -5,6 +5,8 @@ by tasks, which only check that the schema is there (``require_schema``). Idempo
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
@@ -147,17 +149,31 @@ def require_schema(engine: Engine) -> None:
 
 
 def main(argv: list[str]) -> int:
-    """``python -m support_flows.storage.migrations migrate [--url URL]``: the deploy step."""
+    """``python -m support_flows.storage.migrations migrate [--url URL | --url-file PATH]``: the deploy step.
+
+    Run it as the database's owner (the flows' own login may not change tables): pass the owner's
+    URL, or a file holding it (a mounted secret, so the password is in no command line or
+    environment)."""
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m support_flows.storage.migrations", description=main.__doc__)
     parser.add_argument("command", choices=["migrate"])
-    parser.add_argument(
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument(
         "--url", help="SQLAlchemy URL of the reporting database (default: the support_reporting connection)"
     )
+    source.add_argument("--url-file", type=Path, help="a file holding that URL (e.g. a mounted secret)")
     args = parser.parse_args(argv)
-    if args.url:
-        engine = sa.create_engine(args.url)
+    url = args.url
+    if args.url_file is not None:
+        try:
+            url = args.url_file.read_text().strip()
+        except OSError as err:
+            parser.error(f"--url-file {args.url_file}: {err.strerror}")
+        if not url:
+            parser.error(f"--url-file {args.url_file} is empty: it should hold the owner's database URL")
+    if url:
+        engine = sa.create_engine(url)
     else:
         from airflow.sdk import BaseHook
 
