@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import Blueprint, Response, jsonify, request, url_for
 
-from mock_backend import db
+from mock_backend import db, tenant
 from mock_backend.store import Tx, now_ts
 
 bp = Blueprint("graph", __name__, url_prefix="/graph/v1.0")
@@ -191,20 +191,17 @@ def directory_id(upn: str) -> str:
 
 
 def _directory_user(key: str) -> dict | None:
-    """A user by object id or UPN. The directory is the backend's agents (UPN = e-mail address)."""
+    """A user by object id or UPN. The directory is the backend's agents (UPN = e-mail address) and
+    the tenant's own mailboxes (``tenant.MAILBOXES``: the support mailbox, the admins' lists)."""
     rows = (
         db()
         .execute("SELECT name, email FROM agents WHERE lower(email) NOT IN (SELECT upn FROM graph_users_left)")
         .fetchall()
     )
-    for row in rows:
-        if key.lower() in (row["email"].lower(), directory_id(row["email"])):
-            return {
-                "id": directory_id(row["email"]),
-                "displayName": row["name"],
-                "mail": row["email"],
-                "userPrincipalName": row["email"],
-            }
+    people = [(row["name"], row["email"]) for row in rows]
+    for name, email in [*people, *((mailbox.split("@")[0], mailbox) for mailbox in sorted(tenant.MAILBOXES))]:
+        if key.lower() in (email.lower(), directory_id(email)):
+            return {"id": directory_id(email), "displayName": name, "mail": email, "userPrincipalName": email}
     return None
 
 
@@ -374,6 +371,14 @@ def delete_event(mailbox: str, event_id: str):
 # --- SharePoint (OneDrive API on a site's default drive) ---------------------------------------------------
 
 
+@bp.get("/sites/<site_id>")
+def get_site(site_id: str):
+    """``GET /sites/{site-id}``: a site of the tenant (``tenant.SITES``), or Graph's 404."""
+    if site_id not in tenant.SITES:
+        raise GraphError(404, "itemNotFound", "Requested site could not be found")
+    return {"id": site_id, "displayName": tenant.SITES[site_id], "webUrl": f"{request.host_url}sites/{site_id}"}
+
+
 @bp.put("/sites/<site_id>/drive/root:/<path:item_path>:/content")
 def upload_file(site_id: str, item_path: str):
     """Simple upload: up to 4 MB (larger files need an upload session, which the flows do not use)."""
@@ -467,6 +472,14 @@ def _timestamp(value: object, field: str) -> None:
         raise GraphError(
             400, "BadRequest", f"{field} must be an ISO 8601 time with an offset, e.g. 2026-11-26T00:00:00Z."
         )
+
+
+@bp.get("/planner/plans/<plan_id>")
+def get_planner_plan(plan_id: str):
+    """``GET /planner/plans/{plan-id}``: a plan of the tenant (``tenant.PLANS``), or Graph's 404."""
+    if plan_id not in tenant.PLANS:
+        raise GraphError(404, "NotFound", "The requested item is not found.")
+    return {"id": plan_id, "title": tenant.PLANS[plan_id], "createdDateTime": "2026-01-01T00:00:00Z"}
 
 
 @bp.post("/planner/tasks")

@@ -37,6 +37,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mock_backend import tenant
 from support_flows_dev.pgserver import DataDirError, EmbeddedPostgres, ensure_databases, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -198,6 +199,13 @@ class Stack:
         return self.state_dir / "airflow"
 
     @property
+    def plugins_folder(self) -> Path:
+        """Empty on purpose: Airflow loads the plugin from the package's entry point."""
+        folder = self.airflow_home / "plugins"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    @property
     def airflow_url(self) -> str:
         return f"http://localhost:{self.airflow_port}"
 
@@ -270,7 +278,8 @@ class Stack:
             **os.environ,
             "AIRFLOW_HOME": str(self.airflow_home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
-            "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+            # the plugin comes from the package's entry point: an empty plugins folder, so it registers once
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(self.plugins_folder),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor" if self.executor == "celery" else "LocalExecutor",
             "AIRFLOW__CORE__PARALLELISM": "8",
@@ -300,10 +309,9 @@ class Stack:
             "AIRFLOW_VAR_SUPPORT_CUSTOMER_KEY_SALT": _secret_file(
                 self.state_dir / "customer-key-salt", lambda: secrets.token_urlsafe(32)
             ),
-            "AIRFLOW_VAR_SUPPORT_AIRFLOW_UI_URL": self.airflow_url,
-            "PYTHONPATH": os.pathsep.join(
-                filter(None, [str(ROOT / "plugins"), str(ROOT), os.environ.get("PYTHONPATH")])
-            ),
+            # the mock tenant's mailboxes, site, plan and portal: set, so nothing falls back to a
+            # placeholder and the preflight finds each (mock_backend/tenant.py)
+            **{f"AIRFLOW_VAR_SUPPORT_{name.upper()}": value for name, value in tenant.settings(self.mock_url).items()},
         }
         if self.executor == "celery":
             env.update(
@@ -440,6 +448,7 @@ class Stack:
             raise RuntimeError(f"airflow db migrate failed:\n{migrated.stdout[-2000:]}\n{migrated.stderr[-3000:]}")
         self.bootstrap_access(env)
         self.migrate_reporting(env)
+        self.preflight(env)
         for name in AIRFLOW_COMPONENTS:
             self._spawn(name, [self._airflow(), name], env)
         if self.executor == "celery":
@@ -463,6 +472,16 @@ class Stack:
             raise RuntimeError(
                 f"migrating the reporting database failed:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
             )
+        self.say("==> " + done.stdout.strip().splitlines()[-1])
+
+    def preflight(self, env: dict[str, str]) -> None:
+        """The deploy preflight, as production runs it (support_flows.server.preflight): every
+        tenant setting, Graph, the Support API and the reporting database, before Airflow starts."""
+        done = subprocess.run(
+            [sys.executable, "-m", "support_flows.server.preflight"], env=env, cwd=ROOT, capture_output=True, text=True
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"the preflight found problems:\n{done.stdout[-3000:]}\n{done.stderr[-2000:]}")
         self.say("==> " + done.stdout.strip().splitlines()[-1])
 
     def bootstrap_access(self, env: dict[str, str]) -> None:

@@ -11,9 +11,10 @@ import pytest
 import requests
 
 from e2e_support import Client, mock_get
+from mock_backend import tenant
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-ADMIN = "sysadmin@support.example.com"
+ADMIN = tenant.SYSADMIN_RECIPIENTS[0]  # the stack's sysadmin_recipients
 
 
 def test_a_stalled_new_ticket_run_alerts_the_administrators_before_it_ends(stack):

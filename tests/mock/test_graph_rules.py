@@ -74,6 +74,28 @@ def test_users_are_found_by_upn_or_id_and_unknown_users_are_404(client, auth):
     refused(client.get(f"/graph/v1.0/users/{ALAN}", headers=auth), 404, "Request_ResourceNotFound")
 
 
+def test_the_tenants_mailboxes_are_in_the_directory(client, auth):
+    """The support mailbox and the admins' lists exist as users, so a preflight can look them up."""
+    from mock_backend import tenant
+
+    for mailbox in sorted(tenant.MAILBOXES):
+        found = client.get(f"/graph/v1.0/users/{mailbox.upper()}", headers=auth)
+        assert found.status_code == 200 and found.json["userPrincipalName"] == mailbox
+
+
+def test_sites_and_plans_are_looked_up_and_unknown_ones_are_404(client, auth):
+    """GET /sites/{id} and GET /planner/plans/{id}: the tenant's own, else Graph's 404."""
+    from mock_backend import tenant
+
+    site = client.get(f"/graph/v1.0/sites/{tenant.SHAREPOINT_SITE_ID}", headers=auth)
+    assert site.status_code == 200 and site.json["id"] == tenant.SHAREPOINT_SITE_ID and site.json["webUrl"]
+    refused(client.get("/graph/v1.0/sites/no-such-site", headers=auth), 404, "itemNotFound")
+    plan = client.get(f"/graph/v1.0/planner/plans/{tenant.PLANNER_PLAN_ID}", headers=auth)
+    assert plan.status_code == 200 and plan.json["id"] == tenant.PLANNER_PLAN_ID and plan.json["title"]
+    refused(client.get("/graph/v1.0/planner/plans/no-such-plan", headers=auth), 404)
+    refused(client.get(f"/graph/v1.0/sites/{tenant.SHAREPOINT_SITE_ID}"), 401, "InvalidAuthenticationToken")
+
+
 def test_every_graph_error_has_graphs_shape(client, auth):
     refused(client.get("/graph/v1.0/no/such/thing", headers=auth), 404)
     refused(

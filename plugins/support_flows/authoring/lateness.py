@@ -91,6 +91,6 @@ def alert_late_run(limit_minutes: float, since: str, context: dict | None = None
         f"the run was not done {limit_minutes:g} minutes after being {since} (deadline {deadline_time}); "
         f"state when the deadline passed: {run.get('state', '?')}"
     )
-    failure = alerts.run_failure(settings, dag_id, run_id, TASK_ID, LATE, message)
+    failure = alerts.run_failure(dag_id, run_id, TASK_ID, LATE, message)
     log.warning("support_flows: %s %s is late: %s", dag_id, run_id, failure.message)
     return alerts.handle_failure(failure, settings)

@@ -360,6 +360,30 @@ class GraphClient:
             self._user_ids[key] = user["id"]
         return self._user_ids[key]
 
+    # --- what a deployment must have (the preflight asks) -------------------------------------------------
+
+    def access_token(self) -> None:
+        """Get an access token now and raise whatever the identity platform said: the deploy
+        preflight's first question (``warm_up`` hides the same failure until the first request)."""
+
+        async def get_token() -> None:
+            adapter = await self.hook.get_async_conn()
+            await adapter._authentication_provider.access_token_provider.get_authorization_token(adapter.base_url)
+
+        self._run(get_token())
+
+    def site(self, site_id: str) -> dict:
+        """The SharePoint site (``GET /sites/{id}``); a 404 is a ``GraphRequestError``."""
+        return self.request(
+            "GET", "sites/{site_id}", path_parameters={"site_id": site_id}, what=f"look up site {site_id}"
+        )
+
+    def planner_plan(self, plan_id: str) -> dict:
+        """The Planner plan (``GET /planner/plans/{id}``); a 404 is a ``GraphRequestError``."""
+        return self.request(
+            "GET", "planner/plans/{plan_id}", path_parameters={"plan_id": plan_id}, what=f"look up plan {plan_id}"
+        )
+
     # --- Planner ----------------------------------------------------------------------------------------
 
     def create_planner_task(

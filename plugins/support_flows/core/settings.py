@@ -4,6 +4,11 @@ needs no Variables and no secrets).
 Each setting ``name`` comes from the Airflow Variable ``support_<name>``; Airflow also finds it in
 the environment as ``AIRFLOW_VAR_SUPPORT_<NAME>`` and in the secrets backend (Azure Key Vault in
 production). Lists are comma-separated.
+
+A *tenant* setting names something of the customer's own (a mailbox, a site, a plan, their portal):
+its default is a placeholder that lets the package's tests run, never a deployment. The deploy
+preflight (``support_flows.server.preflight``) refuses to start while one is not set, still holds a
+placeholder domain, or names something that does not exist.
 """
 
 from __future__ import annotations
@@ -24,20 +29,20 @@ class SettingsError(ValueError):
 @dataclass(frozen=True)
 class Settings:
     sender_mailbox: str = field(
-        default="support@support.example.com", metadata={"doc": "mailbox every e-mail is sent from"}
+        default="support@support.example.com", metadata={"doc": "mailbox every e-mail is sent from", "tenant": True}
     )
     admin_recipients: tuple[str, ...] = field(
-        default=("support-admins@support.example.com",), metadata={"doc": "who gets the daily summary"}
+        default=("support-admins@support.example.com",), metadata={"doc": "who gets the daily summary", "tenant": True}
     )
     sysadmin_recipients: tuple[str, ...] = field(
-        default=("sysadmin@support.example.com",), metadata={"doc": "who is alerted when a flow fails"}
+        default=("sysadmin@support.example.com",), metadata={"doc": "who is alerted when a flow fails", "tenant": True}
     )
     sharepoint_site_id: str = field(
-        default="support-reports", metadata={"doc": "SharePoint site that archives the daily reports"}
+        default="support-reports", metadata={"doc": "SharePoint site that archives the daily reports", "tenant": True}
     )
     report_folder: str = field(default="Reports", metadata={"doc": "folder in the site's document library"})
     planner_plan_id: str = field(
-        default="support-follow-ups", metadata={"doc": "Planner plan for supervisors' follow-up tasks"}
+        default="support-follow-ups", metadata={"doc": "Planner plan for supervisors' follow-up tasks", "tenant": True}
     )
     timezone: str = field(default="UTC", metadata={"doc": "the support centre's time zone (IANA name)"})
     ai_confidence_threshold: float = field(
@@ -64,10 +69,8 @@ class Settings:
         default=(), metadata={"doc": "company days off (YYYY-MM-DD) besides the public holidays"}
     )
     portal_url: str = field(
-        default="https://support.example.com/tickets", metadata={"doc": "base of the ticket links in e-mails"}
-    )
-    airflow_ui_url: str = field(
-        default="http://localhost:8080", metadata={"doc": "base of the log links in failure alerts"}
+        default="https://support.example.com/tickets",
+        metadata={"doc": "base of the ticket links in e-mails", "tenant": True},
     )
     api_timeout_seconds: float = field(
         default=30.0, metadata={"doc": "timeout of each Support API call (the connection's extra timeout wins)"}
@@ -110,12 +113,8 @@ def _convert(name: str, kind: Any, raw: str) -> Any:
 
 
 def _read(name: str, kind: Any) -> Any:
-    from airflow.sdk import Variable
-
-    raw = Variable.get(VARIABLE_PREFIX + name, default=None)
-    if raw is None or str(raw) == "":
-        return _DEFAULTS[name]
-    return _convert(name, kind, str(raw))
+    raw = raw_setting(name)
+    return _DEFAULTS[name] if raw is None else _convert(name, kind, raw)
 
 
 def _check_escalation_hours(reminder: int, supervisor: int) -> None:
@@ -168,4 +167,24 @@ class LazySettings:
 
 _DEFAULTS = {item.name: item.default for item in dataclasses.fields(Settings)}
 SETTING_NAMES = tuple(_DEFAULTS)
+TENANT_SETTINGS = tuple(item.name for item in dataclasses.fields(Settings) if item.metadata.get("tenant"))
+
+
+def raw_setting(name: str) -> str | None:
+    """The setting as stored (Variable, environment or vault), or None where it is not set at all:
+    what tells a value someone chose from a fallback to the default."""
+    from airflow.sdk import Variable
+
+    raw = Variable.get(VARIABLE_PREFIX + name, default=None)
+    return None if raw is None or str(raw) == "" else str(raw)
+
+
+def airflow_ui_url() -> str:
+    """Where the Airflow UI is, for the links in alerts: Airflow's own ``[api] base_url`` (one
+    place for it: the address the API server is reached at)."""
+    from airflow.configuration import conf
+
+    return conf.get("api", "base_url", fallback="") or "http://localhost:8080"
+
+
 _KINDS = get_type_hints(Settings)

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
 from support_flows.core import notifications
-from support_flows.core.settings import Settings
+from support_flows.core.settings import Settings, airflow_ui_url
 from support_flows.storage.reporting import ReportingStore
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ def log_url(ui_url: str, dag_id: str, run_id: str, task_id: str, map_index: int,
     return f"{url}?try_number={try_number}"
 
 
-def run_failure(settings: Settings, dag_id: str, run_id: str, task_id: str, error_type: str, message: str) -> Failure:
+def run_failure(dag_id: str, run_id: str, task_id: str, error_type: str, message: str) -> Failure:
     """A failure of a whole run rather than of a task try (a late run, a lagging watcher): final,
     linked to the run's page. ``task_id`` names what failed (no real task has it)."""
     return Failure(
@@ -58,7 +58,7 @@ def run_failure(settings: Settings, dag_id: str, run_id: str, task_id: str, erro
         error_type=error_type,
         message=message,
         is_final=True,
-        log_url=f"{settings.airflow_ui_url.rstrip('/')}/dags/{dag_id}/runs/{run_id}",
+        log_url=f"{airflow_ui_url().rstrip('/')}/dags/{dag_id}/runs/{run_id}",
     )
 
 

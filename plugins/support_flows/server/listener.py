@@ -45,7 +45,7 @@ def on_starting(component):
 @hookimpl
 def on_task_instance_failed(previous_state, task_instance, error):
     try:
-        from support_flows.core.settings import load_settings
+        from support_flows.core.settings import airflow_ui_url, load_settings
         from support_flows.flows import alerts
         from support_flows.server import failure_reasons
 
@@ -66,7 +66,7 @@ def on_task_instance_failed(previous_state, task_instance, error):
             message=message,
             is_final=state not in RETRY_STATES,
             log_url=alerts.log_url(
-                settings.airflow_ui_url,
+                airflow_ui_url(),
                 task_instance.dag_id,
                 task_instance.run_id,
                 task_instance.task_id,
