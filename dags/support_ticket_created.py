@@ -47,8 +47,9 @@ def support_ticket_created():
         missing."""
         from support_flows.flows import tickets
 
-        ticket = tickets.create_ticket_from_request(rt, params, get_current_context()["dag_run"].run_id)
-        return tickets.answer_or_queue(rt, ticket)
+        run = get_current_context()["dag_run"]
+        ticket = tickets.create_ticket_from_request(rt, params, run.run_id)
+        return tickets.answer_or_queue(rt, ticket, triggered_at=run.run_after)
 
     answer_or_queue()
 

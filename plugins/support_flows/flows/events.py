@@ -98,9 +98,11 @@ def report_lag(rt, events: list[dict], dag_id: str, run_id: str) -> float | None
     """The watcher's lag: logged every run, alerted (flow_errors + the administrators' e-mail, as a
     failure) past ``watcher_lag_alert_minutes``. A stopped watcher is caught by its deadline
     (``support_flows.authoring.lateness``)."""
+    from support_flows.core import metrics
     from support_flows.flows import alerts
 
     oldest = oldest_wait(events, alerts.now())
+    metrics.watcher_lag(oldest[0] if oldest else 0.0)
     if oldest is None:
         return None
     lag, event = oldest
@@ -111,7 +113,7 @@ def report_lag(rt, events: list[dict], dag_id: str, run_id: str) -> float | None
             f"event {event['id']} ({event['type']}) waited {lag / 60:.0f} minutes for its flow "
             f"(alert threshold {threshold:g} minutes): the flows it starts are behind"
         )
-        failure = alerts.run_failure(rt.settings, dag_id, run_id, "watcher_lag", LAGGING, message)
+        failure = alerts.run_failure(dag_id, run_id, "watcher_lag", LAGGING, message)
         alerts.handle_failure(failure, rt.settings, store=rt.store)
     return lag
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from support_flows.core import notifications
+from datetime import datetime
+
+from support_flows.core import catalog, metrics, notifications
 from support_flows.core.runtime import FlowRuntime
 
 TICKET_FIELDS = ("customer_name", "customer_email", "subject", "description", "priority", "channel")
@@ -19,11 +21,12 @@ def create_ticket_from_request(rt: FlowRuntime, request: dict, run_id: str) -> d
     return api.create_ticket(**fields)
 
 
-def answer_or_queue(rt: FlowRuntime, ticket: dict) -> dict:
+def answer_or_queue(rt: FlowRuntime, ticket: dict, triggered_at: datetime | None = None) -> dict:
     """Steps 2-5 of the seed: AI answer to the customer, or the queue and an acknowledgement.
 
     A rerun takes the path the first run took (the ticket's status says which), and the e-mail
-    ledger keeps the customer from getting the same e-mail twice.
+    ledger keeps the customer from getting the same e-mail twice. ``triggered_at`` (the run's
+    trigger) times the customer's e-mail for the operators' dashboard.
     """
     ticket_id = ticket["id"]
     loop_reason = notifications.automatic_reply_reason(ticket, rt.settings.sender_mailbox)
@@ -42,13 +45,16 @@ def answer_or_queue(rt: FlowRuntime, ticket: dict) -> dict:
         answer = None
 
     if answer:
-        rt.mailer.send(f"ticket-{ticket_id}:ai-answer", notifications.ai_answer_email(ticket, answer))
+        if rt.mailer.send(f"ticket-{ticket_id}:ai-answer", notifications.ai_answer_email(ticket, answer)):
+            metrics.trigger_to_email(catalog.TICKET_CREATED, triggered_at)
         return {"ticket_id": ticket_id, "status": "ai_responded", "customer_notified": True}
 
     if ticket["status"] == "new":  # queued first: the ticket reaches the agents even if no e-mail can go out
         ticket = rt.api.update_ticket(ticket_id, status="queued")
-    if not loop_reason:
-        rt.mailer.send(f"ticket-{ticket_id}:acknowledgement", notifications.acknowledgement_email(ticket))
+    if not loop_reason and rt.mailer.send(
+        f"ticket-{ticket_id}:acknowledgement", notifications.acknowledgement_email(ticket)
+    ):
+        metrics.trigger_to_email(catalog.TICKET_CREATED, triggered_at)
     outputs = {
         "ticket_id": ticket_id,
         "status": "queued" if ticket["status"] in ("new", "queued") else ticket["status"],
