@@ -86,3 +86,33 @@ def test_lazy_settings_read_only_what_is_used_and_still_name_a_bad_variable(monk
         LazySettings().escalation_supervisor_hours  # noqa: B018
     with pytest.raises(AttributeError):
         LazySettings().no_such_setting  # noqa: B018
+
+
+def test_the_readme_settings_table_is_the_code():
+    """Every setting the code reads is in the README's table with its default, tenant settings
+    marked as such, and the table names no setting the code does not have."""
+    import dataclasses
+    import re
+    from pathlib import Path
+
+    from support_flows.core.settings import TENANT_SETTINGS, Settings
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    table = readme[readme.index("| setting | default | what |") :]
+    table = table[: table.index("\n\n")]
+    rows = {}
+    for line in table.splitlines()[2:]:
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        for name in re.findall(r"`(\w+)`", cells[0]):
+            rows[name] = cells[1]
+    fields = {item.name: item for item in dataclasses.fields(Settings)}
+    assert set(rows) == set(fields), f"README only: {set(rows) - set(fields)}; code only: {set(fields) - set(rows)}"
+    for name, item in fields.items():
+        default = item.default if not isinstance(item.default, tuple) else ", ".join(item.default)
+        if name in TENANT_SETTINGS:
+            assert rows[name] == f"tenant (placeholder {default})", name
+        elif item.metadata.get("secret"):
+            assert "required, secret" in rows[name], name
+        elif default != "" and default != ():
+            shown = f"{default:g}" if isinstance(default, float) else str(default)
+            assert shown in rows[name].split(" / ") or rows[name].startswith(shown), (name, rows[name], shown)
