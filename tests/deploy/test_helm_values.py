@@ -23,6 +23,7 @@ VALUES = ROOT / "deploy" / "helm" / "values.yaml"
 REMOTE_LOGS = ROOT / "deploy" / "helm" / "values-remote-logs.yaml"
 COMPONENTS = ("scheduler", "workers", "apiServer", "dagProcessor", "triggerer")
 CHART_VERSION = "1.19.0"
+RELEASE = "support-flows"  # the release name the docs install
 OWNER_SECRET = "support-flows-reporting-owner"
 
 
@@ -72,7 +73,13 @@ def test_the_broker_url_comes_from_the_operators_secret(values):
         )
     assert "password" not in values["redis"] and "brokerUrl" not in values["data"]
     docs = (ROOT / "docs" / "operations.md").read_text()
-    assert f"create secret generic {values['data']['brokerUrlSecretName']} --from-literal=connection=redis://" in docs
+    # the broker's host is the chart's Redis service, "<airflow.fullname>-redis" (_helpers.yaml:
+    # the release name, then "-airflow" unless the release name contains the chart's name)
+    fullname = RELEASE if "airflow" in RELEASE else f"{RELEASE}-airflow"
+    assert re.search(
+        rf"create secret generic {values['data']['brokerUrlSecretName']} --from-literal=connection=redis://:\S+@{fullname}-redis:6379/0",
+        docs,
+    ), "docs/operations.md must make the broker URL with the Redis password and the chart's Redis host"
     assert f"create secret generic {values['redis']['passwordSecretName']} --from-literal=password=" in docs
 
 
