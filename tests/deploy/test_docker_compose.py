@@ -87,7 +87,10 @@ def filled_env() -> dict[str, str]:
     env["AZURE_KEY_VAULT_URL"] = "https://support-flows.vault.azure.net/"
     env["AZURE_CLIENT_ID"] = ""
     env["AIRFLOW_BASE_URL"] = "https://airflow.support.contoso.com"
-    env["TLS_CERTIFICATE_FILE"], env["TLS_PRIVATE_KEY_FILE"] = "/etc/ssl/support-flows.crt", "/etc/ssl/support-flows.key"
+    env["TLS_CERTIFICATE_FILE"], env["TLS_PRIVATE_KEY_FILE"] = (
+        "/etc/ssl/support-flows.crt",
+        "/etc/ssl/support-flows.key",
+    )
     return env
 
 
@@ -294,7 +297,12 @@ def test_only_the_tls_proxy_listens_on_the_network(name):
     """The API server (8080) and the metrics (9102) are on 127.0.0.1; the proxy's 443 (and 80, which
     only redirects) are the public ports. The demo's mock (5000) is the one exception, on purpose."""
     services = (merged("docker-compose.yaml", name) if name != "docker-compose.yaml" else load(name))["services"]
-    public = {(service, port) for service, spec in services.items() for address, port in published(spec) if address != "127.0.0.1"}
+    public = {
+        (service, port)
+        for service, spec in services.items()
+        for address, port in published(spec)
+        if address != "127.0.0.1"
+    }
     allowed = {("proxy", "443"), ("proxy", "80")} | ({("mock-backend", "5000")} if "demo" in name else set())
     assert public <= allowed, public - allowed
     assert ("127.0.0.1", "8080") in published(services["airflow-apiserver"])
@@ -314,7 +322,9 @@ def test_the_proxy_terminates_tls_with_the_operators_certificate(compose):
     assert "return 301 https://$host$request_uri;" in config, "plain http only redirects"
     assert "$$" not in config, "compose turns $$ into $ for nginx"
     for name in AIRFLOW_SERVICES:
-        assert compose["services"][name]["environment"]["AIRFLOW__API__BASE_URL"] == "https://airflow.support.contoso.com"
+        assert (
+            compose["services"][name]["environment"]["AIRFLOW__API__BASE_URL"] == "https://airflow.support.contoso.com"
+        )
 
 
 def test_a_missing_tls_file_or_base_url_stops_compose():

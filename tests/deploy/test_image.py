@@ -95,7 +95,9 @@ def test_the_build_context_holds_only_what_the_image_copies():
     for source in sources:
         assert any(path == source or path.startswith(source + "/") for path in kept), f"{source} is not in the context"
     for path in kept:
-        assert any(path == source or path.startswith(source + "/") for source in sources), f"{path} is sent but not copied"
+        assert any(path == source or path.startswith(source + "/") for source in sources), (
+            f"{path} is sent but not copied"
+        )
 
 
 def test_the_base_tag_names_the_python_the_lock_was_made_for():
@@ -158,6 +160,10 @@ def test_the_package_is_support_flows_alone(wheel):
     top = {name.split("/", 1)[0] for name in wheel.namelist() if not name.split("/", 1)[0].endswith(".dist-info")}
     assert top == {"support_flows"}, top
     assert "support_flows/core/templates/base.html" in wheel.namelist()
+    source = ROOT / "plugins"
+    modules = {str(path.relative_to(source)) for path in (source / "support_flows").rglob("*.py")}
+    missing = modules - set(wheel.namelist())
+    assert not missing, f"pyproject.toml leaves out of the package: {sorted(missing)}"
     assert "support_flows/server/plugin.py" in wheel.namelist()
 
 

@@ -108,7 +108,13 @@ def test_every_mapping_matches_a_name_airflow_or_the_package_emits():
 
 @pytest.mark.parametrize(
     "legacy",
-    ["dag.*.*.duration", "ti.finish.*.*.*", "dagrun.duration.success.*", "dagrun.duration.failed.*", "pool.open_slots.*"],
+    [
+        "dag.*.*.duration",
+        "ti.finish.*.*.*",
+        "dagrun.duration.success.*",
+        "dagrun.duration.failed.*",
+        "pool.open_slots.*",
+    ],
 )
 def test_the_metrics_the_dashboard_needs_are_still_emitted_by_airflow(legacy):
     """An Airflow upgrade that renamed one would leave the dashboard empty: fail here first."""
