@@ -46,7 +46,7 @@ def _requested_day(params):
 )
 def support_analytics_load():
     @step(outlets=[TICKET_FACTS])
-    def load_tickets(rt, params) -> dict:
+    def load_tickets(params, rt=None) -> dict:
         from support_flows.flows import analytics
 
         day = _requested_day(params)
@@ -55,7 +55,7 @@ def support_analytics_load():
         return analytics.load_new_tickets(rt)
 
     @step(outlets=[FEEDBACK_FACTS])
-    def load_feedback(rt, params) -> dict:
+    def load_feedback(params, rt=None) -> dict:
         from support_flows.core.runtime import run_day
         from support_flows.flows import analytics
 
@@ -66,7 +66,7 @@ def support_analytics_load():
         )
 
     @step(outlets=[AGENT_DAILY_PERFORMANCE])
-    def load_agent_performance(rt, params) -> dict:
+    def load_agent_performance(params, rt=None) -> dict:
         from support_flows.core.runtime import run_day
         from support_flows.flows import analytics
 

@@ -36,13 +36,13 @@ ASSIGNED_BY = "auto-assign (workload)"
 )
 def support_auto_assign():
     @step
-    def plan_assignments(rt, params) -> list[dict]:
+    def plan_assignments(rt=None) -> list[dict]:
         from support_flows.flows import assignment
 
         return assignment.plan_by_workload(rt)
 
     @step(pool=SENDER_MAILBOX_POOL, map_index_template="ticket {{ task.op_kwargs['planned']['ticket_id'] }}")
-    def assign_ticket(rt, params, planned: dict) -> dict:
+    def assign_ticket(planned: dict, rt=None) -> dict:
         from support_flows.flows import assignment
 
         made = assignment.assign(rt, planned["ticket_id"], planned["agent_id"], ASSIGNED_BY)

@@ -26,10 +26,10 @@ from __future__ import annotations
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import dag
 
-from support_flows.authoring import lateness
 from support_flows.authoring.dag_defaults import scheduled_dag_args, step
 from support_flows.core import catalog
-from support_flows.flows.events import BackendEventSensor
+from support_flows.operations import lateness
+from support_flows.operations.events import BackendEventSensor
 
 DAG_ID = catalog.BACKEND_EVENTS
 
@@ -46,9 +46,9 @@ def support_backend_events():
     waited = BackendEventSensor(task_id="wait_for_events")
 
     @step
-    def plan_flow_runs(rt, params, signal: dict, ti=None) -> list[dict]:
+    def plan_flow_runs(signal: dict, ti=None, rt=None) -> list[dict]:
         """One flow run per relevant event in the window the sensor saw."""
-        from support_flows.flows.events import flow_run_for, read_events, report_lag
+        from support_flows.operations.events import flow_run_for, read_events, report_lag
 
         events = read_events(rt.api, signal["after"], signal["seen_up_to"])
         report_lag(rt, events, ti.dag_id, ti.run_id)
@@ -58,9 +58,9 @@ def support_backend_events():
     started = TriggerDagRunOperator.partial(task_id="start_flow", skip_when_already_exists=True).expand_kwargs(runs)
 
     @step(trigger_rule="none_failed")
-    def save_cursor(rt, params, signal: dict) -> int:
+    def save_cursor(signal: dict, rt=None) -> int:
         """Past the window the runs were started for."""
-        from support_flows.flows.events import WATERMARK
+        from support_flows.operations.events import WATERMARK
 
         rt.store.set_watermark(WATERMARK, signal["seen_up_to"])
         return signal["seen_up_to"]

@@ -33,7 +33,7 @@ DAG_ID = catalog.CLOSE_AI_ANSWERS
 )
 def support_close_ai_answers():
     @step(outlets=[TICKET_FACTS])
-    def close_unanswered(rt, params) -> dict:
+    def close_unanswered(rt=None) -> dict:
         from support_flows.core.runtime import run_moment
         from support_flows.flows import ai_answers
 

@@ -32,7 +32,7 @@ DAG_ID = catalog.CUSTOMER_REPLIED
 )
 def support_customer_replied():
     @step
-    def hand_to_agent(rt, params) -> dict:
+    def hand_to_agent(params, rt=None) -> dict:
         from support_flows.flows import ai_answers
 
         return ai_answers.hand_to_agent(rt, params["ticket_id"])

@@ -21,11 +21,11 @@ from __future__ import annotations
 
 from airflow.sdk import dag
 
-from support_flows.authoring import lateness
 from support_flows.authoring.dag_defaults import scheduled_dag_args, step
 from support_flows.authoring.pools import SENDER_MAILBOX_POOL
 from support_flows.authoring.schedules import cron
 from support_flows.core import catalog
+from support_flows.operations import lateness
 from support_flows.storage.reporting_assets import DAILY_SUMMARY
 
 DAG_ID = catalog.DAILY_SUMMARY
@@ -39,32 +39,32 @@ DAG_ID = catalog.DAILY_SUMMARY
 )
 def support_daily_summary():
     @step
-    def collect_statistics(rt, params) -> dict:
+    def collect_statistics(params, rt=None) -> dict:
         from support_flows.core.runtime import run_day
         from support_flows.flows import daily_summary
 
         return daily_summary.collect(rt, run_day(rt.settings.timezone, params.get("report_date")))
 
     @step
-    def format_report(rt, params, data: dict) -> dict:
+    def format_report(data: dict, rt=None) -> dict:
         from support_flows.flows import daily_summary
 
         return daily_summary.render(rt, data)
 
     @step(pool=SENDER_MAILBOX_POOL)
-    def email_admins(rt, params, report: dict) -> str:
+    def email_admins(report: dict, rt=None) -> str:
         from support_flows.flows import daily_summary
 
         return daily_summary.email_admins(rt, report)
 
     @step
-    def archive_in_sharepoint(rt, params, report: dict) -> dict:
+    def archive_in_sharepoint(report: dict, rt=None) -> dict:
         from support_flows.flows import daily_summary
 
         return daily_summary.archive(rt, report)
 
     @step(outlets=[DAILY_SUMMARY])
-    def record_summary(rt, params, data: dict, report: dict, email_status: str, archived: dict) -> dict:
+    def record_summary(data: dict, report: dict, email_status: str, archived: dict, rt=None) -> dict:
         from support_flows.flows import daily_summary
 
         written = rt.store.upsert("daily_summary", [daily_summary.summary_row(rt, data, report)])

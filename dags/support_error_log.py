@@ -38,16 +38,18 @@ DAG_ID = catalog.ERROR_LOG
 )
 def support_error_log():
     @step(pool=SENDER_MAILBOX_POOL)
-    def send_pending_alerts(rt, params) -> int:
-        from support_flows.flows import alerts
+    def send_pending_alerts(rt=None) -> int:
+        from support_flows.operations import alerts
 
         return alerts.send_pending(rt.store, rt.graph, rt.settings)
 
     @step(outlets=[FLOW_ERRORS])
-    def publish_new_errors(rt, params) -> int:
+    def publish_new_errors(rt=None) -> int:
         from airflow.sdk.exceptions import AirflowSkipException
 
-        published = rt.store.publish_new_errors()
+        from support_flows.operations import alerts
+
+        published = alerts.publish_new_errors(rt.store)
         if not published:
             raise AirflowSkipException("no new rows in flow_errors since the last round: no Asset event")
         return published

@@ -46,7 +46,7 @@ def _run_id() -> str:
 )
 def support_escalate_stale_tickets():
     @step
-    def find_stale_tickets(rt, params) -> dict:
+    def find_stale_tickets(rt=None) -> dict:
         """How many tickets reach each level (the tickets themselves go to the reporting database)."""
         from support_flows.core.runtime import run_moment
         from support_flows.flows import escalation
@@ -54,19 +54,19 @@ def support_escalate_stale_tickets():
         return escalation.find_stale_tickets(rt, run_moment(), _run_id())
 
     @step(pool=SENDER_MAILBOX_POOL)
-    def remind_agents(rt, params, found: dict) -> dict:
+    def remind_agents(found: dict, rt=None) -> dict:
         from support_flows.flows import escalation
 
         return escalation.remind_agents(rt, _run_id()) if found["reminder"] else {}
 
     @step(pool=SENDER_MAILBOX_POOL)
-    def tell_supervisors(rt, params, found: dict) -> dict:
+    def tell_supervisors(found: dict, rt=None) -> dict:
         from support_flows.flows import escalation
 
         return escalation.tell_supervisors(rt, _run_id()) if found["supervisor"] else {}
 
     @step(outlets=[ESCALATIONS])
-    def record_escalations(rt, params, agent_notifications: dict, supervisor_notifications: dict) -> dict:
+    def record_escalations(agent_notifications: dict, supervisor_notifications: dict, rt=None) -> dict:
         from support_flows.core.runtime import run_moment
         from support_flows.flows import escalation
 

@@ -37,40 +37,34 @@ DAG_ID = catalog.FEEDBACK_RECEIVED
 )
 def support_feedback_received():
     @step
-    def save_feedback(rt, params) -> dict:
-        return rt.api.create_feedback(params["ticket_id"], params["rating"], params.get("comment"))
+    def save_feedback(params, rt=None) -> dict:
+        from support_flows.flows import feedback
+
+        return feedback.save(rt, params["ticket_id"], params["rating"], params.get("comment"))
 
     @step
-    def create_follow_up(rt, params, saved: dict) -> str | None:
+    def create_follow_up(saved: dict, rt=None) -> str | None:
         from support_flows.flows import feedback
 
         return feedback.create_follow_up(rt, saved)
 
     @step(outlets=[FEEDBACK_FACTS, AGENT_DAILY_PERFORMANCE])
-    def update_agent_metrics(rt, params, saved: dict, followup_task_id: str | None) -> dict:
+    def update_agent_metrics(saved: dict, followup_task_id: str | None, rt=None) -> dict:
         from support_flows.flows import feedback
 
         return feedback.update_agent_metrics(rt, saved, followup_task_id)
 
     @step(pool=SENDER_MAILBOX_POOL)
-    def thank_customer(rt, params, saved: dict) -> str:
-        from support_flows.core import notifications
+    def thank_customer(saved: dict, rt=None) -> str:
+        from support_flows.flows import feedback
 
-        ticket = rt.api.get_ticket(saved["ticket_id"])
-        email = notifications.feedback_thanks_email(ticket, saved["rating"])
-        return "sent" if rt.mailer.send(f"feedback-{saved['id']}:thanks", email) else "already_sent"
+        return feedback.thank_customer(rt, saved)
 
     @task
     def report(saved: dict, followup_task_id: str | None, metrics: dict, notification: str) -> dict:
-        return {
-            "feedback_id": saved["id"],
-            "ticket_id": saved["ticket_id"],
-            "rating": saved["rating"],
-            "feedback_processing_status": "processed",
-            "followup_task_id": followup_task_id,
-            "agent_metrics": metrics,
-            "customer_notification_status": notification,
-        }
+        from support_flows.flows import feedback
+
+        return feedback.outputs(saved, followup_task_id, metrics, notification)
 
     saved = save_feedback()
     follow_up = create_follow_up(saved)

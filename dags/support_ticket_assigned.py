@@ -36,25 +36,25 @@ DAG_ID = catalog.TICKET_ASSIGNED
 )
 def support_ticket_assigned():
     @step
-    def assign_ticket(rt, params) -> dict:
+    def assign_ticket(params, rt=None) -> dict:
         from support_flows.flows import assignment
 
         return assignment.assign(rt, params["ticket_id"], params["agent_id"], params["assigned_by"])
 
     @step(pool=SENDER_MAILBOX_POOL)
-    def notify_agent(rt, params, assigned: dict) -> str:
+    def notify_agent(assigned: dict, params, rt=None) -> str:
         from support_flows.flows import assignment
 
         return assignment.notify_agent(rt, assigned, params["assigned_by"])
 
     @step
-    def schedule_follow_up(rt, params, assigned: dict) -> dict:
+    def schedule_follow_up(assigned: dict, rt=None) -> dict:
         from support_flows.flows import assignment
 
         return assignment.schedule_follow_up(rt, assigned)
 
     @step
-    def update_status(rt, params, assigned: dict, notification: str, reminder: dict) -> dict:
+    def update_status(assigned: dict, notification: str, reminder: dict, params, rt=None) -> dict:
         from support_flows.flows import assignment
 
         assignment.record_status(rt, assigned, params["assigned_by"])

@@ -25,10 +25,10 @@ from __future__ import annotations
 
 from airflow.sdk import dag, get_current_context
 
-from support_flows.authoring import lateness
 from support_flows.authoring.dag_defaults import event_dag_args, step
 from support_flows.authoring.pools import SENDER_MAILBOX_POOL
 from support_flows.core import catalog
+from support_flows.operations import lateness
 
 DAG_ID = catalog.TICKET_CREATED
 
@@ -41,7 +41,7 @@ DAG_ID = catalog.TICKET_CREATED
 )
 def support_ticket_created():
     @step(pool=SENDER_MAILBOX_POOL)
-    def answer_or_queue(rt, params) -> dict:
+    def answer_or_queue(params, rt=None) -> dict:
         """Create the ticket (idempotent by request id), then the AI's answer to the customer, or the
         queue and an acknowledgement. Each step is safe to repeat, so a retry redoes only what is
         missing."""

@@ -36,53 +36,40 @@ DAG_ID = catalog.TICKET_RESOLVED
 )
 def support_ticket_resolved():
     @step
-    def resolve_ticket(rt, params) -> dict:
-        ticket = rt.api.resolve_ticket(params["ticket_id"], params["agent_id"], params["resolution_summary"])
-        return {"ticket_id": ticket["id"], "resolution_status": ticket["status"]}
+    def resolve_ticket(params, rt=None) -> dict:
+        from support_flows.flows import resolution
+
+        return resolution.resolve(rt, params["ticket_id"], params["agent_id"], params["resolution_summary"])
 
     @step(pool=SENDER_MAILBOX_POOL)
-    def notify_customer(rt, params, resolved: dict) -> str:
-        from support_flows.core import notifications
+    def notify_customer(resolved: dict, rt=None) -> str:
+        from support_flows.flows import resolution
 
-        ticket = rt.api.get_ticket(resolved["ticket_id"])
-        agent = rt.api.get_agent(ticket["agent_id"]) if ticket.get("agent_id") else None
-        email = notifications.resolution_email(ticket, ticket["resolution_summary"], agent)
-        sent = rt.mailer.send(f"ticket-{ticket['id']}:resolved-{ticket['resolved_at']}", email)
-        return "sent" if sent else "already_sent"
+        return resolution.notify_customer(rt, resolved["ticket_id"])
 
     @step(outlets=[TICKET_FACTS])
-    def load_reporting(rt, params, resolved: dict) -> int:
-        from support_flows.core.facts import ticket_fact
+    def load_reporting(resolved: dict, rt=None) -> int:
+        from support_flows.flows import resolution
 
-        ticket = rt.api.get_ticket(resolved["ticket_id"])
-        return rt.store.upsert("ticket_facts", [ticket_fact(ticket, rt.settings.customer_key_salt)])
+        return resolution.load_reporting(rt, resolved["ticket_id"])
 
     @step(pool=SENDER_MAILBOX_POOL)
-    def send_survey(rt, params, resolved: dict) -> dict:
-        from support_flows.core import notifications
+    def send_survey(resolved: dict, params, rt=None) -> dict:
+        from support_flows.flows import resolution
 
-        if not params["send_survey"]:
-            return {"survey_status": "not_requested", "survey_url": None}
-        survey = rt.api.create_survey(resolved["ticket_id"])
-        ticket = rt.api.get_ticket(resolved["ticket_id"])
-        email = notifications.survey_email(ticket, survey["url"])
-        sent = rt.mailer.send(f"ticket-{ticket['id']}:survey-{survey['id']}", email)
-        return {"survey_status": "sent" if sent else "already_sent", "survey_url": survey["url"]}
+        return resolution.send_survey(rt, resolved["ticket_id"], params["send_survey"])
 
     @step
-    def remove_reminder(rt, params, resolved: dict) -> str:
+    def remove_reminder(resolved: dict, rt=None) -> str:
         from support_flows.flows import assignment
 
         return assignment.remove_reminder(rt, resolved["ticket_id"])
 
     @task
     def report(resolved: dict, notification: str, loaded: int, survey: dict) -> dict:
-        return {
-            "ticket_id": resolved["ticket_id"],
-            "resolution_status": resolved["resolution_status"],
-            "customer_notification_status": notification,
-            **survey,
-        }
+        from support_flows.flows import resolution
+
+        return resolution.outputs(resolved, notification, survey)
 
     resolved = resolve_ticket()
     remove_reminder(resolved)

@@ -6,6 +6,8 @@ every module):
 - ``storage``: the reporting database (tables, migrations, ledger, watermarks, Assets)
 - ``core``: what every task works with (the catalog of DAGs, settings, the runtime, e-mails, reporting rows)
 - ``flows``: the flows' steps, one module per flow, called by the DAG files in ``dags/``
+- ``operations``: what runs the flows rather than being one: the event watcher, the error log and
+  alerts, deadlines for late runs
 - ``authoring``: helpers of the DAG files (defaults, Params, schedules, pools, deadlines)
 - ``server``: what runs inside Airflow's own processes (listener, REST guard, keys, roles)
 """

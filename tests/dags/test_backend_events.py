@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from support_flows.flows.events import WATERMARK
+from support_flows.operations.events import WATERMARK
 from support_flows.storage.reporting import ReportingStore
 
 CHANNEL_TICKET = {

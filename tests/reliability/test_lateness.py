@@ -9,10 +9,10 @@ from datetime import timedelta
 
 import pytest
 
-from support_flows.authoring import lateness
+from support_flows.core import times
 from support_flows.core.runtime import FlowRuntime
 from support_flows.core.settings import LazySettings
-from support_flows.flows import alerts, events
+from support_flows.operations import events, lateness
 from support_flows.storage.reporting import ReportingStore
 
 ADMIN = "sysadmin@support.example.com"
@@ -58,7 +58,7 @@ def test_the_dags_declare_their_deadlines(dagbag):
         (alert,) = dagbag.dags[dag_id].deadline
         assert type(alert.reference).__name__ == reference, dag_id
         assert alert.interval == timedelta(minutes=minutes), dag_id
-        assert alert.callback.path == "support_flows.authoring.lateness.run_is_late"
+        assert alert.callback.path == "support_flows.operations.lateness.run_is_late"
 
 
 def test_a_deadline_comes_from_the_environment_and_a_bad_one_names_its_variable(monkeypatch):
@@ -87,13 +87,13 @@ def channel_ticket(mock) -> list[dict]:
 def test_the_watcher_measures_its_lag_and_alerts_past_the_threshold(mock, connections, monkeypatch):
     rt = FlowRuntime(owner="test", settings=LazySettings(api_timeout_seconds=5, watcher_lag_alert_minutes=15))
     feed = channel_ticket(mock)
-    real_now = alerts.now()
+    real_now = times.now()
 
-    monkeypatch.setattr(alerts, "now", lambda: real_now + timedelta(minutes=5))
+    monkeypatch.setattr(times, "now", lambda: real_now + timedelta(minutes=5))
     assert 290 < events.report_lag(rt, feed, "support_backend_events", "run-1") < 400
     assert ReportingStore().fetch_all("flow_errors") == [] and admin_mail(mock) == []
 
-    monkeypatch.setattr(alerts, "now", lambda: real_now + timedelta(minutes=20))
+    monkeypatch.setattr(times, "now", lambda: real_now + timedelta(minutes=20))
     assert events.report_lag(rt, feed, "support_backend_events", "run-2") > 15 * 60
     (row,) = ReportingStore().fetch_all("flow_errors")
     assert (row["task_id"], row["error_type"], row["run_id"]) == ("watcher_lag", "WatcherLagging", "run-2")

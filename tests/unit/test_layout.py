@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "plugins" / "support_flows"
 # bottom to top: a layer may import from the layers before it (clients and storage know nothing of
 # each other or of anything above them)
-LAYERS = {"clients": 0, "storage": 0, "core": 1, "flows": 2, "authoring": 3, "server": 4}
+LAYERS = {"clients": 0, "storage": 0, "core": 1, "flows": 2, "operations": 3, "authoring": 4, "server": 5}
 
 
 def modules() -> dict[str, list[Path]]:

@@ -8,11 +8,11 @@ from datetime import UTC, date, datetime
 import pytest
 import sqlalchemy as sa
 
+from support_flows.core.facts import customer_key
 from support_flows.storage import ledger, loads, migrations, tables
 from support_flows.storage.loads import upsert
 from support_flows.storage.migrations import ensure_schema
 from support_flows.storage.reporting import ReportingStore
-from support_flows.storage.tables import customer_key
 
 CONTRACT_TABLES = {
     "ticket_facts",
@@ -256,6 +256,43 @@ def test_migrates_from_the_previous_version_keeping_the_data(engine):
     assert versions == list(range(1, tables.SCHEMA_VERSION + 1))
     assert ensure_schema(engine) == tables.SCHEMA_VERSION  # again: nothing to do
     assert store.fetch_all("ticket_facts") == [row]
+
+
+def test_migrates_the_time_watermarks_to_one_unit(engine):
+    """Version 5: the analytics tickets' watermark was epoch milliseconds, the analytics days day
+    ordinals; after the migration both read back as the same moments, and the event cursor (an id)
+    is untouched."""
+    from support_flows.storage.tables import watermarks
+
+    ensure_schema(engine)
+    updated = datetime(2026, 11, 20, 8, 30, 15, 123000, tzinfo=UTC)
+    with engine.begin() as conn:
+        conn.execute(sa.delete(tables.schema_version).where(tables.schema_version.c.version == 5))
+        conn.execute(
+            watermarks.insert(),
+            [
+                {"name": "analytics_tickets", "position": int(updated.timestamp() * 1000), "updated_at": NOW},
+                {"name": "analytics_feedback_days", "position": date(2026, 11, 19).toordinal(), "updated_at": NOW},
+                {"name": "analytics_agent_days", "position": date(2026, 11, 18).toordinal(), "updated_at": NOW},
+                {"name": "backend_events", "position": 4711, "updated_at": NOW},
+            ],
+        )
+    assert ensure_schema(engine) == tables.SCHEMA_VERSION == 5
+    store = ReportingStore(engine=engine)
+    assert store.get_moment("analytics_tickets") == updated
+    assert store.get_moment("analytics_feedback_days") == datetime(2026, 11, 19, tzinfo=UTC)
+    assert store.get_moment("analytics_agent_days") == datetime(2026, 11, 18, tzinfo=UTC)
+    assert store.get_watermark("backend_events") == 4711
+
+
+def test_moments_round_trip_and_only_move_forward(engine):
+    ensure_schema(engine)
+    store = ReportingStore(engine=engine)
+    assert store.get_moment("m") is None
+    later = datetime(2026, 11, 25, 12, 0, 0, 654321, tzinfo=UTC)
+    store.set_moment("m", later)
+    store.set_moment("m", datetime(2026, 11, 24, tzinfo=UTC))
+    assert store.get_moment("m") == later
 
 
 def test_loaded_at_moves_only_when_a_row_changes(engine):

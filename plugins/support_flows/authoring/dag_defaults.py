@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import inspect
 import os
 from datetime import datetime, timedelta
 
@@ -36,21 +35,20 @@ def task(python_callable=None, **kwargs):
 
 
 def step(python_callable=None, **kwargs):
-    """A flow's step as a task: ``task`` above, and the function gets ``rt``, the task's
-    ``FlowRuntime`` (settings, clients, store, mailer), and ``params``, the run's Params (its conf
-    checked for unknown fields first), before what the tasks upstream returned. So a task's body is
-    the flow's steps and nothing else::
+    """A flow's step as a task: ``task`` above, given ``rt``, the task's ``FlowRuntime`` (settings,
+    clients, store, mailer), as the keyword argument ``rt``. Upstream results come first, as in any
+    task; ``params`` and other context values come by name, as Airflow gives them to any task::
 
         @step(pool=SENDER_MAILBOX_POOL)
-        def notify_agent(rt, params, assigned: dict) -> str:
+        def notify_agent(assigned: dict, params, rt=None) -> str:
             return assignment.notify_agent(rt, assigned, params["assigned_by"])
 
-    The runtime's clients are closed when the function returns or fails.
+    The first steps of a run (no step upstream) check its conf for fields the DAG does not know
+    (once per run, not in every task). The runtime's clients are closed when the function returns
+    or fails.
     """
 
     def decorate(fn):
-        signature = inspect.signature(fn)
-
         @functools.wraps(fn)
         def run(*args, **kw):
             from airflow.sdk import get_current_context
@@ -58,18 +56,25 @@ def step(python_callable=None, **kwargs):
             from support_flows.core.runtime import FlowRuntime
 
             ctx = get_current_context()
-            catalog.check_conf(ctx["ti"].dag_id, ctx["dag_run"].conf)
+            if _first_step(ctx["ti"].task):
+                catalog.check_conf(ctx["ti"].dag_id, ctx["dag_run"].conf)
             rt = FlowRuntime.current()
             try:
-                return fn(rt, ctx["params"], *args, **kw)
+                return fn(*args, rt=rt, **kw)
             finally:
                 rt.close()
 
-        # what Airflow binds the upstream results to: the parameters after rt and params
-        run.__signature__ = signature.replace(parameters=list(signature.parameters.values())[2:])
+        run.is_flow_step = True
         return task(run, **kwargs)
 
     return decorate(python_callable) if python_callable else decorate
+
+
+def _first_step(operator) -> bool:
+    """No step upstream of this one: it is where the run's conf is checked."""
+    return not any(
+        getattr(getattr(up, "python_callable", None), "is_flow_step", False) for up in operator.upstream_list
+    )
 
 
 # What the PowerApps role may do on each event DAG: trigger it and read its runs and outputs

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from contextlib import asynccontextmanager
 from datetime import date
 from typing import Any
 
@@ -302,12 +303,40 @@ def _expect(payload: Any, keys: tuple[str, ...], what: str) -> Any:
     return payload
 
 
-def base_url(connection) -> str:
-    """The Support API's base URL from its connection, as the http provider reads it: a host with
-    a scheme as it is, else ``schema://host`` (``http`` by default), and the port if set. For the
-    event trigger, which holds the connection but no hook (hooks connect synchronously)."""
-    host = connection.host or ""
-    url = host if "://" in host else f"{connection.schema or 'http'}://{host}"
-    if connection.port:
-        url = f"{url}:{connection.port}"
-    return url.rstrip("/")
+@asynccontextmanager
+async def event_feed(conn_id: str = "support_api", timeout: float = 30.0) -> AsyncIterator[EventFeed]:
+    """The event feed for the triggerer, which must not block: the http provider's async hook on
+    the same connection as ``SupportApiHook`` (its base URL, auth and extra headers), one HTTP
+    session for the whole wait. Each read is one attempt: the trigger decides what an outage is."""
+    from airflow.providers.http.hooks.http import HttpAsyncHook
+
+    hook = HttpAsyncHook(method="GET", http_conn_id=conn_id, retry_limit=1)
+    async with hook.session() as session:
+        yield EventFeed(session, timeout)
+
+
+class EventFeed:
+    """Reads batches of the event feed over one async session (``event_feed`` makes it)."""
+
+    def __init__(self, session: Any, timeout: float):
+        self._session, self._timeout = session, timeout
+
+    @property
+    def url(self) -> str:
+        return f"{self._session.base_url.rstrip('/')}/api/events"
+
+    async def list_events(self, after: int, limit: int = 100, types: Iterable[str] = ()) -> dict:
+        """Like ``SupportApiHook.list_events``: ``{"items", "last_id"}`` after cursor ``after``."""
+        import aiohttp
+
+        params = {"after": after, "limit": limit, **({"type": ",".join(types)} if types else {})}
+        # the connection's extra timeout wins, as in SupportApiHook
+        seconds = float((self._session.extra_options or {}).get("timeout") or self._timeout)
+        response = await self._session.run(
+            endpoint="api/events", data=params, extra_options={"timeout": aiohttp.ClientTimeout(total=seconds)}
+        )
+        try:
+            payload = await response.json(content_type=None)
+        except ValueError as err:
+            raise SupportApiResponseError(f"GET /api/events: expected a JSON answer: {err}") from None
+        return _expect(payload, ("items", "last_id"), "event batch")

@@ -5,7 +5,9 @@
 - ``settings``: typed settings read at run time from Airflow Variables or the environment
 - ``runtime``: a task's settings, clients, store and mailer in one object
 - ``notifications``: e-mails from Jinja2 templates (``templates/``) and the mailer that sends each once
-- ``facts``: rows of the reporting tables built from the Support API's objects
+- ``facts``: rows of the reporting tables built from the Support API's objects, the customer key
+- ``times``: the Support API's times as aware times, and now
 - ``business_time``: ages in business hours, with the business calendar
 - ``chart``: the daily report's PNG chart
+- ``metrics``: the package's own StatsD metrics (watcher lag, trigger to e-mail)
 """

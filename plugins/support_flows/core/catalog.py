@@ -2,7 +2,7 @@
 payload (Params), the task whose return value holds its outputs, and its PowerApps action.
 
 The DAG files, the REST guard (``support_flows.server.api_guard``), the event watcher
-(``support_flows.flows.events``), the connector generator (``scripts/powerapps_connector.py``) and
+(``support_flows.operations.events``), the connector generator (``scripts/powerapps_connector.py``) and
 the README's table of flows (``python -m support_flows.core.catalog``, checked by a test) all read
 it here, so adding a DAG or a field is one change in one place.
 """

@@ -3,15 +3,25 @@ daily analytics load build them the same way, so a row never depends on which on
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections import defaultdict
-from datetime import date, datetime
+from datetime import date
 
 from support_flows.clients.support_api import SupportApiHook
-from support_flows.storage.tables import customer_key
+from support_flows.core.times import moment
 
 
-def moment(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+def customer_key(email: str, salt: str) -> str:
+    """A stable pseudonym for a customer: the same address always gives the same key, and the key
+    cannot be turned back into the address without the secret ``salt``. The reporting tables hold
+    this key, never a customer's name or address."""
+    if not salt:
+        raise ValueError(
+            "customer_key_salt is not set: set the Airflow Variable support_customer_key_salt "
+            "(a secret; in production it lives in Azure Key Vault)"
+        )
+    return hmac.new(salt.encode(), email.strip().lower().encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def ticket_fact(ticket: dict, salt: str) -> dict:

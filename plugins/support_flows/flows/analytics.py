@@ -23,11 +23,11 @@ from zoneinfo import ZoneInfo
 
 from support_flows.core.facts import agent_day_rows, feedback_fact, ticket_fact
 from support_flows.core.runtime import FlowRuntime
-from support_flows.storage.reporting import as_utc
+from support_flows.core.times import moment
 
 BATCH = 1000
 OVERLAP = timedelta(hours=1)
-TICKETS_WATERMARK = "analytics_tickets"  # newest updated_at loaded, in epoch milliseconds
+TICKETS_WATERMARK = "analytics_tickets"  # a moment: the newest updated_at loaded
 DAYS_WATERMARKS = {"feedback_facts": "analytics_feedback_days", "agent_daily_performance": "analytics_agent_days"}
 
 
@@ -70,38 +70,35 @@ def load_agent_performance(rt: FlowRuntime, day: date) -> dict:
     return {"read": len(rows), "written": rt.store.upsert("agent_daily_performance", rows)}
 
 
-def _epoch_ms(text: str) -> int:
-    return int(as_utc(text).timestamp() * 1000)
-
-
 def load_new_tickets(rt: FlowRuntime) -> dict:
     """Every ticket updated since the last load (all of them the first time) into ``ticket_facts``;
     the watermark moves to the newest ``updated_at`` read once the rows are in."""
-    since = rt.store.get_watermark(TICKETS_WATERMARK)
+    since = rt.store.get_moment(TICKETS_WATERMARK)
     filters = {}
     if since:
-        filters["updated_after"] = (datetime.fromtimestamp(since / 1000, UTC) - OVERLAP).isoformat()
+        filters["updated_after"] = (since - OVERLAP).isoformat()
     salt = rt.settings.customer_key_salt
     newest = since
 
     def facts() -> Iterator[dict]:
         nonlocal newest
         for ticket in rt.api.iter_tickets(page_size=BATCH, **filters):
-            newest = max(newest, _epoch_ms(ticket["updated_at"]))
+            updated = moment(ticket["updated_at"])
+            newest = updated if newest is None else max(newest, updated)
             yield ticket_fact(ticket, salt)
 
     result = _load(rt, "ticket_facts", facts())
-    if newest > since:
-        rt.store.set_watermark(TICKETS_WATERMARK, newest)
+    if newest is not None and (since is None or newest > since):
+        rt.store.set_moment(TICKETS_WATERMARK, newest)
     return {"updated_after": filters.get("updated_after"), **result}
 
 
 def days_to_load(rt: FlowRuntime, table: str, today: date) -> list[date]:
     """The whole days ``table`` still needs, through yesterday: from the last day loaded (loaded
     again, for late writes), or the first time from the earliest ticket's day."""
-    last = rt.store.get_watermark(DAYS_WATERMARKS[table])
+    last = rt.store.get_moment(DAYS_WATERMARKS[table])
     if last:
-        first = date.fromordinal(last)
+        first = last.date()
     else:
         earliest = rt.store.earliest("ticket_facts", "created_at")
         first = earliest.astimezone(ZoneInfo(rt.settings.timezone)).date() if earliest else today - timedelta(days=1)
@@ -114,7 +111,7 @@ def _load_days(rt: FlowRuntime, table: str, today: date, load_one) -> dict:
     for day in days:
         result = load_one(rt, day)
         read, written = read + result["read"], written + result["written"]
-        rt.store.set_watermark(DAYS_WATERMARKS[table], day.toordinal())
+        rt.store.set_moment(DAYS_WATERMARKS[table], datetime.combine(day, time(), UTC))
     return {"days": [days[0].isoformat(), days[-1].isoformat()] if days else [], "read": read, "written": written}
 
 

@@ -3,14 +3,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
 
 from support_flows.core import notifications
 from support_flows.core.runtime import FlowRuntime
-
-
-def _moment(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+from support_flows.core.times import moment
+from support_flows.storage.reporting import ReportingStore
+from support_flows.storage.tables import reminders
 
 
 def assign(rt: FlowRuntime, ticket_id: int, agent_id: int, assigned_by: str) -> dict:
@@ -30,7 +31,7 @@ def assignment_key(assignment: dict) -> str:
 
 
 def reminder_time(rt: FlowRuntime, assignment: dict) -> datetime:
-    return _moment(assignment["assigned_at"]) + timedelta(hours=rt.settings.followup_reminder_hours)
+    return moment(assignment["assigned_at"]) + timedelta(hours=rt.settings.followup_reminder_hours)
 
 
 def notify_agent(rt: FlowRuntime, assignment: dict, assigned_by: str) -> str:
@@ -54,7 +55,7 @@ def schedule_follow_up(rt: FlowRuntime, assignment: dict) -> dict:
         ticket=ticket,
         link=rt.ticket_link(ticket["id"]),
     )
-    previous = rt.store.get_reminder(ticket["id"])
+    previous = get_reminder(rt.store, ticket["id"])
     event = rt.graph.create_event(
         agent["email"],
         f"Follow up: ticket #{ticket['id']} {ticket['subject']}"[:250],
@@ -66,18 +67,18 @@ def schedule_follow_up(rt: FlowRuntime, assignment: dict) -> dict:
     # crash in between leaves it recorded, so the rerun still removes it).
     if previous and previous["event_id"] != event["id"]:
         rt.graph.delete_event(previous["mailbox"], previous["event_id"])
-    rt.store.set_reminder(ticket["id"], agent["email"], event["id"], start)
+    set_reminder(rt.store, ticket["id"], agent["email"], event["id"], start)
     return {"event_id": event.get("id"), "start": start.isoformat()}
 
 
 def remove_reminder(rt: FlowRuntime, ticket_id: int) -> str:
     """The ticket is done: its follow-up reminder leaves the agent's calendar. ``removed``,
     ``already_gone`` (deleted in Outlook, or by an earlier try) or ``none``."""
-    reminder = rt.store.get_reminder(ticket_id)
+    reminder = get_reminder(rt.store, ticket_id)
     if reminder is None:
         return "none"
     deleted = rt.graph.delete_event(reminder["mailbox"], reminder["event_id"])
-    rt.store.forget_reminder(ticket_id, reminder["event_id"])
+    forget_reminder(rt.store, ticket_id, reminder["event_id"])
     return "removed" if deleted else "already_gone"
 
 
@@ -117,3 +118,32 @@ def plan_by_workload(rt: FlowRuntime) -> list[dict]:
         if not spare:
             break
     return plan
+
+
+# --- the reminders' record (which calendar event belongs to which ticket) ---------------------------
+
+
+def get_reminder(store: ReportingStore, ticket_id: int) -> dict | None:
+    with store.engine.connect() as conn:
+        row = conn.execute(sa.select(reminders).where(reminders.c.ticket_id == ticket_id)).first()
+    return dict(row._mapping) if row else None
+
+
+def set_reminder(store: ReportingStore, ticket_id: int, mailbox: str, event_id: str, starts_at: datetime) -> None:
+    store.upsert(
+        reminders,
+        [
+            {
+                "ticket_id": ticket_id,
+                "mailbox": mailbox,
+                "event_id": event_id,
+                "starts_at": starts_at,
+                "updated_at": datetime.now(UTC),
+            }
+        ],
+    )
+
+
+def forget_reminder(store: ReportingStore, ticket_id: int, event_id: str) -> None:
+    with store.engine.begin() as conn:
+        conn.execute(reminders.delete().where(reminders.c.ticket_id == ticket_id, reminders.c.event_id == event_id))

@@ -12,12 +12,16 @@ import base64
 import csv
 import hashlib
 import io
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
 
 from support_flows.core import notifications
 from support_flows.core.chart import trend_chart
 from support_flows.core.runtime import FlowRuntime
+from support_flows.storage.reporting import ReportingStore
+from support_flows.storage.tables import flow_errors, flow_runs
 
 CHART_CID = "daily-trend-chart"
 
@@ -46,13 +50,13 @@ def flow_health(store, day: date, tz: str) -> list[dict]:
         return health.setdefault(dag_id, {"dag_id": dag_id, "runs": 0, "failed": 0, "retries": 0, "durations": []})
 
     health: dict[str, dict] = {}
-    for run in store.runs_ended(start, end):
+    for run in runs_ended(store, start, end):
         entry = entry_of(run["dag_id"])
         entry["runs"] += 1
         entry["failed"] += run["state"] == "failed"
         if run["duration_seconds"] is not None:
             entry["durations"].append(run["duration_seconds"])
-    for dag_id, retries in store.retries_by_dag(start, end).items():
+    for dag_id, retries in retries_by_dag(store, start, end).items():
         entry_of(dag_id)["retries"] = retries
     out = []
     for entry in sorted(health.values(), key=lambda e: e["dag_id"]):
@@ -210,3 +214,34 @@ def summary_row(rt: FlowRuntime, data: dict, report: dict) -> dict:
         "report_html_path": report["html_path"],
         "report_csv_path": report["csv_path"],
     }
+
+
+# --- flow health from the run and error logs --------------------------------------------------------
+
+
+def _stored_time(store: ReportingStore, moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(tzinfo=None) if store.engine.dialect.name == "sqlite" else moment
+
+
+def runs_ended(store: ReportingStore, start: datetime, end: datetime) -> list[dict]:
+    """``dag_id``, ``state`` and ``duration_seconds`` of the runs that ended in [start, end)."""
+    query = sa.select(flow_runs.c.dag_id, flow_runs.c.state, flow_runs.c.duration_seconds).where(
+        flow_runs.c.ended_at >= _stored_time(store, start), flow_runs.c.ended_at < _stored_time(store, end)
+    )
+    with store.engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def retries_by_dag(store: ReportingStore, start: datetime, end: datetime) -> dict[str, int]:
+    """Per DAG, the task failures in [start, end) that were retried (not final)."""
+    query = (
+        sa.select(flow_errors.c.dag_id, sa.func.count())
+        .where(
+            flow_errors.c.is_final.is_(False),
+            flow_errors.c.occurred_at >= _stored_time(store, start),
+            flow_errors.c.occurred_at < _stored_time(store, end),
+        )
+        .group_by(flow_errors.c.dag_id)
+    )
+    with store.engine.connect() as conn:
+        return {dag_id: count for dag_id, count in conn.execute(query)}

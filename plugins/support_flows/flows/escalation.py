@@ -13,13 +13,19 @@ and a digest lists at most ``DIGEST_LIMIT`` tickets (the longest idle) and count
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
 
 from support_flows.core import notifications
 from support_flows.core.business_time import BusinessCalendar
-from support_flows.core.facts import moment
 from support_flows.core.runtime import FlowRuntime
+from support_flows.core.times import moment
+from support_flows.storage.loads import dialect_insert
+from support_flows.storage.reporting import ReportingStore
+from support_flows.storage.tables import escalation_candidates, escalations
 
 REMINDER, SUPERVISOR = "reminder", "supervisor"
 DIGEST_LIMIT = 100  # tickets listed in one digest e-mail; the rest are counted
@@ -56,7 +62,7 @@ def find_stale_tickets(rt: FlowRuntime, now: datetime, run_id: str) -> dict[str,
                         "idle_hours": round(idle, 2),
                     }
 
-    counts = rt.store.replace_escalation_candidates(run_id, stale())
+    counts = replace_escalation_candidates(rt.store, run_id, stale())
     return {REMINDER: counts.get(REMINDER, 0), SUPERVISOR: counts.get(SUPERVISOR, 0)}
 
 
@@ -98,7 +104,7 @@ def remind_agents(rt: FlowRuntime, run_id: str) -> dict[str, str]:
     """One digest e-mail per agent listing their tickets that newly passed the reminder threshold."""
     agents = None
     statuses = {}
-    for agent_id, rows in rt.store.escalation_groups(run_id, REMINDER, by="agent_id"):
+    for agent_id, rows in escalation_groups(rt.store, run_id, REMINDER, by="agent_id"):
         agents = agents or _agents(rt)
         agent = agents[agent_id]
         digest = Digest(rt, "reminder", agent_id)
@@ -125,7 +131,7 @@ def tell_supervisors(rt: FlowRuntime, run_id: str) -> dict[str, str]:
     agents = None
     statuses = {}
     threshold = rt.settings.escalation_supervisor_hours
-    for supervisor_id, rows in rt.store.escalation_groups(run_id, SUPERVISOR, by="supervisor_id"):
+    for supervisor_id, rows in escalation_groups(rt.store, run_id, SUPERVISOR, by="supervisor_id"):
         agents = agents or _agents(rt)
         digest = Digest(rt, "supervisor", supervisor_id, agents)
         notes = []
@@ -165,5 +171,76 @@ def tell_supervisors(rt: FlowRuntime, run_id: str) -> dict[str, str]:
 def record(rt: FlowRuntime, run_id: str, now: datetime) -> dict[str, list[int]]:
     """Move this run's candidates into ``escalations``; the escalated ticket ids of each level."""
     escalated: dict[str, list[int]] = {REMINDER: [], SUPERVISOR: []}
-    escalated.update(rt.store.record_escalations(run_id, now))
+    escalated.update(record_escalations(rt.store, run_id, now))
+    return escalated
+
+
+# --- the escalation candidates and the escalations' record -------------------------------------------
+
+
+def replace_escalation_candidates(store: ReportingStore, run_id: str, rows: Iterable[dict]) -> dict[str, int]:
+    """The run's stale tickets, as candidates for each level, replacing any of a previous try,
+    less the levels already recorded for the same idle period; how many of each level."""
+    mine = escalation_candidates.c.dag_run_id == run_id
+    with store.engine.begin() as conn:
+        conn.execute(sa.delete(escalation_candidates).where(mine))
+    store.upsert(escalation_candidates, rows)
+    # set-based, in the database: reading while the stream above writes would block on SQLite
+    recorded = sa.exists().where(
+        escalations.c.ticket_id == escalation_candidates.c.ticket_id,
+        escalations.c.level == escalation_candidates.c.level,
+        escalations.c.idle_since == escalation_candidates.c.idle_since,
+    )
+    by_level = sa.select(escalation_candidates.c.level, sa.func.count()).where(mine)
+    with store.engine.begin() as conn:
+        conn.execute(sa.delete(escalation_candidates).where(mine, recorded))
+        return dict(conn.execute(by_level.group_by(escalation_candidates.c.level)).all())
+
+
+def escalation_groups(
+    store: ReportingStore, run_id: str, level: str, *, by: str
+) -> Iterator[tuple[Any, Iterator[dict]]]:
+    """The run's candidates of one level, grouped by a column (``agent_id``, ``supervisor_id``),
+    each group streamed the longest idle first. The caller reads a group's rows before it writes
+    anything (each group's read is closed by then: an open read would block writes on SQLite)."""
+    group_by = escalation_candidates.c[by]
+    mine = sa.and_(escalation_candidates.c.dag_run_id == run_id, escalation_candidates.c.level == level)
+    with store.engine.connect() as conn:
+        keys = conn.execute(sa.select(group_by).where(mine).distinct().order_by(group_by)).scalars().all()
+    for key in keys:
+        query = (
+            sa.select(escalation_candidates)
+            .where(mine, group_by.is_(None) if key is None else group_by == key)
+            .order_by(escalation_candidates.c.idle_hours.desc(), escalation_candidates.c.ticket_id)
+            .execution_options(yield_per=1000)
+        )
+
+        def rows(query=query) -> Iterator[dict]:
+            with store.engine.connect() as conn:
+                yield from (row._asdict() for row in conn.execute(query))
+
+        yield key, rows()
+
+
+def record_escalations(store: ReportingStore, run_id: str, now: datetime) -> dict[str, list[int]]:
+    """Move the run's candidates into ``escalations`` (one INSERT .. SELECT in the database,
+    idempotent on its key); the escalated ticket ids of each level."""
+    mine = escalation_candidates.c.dag_run_id == run_id
+    columns = ["ticket_id", "level", "idle_since", "agent_id", "supervisor_id", "idle_hours"]
+    rows = sa.select(
+        *(escalation_candidates.c[name] for name in columns),
+        sa.literal(now, escalations.c.escalated_at.type),
+        sa.literal(run_id, escalations.c.dag_run_id.type),
+    ).where(mine)
+    escalated: dict[str, list[int]] = {}
+    with store.engine.begin() as conn:
+        for level, ticket_id in conn.execute(
+            sa.select(escalation_candidates.c.level, escalation_candidates.c.ticket_id)
+            .where(mine)
+            .order_by(escalation_candidates.c.level, escalation_candidates.c.ticket_id)
+        ):
+            escalated.setdefault(level, []).append(ticket_id)
+        insert = dialect_insert(store.engine)(escalations).from_select([*columns, "escalated_at", "dag_run_id"], rows)
+        conn.execute(insert.on_conflict_do_nothing(index_elements=[c.name for c in escalations.primary_key.columns]))
+        conn.execute(sa.delete(escalation_candidates).where(mine))
     return escalated

@@ -1,4 +1,5 @@
-"""Flow 6's steps beyond saving: the supervisor's follow-up task and the agent's metrics."""
+"""Flow 6's steps: save the feedback, the supervisor's follow-up task for a low rating, the agent's
+metrics and the reporting tables, the customer's thank-you, and the outputs PowerApps reads."""
 
 from __future__ import annotations
 
@@ -7,11 +8,17 @@ from datetime import timedelta
 from airflow.sdk.exceptions import AirflowFailException
 
 from support_flows.clients.graph import GraphUserNotFound
+from support_flows.core import notifications
 from support_flows.core.facts import agent_day_rows, feedback_fact, moment
 from support_flows.core.runtime import FlowRuntime
 
 LOW_RATING = 2
 FOLLOW_UP_DUE = timedelta(days=2)
+
+
+def save(rt: FlowRuntime, ticket_id: int, rating: int, comment: str | None) -> dict:
+    """Save the feedback (one per ticket: the Support API returns the first for a repeat)."""
+    return rt.api.create_feedback(ticket_id, rating, comment)
 
 
 def create_follow_up(rt: FlowRuntime, feedback: dict) -> str | None:
@@ -65,6 +72,26 @@ def update_agent_metrics(rt: FlowRuntime, feedback: dict, followup_task_id: str 
     if metrics is None:
         return {"agent_id": None}
     return {key: metrics[key] for key in ("id", "ratings_count", "rating_avg", "low_ratings")}
+
+
+def thank_customer(rt: FlowRuntime, feedback: dict) -> str:
+    """The customer's thank-you, once per feedback: ``sent`` or ``already_sent``."""
+    ticket = rt.api.get_ticket(feedback["ticket_id"])
+    email = notifications.feedback_thanks_email(ticket, feedback["rating"])
+    return "sent" if rt.mailer.send(f"feedback-{feedback['id']}:thanks", email) else "already_sent"
+
+
+def outputs(feedback: dict, followup_task_id: str | None, metrics: dict, notification: str) -> dict:
+    """What the run returns to PowerApps."""
+    return {
+        "feedback_id": feedback["id"],
+        "ticket_id": feedback["ticket_id"],
+        "rating": feedback["rating"],
+        "feedback_processing_status": "processed",
+        "followup_task_id": followup_task_id,
+        "agent_metrics": metrics,
+        "customer_notification_status": notification,
+    }
 
 
 def _zone(name: str):

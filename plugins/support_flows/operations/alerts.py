@@ -12,13 +12,17 @@ every task of every DAG.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from urllib.parse import quote
 
-from support_flows.core import notifications
+import sqlalchemy as sa
+
+from support_flows.core import notifications, times
 from support_flows.core.settings import Settings, airflow_ui_url
-from support_flows.storage.reporting import ReportingStore
+from support_flows.storage.reporting import EPOCH, ERRORS_WATERMARK, ReportingStore
+from support_flows.storage.tables import flow_errors
 
 log = logging.getLogger(__name__)
 MESSAGE_LIMIT = 4000
@@ -54,7 +58,7 @@ def run_failure(dag_id: str, run_id: str, task_id: str, error_type: str, message
         task_id=task_id,
         map_index=-1,
         try_number=1,
-        occurred_at=now(),
+        occurred_at=times.now(),
         error_type=error_type,
         message=message,
         is_final=True,
@@ -87,17 +91,17 @@ def record_failure(store: ReportingStore, failure: Failure) -> None:
 def alert(store: ReportingStore, graph, settings: Settings, failure: Failure) -> str:
     """Send (or fold, or keep pending) the alert for a failure for good; returns its status."""
     window_start = failure.occurred_at - timedelta(minutes=settings.alert_window_minutes)
-    recent = store.errors(dag_id=failure.dag_id, task_id=failure.task_id, statuses=["sent"], since=window_start)
+    recent = errors(store, dag_id=failure.dag_id, task_id=failure.task_id, statuses=["sent"], since=window_start)
     this = {k: getattr(failure, k) for k in ("dag_id", "run_id", "task_id", "map_index", "try_number")}
     if recent:
-        store.set_alert_status([this], "folded")
+        set_alert_status(store, [this], "folded")
         return "folded"
     waiting = [
         r
-        for r in store.errors(statuses=["folded", "pending"])
+        for r in errors(store, statuses=["folded", "pending"])
         if (r["dag_id"], r["run_id"], r["task_id"], r["map_index"], r["try_number"]) != tuple(this.values())
     ]
-    # support_flows.authoring.lateness: a run past its deadline; support_flows.flows.events: the watcher behind
+    # support_flows.operations.lateness: a run past its deadline; support_flows.operations.events: the watcher behind
     late = failure.error_type in ("RunLate", "WatcherLagging")
     html = notifications.render(
         "failure_alert.html",
@@ -122,16 +126,16 @@ def alert(store: ReportingStore, graph, settings: Settings, failure: Failure) ->
         )
     except Exception as err:  # noqa: BLE001 - the alert must never hide the failure it reports
         log.error("could not send the failure alert (%s); it goes out with the next one", err)
-        store.set_alert_status([this], "pending")
+        set_alert_status(store, [this], "pending")
         return "pending"
-    store.set_alert_status([this, *waiting], "sent")
+    set_alert_status(store, [this, *waiting], "sent")
     return "sent"
 
 
 def send_pending(store: ReportingStore, graph, settings: Settings) -> int:
     """Send the alerts Graph could not take (``pending``) in one e-mail, without waiting for another
     failure; how many went out. Graph still down is no failure of this: they stay pending (0)."""
-    waiting = store.errors(statuses=["pending"])
+    waiting = errors(store, statuses=["pending"])
     if not waiting:
         return 0
     fields = [f for f in Failure.__dataclass_fields__]
@@ -156,7 +160,7 @@ def send_pending(store: ReportingStore, graph, settings: Settings) -> int:
     except Exception as err:  # noqa: BLE001 - still down: try again on the next run
         log.warning("Graph still refuses the %d pending alert(s): %s", len(waiting), err)
         return 0
-    store.set_alert_status(waiting, "sent")
+    set_alert_status(store, waiting, "sent")
     return len(waiting)
 
 
@@ -180,7 +184,7 @@ def handle_failure(
     if not page:
         if logged:
             this = {k: getattr(failure, k) for k in ("dag_id", "run_id", "task_id", "map_index", "try_number")}
-            store.set_alert_status([this], "caller_input")
+            set_alert_status(store, [this], "caller_input")
         return "caller_input"
     if graph is None:
         from support_flows.clients.graph import GraphClient
@@ -221,5 +225,52 @@ def _send_alert(store: ReportingStore, graph, settings: Settings, failure: Failu
         return None
 
 
-def now() -> datetime:
-    return datetime.now(UTC)
+# --- the error log's queries -------------------------------------------------------------------------
+
+
+def errors(
+    store: ReportingStore,
+    *,
+    dag_id: str | None = None,
+    task_id: str | None = None,
+    statuses: Iterable[str] = (),
+    since: datetime | None = None,
+) -> list[dict]:
+    """Rows of ``flow_errors``, oldest first, filtered by DAG, task, alert status and time."""
+    conditions = []
+    if dag_id is not None:
+        conditions.append(flow_errors.c.dag_id == dag_id)
+    if task_id is not None:
+        conditions.append(flow_errors.c.task_id == task_id)
+    if statuses:
+        conditions.append(flow_errors.c.alert_status.in_(list(statuses)))
+    if since is not None:
+        conditions.append(flow_errors.c.occurred_at >= since)
+    query = sa.select(flow_errors).where(*conditions).order_by(flow_errors.c.occurred_at)
+    with store.engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def set_alert_status(store: ReportingStore, rows: Iterable[dict], status: str) -> None:
+    """The alert status of these errors (each named by DAG, run, task, map index and try)."""
+    key = ("dag_id", "run_id", "task_id", "map_index", "try_number")
+    with store.engine.begin() as conn:
+        for row in rows:
+            conn.execute(
+                flow_errors.update().where(*(flow_errors.c[k] == row[k] for k in key)).values(alert_status=status)
+            )
+
+
+def publish_new_errors(store: ReportingStore) -> int:
+    """How many ``flow_errors`` rows arrived since the last call (moving the position on): the
+    error log's Asset event carries them (``support_error_log``)."""
+    with store.engine.connect() as conn:
+        count, newest = conn.execute(
+            sa.select(sa.func.count(), sa.func.max(flow_errors.c.occurred_at)).where(
+                flow_errors.c.occurred_at > (store.get_moment(ERRORS_WATERMARK) or EPOCH)
+            )
+        ).one()
+    if not count:
+        return 0
+    store.set_moment(ERRORS_WATERMARK, newest)
+    return count

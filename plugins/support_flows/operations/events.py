@@ -88,20 +88,20 @@ def read_events(api, after: int, up_to: int) -> list[dict]:
 
 def oldest_wait(events: list[dict], now: datetime) -> tuple[float, dict] | None:
     """How long the oldest event that starts a flow has waited for it (seconds), and that event."""
-    from support_flows.storage.reporting import as_utc
+    from support_flows.core.times import moment
 
-    waiting = [((now - as_utc(str(e["created_at"]))).total_seconds(), e) for e in events if is_relevant(e)]
+    waiting = [((now - moment(str(e["created_at"]))).total_seconds(), e) for e in events if is_relevant(e)]
     return max(waiting, key=lambda pair: pair[0]) if waiting else None
 
 
 def report_lag(rt, events: list[dict], dag_id: str, run_id: str) -> float | None:
     """The watcher's lag: logged every run, alerted (flow_errors + the administrators' e-mail, as a
     failure) past ``watcher_lag_alert_minutes``. A stopped watcher is caught by its deadline
-    (``support_flows.authoring.lateness``)."""
-    from support_flows.core import metrics
-    from support_flows.flows import alerts
+    (``support_flows.operations.lateness``)."""
+    from support_flows.core import metrics, times
+    from support_flows.operations import alerts
 
-    oldest = oldest_wait(events, alerts.now())
+    oldest = oldest_wait(events, times.now())
     metrics.watcher_lag(oldest[0] if oldest else 0.0)
     if oldest is None:
         return None
@@ -146,7 +146,7 @@ class BackendEventTrigger(BaseTrigger):
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
-            "support_flows.flows.events.BackendEventTrigger",
+            "support_flows.operations.events.BackendEventTrigger",
             {
                 "after": self.after,
                 "poll_interval": self.poll_interval,
@@ -156,35 +156,23 @@ class BackendEventTrigger(BaseTrigger):
             },
         )
 
-    async def _base_url(self) -> str:
-        from airflow.providers.common.compat.connection import get_async_connection
-
-        from support_flows.clients.support_api import base_url
-
-        return base_url(await get_async_connection(self.conn_id))
-
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        import httpx
+        from support_flows.clients.support_api import event_feed
 
         position = self.after
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.max_wait
         failing_since: float | None = None
-        url = f"{await self._base_url()}/api/events"
-        async with httpx.AsyncClient(timeout=self.timeout) as client:
+        async with event_feed(self.conn_id, self.timeout) as feed:
             while True:
                 try:
-                    response = await client.get(
-                        url, params={"after": position, "limit": 100, "type": ",".join(EVENT_TYPES)}
-                    )
-                    response.raise_for_status()
-                    batch = response.json()
-                except (httpx.HTTPError, ValueError) as err:
+                    batch = await feed.list_events(position, limit=100, types=EVENT_TYPES)
+                except Exception as err:  # noqa: BLE001 - any failure to read is an outage of the feed
                     if failing_since is None:
                         failing_since = loop.time()
                     failing_for = loop.time() - failing_since
                     if failing_for >= self.max_wait:
-                        error = f"{url}: {type(err).__name__}: {err}"
+                        error = f"{feed.url}: {type(err).__name__}: {err}"
                         yield TriggerEvent(
                             {
                                 "after": self.after,

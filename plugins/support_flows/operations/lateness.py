@@ -2,7 +2,7 @@
 
 A run still not done at its deadline calls ``run_is_late`` in the triggerer (an ``AsyncCallback``:
 in Airflow 3.3 a callback run by the executor gets a token that may not read Variables, and the
-alert needs the settings); it goes through the same path as a failure (``support_flows.flows.alerts``): a row in ``flow_errors``
+alert needs the settings); it goes through the same path as a failure (``support_flows.operations.alerts``): a row in ``flow_errors``
 (error type ``RunLate``, task ``deadline``) and an e-mail to the system administrators, folded
 with other alerts of the same DAG within the alert window. The deadlines:
 
@@ -17,7 +17,7 @@ with other alerts of the same DAG within the alert window. The deadlines:
 
 Like the schedules, the limits are read from the environment when the DAG file is parsed. The
 watcher also measures its lag (the oldest event waiting for its flow) every run and alerts past
-``watcher_lag_alert_minutes`` (``support_flows.flows.events.report_lag``).
+``watcher_lag_alert_minutes`` (``support_flows.operations.events.report_lag``).
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def deadline(name: str, reference: str):
         reference=start,
         interval=interval,
         callback=AsyncCallback(
-            "support_flows.authoring.lateness.run_is_late",
+            "support_flows.operations.lateness.run_is_late",
             kwargs={"limit_minutes": interval.total_seconds() / 60, "since": reference},
         ),
         name=f"not done {interval.total_seconds() / 60:g} min after being {reference}",
@@ -81,7 +81,7 @@ async def run_is_late(limit_minutes: float, since: str, context: dict | None = N
 def alert_late_run(limit_minutes: float, since: str, context: dict | None = None) -> str | None:
     """Record the late run in flow_errors and alert the administrators."""
     from support_flows.core.settings import load_settings
-    from support_flows.flows import alerts
+    from support_flows.operations import alerts
 
     run = (context or {}).get("dag_run") or {}
     dag_id, run_id = run.get("dag_id", "?"), run.get("dag_run_id") or run.get("run_id", "?")

@@ -1,5 +1,5 @@
 """The Airflow listener that sees every task failure of every DAG (registered by the plugin) and
-hands it to ``support_flows.flows.alerts``: one place, so no DAG can forget its error handling. A
+hands it to ``support_flows.operations.alerts``: one place, so no DAG can forget its error handling. A
 failure caused by the caller's input keeps its reason for the run's note instead of paging anyone
 (``support_flows.server.failure_reasons``). It also records each DAG run's end (flow health) and, as the
 scheduler starts, preloads the task modules for the LocalExecutor's workers
@@ -45,8 +45,9 @@ def on_starting(component):
 @hookimpl
 def on_task_instance_failed(previous_state, task_instance, error):
     try:
+        from support_flows.core import times
         from support_flows.core.settings import airflow_ui_url, load_settings
-        from support_flows.flows import alerts
+        from support_flows.operations import alerts
         from support_flows.server import failure_reasons
 
         settings = load_settings()
@@ -61,7 +62,7 @@ def on_task_instance_failed(previous_state, task_instance, error):
             task_id=task_instance.task_id,
             map_index=map_index,
             try_number=try_number,
-            occurred_at=alerts.now(),
+            occurred_at=times.now(),
             error_type=kind,
             message=message,
             is_final=state not in RETRY_STATES,

@@ -21,7 +21,7 @@ TASK_MODULES = (
     "support_flows.flows.escalation",
     "support_flows.flows.daily_summary",
     "support_flows.flows.analytics",
-    "support_flows.flows.events",
+    "support_flows.operations.events",
     # what a task process imports to parse its DAG file (the @dag/@task decorators and the
     # standard provider's PythonOperator behind @task) and on its first call (Jinja's extensions as
     # the template fields render; anyio's asyncio backend and azure-core's aiohttp transport as

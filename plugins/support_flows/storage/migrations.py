@@ -5,6 +5,7 @@ by tasks, which only check that the schema is there (``require_schema``). Idempo
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -78,9 +79,21 @@ def _migrate_to_4(conn: sa.Connection) -> None:
     reminders.create(conn, checkfirst=True)
 
 
+def _migrate_to_5(conn: sa.Connection) -> None:
+    """Every time watermark in one unit, microseconds since the epoch (UTC): the analytics tickets'
+    newest ``updated_at`` was in milliseconds, the analytics days were day ordinals."""
+    table = f'"{INTERNAL}"."watermarks"' if _is_postgres(conn) else '"watermarks"'
+    conn.exec_driver_sql(f"UPDATE {table} SET position = position * 1000 WHERE name = 'analytics_tickets'")
+    epoch_ordinal = date(1970, 1, 1).toordinal()
+    conn.exec_driver_sql(
+        f"UPDATE {table} SET position = (position - {epoch_ordinal}) * 86400000000"
+        " WHERE name IN ('analytics_feedback_days', 'analytics_agent_days')"
+    )
+
+
 # Each step takes the schema from version N-1 to N. Add a step, never edit a released one; each
 # step must also hold when the tables it changes were just created in their latest form.
-MIGRATIONS = {1: _migrate_to_1, 2: _migrate_to_2, 3: _migrate_to_3, 4: _migrate_to_4}
+MIGRATIONS = {1: _migrate_to_1, 2: _migrate_to_2, 3: _migrate_to_3, 4: _migrate_to_4, 5: _migrate_to_5}
 
 
 def _current_version(conn: sa.Connection) -> int:

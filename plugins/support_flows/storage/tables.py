@@ -1,18 +1,15 @@
 """The reporting tables (docs/data-dictionary.md): analyst tables in one schema, the package's own
 bookkeeping in another, the roles that may read and write them, and the pseudonymous customer key.
 
-No raw customer name or e-mail address is stored: ``customer_key()`` turns the address into a
+No raw customer name or e-mail address is stored: ``core.facts.customer_key()`` turns the address into a
 stable pseudonym (a keyed hash) instead.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-
 import sqlalchemy as sa
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 # On PostgreSQL the tables analysts read live in one schema and the package's own bookkeeping in
 # another, so the analyst role can be given the first alone. SQLite has no schemas: there both
 # map to the one database (``prepare_engine``).
@@ -152,7 +149,9 @@ side_effects = sa.Table(
     schema=INTERNAL,
 )
 
-# Not an analytics table: named positions that must survive restarts (the backend event cursor).
+# Not an analytics table: named positions that must survive restarts. Two kinds, one unit each: a
+# cursor in an id sequence (the backend event feed's last event id), or a moment, stored as
+# microseconds since 1970-01-01 UTC (ReportingStore.get_moment / set_moment; a day is its midnight UTC).
 watermarks = sa.Table(
     "watermarks",
     metadata,
@@ -204,14 +203,3 @@ TABLES = {
     t.name: t
     for t in (ticket_facts, feedback_facts, agent_daily_performance, daily_summary, escalations, flow_errors, flow_runs)
 }
-
-
-def customer_key(email: str, salt: str) -> str:
-    """A stable pseudonym for a customer: the same address always gives the same key, and the key
-    cannot be turned back into the address without the secret ``salt``."""
-    if not salt:
-        raise ValueError(
-            "customer_key_salt is not set: set the Airflow Variable support_customer_key_salt "
-            "(a secret; in production it lives in Azure Key Vault)"
-        )
-    return hmac.new(salt.encode(), email.strip().lower().encode(), hashlib.sha256).hexdigest()[:32]

@@ -1,0 +1,18 @@
+"""Time as the flows read it: the Support API's ISO 8601 texts as aware times, and now, in UTC."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def moment(value: str | datetime | None) -> datetime | None:
+    """An aware time from the Support API's ISO 8601 text (``2026-11-25T09:00:00Z``) or a datetime;
+    a time without a zone is taken as UTC; None stays None."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+def now() -> datetime:
+    """Now, in UTC (one place to read the clock, so tests can move it)."""
+    return datetime.now(UTC)
