@@ -42,7 +42,7 @@ DAGS = {
 @contextlib.contextmanager
 def mock_backend(workdir: Path, tickets: int):
     """The bundled mock on free ports, seeded with ``tickets`` tickets."""
-    from support_flows_dev.devstack import wait_for_http
+    from support_flows_dev.processes import wait_for_http
 
     port, tls_port = free_port(), free_port()
     process = subprocess.Popen(

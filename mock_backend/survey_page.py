@@ -70,7 +70,7 @@ def survey_form(token: str):
 
 @bp.post("/survey/<token>")
 def survey_answer(token: str):
-    from mock_backend.support_api import save_feedback
+    from mock_backend.support_api.feedback import save_feedback
 
     survey, ticket = _survey_and_ticket(token)
     if survey is None:

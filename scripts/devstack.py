@@ -21,13 +21,11 @@ Settings from the environment (all optional):
 from __future__ import annotations
 
 import base64
-import collections
 import json
 import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -38,16 +36,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mock_backend import tenant
+from support_flows_dev import bootstrap
 from support_flows_dev.pgserver import DataDirError, EmbeddedPostgres, ensure_databases, free_port
+from support_flows_dev.processes import CrashLoop, Supervisor, end_session, port_in_use, wait_for_http
 
 ROOT = Path(__file__).resolve().parent.parent
 
 AIRFLOW_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
-# A component that exits unexpectedly is restarted after 1, 2, 4 ... 30 s; one that needs more than
-# CRASH_LOOP_RESTARTS restarts within CRASH_LOOP_WINDOW_S is not going to heal by itself.
-CRASH_LOOP_RESTARTS = 5
-CRASH_LOOP_WINDOW_S = 120.0
-MAX_BACKOFF_S = 30.0
 
 
 # This machine's job is to answer PowerApps quickly. Airflow's scheduler sleeps up to 1 s whenever a
@@ -64,88 +59,6 @@ def _secret_file(path: Path, make) -> str:
         path.write_text(make())
         path.chmod(0o600)
     return path.read_text().strip()
-
-
-def _port_in_use(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("0.0.0.0", port))
-        except OSError:
-            return True
-    return False
-
-
-def _kill_group(pid: int, sig: int = signal.SIGKILL) -> None:
-    """Signal a component's process group (it leads one: started in a session of its own), even
-    when its leader is already gone: its children (serve-logs, executor workers) are still in it."""
-    try:
-        os.killpg(pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def session_members(leader_pid: int) -> list[int]:
-    """Every live process in the session a component leads: its process group and the groups that
-    its descendants made for themselves (Airflow's task processes do), orphaned ones included."""
-    import psutil
-
-    members = []
-    for pid in psutil.pids():
-        try:
-            if os.getsid(pid) == leader_pid and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-                members.append(pid)
-        except (OSError, psutil.Error):
-            continue
-    return members
-
-
-def _end_session(leader_pid: int) -> None:
-    """SIGKILL everything in a component's session (PostgreSQL's backends make sessions of their
-    own, and end by themselves when the server goes)."""
-    _kill_group(leader_pid)
-    for pid in session_members(leader_pid):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-
-def wait_for_http(url: str, timeout: float, process: subprocess.Popen | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"{url}: the process serving it exited with code {process.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                if response.status < 500:
-                    return
-        except (urllib.error.URLError, OSError) as err:
-            last = err
-        time.sleep(0.2)
-    raise TimeoutError(f"{url} did not answer within {timeout:.0f}s ({last})")
-
-
-class CrashLoop(RuntimeError):
-    """A component keeps exiting: the stack gives up on it (and stops)."""
-
-
-@dataclass
-class Component:
-    """One supervised process of the stack: how to start it, and its restart history."""
-
-    name: str
-    args: list[str]
-    env: dict[str, str]
-    popen_options: dict = field(default_factory=dict)
-    process: subprocess.Popen | None = None
-    restarts: collections.deque = field(default_factory=collections.deque)
-    restart_at: float | None = None
-
-    @property
-    def pid(self) -> int | None:
-        return self.process.pid if self.process else None
 
 
 @dataclass
@@ -172,11 +85,15 @@ class Stack:
     # The benchmarks point this at a copy of dags/ with a trivial DAG beside ours.
     dags_folder: Path = ROOT / "dags"
     quiet: bool = False
-    components: dict[str, Component] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.state_dir = Path(self.state_dir).resolve()
         self.postgres = None if self.database_url else EmbeddedPostgres(self.state_dir / "postgres")
+        self.supervisor = Supervisor(self.state_dir / "logs", before_restart=self._before_restart)
+
+    def _before_restart(self, name: str) -> None:
+        if name == "postgres":
+            self.postgres.prepare()  # a crash leaves postmaster.pid behind
 
     @classmethod
     def on_free_ports(cls, state_dir: Path, **options) -> Stack:
@@ -341,34 +258,22 @@ class Stack:
     # --- processes --------------------------------------------------------------------------------------
 
     @property
+    def components(self):
+        return self.supervisor.components
+
+    @property
     def processes(self) -> dict[str, subprocess.Popen]:
         """The running process of each component, by name."""
         return {name: c.process for name, c in self.components.items() if c.process is not None}
 
     def log_path(self, name: str) -> Path:
-        return self.state_dir / "logs" / f"{name}.log"
+        return self.supervisor.log_path(name)
 
-    def _launch(self, component: Component) -> subprocess.Popen:
-        log = self.log_path(component.name)
-        log.parent.mkdir(parents=True, exist_ok=True)
-        with open(log, "ab") as out:
-            component.process = subprocess.Popen(
-                component.args,
-                cwd=ROOT,
-                env=component.env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-                **component.popen_options,
-            )
-        component.restart_at = None
-        return component.process
+    def log_tail(self, name: str, lines: int = 20) -> str:
+        return self.supervisor.log_tail(name, lines)
 
     def _spawn(self, name: str, args: list[str], env: dict[str, str], **popen_options) -> subprocess.Popen:
-        component = Component(name, args, env, popen_options)
-        self.components[name] = component
-        return self._launch(component)
+        return self.supervisor.spawn(name, args, env, **popen_options)
 
     def _airflow(self) -> str:
         found = shutil.which("airflow", path=str(Path(sys.executable).parent)) or shutil.which("airflow")
@@ -394,7 +299,7 @@ class Stack:
             (self.mock_port, "the mock backend", "SUPPORT_MOCK_PORT"),
             (self.mock_tls_port, "the mock's HTTPS endpoint", "SUPPORT_MOCK_TLS_PORT"),
         ):
-            if _port_in_use(port):
+            if port_in_use(port):
                 raise RuntimeError(
                     f"port {port} for {what} is in use (another `run`?): stop what holds it, "
                     f"or choose another port with {variable}"
@@ -442,13 +347,12 @@ class Stack:
         wait_for_http(f"{self.mock_url}/health", 60, mock)
         if self.seed_demo_data:
             self.seed_if_empty()
+        # the deploy steps, in production's order (support_flows_dev/bootstrap.py)
         self.say("==> migrating the Airflow metadata database")
-        migrated = subprocess.run([self._airflow(), "db", "migrate"], env=env, cwd=ROOT, capture_output=True, text=True)
-        if migrated.returncode != 0:
-            raise RuntimeError(f"airflow db migrate failed:\n{migrated.stdout[-2000:]}\n{migrated.stderr[-3000:]}")
-        self.bootstrap_access(env)
-        self.migrate_reporting(env)
-        self.preflight(env)
+        bootstrap.migrate_airflow(self._airflow(), env)
+        self.say("==> " + bootstrap.migrate_reporting(env))
+        self.say("==> " + bootstrap.preflight(env))
+        self.say("==> " + bootstrap.bootstrap_access(env, self.passwords(), self.api_key_file))
         for name in AIRFLOW_COMPONENTS:
             self._spawn(name, [self._airflow(), name], env)
         if self.executor == "celery":
@@ -457,57 +361,6 @@ class Stack:
         wait_for_http(f"{self.airflow_url}/api/v2/monitor/health", 180, self.processes["api-server"])
         self.write_state_file()
         return self
-
-    def migrate_reporting(self, env: dict[str, str]) -> None:
-        """The reporting tables, schemas and roles: a deploy step, as in production (tasks only
-        check the version)."""
-        done = subprocess.run(
-            [sys.executable, "-m", "support_flows.storage.migrations", "migrate"],
-            env=env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-        )
-        if done.returncode != 0:
-            raise RuntimeError(
-                f"migrating the reporting database failed:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
-            )
-        self.say("==> " + done.stdout.strip().splitlines()[-1])
-
-    def preflight(self, env: dict[str, str]) -> None:
-        """The deploy preflight, as production runs it (support_flows.server.preflight): every
-        tenant setting, Graph, the Support API and the reporting database, before Airflow starts."""
-        done = subprocess.run(
-            [sys.executable, "-m", "support_flows.server.preflight"], env=env, cwd=ROOT, capture_output=True, text=True
-        )
-        if done.returncode != 0:
-            raise RuntimeError(f"the preflight found problems:\n{done.stdout[-3000:]}\n{done.stderr[-2000:]}")
-        self.say("==> " + done.stdout.strip().splitlines()[-1])
-
-    def bootstrap_access(self, env: dict[str, str]) -> None:
-        """The PowerApps role, the two users and the PowerApps connection's key (support_flows.server.access)."""
-        passwords = self.passwords()
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "support_flows.server.access",
-                "bootstrap",
-                "--api-key-file",
-                str(self.api_key_file),
-            ],
-            env={
-                **env,
-                "SUPPORT_ADMIN_PASSWORD": passwords["admin"],
-                "SUPPORT_POWERAPPS_PASSWORD": passwords["powerapps"],
-            },
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-        )
-        if done.returncode != 0:
-            raise RuntimeError(f"creating the users and roles failed:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
-        self.say("==> " + done.stdout.strip().splitlines()[-1])
 
     @property
     def api_key_file(self) -> Path:
@@ -570,9 +423,7 @@ class Stack:
 
     def kill(self, name: str) -> None:
         """Kill a component (and its children) at once, as a crash would; it is not restarted."""
-        component = self.components.pop(name)
-        _end_session(component.pid)
-        component.process.wait()
+        self.supervisor.kill(name)
 
     def seed_if_empty(self) -> None:
         with urllib.request.urlopen(f"{self.mock_url}/api/agents", timeout=10) as response:
@@ -586,75 +437,26 @@ class Stack:
 
     def check(self) -> list[str]:
         """Names of the components that have died (and are not yet restarted)."""
-        return [name for name, c in self.components.items() if c.process is None or c.process.poll() is not None]
+        return self.supervisor.dead()
 
     def supervise(self) -> list[str]:
-        """Restart the components that exited, with backoff; what ``run`` calls every second.
-
-        Returns what happened, one line each (also printed). Raises ``CrashLoop`` for a component
-        that needed more than CRASH_LOOP_RESTARTS restarts within CRASH_LOOP_WINDOW_S."""
-        events = []
-        now = time.monotonic()
-        for name in self.check():
-            component = self.components[name]
-            if component.restart_at is None:
-                code = component.process.returncode
-                # End what the component started before starting it anew.
-                _end_session(component.pid)
-                while component.restarts and now - component.restarts[0] > CRASH_LOOP_WINDOW_S:
-                    component.restarts.popleft()
-                if len(component.restarts) >= CRASH_LOOP_RESTARTS:
-                    raise CrashLoop(
-                        f"{name} exited with code {code} after {len(component.restarts)} restarts within "
-                        f"{CRASH_LOOP_WINDOW_S:.0f}s; giving up. Last lines of {self.log_path(name)}:\n"
-                        + self.log_tail(name)
-                    )
-                delay = min(2.0 ** len(component.restarts), MAX_BACKOFF_S)
-                component.restart_at = now + delay
-                events.append(f"!! {name} exited with code {code}; restarting it in {delay:.0f}s")
-            elif now >= component.restart_at:
-                component.restarts.append(now)
-                if name == "postgres":
-                    self.postgres.prepare()  # a crash leaves postmaster.pid behind
-                self._launch(component)
-                events.append(
-                    f"==> {name} restarted (pid {component.pid}, restart {len(component.restarts)} "
-                    f"within {CRASH_LOOP_WINDOW_S:.0f}s)"
-                )
-                self.write_state_file()
+        """Restart the components that exited, with backoff (``Supervisor.supervise``); what ``run``
+        calls every second. Returns what happened, one line each (also printed)."""
+        events = self.supervisor.supervise()
+        if any(line.startswith("==>") for line in events):
+            self.write_state_file()
         for line in events:
             self.say(line)
         return events
-
-    def log_tail(self, name: str, lines: int = 20) -> str:
-        try:
-            text = self.log_path(name).read_text(errors="replace")
-        except FileNotFoundError:
-            return "(no log)"
-        return "\n".join(text.splitlines()[-lines:])
 
     def stop(self, timeout: float = 30) -> None:
         """Stop every component and everything it started: Airflow and the mock first (SIGTERM, then
         SIGKILL after ``timeout``), the database last."""
         postgres = self.components.pop("postgres", None)
-        for component in self.components.values():
-            if component.process is not None:
-                _kill_group(component.pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        for component in self.components.values():
-            if component.process is None:
-                continue
-            try:
-                component.process.wait(max(deadline - time.monotonic(), 0.1))
-            except subprocess.TimeoutExpired:
-                pass
-            # The leader is gone; what it left behind (task processes, serve-logs) goes too.
-            _end_session(component.pid)
-            component.process.wait()
-        self.components.clear()
+        self.supervisor.stop_all(timeout)
         if postgres is not None and postgres.process is not None:
             EmbeddedPostgres.stop(postgres.process, timeout)
-            _end_session(postgres.pid)
+            end_session(postgres.pid)
 
     def __enter__(self) -> Stack:
         return self.start()

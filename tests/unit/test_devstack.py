@@ -1,4 +1,5 @@
-"""The launcher's supervision and the embedded PostgreSQL's repairs, without a whole stack."""
+"""The launcher's supervision (support_flows_dev.processes, through the stack) and the embedded
+PostgreSQL's repairs, without a whole stack."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import sys
 import psutil
 import pytest
 
-from support_flows_dev import devstack
+from support_flows_dev import devstack, processes
 from support_flows_dev.pgserver import DataDirError, EmbeddedPostgres
 
 
@@ -25,19 +26,19 @@ def _stack(tmp_path) -> devstack.Stack:
     return devstack.Stack(state_dir=tmp_path, database_url="postgresql://x@127.0.0.1/airflow", quiet=True)
 
 
-def _exits_at_once(stack: devstack.Stack) -> devstack.Component:
+def _exits_at_once(stack: devstack.Stack) -> processes.Component:
     code = "import sys; print('boom: cannot reach the database', flush=True); sys.exit(3)"
     stack._spawn("flaky", [sys.executable, "-c", code], dict(os.environ))
     return stack.components["flaky"]
 
 
-def _settle(component: devstack.Component) -> None:
+def _settle(component: processes.Component) -> None:
     component.process.wait(30)
 
 
 def test_a_component_that_exits_is_restarted_with_growing_backoff(tmp_path, monkeypatch):
     clock = Clock()
-    monkeypatch.setattr(devstack.time, "monotonic", clock)
+    monkeypatch.setattr(processes.time, "monotonic", clock)
     stack = _stack(tmp_path)
     component = _exits_at_once(stack)
     delays = []
@@ -56,32 +57,32 @@ def test_a_component_that_exits_is_restarted_with_growing_backoff(tmp_path, monk
 
 def test_a_crash_loop_gives_up_naming_the_component_and_its_last_lines(tmp_path, monkeypatch):
     clock = Clock()
-    monkeypatch.setattr(devstack.time, "monotonic", clock)
+    monkeypatch.setattr(processes.time, "monotonic", clock)
     stack = _stack(tmp_path)
     component = _exits_at_once(stack)
-    for _ in range(devstack.CRASH_LOOP_RESTARTS):
+    for _ in range(processes.CRASH_LOOP_RESTARTS):
         _settle(component)
         stack.supervise()
-        clock.now += devstack.MAX_BACKOFF_S
+        clock.now += processes.MAX_BACKOFF_S
         stack.supervise()
     _settle(component)
-    with pytest.raises(devstack.CrashLoop) as crash:
+    with pytest.raises(processes.CrashLoop) as crash:
         stack.supervise()
     message = str(crash.value)
-    assert message.startswith(f"flaky exited with code 3 after {devstack.CRASH_LOOP_RESTARTS} restarts within 120s")
+    assert message.startswith(f"flaky exited with code 3 after {processes.CRASH_LOOP_RESTARTS} restarts within 120s")
     assert "boom: cannot reach the database" in message
     stack.stop()
 
 
 def test_restarts_older_than_the_window_do_not_count(tmp_path, monkeypatch):
     clock = Clock()
-    monkeypatch.setattr(devstack.time, "monotonic", clock)
+    monkeypatch.setattr(processes.time, "monotonic", clock)
     stack = _stack(tmp_path)
     component = _exits_at_once(stack)
-    for _ in range(devstack.CRASH_LOOP_RESTARTS * 2):
+    for _ in range(processes.CRASH_LOOP_RESTARTS * 2):
         _settle(component)
         stack.supervise()
-        clock.now += devstack.CRASH_LOOP_WINDOW_S  # one crash every two minutes: healing, not a loop
+        clock.now += processes.CRASH_LOOP_WINDOW_S  # one crash every two minutes: healing, not a loop
         stack.supervise()
     stack.stop()
 

@@ -140,28 +140,3 @@ def test_one_token_for_all_of_a_client_s_requests_and_a_new_one_after_close(grap
     graph.send_mail("support@support.example.com", ["maria@example.org"], "After close", "<p>Hi</p>")
     assert len(mock.mail()) == 4 and mock.token_requests() == 2
     graph.close()
-
-
-def test_warm_up_gets_the_token_in_the_background_and_the_request_uses_it(graph, mock):
-    import time
-
-    graph.warm_up()
-    deadline = time.monotonic() + 10
-    while mock.token_requests() == 0 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert mock.token_requests() == 1 and mock.mail() == []  # nothing sent yet: only the token
-    graph.warm_up()  # again: nothing more
-    graph.send_mail("support@support.example.com", ["maria@example.org"], "Warm", "<p>Hi</p>")
-    assert len(mock.mail()) == 1 and mock.token_requests() == 1
-    graph.close()
-
-
-def test_a_failed_warm_up_is_silent_and_the_request_reports_the_problem(connections, mock):
-    from airflow.sdk.exceptions import AirflowNotFoundException
-
-    graph = GraphClient(conn_id="support_graph_missing", retry_policy=RetryPolicy(base_delay=0.01), timeout=2)
-    graph.warm_up()  # no such connection: not raised here
-    with pytest.raises(AirflowNotFoundException, match="support_graph_missing"):
-        graph.send_mail("support@support.example.com", ["maria@example.org"], "Nope", "<p>Hi</p>")
-    graph.close()
-    assert mock.mail() == []

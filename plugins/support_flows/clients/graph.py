@@ -11,18 +11,16 @@ Two things are done differently from the provider's defaults, on purpose:
   as the policy says (3 attempts), not 3 times 4.
 
 A client keeps one request adapter (its connection lookup, its token, its HTTP connections) for its
-life, on an event loop that runs in a thread of its own: the tasks are synchronous, and running each
-request in a fresh ``asyncio.run`` threw all three away. ``warm_up()`` gets the adapter and the token
-in the background while the task does other work (docs/performance.md); ``close()`` lets them go.
+life, on an event loop of its own that runs in the calling thread for each request: the tasks are
+synchronous, and running each request in a fresh ``asyncio.run`` threw all three away.
+``close()`` lets them go. (No thread: one in the background bought nothing measurable,
+docs/performance.md.)
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import logging
-import os
-import threading
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
@@ -87,20 +85,6 @@ _NO_SDK_RETRIES: RequestOption = RetryHandlerOption(delay=0, max_retries=0, shou
 
 
 log = logging.getLogger(__name__)
-_loop_lock = threading.Lock()
-_loop: tuple[int, asyncio.AbstractEventLoop] | None = None
-
-
-def _client_loop() -> asyncio.AbstractEventLoop:
-    """The process's event loop for Graph clients, running in a daemon thread. Made on first use
-    and again after a fork (a thread does not survive one: the workers' preload forks)."""
-    global _loop
-    with _loop_lock:
-        if _loop is None or _loop[0] != os.getpid():
-            loop = asyncio.new_event_loop()
-            threading.Thread(target=loop.run_forever, name="graph-client-loop", daemon=True).start()
-            _loop = (os.getpid(), loop)
-        return _loop[1]
 
 
 class GraphClient:
@@ -123,7 +107,7 @@ class GraphClient:
         self._sleep = sleep
         self._user_ids: dict[str, str] = {}
         self._hook: KiotaRequestAdapterHook | None = None
-        self._warming: concurrent.futures.Future | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         # azure-identity logs every token request's headers at INFO; keep task logs readable.
         logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(logging.WARNING)
 
@@ -140,43 +124,26 @@ class GraphClient:
         return self._hook
 
     def _run(self, coro: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, _client_loop()).result()
-
-    def warm_up(self) -> None:
-        """Start getting the adapter (the connection's settings) and an access token now, in the
-        background, so the first request does not wait for them. Never fails: a problem shows,
-        with the retry policy, on the first request."""
-        if self._warming is None:
-            self._warming = asyncio.run_coroutine_threadsafe(self._warm(), _client_loop())
-
-    async def _warm(self) -> None:
-        try:
-            adapter = await self.hook.get_async_conn()
-            # the adapter's own token provider, so that its credential caches the token
-            tokens = adapter._authentication_provider.access_token_provider
-            await tokens.get_authorization_token(adapter.base_url)
-        except Exception as err:  # noqa: BLE001 - the first request reports it properly
-            log.debug("Graph warm-up did not finish: %s", err)
+        """Run a coroutine on this client's event loop, in the calling thread (a deadline callback
+        calls from a thread of its own, never from inside a running loop)."""
+        if self._loop is None or self._loop.is_closed():
+            self._loop = asyncio.new_event_loop()
+        return self._loop.run_until_complete(coro)
 
     def close(self) -> None:
-        """Close the HTTP connections and the credential's session (a later request opens new
-        ones). Never fails: it runs when the work is done, whatever its outcome."""
-        if self._hook is None:
+        """Close the HTTP connections, the credential's session and the event loop (a later request
+        opens new ones). Never fails: it runs when the work is done, whatever its outcome."""
+        if self._hook is None or self._loop is None or self._loop.is_closed():
             return
         try:
-            self._run(self._close())
+            self._run(self.hook.close())
         except Exception as err:  # noqa: BLE001
             log.warning("closing the Graph client of %s failed: %s", self.conn_id, err)
-
-    async def _close(self) -> None:
-        if self._warming is not None:
-            await asyncio.wrap_future(self._warming)
-            self._warming = None
-        await self.hook.close()
+        finally:
+            self._loop.close()
+            self._hook = None  # its adapter belonged to the closed loop
 
     async def _send_once(self, method: str, url: str, path_parameters: dict, data: Any, headers: dict | None) -> Any:
-        if self._warming is not None:  # one token request, not two
-            await asyncio.wrap_future(self._warming)
         info = self.hook.request_information(
             url=url, method=method, path_parameters=path_parameters, data=data, headers=headers
         )
@@ -364,7 +331,7 @@ class GraphClient:
 
     def access_token(self) -> None:
         """Get an access token now and raise whatever the identity platform said: the deploy
-        preflight's first question (``warm_up`` hides the same failure until the first request)."""
+        preflight's first question)."""
 
         async def get_token() -> None:
             adapter = await self.hook.get_async_conn()

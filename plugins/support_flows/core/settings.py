@@ -14,7 +14,6 @@ placeholder domain, or names something that does not exist.
 from __future__ import annotations
 
 import dataclasses
-import threading
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, get_type_hints
@@ -147,20 +146,15 @@ class LazySettings:
         if unknown:
             raise TypeError(f"unknown settings: {sorted(unknown)}")
         self.__dict__.update(overrides)
-        # a task's prefetch thread may read settings while the task does (one read of each)
-        self.__dict__["_lock"] = threading.RLock()
 
     def __getattr__(self, name: str) -> Any:  # only called for settings not read yet
         if name not in _DEFAULTS:
             raise AttributeError(name)
-        with self._lock:
-            if name in self.__dict__:  # read by the other thread meanwhile
-                return self.__dict__[name]
-            value = _read(name, _KINDS[name])
-            self.__dict__[name] = value
-            if name in ("escalation_reminder_hours", "escalation_supervisor_hours"):
-                _check_escalation_hours(self.escalation_reminder_hours, self.escalation_supervisor_hours)
-            return value
+        value = _read(name, _KINDS[name])
+        self.__dict__[name] = value
+        if name in ("escalation_reminder_hours", "escalation_supervisor_hours"):
+            _check_escalation_hours(self.escalation_reminder_hours, self.escalation_supervisor_hours)
+        return value
 
     holiday_dates = Settings.holiday_dates
 

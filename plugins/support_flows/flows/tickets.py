@@ -15,10 +15,7 @@ def create_ticket_from_request(rt: FlowRuntime, request: dict, run_id: str) -> d
     as it is now (a rerun sees the status the first run left)."""
     fields = {name: request[name] for name in TICKET_FIELDS if request.get(name) is not None}
     fields["request_id"] = request.get("request_id") or f"airflow:{run_id}"[:100]
-    api = rt.api  # connected first: the ticket is what the customer waits for
-    # the e-mail is next: its settings, Graph token and ledger connection get ready meanwhile
-    rt.prefetch("sender_mailbox", "ai_confidence_threshold", "mailer")
-    return api.create_ticket(**fields)
+    return rt.api.create_ticket(**fields)
 
 
 def answer_or_queue(rt: FlowRuntime, ticket: dict, triggered_at: datetime | None = None) -> dict:

@@ -6,7 +6,6 @@ live with the flows (the escalation's candidates in ``flows.escalation``, the re
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -44,20 +43,18 @@ class ReportingStore:
     def __init__(self, conn_id: str = "support_reporting", engine: Engine | None = None):
         self.conn_id = conn_id
         self._engine = prepare_engine(engine) if engine is not None else None
-        self._engine_lock = threading.Lock()  # a task may connect it in the background (FlowRuntime.prefetch)
 
     @property
     def engine(self) -> Engine:
         """Connected on first use, after checking the database is at this code's schema version."""
-        with self._engine_lock:
-            if self._engine is None:
-                from airflow.sdk import BaseHook
+        if self._engine is None:
+            from airflow.sdk import BaseHook
 
-                hook = BaseHook.get_connection(self.conn_id).get_hook()
-                engine = prepare_engine(hook.get_sqlalchemy_engine())
-                require_schema(engine)
-                self._engine = engine
-            return self._engine
+            hook = BaseHook.get_connection(self.conn_id).get_hook()
+            engine = prepare_engine(hook.get_sqlalchemy_engine())
+            require_schema(engine)
+            self._engine = engine
+        return self._engine
 
     def upsert(self, table: sa.Table | str, rows: Iterable[dict[str, Any]]) -> int:
         return upsert(self.engine, table, rows)

@@ -1,0 +1,149 @@
+"""What the Support API's resources share: row shapes, the event log, query-argument parsing, cursors."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from datetime import date
+
+from flask import current_app, request
+
+from mock_backend import ApiError
+from mock_backend.store import now_ts, parse_ts, to_ts, zone
+
+TICKET_COLUMNS = (
+    "id, request_id, origin, customer_name, customer_email, subject, description, priority, channel, "
+    "status, agent_id, assigned_by, ai_response, ai_confidence, resolution_summary, auto_submitted, "
+    "created_at, updated_at, last_activity_at, assigned_at, resolved_at, customer_replied_at, resolved_by"
+)
+
+# What the AI "knows": (topic, keywords, confidence, answer). Deterministic, so tests can rely on it.
+
+
+def ticket_dict(row) -> dict:
+    out = dict(row)
+    out["auto_submitted"] = bool(out["auto_submitted"])
+    return out
+
+
+def fetch_ticket(conn, ticket_id: int) -> dict:
+    row = conn.execute(f"SELECT {TICKET_COLUMNS} FROM tickets WHERE id = ?", (ticket_id,)).fetchone()
+    if row is None:
+        raise ApiError(404, f"ticket_id: ticket {ticket_id} does not exist", "ticket_id")
+    return ticket_dict(row)
+
+
+def fetch_agent_row(conn, agent_id: int, field: str = "agent_id"):
+    row = conn.execute("SELECT * FROM agents WHERE id = ?", (agent_id,)).fetchone()
+    if row is None:
+        raise ApiError(404, f"{field}: agent {agent_id} does not exist", field)
+    return row
+
+
+def agent_dict(conn, row) -> dict:
+    workload = conn.execute(
+        f"SELECT COUNT(*) FROM tickets WHERE agent_id = ? AND status IN ({','.join('?' * 2)})",
+        (row["id"], "assigned", "in_progress"),
+    ).fetchone()[0]
+    ratings = conn.execute(
+        "SELECT COUNT(*), AVG(rating), SUM(rating <= 2) FROM agent_feedback WHERE agent_id = ?", (row["id"],)
+    ).fetchone()
+    supervisor_email = None
+    if row["supervisor_id"] is not None:
+        sup = conn.execute("SELECT email FROM agents WHERE id = ?", (row["supervisor_id"],)).fetchone()
+        supervisor_email = sup["email"] if sup else None
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "email": row["email"],
+        "role": row["role"],
+        "capacity": row["capacity"],
+        "available": bool(row["available"]),
+        "supervisor_id": row["supervisor_id"],
+        "supervisor_email": supervisor_email,
+        "workload": workload,
+        "ratings_count": ratings[0],
+        "rating_avg": round(ratings[1], 3) if ratings[1] is not None else None,
+        "low_ratings": ratings[2] or 0,
+    }
+
+
+def emit(conn, event_type: str, data: dict) -> None:
+    conn.execute(
+        "INSERT INTO events (type, created_at, data) VALUES (?, ?, ?)", (event_type, now_ts(), json.dumps(data))
+    )
+
+
+def arg_int(name: str, default: int | None = None, lo: int | None = None, hi: int | None = None) -> int | None:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, f"{name}: expected an integer, got {raw!r}", name) from None
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        raise ApiError(400, f"{name}: must be between {lo} and {hi}", name)
+    return value
+
+
+def arg_time(name: str) -> str | None:
+    raw = request.args.get(name)
+    if not raw:
+        return None
+    try:
+        return to_ts(parse_ts(raw))
+    except ValueError:
+        raise ApiError(400, f"{name}: expected an ISO 8601 date-time, got {raw!r}", name) from None
+
+
+def arg_date(name: str, required: bool = False) -> date | None:
+    raw = request.args.get(name)
+    if not raw:
+        if required:
+            raise ApiError(400, f"{name}: is required (YYYY-MM-DD)", name)
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise ApiError(400, f"{name}: expected a date YYYY-MM-DD, got {raw!r}", name) from None
+
+
+def arg_tz():
+    try:
+        return zone(request.args.get("tz") or "UTC")
+    except ValueError as err:
+        raise ApiError(400, f"tz: {err}", "tz") from None
+
+
+def arg_bool(name: str) -> bool | None:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return None
+    if raw.lower() in ("true", "1", "yes"):
+        return True
+    if raw.lower() in ("false", "0", "no"):
+        return False
+    raise ApiError(400, f"{name}: expected true or false, got {raw!r}", name)
+
+
+def encode_cursor(values: list) -> str:
+    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode()
+
+
+def decode_cursor(length: int) -> list | None:
+    raw = request.args.get("cursor")
+    if not raw:
+        return None
+    try:
+        values = json.loads(base64.urlsafe_b64decode(raw.encode()))
+    except (ValueError, binascii.Error):
+        raise ApiError(400, "cursor: not a cursor this API returned", "cursor") from None
+    if not isinstance(values, list) or len(values) != length:
+        raise ApiError(400, "cursor: not a cursor this API returned", "cursor")
+    return values
+
+
+def public_url() -> str:
+    return current_app.config["PUBLIC_URL"].rstrip("/")

@@ -1,0 +1,128 @@
+"""Statistics: the day's figures and their history, in a time zone."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import request
+
+from mock_backend import db
+from mock_backend.store import day_bounds
+from mock_backend.support_api import bp
+from mock_backend.support_api.common import arg_date, arg_int, arg_tz
+
+
+def _count(conn, sql: str, params) -> int:
+    return conn.execute(sql, params).fetchone()[0] or 0
+
+
+# open at a moment, and waiting on the customer then: answered by AI, neither replied to nor assigned yet
+_OPEN_AT = "created_at < :m AND (resolved_at IS NULL OR resolved_at >= :m)"
+_WITH_CUSTOMER_AT = (
+    "ai_response IS NOT NULL AND (customer_replied_at IS NULL OR customer_replied_at >= :m)"
+    " AND (assigned_at IS NULL OR assigned_at >= :m)"
+)
+
+
+def backlog_at(conn, moment: str, unassigned_only: bool = False) -> int:
+    """Tickets waiting for people at ``moment``: open, and not an AI answer waiting on the customer."""
+    sql = f"SELECT COUNT(*) FROM tickets WHERE {_OPEN_AT} AND NOT ({_WITH_CUSTOMER_AT})"
+    if unassigned_only:
+        sql += " AND (assigned_at IS NULL OR assigned_at >= :m)"
+    return _count(conn, sql, {"m": moment})
+
+
+def awaiting_customer_at(conn, moment: str) -> int:
+    """AI answers still open at ``moment`` that wait for the customer's reply (or the time-out)."""
+    return _count(conn, f"SELECT COUNT(*) FROM tickets WHERE {_OPEN_AT} AND {_WITH_CUSTOMER_AT}", {"m": moment})
+
+
+@bp.get("/stats/daily")
+def daily_stats():
+    day = arg_date("date", required=True)
+    tz = arg_tz()
+    start, end = day_bounds(day, tz)
+    conn = db()
+    created_in = "created_at >= ? AND created_at < ?"
+    resolved_in = "resolved_at >= ? AND resolved_at < ?"
+    avg = conn.execute(  # people's resolutions: an AI answer closed after the time-out would skew it
+        "SELECT AVG((julianday(resolved_at) - julianday(created_at)) * 24) FROM tickets WHERE "
+        + resolved_in
+        + " AND resolved_by IS NOT 'ai'",
+        (start, end),
+    ).fetchone()[0]
+    fb = conn.execute(
+        "SELECT COUNT(*), AVG(rating) FROM feedback WHERE created_at >= ? AND created_at < ?", (start, end)
+    ).fetchone()
+    by_agent = [
+        {"agent_id": row[0], "name": row[1], "resolved": row[2] or 0, "open": row[3] or 0}
+        for row in conn.execute(
+            "SELECT a.id, a.name,"
+            " (SELECT COUNT(*) FROM tickets t WHERE t.agent_id = a.id AND t.resolved_at >= ? AND t.resolved_at < ?),"
+            " (SELECT COUNT(*) FROM tickets t WHERE t.agent_id = a.id AND t.assigned_at < ?"
+            "   AND (t.resolved_at IS NULL OR t.resolved_at >= ?))"
+            " FROM agents a WHERE a.role = 'agent' ORDER BY a.id",
+            (start, end, end, end),
+        )
+    ]
+    return {
+        "date": day.isoformat(),
+        "tz": request.args.get("tz") or "UTC",
+        "created": _count(conn, f"SELECT COUNT(*) FROM tickets WHERE {created_in}", (start, end)),
+        "resolved": _count(conn, f"SELECT COUNT(*) FROM tickets WHERE {resolved_in}", (start, end)),
+        "ai_responded": _count(
+            conn, f"SELECT COUNT(*) FROM tickets WHERE {created_in} AND ai_response IS NOT NULL", (start, end)
+        ),
+        "assigned": _count(
+            conn, "SELECT COUNT(*) FROM tickets WHERE assigned_at >= ? AND assigned_at < ?", (start, end)
+        ),
+        "resolved_by_ai": _count(
+            conn, f"SELECT COUNT(*) FROM tickets WHERE {resolved_in} AND resolved_by = 'ai'", (start, end)
+        ),
+        "backlog": backlog_at(conn, end),
+        "unassigned_backlog": backlog_at(conn, end, unassigned_only=True),
+        "awaiting_customer": awaiting_customer_at(conn, end),
+        "avg_resolution_hours": round(avg, 2) if avg is not None else None,
+        "feedback_count": fb[0],
+        "avg_rating": round(fb[1], 2) if fb[1] is not None else None,
+        "by_priority": {
+            row[0]: row[1]
+            for row in conn.execute(
+                f"SELECT priority, COUNT(*) FROM tickets WHERE {created_in} GROUP BY priority ORDER BY priority",
+                (start, end),
+            )
+        },
+        "by_channel": {
+            row[0]: row[1]
+            for row in conn.execute(
+                f"SELECT channel, COUNT(*) FROM tickets WHERE {created_in} GROUP BY channel ORDER BY channel",
+                (start, end),
+            )
+        },
+        "by_agent": by_agent,
+    }
+
+
+@bp.get("/stats/history")
+def stats_history():
+    end_day = arg_date("end", required=True)
+    days = arg_int("days", 14, 1, 90)
+    tz = arg_tz()
+    conn = db()
+    items = []
+    for offset in range(days - 1, -1, -1):
+        day = end_day - timedelta(days=offset)
+        start, end = day_bounds(day, tz)
+        items.append(
+            {
+                "date": day.isoformat(),
+                "created": _count(
+                    conn, "SELECT COUNT(*) FROM tickets WHERE created_at >= ? AND created_at < ?", (start, end)
+                ),
+                "resolved": _count(
+                    conn, "SELECT COUNT(*) FROM tickets WHERE resolved_at >= ? AND resolved_at < ?", (start, end)
+                ),
+                "backlog": backlog_at(conn, end),
+            }
+        )
+    return {"items": items}
