@@ -3,6 +3,7 @@
 
     python3 scripts/dev.py run    # virtualenv, install, mock backend + Airflow, demo data; Ctrl-C stops
     python3 scripts/dev.py test   # virtualenv, install, the whole test suite (extra args go to pytest)
+    python3 scripts/dev.py test --quick   # the unit, DAG and mock tests only, on every core
     python3 scripts/dev.py lock   # re-resolve requirements-dev.txt and rewrite constraints.txt
 
 Standard library only: this file runs before anything is installed. It creates ``.venv`` (or
@@ -33,6 +34,8 @@ UV_VERSION = "0.13.9"
 INSTALL_FLAGS_VERSION = b"v4"
 # The package (root), the mock backend and the dev tools: each its own project, all editable here.
 PROJECTS = (ROOT, ROOT / "mock_backend", ROOT / "scripts")
+# `test --quick`: what a change to one flow needs first (no Airflow processes, no stack), on every core
+QUICK_TESTS = ("tests/unit", "tests/dags", "tests/mock")
 PYPROJECTS = tuple(project / "pyproject.toml" for project in PROJECTS)
 # The Python and platform of the production image (Dockerfile: apache/airflow:3.3.2-python3.11 on
 # linux/amd64): `lock` resolves for them, whatever machine runs it.
@@ -166,7 +169,13 @@ def main(argv: list[str]) -> int:
         return lock()
     env = ensure_venv()
     py = str(python_in(env))
-    launcher = ["-m", "support_flows_dev.devstack", "run"] if command == "run" else ["-m", "pytest"]
+    if command == "run":
+        launcher = ["-m", "support_flows_dev.devstack", "run"]
+    elif rest[:1] == ["--quick"]:
+        rest = rest[1:]
+        launcher = ["-m", "pytest", "-n", "auto", *QUICK_TESTS]
+    else:
+        launcher = ["-m", "pytest"]
     args = [py, *launcher, *rest]
     # Replace this process, so Ctrl-C and SIGTERM reach the stack or pytest directly.
     os.chdir(ROOT)

@@ -96,10 +96,46 @@ def postgres_url(tmp_path_factory) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def airflow_db():
-    """A fresh Airflow metadata database in this session's private AIRFLOW_HOME."""
+    """A fresh Airflow metadata database in this session's private AIRFLOW_HOME: a copy of a
+    template made once per machine and Airflow version (``initdb`` takes about 10 s, and every
+    test process, xdist's workers included, needs one)."""
+    template = _airflow_db_template()
+    if template.exists():
+        from airflow import settings
+
+        if getattr(settings, "engine", None) is not None:
+            settings.engine.dispose()  # nothing is open on the file before it is replaced
+        _sqlite_copy(template, _HOME / "airflow.db")
+        return
     from airflow.utils.db import initdb
 
     initdb()
+    partial = template.with_suffix(f".{os.getpid()}.tmp")
+    template.parent.mkdir(parents=True, exist_ok=True)
+    _sqlite_copy(_HOME / "airflow.db", partial)
+    partial.replace(template)  # atomic: a worker that copies meanwhile sees the whole file or none
+
+
+def _sqlite_copy(source: Path, target: Path) -> None:
+    """A consistent copy of a SQLite database, what its write-ahead log holds included."""
+    import sqlite3
+
+    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
+        src.backup(dst)
+    src.close()
+    dst.close()
+
+
+def _airflow_db_template() -> Path:
+    """Where the template lives: the user's cache, named after what shapes the schema (Airflow's and
+    FAB's versions; our auth manager adds FAB's tables)."""
+    import hashlib
+    from importlib.metadata import version
+
+    shape = "|".join(version(name) for name in ("apache-airflow-core", "apache-airflow-providers-fab"))
+    digest = hashlib.sha256(shape.encode()).hexdigest()[:16]
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "support-flows"
+    return cache / f"airflow-metadata-{digest}.sqlite"
 
 
 @pytest.fixture(scope="session")
