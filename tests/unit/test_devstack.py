@@ -79,11 +79,17 @@ def test_restarts_older_than_the_window_do_not_count(tmp_path, monkeypatch):
     monkeypatch.setattr(processes.time, "monotonic", clock)
     stack = _stack(tmp_path)
     component = _exits_at_once(stack)
+    restarted = 0
     for _ in range(processes.CRASH_LOOP_RESTARTS * 2):
         _settle(component)
-        stack.supervise()
+        (exited,) = stack.supervise()  # never a CrashLoop: the earlier restarts left the window
+        delay = float(exited.rsplit(" ", 1)[1].rstrip("s"))
+        assert exited.startswith("!! flaky exited with code 3; restarting it in ") and delay <= 4  # stops growing
         clock.now += processes.CRASH_LOOP_WINDOW_S  # one crash every two minutes: healing, not a loop
-        stack.supervise()
+        (event,) = stack.supervise()
+        restarted += event.startswith("==> flaky restarted")
+        assert len(component.restarts) < processes.CRASH_LOOP_RESTARTS  # only those within the window count
+    assert restarted == processes.CRASH_LOOP_RESTARTS * 2
     stack.stop()
 
 
