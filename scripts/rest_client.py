@@ -40,7 +40,26 @@ class Client:
         raise AssertionError("unreachable")
 
     def runs(self, dag_id: str) -> list[dict]:
-        return self.session.get(f"{self.base}/api/v2/dags/{dag_id}/dagRuns", timeout=30).json()["dag_runs"]
+        """Every run of the DAG, oldest first, read page by page (the API answers 50 at a time)."""
+        runs: list[dict] = []
+        while True:
+            page = self._runs_page(dag_id, limit=100, offset=len(runs))
+            runs += page["dag_runs"]
+            if not page["dag_runs"] or len(runs) >= page["total_entries"]:
+                return runs
+
+    def run_count(self, dag_id: str) -> int:
+        """How many runs the DAG has, all pages counted."""
+        return self._runs_page(dag_id, limit=1, offset=0)["total_entries"]
+
+    def _runs_page(self, dag_id: str, *, limit: int, offset: int) -> dict:
+        response = self.session.get(
+            f"{self.base}/api/v2/dags/{dag_id}/dagRuns",
+            params={"limit": limit, "offset": offset, "order_by": "id"},
+            timeout=30,
+        )
+        response.raise_for_status()
+        return response.json()
 
     def wait(self, dag_id: str, run_id: str, timeout: float = 180) -> str:
         deadline = time.monotonic() + timeout
