@@ -94,20 +94,22 @@ def insert_ticket(conn, body: dict, origin: str) -> tuple[dict, bool]:
     return ticket, True
 
 
+def _create(operation_id: str, origin: str):
+    """A ticket from a checked body: 201 when new, 200 with the first one for a repeated request id."""
+    body = json_body(operation_id)
+    with Tx(db()) as conn:
+        ticket, created = insert_ticket(conn, body, origin)
+    return ticket, 201 if created else 200
+
+
 @bp.post("/tickets")
 def create_ticket():
-    body = json_body("createTicket")
-    with Tx(db()) as conn:
-        ticket, created = insert_ticket(conn, body, "api")
-    return ticket, 201 if created else 200
+    return _create("createTicket", "api")
 
 
 @bp.post("/inbound/tickets")
 def receive_channel_ticket():
-    body = json_body("receiveChannelTicket")
-    with Tx(db()) as conn:
-        ticket, created = insert_ticket(conn, body, "channel")
-    return ticket, 201 if created else 200
+    return _create("receiveChannelTicket", "channel")
 
 
 TICKET_STATUSES = {"new", "ai_responded", "queued", "assigned", "in_progress", "resolved", "closed"}
