@@ -20,6 +20,7 @@ import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from support_flows.core.params import EMAIL_PATTERN
 from support_flows.core.settings import (
     TENANT_SETTINGS,
     VARIABLE_PREFIX,
@@ -31,7 +32,6 @@ from support_flows.core.settings import (
 
 # Domains reserved for documentation (RFC 2606): a value under one is a placeholder, never a tenant's.
 PLACEHOLDER_DOMAINS = ("example.com", "example.org", "example.net")
-EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+\Z")
 MAILBOX_SETTINGS = ("sender_mailbox", "admin_recipients", "sysadmin_recipients")
 
 
@@ -70,7 +70,7 @@ def check_tenant_settings(read: Callable[[str], str | None] = raw_setting) -> li
                 Problem(variable(name), f"{raw!r} names the placeholder domain {placeholder}; set your tenant's")
             )
         elif name in MAILBOX_SETTINGS:
-            wrong = [part.strip() for part in raw.split(",") if not EMAIL.match(part.strip())]
+            wrong = [part.strip() for part in raw.split(",") if not re.fullmatch(EMAIL_PATTERN, part.strip())]
             if wrong or not raw.strip():
                 problems.append(
                     Problem(variable(name), f"{', '.join(map(repr, wrong)) or 'nothing'} is not an e-mail address")
