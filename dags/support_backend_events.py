@@ -12,8 +12,9 @@ until the Support API's event feed has something for the flows, then starts them
 1. **wait_for_events**: wait from the durable cursor (kept in the reporting database).
 2. **plan_flow_runs**: read the events in the window the wait saw (from the cursor to the last
    event it looked at); one flow run per relevant event.
-3. **start_flow**: trigger each run, with a run id made from the event id, so an event read twice
-   still makes exactly one run (a repeat is skipped).
+3. **start_flow**: trigger each run, with a run id made from the event id and claimed in the
+   ledger first, so an event read twice still makes exactly one run (a repeat is skipped). A run
+   under that id that the watcher did not start is reported and the event gets a fresh id.
 4. **save_cursor**: move the cursor past what was handled.
 
 **Outputs**: the flow runs started (`plan_flow_runs`) and the new cursor (`save_cursor`).
@@ -48,11 +49,15 @@ def support_backend_events():
     @step
     def plan_flow_runs(signal: dict, ti=None, rt=None) -> list[dict]:
         """One flow run per relevant event in the window the sensor saw."""
-        from support_flows.operations.events import flow_run_for, read_events, report_lag
+        from support_flows.operations.events import flow_run_for, own_runs, read_events, report_lag
+
+        def run_exists(dag_id: str, run_id: str) -> bool:
+            return ti.get_dr_count(dag_id=dag_id, run_ids=[run_id]) > 0
 
         events = read_events(rt.api, signal["after"], signal["seen_up_to"])
         report_lag(rt, events, ti.dag_id, ti.run_id)
-        return [run for run in (flow_run_for(event, rt.api) for event in events) if run]
+        planned = [(event, run) for event in events if (run := flow_run_for(event, rt.api))]
+        return own_runs(planned, rt, run_exists, ti.dag_id, ti.run_id)
 
     runs = plan_flow_runs(waited.output)
     started = TriggerDagRunOperator.partial(task_id="start_flow", skip_when_already_exists=True).expand_kwargs(runs)

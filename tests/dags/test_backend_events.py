@@ -139,3 +139,61 @@ def test_a_short_outage_of_the_feed_is_waited_out(run_dag, mock):
     result = run_dag("support_backend_events")
     assert result.state == "success", result
     assert [conf["request_id"] for conf in flow_runs("support_ticket_created").values()] == [by_email["request_id"]]
+
+
+def squat(dag_id: str, run_id: str) -> None:
+    """A run under the id the watcher will want, as a caller choosing its own run id made it."""
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from airflow.utils.state import DagRunState
+    from airflow.utils.types import DagRunTriggeredByType, DagRunType
+
+    from support_flows.core import times
+
+    with create_session() as session:
+        session.add(
+            DagRun(
+                dag_id=dag_id,
+                run_id=run_id,
+                run_type=DagRunType.MANUAL,
+                state=DagRunState.SUCCESS,
+                conf={},
+                run_after=times.now(),
+                triggered_by=DagRunTriggeredByType.REST_API,
+            )
+        )
+
+
+def test_run_ids_taken_by_someone_else_are_reported_and_every_ticket_still_gets_its_run(run_dag, mock):
+    clear_flow_runs()
+    head = mock.get("/api/events", limit=1000)["last_id"]
+    for event_id in range(head + 1, head + 4):  # the ids the next three channel tickets' events get
+        squat("support_ticket_created", f"backend_event__{event_id}")
+    tickets = [mock.post("/api/inbound/tickets", {**CHANNEL_TICKET, "request_id": f"squat-{n}"}) for n in range(3)]
+
+    result = run_dag("support_backend_events")
+    assert result.state == "success", result
+
+    started = {
+        run_id: conf for run_id, conf in flow_runs("support_ticket_created").items() if conf
+    }  # the squatters' runs have no conf
+    assert sorted(conf["request_id"] for conf in started.values()) == [t["request_id"] for t in tickets]
+    assert all(run_id.startswith(f"backend_event__{head + 1 + n}__") for n, run_id in enumerate(sorted(started)))
+    reported = [e for e in ReportingStore().fetch_all("flow_errors") if e["error_type"] == "RunIdTaken"]
+    (report,) = reported
+    assert all(f"backend_event__{head + n} of support_ticket_created" in report["message"] for n in (1, 2, 3))
+    assert any("RunIdTaken" in str(mail) for mail in mock.mail()), "the administrators were not told"
+
+    # each squatted event's run is a real Flow 1 run: the channel ticket is acknowledged and queued
+    for run_id in sorted(started):
+        outcome = run_dag("support_ticket_created", started[run_id]).outputs["answer_or_queue"]
+        assert outcome["ticket_id"] in {t["id"] for t in tickets}
+
+    # read again from the old cursor: the claimed ids are reused, nothing is reported or started twice
+    with ReportingStore().engine.begin() as conn:
+        from support_flows.storage.tables import watermarks
+
+        conn.execute(watermarks.delete())
+    assert run_dag("support_backend_events").state == "success"
+    assert len([c for c in flow_runs("support_ticket_created").values() if c]) == 3
+    assert len([e for e in ReportingStore().fetch_all("flow_errors") if e["error_type"] == "RunIdTaken"]) == 1

@@ -142,3 +142,29 @@ def test_markup_sql_and_odd_unicode_are_accepted_and_escaped(stack, subject):
         )
         time.sleep(0.2)
     assert mail is not None and "<img src=x" not in mail["body"]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "detail"),
+    [
+        ({"dag_run_id": "backend_event__1", "conf": TICKET}, 400, "dag_run_id: runs of support_ticket_created"),
+        (b'{"conf": ' + b"[" * 50_000 + b"]" * 50_000 + b"}", 400, "body: JSON nested deeper than"),
+        ({"conf": {**TICKET, "description": "x" * 300_000}}, 413, "body: "),
+    ],
+    ids=["caller-chosen run id", "nested 50,000 deep", "300 kB body"],
+)
+def test_hostile_bodies_get_4xx_from_the_live_api_server_and_start_nothing(stack, body, status, detail):
+    import json
+
+    client = Client(stack)
+    before = client.run_count("support_ticket_created")
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    response = client.session.post(
+        f"{client.base}/api/v2/dags/support_ticket_created/dagRuns",
+        data=data,
+        headers={"Content-Type": "application/json"},
+        timeout=30,
+    )
+    assert response.status_code == status, response.text
+    assert response.json()["detail"].startswith(detail)
+    assert client.run_count("support_ticket_created") == before

@@ -39,6 +39,11 @@ class SupportApiResponseError(AirflowException):
     """The Support API answered 2xx with something that is not what the API promises."""
 
 
+class MalformedEventFeed(SupportApiResponseError, AirflowFailException):
+    """The event feed answered a batch the watcher cannot use (a field missing or of the wrong type,
+    a cursor that does not move). Not retried: reading it again gives the same batch."""
+
+
 class SupportApiHook(HttpHook):
     """Typed client of the Support API.
 
@@ -189,6 +194,7 @@ class SupportApiHook(HttpHook):
         one page logs its progress after each page (items so far, rate), so whoever watches a long
         task's log (the analytics load, the escalation, the daily summary) sees it move."""
         cursor, count, pages, started = None, 0, 0, clock()
+        seen: set[str] = set()
         while True:
             page = _expect(
                 self.request("GET", endpoint, params={**filters, "limit": page_size, "cursor": cursor}),
@@ -197,6 +203,14 @@ class SupportApiHook(HttpHook):
             )
             yield from page["items"]
             cursor, count, pages = page["next_cursor"], count + len(page["items"]), pages + 1
+            if cursor is not None and (cursor in seen or not page["items"]):
+                # a cursor the list already gave (or a page with nothing after it) would repeat forever
+                raise SupportApiResponseError(
+                    f"GET /{endpoint}: the {what} cursor did not move after {count} items (page {pages} "
+                    f"{'repeated cursor' if cursor in seen else 'was empty but named a next page'})"
+                )
+            if cursor is not None:
+                seen.add(cursor)
             if cursor or pages > 1:
                 elapsed = max(clock() - started, 1e-6)
                 log.info(
@@ -263,7 +277,7 @@ class SupportApiHook(HttpHook):
     def list_events(self, after: int = 0, limit: int = 100, types: list[str] | None = None) -> dict:
         """One batch of the backend's event feed after cursor ``after``: ``{"items", "last_id"}``."""
         params = {"after": after, "limit": limit, "type": ",".join(types) if types else None}
-        return _expect(self.request("GET", "api/events", params=params), ("items", "last_id"), "event batch")
+        return event_batch(self.request("GET", "api/events", params=params), after)
 
 
 # --- helpers ----------------------------------------------------------------------------------------------
@@ -303,6 +317,55 @@ def _expect(payload: Any, keys: tuple[str, ...], what: str) -> Any:
     return payload
 
 
+# what each event type must carry for the flows it starts (the rest of an event is passed over)
+EVENT_DATA_IDS = {
+    "ticket.created": ("ticket_id",),
+    "ticket.customer_replied": ("ticket_id",),
+    "feedback.submitted": ("feedback_id", "ticket_id"),
+}
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_event(event: Any, where: str, previous: int) -> int:
+    """One event of a batch; its id."""
+    if not isinstance(event, dict):
+        raise MalformedEventFeed(f"{where}: not an object")
+    event_id = event.get("id")
+    if not _is_int(event_id) or event_id <= previous:
+        raise MalformedEventFeed(f"{where}: id {event_id!r:.40} is not an integer after {previous}")
+    for field, kind in (("type", str), ("created_at", str), ("data", dict)):
+        if not isinstance(event.get(field), kind):
+            raise MalformedEventFeed(f"event {event_id}: {field} is missing or not a {kind.__name__}")
+    for field in EVENT_DATA_IDS.get(event["type"], ()):
+        if not _is_int(event["data"].get(field)):
+            raise MalformedEventFeed(
+                f"event {event_id} ({event['type']}): data.{field} is {event['data'].get(field)!r:.40}, not an id"
+            )
+    return event_id
+
+
+def event_batch(payload: Any, after: int) -> dict:
+    """A batch of the event feed after cursor ``after``, checked so a reader always makes progress
+    or stops with the event id and field at fault: ``items`` a list of events with an integer
+    ``id`` past ``after`` (ascending), a ``type``, a ``created_at`` and a ``data`` object holding
+    the ids its flow needs; ``last_id`` an integer, past ``after`` whenever the batch has items."""
+    batch = _expect(payload, ("items", "last_id"), "event batch")
+    items, last_id = batch["items"], batch["last_id"]
+    if not isinstance(items, list):
+        raise MalformedEventFeed(f"event batch after {after}: items is {type(items).__name__}, not a list")
+    if not _is_int(last_id):
+        raise MalformedEventFeed(f"event batch after {after}: last_id is {last_id!r:.40}, not an integer")
+    previous = after
+    for index, event in enumerate(items):
+        previous = _check_event(event, f"event batch after {after}, item {index}", previous)
+    if last_id < previous:
+        raise MalformedEventFeed(f"event batch after {after}: last_id {last_id} is before its last event {previous}")
+    return batch
+
+
 @asynccontextmanager
 async def event_feed(conn_id: str = "support_api", timeout: float = 30.0) -> AsyncIterator[EventFeed]:
     """The event feed for the triggerer, which must not block: the http provider's async hook on
@@ -339,4 +402,4 @@ class EventFeed:
             payload = await response.json(content_type=None)
         except ValueError as err:
             raise SupportApiResponseError(f"GET /api/events: expected a JSON answer: {err}") from None
-        return _expect(payload, ("items", "last_id"), "event batch")
+        return event_batch(payload, after)

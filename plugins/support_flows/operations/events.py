@@ -72,15 +72,61 @@ def flow_run_for(event: dict, api) -> dict | None:
     return {"trigger_dag_id": catalog.FEEDBACK_RECEIVED, "trigger_run_id": run_id_for(event), "conf": conf}
 
 
+SQUATTED = "RunIdTaken"
+
+
+def own_runs(planned: list[tuple[dict, dict]], rt, run_exists, dag_id: str, run_id: str) -> list[dict]:
+    """The planned runs (``(event, run)`` pairs) with the run ids this watcher owns.
+
+    Each id is claimed in the side-effect ledger before the run is started, so an event read again
+    (a crash before the cursor moved) reuses it and the start is skipped as a repeat. A run that
+    already exists under the id with no claim was not started by the watcher (someone chose the
+    id): the event gets a run of its own under a fresh id, so no ticket is left unanswered, and
+    the taken ids are reported (one error-log row and alert for the batch)."""
+    import secrets
+
+    from support_flows.operations import alerts
+
+    taken: list[str] = []
+    owned = []
+    for event, run in planned:
+
+        def choose(run=run, event=event) -> str:
+            name = run["trigger_run_id"]
+            if not run_exists(run["trigger_dag_id"], name):
+                return name
+            fresh = f"{name}__{secrets.token_hex(4)}"
+            taken.append(f"{name} of {run['trigger_dag_id']} (event {event['id']}, {event['type']}: now run {fresh})")
+            return fresh
+
+        chosen, _ = rt.store.once(f"watcher-run:{event['id']}", "flow_run", rt.owner, choose)
+        owned.append({**run, "trigger_run_id": chosen})
+    if taken:
+        message = (
+            f"{len(taken)} run id(s) the watcher gives events exist as runs the watcher did not start "
+            f"(someone chose them): {'; '.join(taken)}. Each event was handled under a fresh id."
+        )
+        log.warning("backend events: %s", message)
+        failure = alerts.run_failure(dag_id, run_id, "plan_flow_runs", SQUATTED, message)
+        alerts.handle_failure(failure, rt.settings, store=rt.store)
+    return owned
+
+
 def read_events(api, after: int, up_to: int) -> list[dict]:
     """The events after ``after`` up to ``up_to`` (the window the trigger saw: the cursor then
     moves to ``up_to``, so later events wait for the next run)."""
+    from support_flows.clients.support_api import MalformedEventFeed
+
     events: list[dict] = []
     position = after
     while position < up_to:
         batch = api.list_events(after=position, limit=100, types=list(EVENT_TYPES))
         if not batch["items"]:
             break
+        if batch["last_id"] <= position:  # the client refuses this; a cursor must move to loop again
+            raise MalformedEventFeed(
+                f"event batch after {position}: the cursor did not move (last_id {batch['last_id']})"
+            )
         events.extend(event for event in batch["items"] if event["id"] <= up_to)
         position = batch["last_id"]
     return events
@@ -157,7 +203,7 @@ class BackendEventTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        from support_flows.clients.support_api import event_feed
+        from support_flows.clients.support_api import MalformedEventFeed, event_feed
 
         position = self.after
         loop = asyncio.get_running_loop()
@@ -167,6 +213,18 @@ class BackendEventTrigger(BaseTrigger):
             while True:
                 try:
                     batch = await feed.list_events(position, limit=100, types=EVENT_TYPES)
+                except MalformedEventFeed as err:
+                    # reading again gives the same batch: stop now, naming the event and field
+                    yield TriggerEvent(
+                        {
+                            "after": self.after,
+                            "seen_up_to": position,
+                            "relevant": 0,
+                            "feed_error": str(err),
+                            "malformed": True,
+                        }
+                    )
+                    return
                 except Exception as err:  # noqa: BLE001 - any failure to read is an outage of the feed
                     if failing_since is None:
                         failing_since = loop.time()
@@ -188,13 +246,14 @@ class BackendEventTrigger(BaseTrigger):
                     continue
                 failing_since = None
                 relevant = sum(1 for event in batch["items"] if is_relevant(event))
+                advanced = batch["last_id"] > position
                 position = batch["last_id"]
                 if relevant or position - self.after >= IDLE_SCAN_LIMIT or loop.time() >= deadline:
                     # After max_wait the run ends even with nothing to do, so the UI shows a
                     # heartbeat of short runs rather than one run that never finishes.
                     yield TriggerEvent({"after": self.after, "seen_up_to": position, "relevant": relevant})
                     return
-                if not batch["items"]:
+                if not batch["items"] or not advanced:
                     await asyncio.sleep(self.poll_interval)
 
 
@@ -219,6 +278,11 @@ class BackendEventSensor(BaseSensorOperator):
         return False
 
     def execute_complete(self, context: Any, event: dict) -> dict:
+        if event.get("malformed"):
+            raise EventFeedUnavailable(
+                f"the backend's event feed answered a batch the watcher cannot use: {event['feed_error']} "
+                f"(the cursor stays at event {event['after']}; fix the feed, then the next run starts there)"
+            )
         if event.get("feed_error"):
             raise EventFeedUnavailable(
                 f"the backend's event feed answered nothing for {event['failing_for']:.0f} s: "

@@ -1,11 +1,21 @@
-"""The API-server middleware that checks trigger bodies for this package's DAGs, where Airflow
-has no equivalent (who may trigger is Airflow's own authorisation: ``support_flows.server.access``).
+"""The API-server middleware that checks request bodies before Airflow reads them, where Airflow has
+no equivalent (who may trigger is Airflow's own authorisation: ``support_flows.server.access``).
 
-- Airflow accepts conf keys that no Param declares: a trigger whose conf holds an unknown (say,
-  misspelled) field is answered 400 naming the field, and no run is created.
-- Airflow 3 requires ``logical_date`` in the body (``null`` for "now"), but Power Platform leaves
-  out a body field that the maker does not fill in: a body without it gets ``null``, as Airflow 2
-  did. A body that has one keeps it.
+Every JSON body sent to Airflow's REST API (``/api/v2/...``, under any ``[api] base_url`` prefix):
+
+- at most ``MAX_BODY_BYTES``, else 413 (read no further);
+- nested at most ``MAX_DEPTH`` levels, else 400 (a deep body would make the JSON parser recurse
+  until it fails with a server error).
+
+Bodies that start runs of this package's DAGs (a trigger, a backfill or its dry run):
+
+- an unknown (say, misspelled) conf field is answered 400 naming the field, and no run is created
+  (Airflow accepts conf keys that no Param declares);
+- a caller-chosen ``dag_run_id`` is refused with 400: run ids are Airflow's to choose, so nobody can
+  take the id the event watcher will give a channel ticket's run (Power Platform never sends one);
+- Airflow 3 requires ``logical_date`` in a trigger body (``null`` for "now"), but Power Platform
+  leaves out a body field the maker does not fill in: a body without it gets ``null``, as Airflow
+  2 did. A body that has one keeps it.
 """
 
 from __future__ import annotations
@@ -15,53 +25,122 @@ import re
 
 from support_flows.core.catalog import allowed_conf_keys, unknown_conf_keys
 
+MAX_BODY_BYTES = 256 * 1024  # the largest payload (two 20,000-character texts) is a tenth of this
+MAX_DEPTH = 32  # the deepest payload is 3 levels (body, conf, a value)
+API_PATH = re.compile(r"^/api/v2/")
 TRIGGER_PATH = re.compile(r"^/api/v2/dags/(?P<dag_id>[^/]+)/dagRuns/?$")
+BACKFILL_PATH = re.compile(r"^/api/v2/backfills(/dry_run)?/?$")
+_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_BRACKETS = re.compile(rb"[\[\]{}]")
+
+
+class BodyRefused(Exception):
+    def __init__(self, status: int, detail: str):
+        super().__init__(detail)
+        self.status, self.detail = status, detail
+
+
+def api_path(scope: dict) -> str:
+    """The request's path below the API server's root (``[api] base_url``'s path, when the proxy
+    passes it on), so the guard holds under any prefix."""
+    path, root = scope.get("path", ""), (scope.get("root_path") or "").rstrip("/")
+    return path[len(root) :] if root and path.startswith(root + "/") else path
+
+
+def nesting_depth(body: bytes) -> int:
+    """How deeply a JSON text nests, counted without parsing it (strings blanked first)."""
+    depth = deepest = 0
+    for bracket in _BRACKETS.findall(_STRINGS.sub(b'""', body)):
+        depth += 1 if bracket in (b"[", b"{") else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def check_run_body(dag_id: str, payload: dict, conf_field: str, run_id_field: str | None) -> None:
+    """400 for what a body that starts runs of ``dag_id`` must not carry."""
+    if allowed_conf_keys(dag_id) is None:
+        return
+    if run_id_field and payload.get(run_id_field) not in (None, ""):
+        raise BodyRefused(
+            400, f"{run_id_field}: runs of {dag_id} get their id from Airflow; leave the field out (or null)"
+        )
+    conf = payload.get(conf_field)
+    unknown = unknown_conf_keys(dag_id, conf) if isinstance(conf, dict) else []
+    if unknown:
+        allowed = ", ".join(sorted(allowed_conf_keys(dag_id) or ()))
+        raise BodyRefused(400, f"{conf_field}.{unknown[0]}: unknown field for {dag_id} (allowed: {allowed})")
+
+
+def checked_body(path: str, body: bytes) -> bytes:
+    """The body to hand to Airflow (``logical_date`` added to a trigger), or ``BodyRefused``."""
+    if nesting_depth(body) > MAX_DEPTH:
+        raise BodyRefused(400, f"body: JSON nested deeper than {MAX_DEPTH} levels")
+    trigger, backfill = TRIGGER_PATH.match(path), BACKFILL_PATH.match(path)
+    if not (trigger or backfill):
+        return body
+    try:
+        payload = json.loads(body or b"{}")
+    except ValueError:
+        return body  # Airflow answers malformed JSON itself, as 422
+    if not isinstance(payload, dict):
+        return body
+    if trigger:
+        check_run_body(trigger["dag_id"], payload, "conf", "dag_run_id")
+        if "logical_date" not in payload and allowed_conf_keys(trigger["dag_id"]) is not None:
+            return json.dumps({**payload, "logical_date": None}).encode()
+    elif isinstance(payload.get("dag_id"), str):
+        check_run_body(payload["dag_id"], payload, "dag_run_conf", None)
+    return body
+
+
+async def _answer(send, status: int, detail: str) -> None:
+    answer = json.dumps({"detail": detail}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(answer)).encode())]
+    if status == 413:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": answer})
+
+
+async def _read_body(scope: dict, receive) -> bytes | None:
+    """The whole body, or None when the client went away; ``BodyRefused`` past the cap."""
+    declared = dict(scope.get("headers") or []).get(b"content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise BodyRefused(413, f"body: {int(declared)} bytes, more than the {MAX_BODY_BYTES} this API takes")
+    chunks, size, more = [], 0, True
+    while more:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise BodyRefused(413, f"body: more than the {MAX_BODY_BYTES} bytes this API takes")
+        chunks.append(chunk)
+        more = message.get("more_body", False)
+    return b"".join(chunks)
 
 
 class UnknownConfFieldGuard:
-    """Pure ASGI middleware: reads the trigger body once, then replays it to Airflow (with
-    ``logical_date`` added when missing)."""
+    """Pure ASGI middleware: reads a body sent to the REST API once, checks it, then replays it to
+    Airflow (a trigger of this package's DAGs with ``logical_date`` added when missing)."""
 
     def __init__(self, app):
         self.app = app
 
     async def __call__(self, scope, receive, send):
-        match = TRIGGER_PATH.match(scope.get("path", "")) if scope["type"] == "http" else None
-        if not match or scope.get("method") != "POST" or allowed_conf_keys(match["dag_id"]) is None:
+        if scope["type"] != "http" or scope.get("method") not in ("POST", "PUT", "PATCH"):
             return await self.app(scope, receive, send)
-
-        chunks, more = [], True
-        while more:
-            message = await receive()
-            if message["type"] != "http.request":
-                return await self.app(scope, receive, send)
-            chunks.append(message.get("body", b""))
-            more = message.get("more_body", False)
-        body = b"".join(chunks)
-
-        unknown = []
+        path = api_path(scope)
+        if not API_PATH.match(path):
+            return await self.app(scope, receive, send)
         try:
-            payload = json.loads(body or b"{}")
-            conf = payload.get("conf") if isinstance(payload, dict) else None
-            if isinstance(conf, dict):
-                unknown = unknown_conf_keys(match["dag_id"], conf)
-            if isinstance(payload, dict) and "logical_date" not in payload:
-                body = json.dumps({**payload, "logical_date": None}).encode()
-        except ValueError:
-            pass  # Airflow answers malformed JSON itself
-        if unknown:
-            allowed = ", ".join(sorted(allowed_conf_keys(match["dag_id"]) or ()))
-            detail = f"conf.{unknown[0]}: unknown field for {match['dag_id']} (allowed: {allowed})"
-            answer = json.dumps({"detail": detail}).encode()
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 400,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(answer)).encode())],
-                }
-            )
-            await send({"type": "http.response.body", "body": answer})
-            return None
+            body = await _read_body(scope, receive)
+            if body is None:
+                return None
+            body = checked_body(path, body)
+        except BodyRefused as refused:
+            return await _answer(send, refused.status, refused.detail)
 
         replayed = False
 

@@ -1,0 +1,132 @@
+"""The REST guard as the API server runs it (an ASGI middleware in front of Airflow): hostile bodies
+get 4xx and never reach Airflow, under any base-URL prefix, on every endpoint that starts runs.
+The live stack's answers to the same bodies are in tests/e2e/test_bad_input.py."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from support_flows.server.api_guard import MAX_BODY_BYTES, MAX_DEPTH, UnknownConfFieldGuard
+
+TICKET = {
+    "customer_name": "Ana",
+    "customer_email": "ana@example.org",
+    "subject": "Printer",
+    "description": "It jams.",
+}
+
+
+class Airflow:
+    """Stands in for Airflow behind the guard: records the body it was handed."""
+
+    def __init__(self):
+        self.bodies: list[bytes] = []
+
+    async def __call__(self, scope, receive, send):
+        message = await receive()
+        self.bodies.append(message["body"])
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+
+def call(
+    path: str, body: bytes, *, root_path: str = "", chunk: int | None = None, method: str = "POST", length=None
+) -> tuple[int, dict, Airflow]:
+    airflow = Airflow()
+    guard = UnknownConfFieldGuard(airflow)
+    parts = [body[i : i + chunk] for i in range(0, len(body), chunk)] if chunk else [body]
+    messages = [{"type": "http.request", "body": part, "more_body": i < len(parts) - 1} for i, part in enumerate(parts)]
+    headers = [(b"content-type", b"application/json")]
+    headers.append((b"content-length", str(len(body) if length is None else length).encode()))
+    scope = {"type": "http", "method": method, "path": root_path + path, "root_path": root_path, "headers": headers}
+    sent: list[dict] = []
+
+    async def receive():
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run(guard(scope, receive, send))
+    status = sent[0]["status"]
+    answer = json.loads(sent[1]["body"]) if sent[1]["body"] else {}
+    return status, answer, airflow
+
+
+TRIGGER = "/api/v2/dags/support_ticket_created/dagRuns"
+
+
+@pytest.mark.parametrize("root_path", ["", "/airflow", "/support/airflow"])
+def test_an_unknown_field_is_refused_under_any_base_url_prefix(root_path):
+    body = json.dumps({"conf": {**TICKET, "priorty": "high"}}).encode()
+    status, answer, airflow = call(TRIGGER, body, root_path=root_path)
+    assert status == 400 and answer["detail"].startswith("conf.priorty: unknown field for support_ticket_created")
+    assert airflow.bodies == []
+
+
+@pytest.mark.parametrize("run_id", ["backend_event__12", "anything"])
+def test_a_caller_chosen_run_id_is_refused_naming_the_field(run_id):
+    status, answer, airflow = call(TRIGGER, json.dumps({"dag_run_id": run_id, "conf": TICKET}).encode())
+    assert status == 400 and answer["detail"].startswith("dag_run_id: runs of support_ticket_created get their id")
+    assert airflow.bodies == []
+
+
+def test_a_null_run_id_and_a_missing_logical_date_pass_with_logical_date_null():
+    status, _, airflow = call(TRIGGER, json.dumps({"dag_run_id": None, "conf": TICKET}).encode(), chunk=7)
+    assert status == 200
+    assert json.loads(airflow.bodies[0]) == {"dag_run_id": None, "conf": TICKET, "logical_date": None}
+
+
+def test_run_ids_of_dags_outside_the_catalog_are_airflows_business():
+    body = json.dumps({"dag_run_id": "mine", "logical_date": None}).encode()
+    status, _, airflow = call("/api/v2/dags/support_error_log/dagRuns", body)
+    assert status == 200 and airflow.bodies == [body]
+
+
+@pytest.mark.parametrize("path", ["/api/v2/backfills", "/api/v2/backfills/dry_run"])
+def test_a_backfill_of_a_catalog_dag_gets_the_same_conf_check(path):
+    body = {
+        "dag_id": "support_ticket_resolved",
+        "from_date": "2026-11-01T00:00:00Z",
+        "to_date": "2026-11-02T00:00:00Z",
+        "dag_run_conf": {"ticket_id": 1, "agent_id": 2, "resolution_summry": "x"},
+    }
+    status, answer, airflow = call(path, json.dumps(body).encode())
+    assert status == 400 and answer["detail"].startswith("dag_run_conf.resolution_summry: unknown field")
+    assert airflow.bodies == []
+
+
+@pytest.mark.parametrize("path", [TRIGGER, "/api/v2/variables", "/api/v2/backfills"])
+def test_a_deeply_nested_body_is_a_400_not_a_server_error(path):
+    body = b'{"conf": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    status, answer, airflow = call(path, body)
+    assert status == 400 and answer["detail"] == f"body: JSON nested deeper than {MAX_DEPTH} levels"
+    assert airflow.bodies == []
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting():
+    deep_text = "[{" * 500
+    status, _, airflow = call(TRIGGER, json.dumps({"conf": {**TICKET, "description": deep_text}}).encode())
+    assert status == 200 and json.loads(airflow.bodies[0])["conf"]["description"] == deep_text
+
+
+@pytest.mark.parametrize("declared", [True, False], ids=["content-length", "streamed"])
+def test_an_oversized_body_is_a_413_read_no_further(declared):
+    body = json.dumps({"conf": {**TICKET, "description": "x" * (MAX_BODY_BYTES + 1)}}).encode()
+    status, answer, airflow = call(TRIGGER, body, chunk=65536, length=None if declared else 0)
+    assert status == 413 and answer["detail"].startswith("body:") and str(MAX_BODY_BYTES) in answer["detail"]
+    assert airflow.bodies == []
+
+
+def test_the_largest_legal_payload_passes():
+    body = json.dumps({"conf": {**TICKET, "description": "x" * 20000, "subject": "y" * 200}}).encode()
+    assert call(TRIGGER, body)[0] == 200
+
+
+def test_the_task_execution_api_is_not_read():
+    body = b"[" * 100
+    status, _, airflow = call("/execution/task-instances/1/state", body, method="PATCH")
+    assert status == 200 and airflow.bodies == [body]
