@@ -55,9 +55,12 @@ STOCK_SCHEDULER = {"AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "1"}
 
 
 def _secret_file(path: Path, make) -> str:
+    """A generated secret kept in the state folder: created 0600 with O_EXCL (never readable by
+    others, even for a moment), then read back."""
     if not path.exists():
-        path.write_text(make())
-        path.chmod(0o600)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(make())
     return path.read_text().strip()
 
 
@@ -325,6 +328,7 @@ class Stack:
     def _start(self) -> Stack:
         self._check_ports()
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.state_dir.chmod(0o700)  # passwords, keys and the databases: the owner's alone
         self.say(f"==> state in {self.state_dir}")
         self._start_postgres()
         env = self.env()

@@ -206,3 +206,11 @@ def test_no_secret_value_appears_in_any_log(stack):
         text = path.read_text(errors="replace")
         leaks += [(str(path), name) for name, value in secrets.items() if value and value in text]
     assert leaks == []
+
+
+def test_the_state_folder_and_its_secrets_are_the_owners_alone(stack):
+    """Passwords, the PowerApps key and the databases live there (0700; the embedded PostgreSQL,
+    run as its own user under root, may only pass through: o+x)."""
+    assert stack.state_dir.stat().st_mode & 0o077 in (0, 0o001)
+    secrets = [p for p in stack.state_dir.iterdir() if p.is_file() and ("password" in p.name or "key" in p.name)]
+    assert secrets and all(p.stat().st_mode & 0o077 == 0 for p in secrets), secrets

@@ -49,6 +49,13 @@ def test_sharepoint_upload(graph, mock):
     assert mock.get("/_mock/files")["items"][0]["path"] == "Reports/2026/11/daily.html"
 
 
+@pytest.mark.parametrize("name", ["Daily report #1.html", "What? 50% & more.csv", "Résumé über.html"])
+def test_a_sharepoint_path_is_percent_encoded_so_the_whole_name_arrives(graph, mock, name):
+    item = graph.upload_file("support-reports", f"Reports/2026/{name}", b"ok", "text/plain")
+    assert item["name"] == name
+    assert [f["path"] for f in mock.get("/_mock/files")["items"]] == [f"Reports/2026/{name}"]
+
+
 def test_planner_task(graph, mock):
     task = graph.create_planner_task("plan-1", "Call back about #7", due=datetime(2026, 11, 27, tzinfo=UTC))
     assert task["id"] and mock.get("/_mock/tasks")["items"][0]["dueDateTime"] == "2026-11-27T00:00:00Z"

@@ -297,7 +297,8 @@ class GraphClient:
             )
         return self.request(
             "PUT",
-            "sites/{site_id}/drive/root:/" + path.strip("/") + ":/content",
+            # percent-encoded: a space, '#' or '?' in a name would otherwise end the path early
+            "sites/{site_id}/drive/root:/" + quote(path.strip("/"), safe="/") + ":/content",
             path_parameters={"site_id": site_id},
             data=content,
             headers={"Content-Type": content_type},

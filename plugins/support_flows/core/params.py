@@ -14,7 +14,10 @@ from airflow.sdk import Param
 
 PRIORITIES = ["low", "normal", "high", "urgent"]
 CHANNELS = ["powerapps", "web", "email", "phone", "chat"]
-EMAIL_PATTERN = r"^[^@\s<>\"(),;:]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$"
+# ``(?!\n)$``, not ``$`` alone: Python's ``$`` also matches before a final newline (so
+# "a@b.org\n" would pass), and ``\Z`` does not exist in the ECMAScript dialect that JSON Schema and
+# the PowerApps connector use; the lookahead means "the real end" in both.
+EMAIL_PATTERN = r"^[^@\s<>\"(),;:]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+(?!\n)$"
 
 
 def _text(title: str, description: str, max_length: int, *, min_length: int = 1, default: Any = ...) -> Param:

@@ -92,12 +92,19 @@ def bootstrap(api_key_file: Path | None = None) -> list[str]:
     if api_key_file is not None and not api_key_file.exists():
         from support_flows.server import api_keys
 
-        api_key_file.write_text(api_keys.create("powerapps", f"written to {api_key_file}") + "\n")
-        api_key_file.chmod(0o600)
+        write_secret(api_key_file, api_keys.create("powerapps", f"written to {api_key_file}") + "\n")
         done.append(f"an integration key for powerapps in {api_key_file}")
     from support_flows.authoring import pools
 
     return done + pools.ensure()
+
+
+def write_secret(path: Path, text: str) -> None:
+    """Create ``path`` readable by its owner only from the first byte (0600, never world-readable
+    for a moment) and never over an existing file (``O_EXCL``)."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(text)
 
 
 def _check_password(security, username: str, password: str) -> bool:
