@@ -10,11 +10,14 @@ and DAG-level access control.
   ``can_edit`` on the DAG, which would let a user that may trigger also pause or edit it.
   FAB's built-in roles that may create runs (User, Op, Admin) may edit DAGs anyway, so for them
   nothing changes.
-- ``python -m support_flows.server.access bootstrap [--api-key-file PATH]`` creates the role, the
-  ``admin`` and ``powerapps`` users (passwords from $SUPPORT_ADMIN_PASSWORD /
-  $SUPPORT_POWERAPPS_PASSWORD), the PowerApps connection's first key and the Graph mailbox pool
-  (``support_flows.authoring.pools``) when missing; the dev stack, compose's airflow-init and the Helm
-  chart's user job run it. Admins manage users and roles in the UI afterwards.
+- ``python -m support_flows.server.access bootstrap [--api-key-file PATH] [--reset-password USER]``
+  creates what is missing: the role, the ``admin`` and ``powerapps`` users (passwords from
+  $SUPPORT_ADMIN_PASSWORD / $SUPPORT_POWERAPPS_PASSWORD), the integration keys' table, the
+  PowerApps connection's first key and the Graph mailbox pool (``support_flows.authoring.pools``).
+  It never changes an existing user: a password an admin changed (say, after a leak) stays
+  changed through every deploy. ``--reset-password USER`` sets that user's password from its
+  variable, on purpose. The dev stack, compose's airflow-init and the Helm chart's migration job
+  run it. Admins manage users and roles in the UI afterwards.
 """
 
 from __future__ import annotations
@@ -53,13 +56,20 @@ class SupportFabAuthManager(FabAuthManager):
         return super().is_authorized_dag(method=method, user=user, access_entity=access_entity, details=details)
 
 
-def bootstrap(api_key_file: Path | None = None) -> list[str]:
-    """Create what is missing: the PowerApps role and its global grant, the two users, and (with
-    ``api_key_file``, when that file does not exist yet) an integration key for ``powerapps``,
-    written there. Returns what it did. Existing users keep their password unless its variable
-    is set and differs (then it is applied)."""
+def bootstrap(api_key_file: Path | None = None, reset_password: str | None = None) -> list[str]:
+    """Create what is missing: the PowerApps role and its global grant, the two users, the keys'
+    table and (with ``api_key_file``, when that file does not exist yet) an integration key for
+    ``powerapps``, written there. Returns what it did. An existing user is left as it is, except
+    the one named by ``reset_password``, whose password is set from its variable."""
     from airflow.providers.fab.auth_manager.cli_commands.utils import get_application_builder
 
+    from support_flows.server import api_keys
+
+    known = {username: variable for username, _, variable in USERS}
+    if reset_password is not None and reset_password not in known:
+        raise SystemExit(
+            f"--reset-password {reset_password}: not one of the users bootstrap makes ({', '.join(known)})"
+        )
     done = []
     with get_application_builder() as appbuilder:
         security = appbuilder.sm
@@ -71,32 +81,39 @@ def bootstrap(api_key_file: Path | None = None) -> list[str]:
             permission = security.get_permission(action, resource) or security.create_permission(action, resource)
             if permission not in role.permissions:
                 security.add_permission_to_role(role, permission)
-        for username, role_name, variable in USERS:
-            password = os.environ.get(variable)
-            user = security.find_user(username=username)
-            if user is None:
-                if not password:
-                    raise SystemExit(f"{variable} is not set: the password of the new user {username}")
-                security.add_user(
-                    username=username,
-                    first_name=username,
-                    last_name="support-flows",
-                    email=f"{username}@support-flows.invalid",
-                    role=security.find_role(role_name),
-                    password=password,
-                )
-                done.append(f"user {username} ({role_name})")
-            elif password and not _check_password(security, username, password):
-                security.reset_password(user.id, password)
-                done.append(f"password of {username}")
+        done += _ensure_users(security, reset_password)
+    done += api_keys.ensure_table()
     if api_key_file is not None and not api_key_file.exists():
-        from support_flows.server import api_keys
-
         write_secret(api_key_file, api_keys.create("powerapps", f"written to {api_key_file}") + "\n")
         done.append(f"an integration key for powerapps in {api_key_file}")
     from support_flows.authoring import pools
 
     return done + pools.ensure()
+
+
+def _ensure_users(security, reset_password: str | None) -> list[str]:
+    done = []
+    for username, role_name, variable in USERS:
+        password = os.environ.get(variable)
+        user = security.find_user(username=username)
+        if user is None:
+            if not password:
+                raise SystemExit(f"{variable} is not set: the password of the new user {username}")
+            security.add_user(
+                username=username,
+                first_name=username,
+                last_name="support-flows",
+                email=f"{username}@support-flows.invalid",
+                role=security.find_role(role_name),
+                password=password,
+            )
+            done.append(f"user {username} ({role_name})")
+        elif username == reset_password:
+            if not password:
+                raise SystemExit(f"--reset-password {username}: {variable} is not set")
+            security.reset_password(user.id, password)
+            done.append(f"password of {username} reset")
+    return done
 
 
 def write_secret(path: Path, text: str) -> None:
@@ -107,18 +124,20 @@ def write_secret(path: Path, text: str) -> None:
         file.write(text)
 
 
-def _check_password(security, username: str, password: str) -> bool:
-    from werkzeug.security import check_password_hash
-
-    user = security.find_user(username=username)
-    return bool(user and user.password and check_password_hash(user.password, password))
-
-
 def main(argv: list[str]) -> int:
-    if argv[:1] != ["bootstrap"] or len(argv) not in (1, 3) or (len(argv) == 3 and argv[1] != "--api-key-file"):
-        print(__doc__)
-        return 2
-    done = bootstrap(Path(argv[2]) if len(argv) == 3 else None)
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m support_flows.server.access",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    boot = commands.add_parser("bootstrap", help="create the role, users, keys' table and first key when missing")
+    boot.add_argument("--api-key-file", type=Path, help="write a first key for powerapps here (once)")
+    boot.add_argument("--reset-password", metavar="USER", help="set USER's password from its variable")
+    args = parser.parse_args(argv)
+    done = bootstrap(args.api_key_file, args.reset_password)
     print("access: " + (", ".join(done) if done else "nothing to do"))
     return 0
 

@@ -1,19 +1,25 @@
 """Integration keys: how PowerApps' connection authenticates once and keeps working.
 
-Airflow's API takes short-lived JWTs (24 h by default). A Power Platform connection cannot refresh
-one by itself, so the connector sends a long-lived key instead (``X-Api-Key``), like the deployment
-API tokens of managed Airflow services. ``ApiKeyAuth`` (an API-server middleware) checks the key
-on every request and, for a valid one, hands Airflow a fresh JWT of the key's user: Airflow's own
-authorisation (the user's FAB role) then decides what the request may do.
+Airflow's API takes short-lived JWTs. A Power Platform connection cannot refresh one by itself, so
+the connector sends a long-lived key instead (``X-Api-Key``), like the deployment API tokens of
+managed Airflow services. ``ApiKeyAuth`` (an API-server middleware) checks the key on every request
+and, for a valid one, hands Airflow a JWT of the key's user that lives ``KEYED_TOKEN_SECONDS`` (the
+one request): Airflow's own authorisation (the user's FAB role) then decides what it may do.
 
-- Scoped: a key acts as one Airflow user (for PowerApps, ``powerapps`` with the PowerApps role).
+- Scoped: a key acts as one Airflow user, bound to the user's id (a user deleted and made again
+  under the same name does not inherit it). Keys for users with the Admin role are refused unless
+  ``--allow-admin``.
 - Hashed at rest: the table ``support_api_keys`` in Airflow's metadata database keeps the SHA-256
-  of the key's secret part (256 random bits, so a plain hash is enough), never the key.
-- Revocable and rotatable: ``revoke`` takes effect on the next request; rotate by creating a new
-  key, putting it in the connection, then revoking the old one (``list`` shows when each key was
-  last used).
+  of the key's secret part (256 random bits, so a plain hash is enough), never the key. The table
+  is made by the deploy step (``access bootstrap``, or ``api_keys migrate``), never by a request.
+- Expiring, revocable and rotatable: ``--expires-in 90d`` ends a key by itself; ``revoke`` takes
+  effect on the next request; rotate by creating a new key, putting it in the connection, then
+  revoking the old one (``list`` shows when each key was last used).
+- Watched: a refused key is logged with its key id (never its secret) and the source address;
+  a source that keeps sending wrong keys is answered 429 with ``Retry-After`` without a database
+  lookup, while keys that worked recently go on working.
 
-    python -m support_flows.server.api_keys create --user powerapps --name "PowerApps production"
+    python -m support_flows.server.api_keys create --user powerapps --name "PowerApps production" [--expires-in 365d]
     python -m support_flows.server.api_keys list
     python -m support_flows.server.api_keys revoke <key id>
 """
@@ -25,16 +31,25 @@ import asyncio
 import hashlib
 import hmac
 import json
+import logging
 import re
 import secrets
 import sys
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
+log = logging.getLogger(__name__)
+
 HEADER = b"x-api-key"
 KEY_FORMAT = re.compile(r"^sfk_(?P<key_id>[0-9a-f]{12})_(?P<secret>[A-Za-z0-9_-]{43})$")
 LAST_USED_RESOLUTION = timedelta(minutes=1)  # last_used_at is written at most once a minute per key
+KEYED_TOKEN_SECONDS = 120  # the JWT handed to Airflow for one keyed request
+ADMIN_ROLE = "Admin"
 
 _metadata = sa.MetaData()
 api_keys = sa.Table(
@@ -42,13 +57,14 @@ api_keys = sa.Table(
     _metadata,
     sa.Column("key_id", sa.String(12), primary_key=True),
     sa.Column("name", sa.String(200), nullable=False),
-    sa.Column("username", sa.String(256), nullable=False),
+    sa.Column("username", sa.String(256), nullable=False),  # for people reading ``list``; the id binds
+    sa.Column("user_id", sa.Integer),
     sa.Column("secret_sha256", sa.String(64), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True)),
     sa.Column("revoked_at", sa.DateTime(timezone=True)),
     sa.Column("last_used_at", sa.DateTime(timezone=True)),
 )
-_table_ready = False
 
 
 class ApiKeyError(Exception):
@@ -58,11 +74,33 @@ class ApiKeyError(Exception):
 def _engine():
     from airflow import settings
 
-    global _table_ready
-    if not _table_ready:
-        _metadata.create_all(settings.engine, checkfirst=True)
-        _table_ready = True
     return settings.engine
+
+
+def ensure_table() -> list[str]:
+    """The deploy step: create ``support_api_keys``, or bring an older one up to date (``user_id``
+    and ``expires_at`` added; each key bound to its user's id by name once). Idempotent."""
+    done = []
+    engine = _engine()
+    with engine.begin() as conn:
+        if not sa.inspect(conn).has_table(api_keys.name):
+            api_keys.create(conn)
+            return ["table support_api_keys"]
+        columns = {column["name"] for column in sa.inspect(conn).get_columns(api_keys.name)}
+        for name, kind in (("user_id", "INTEGER"), ("expires_at", "TIMESTAMP WITH TIME ZONE")):
+            if name not in columns:
+                kind = "TIMESTAMP" if kind.startswith("TIMESTAMP") and conn.dialect.name == "sqlite" else kind
+                conn.exec_driver_sql(f"ALTER TABLE support_api_keys ADD COLUMN {name} {kind}")
+                done.append(f"support_api_keys.{name}")
+        for key_id, username in conn.execute(
+            sa.select(api_keys.c.key_id, api_keys.c.username).where(api_keys.c.user_id.is_(None))
+        ).all():
+            user = _user(conn, username=username)
+            conn.execute(
+                api_keys.update().where(api_keys.c.key_id == key_id).values(user_id=user["id"] if user else -1)
+            )
+            done.append(f"key {key_id} bound to {'user ' + str(user['id']) if user else 'no user (it stops working)'}")
+    return done
 
 
 def _digest(secret: str) -> str:
@@ -73,23 +111,58 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _user_id(conn, username: str) -> int | None:
-    from airflow.providers.fab.auth_manager.models import User
-
-    return conn.execute(
-        sa.select(User.__table__.c.id).where(User.__table__.c.username == username, User.__table__.c.active.is_(True))
-    ).scalar()
+def _aware(moment: datetime | None) -> datetime | None:
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
 
 
-def create(username: str, name: str) -> str:
+def _user(conn, *, username: str | None = None, user_id: int | None = None) -> dict | None:
+    """The active Airflow user by name or id, with its role names."""
+    from airflow.providers.fab.auth_manager.models import Role, User, assoc_user_role
+
+    users = User.__table__
+    where = users.c.username == username if username is not None else users.c.id == user_id
+    row = conn.execute(sa.select(users.c.id, users.c.username).where(where, users.c.active.is_(True))).first()
+    if row is None:
+        return None
+    roles = conn.execute(
+        sa.select(Role.__table__.c.name)
+        .join(assoc_user_role, assoc_user_role.c.role_id == Role.__table__.c.id)
+        .where(assoc_user_role.c.user_id == row.id)
+    ).scalars()
+    return {"id": row.id, "username": row.username, "roles": set(roles)}
+
+
+def parse_duration(text: str) -> timedelta:
+    """``90d``, ``12h``, ``30m``: how long a new key lives."""
+    match = re.fullmatch(r"(\d+)([dhm])", text.strip())
+    if not match or int(match[1]) == 0:
+        raise ApiKeyError(f"--expires-in {text!r}: a positive number of days, hours or minutes, like 90d, 12h or 30m")
+    unit = {"d": "days", "h": "hours", "m": "minutes"}[match[2]]
+    return timedelta(**{unit: int(match[1])})
+
+
+def create(username: str, name: str, *, expires_in: timedelta | None = None, allow_admin: bool = False) -> str:
     """A new key for ``username``; the only time the key itself is seen."""
     key_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
     with _engine().begin() as conn:
-        if _user_id(conn, username) is None:
+        user = _user(conn, username=username)
+        if user is None:
             raise ApiKeyError(f"no active Airflow user {username!r}")
+        if ADMIN_ROLE in user["roles"] and not allow_admin:
+            raise ApiKeyError(
+                f"{username!r} has the {ADMIN_ROLE} role: a leaked key would be an administrator's; make the key for "
+                "a user with only the rights it needs (e.g. powerapps), or pass --allow-admin"
+            )
+        now = _now()
         conn.execute(
             api_keys.insert().values(
-                key_id=key_id, name=name, username=username, secret_sha256=_digest(secret), created_at=_now()
+                key_id=key_id,
+                name=name,
+                username=username,
+                user_id=user["id"],
+                secret_sha256=_digest(secret),
+                created_at=now,
+                expires_at=now + expires_in if expires_in else None,
             )
         )
     return f"sfk_{key_id}_{secret}"
@@ -111,37 +184,127 @@ def list_keys() -> list[dict]:
         return [{k: v for k, v in row.items() if k != "secret_sha256"} for row in rows]
 
 
-def user_id_for(key: str) -> int | None:
-    """The Airflow user id a valid, unrevoked key acts as (its user still active), else None."""
+@dataclass
+class KeyCheck:
+    """What checking a key found: the user id it acts as, or why it is refused."""
+
+    user_id: int | None
+    key_id: str | None
+    refused: str | None = None
+
+
+def check_key(key: str) -> KeyCheck:
+    """Whether ``key`` is a valid key: well-formed, known, unrevoked, unexpired, its secret right
+    and its user still active."""
     match = KEY_FORMAT.match(key)
     if not match:
-        return None
-    with _engine().begin() as conn:
-        row = conn.execute(sa.select(api_keys).where(api_keys.c.key_id == match["key_id"])).mappings().first()
-        if row is None or row["revoked_at"] is not None:
-            return None
-        if not hmac.compare_digest(row["secret_sha256"], _digest(match["secret"])):
-            return None
-        now = _now()
-        if row["last_used_at"] is None or now - row["last_used_at"] > LAST_USED_RESOLUTION:
-            conn.execute(api_keys.update().where(api_keys.c.key_id == row["key_id"]).values(last_used_at=now))
-        return _user_id(conn, row["username"])
+        return KeyCheck(None, None, "malformed")
+    key_id = match["key_id"]
+    try:
+        with _engine().begin() as conn:
+            row = conn.execute(sa.select(api_keys).where(api_keys.c.key_id == key_id)).mappings().first()
+            if row is None:
+                return KeyCheck(None, key_id, "unknown")
+            if not hmac.compare_digest(row["secret_sha256"], _digest(match["secret"])):
+                return KeyCheck(None, key_id, "wrong secret")
+            if row["revoked_at"] is not None:
+                return KeyCheck(None, key_id, "revoked")
+            now = _now()
+            if row["expires_at"] is not None and _aware(row["expires_at"]) <= now:
+                return KeyCheck(None, key_id, "expired")
+            user = _user(conn, user_id=row["user_id"]) if row["user_id"] is not None else None
+            if user is None:
+                return KeyCheck(None, key_id, "its user is gone or inactive")
+            last_used = _aware(row["last_used_at"])
+            if last_used is None or now - last_used > LAST_USED_RESOLUTION:
+                conn.execute(api_keys.update().where(api_keys.c.key_id == key_id).values(last_used_at=now))
+            return KeyCheck(user["id"], key_id)
+    except sa.exc.DBAPIError as err:  # the table is missing (deploy step not run) or the database is down
+        log.error("integration keys: cannot check key %s: %s", key_id, type(err).__name__)
+        return KeyCheck(None, key_id, "cannot be checked now")
+
+
+def user_id_for(key: str) -> int | None:
+    """The Airflow user id a valid key acts as, else None."""
+    return check_key(key).user_id
 
 
 def _token_for(user_id: int) -> str:
-    """A fresh JWT for the user, from Airflow's auth manager (its usual lifetime)."""
+    """A JWT for the user from Airflow's auth manager, living as long as one request needs."""
     from airflow.api_fastapi.app import get_auth_manager
 
     manager = get_auth_manager()
-    return manager.generate_jwt(manager.deserialize_user({"sub": str(user_id)}))
+    return manager.generate_jwt(
+        manager.deserialize_user({"sub": str(user_id)}), expiration_time_in_seconds=KEYED_TOKEN_SECONDS
+    )
+
+
+@dataclass
+class FailureLimiter:
+    """Slows a source that keeps sending wrong keys: past ``limit`` refusals within ``window``
+    seconds, its keyed requests are answered 429 until the window ends, without a database
+    lookup, except with a key that worked within ``window`` (a good client behind the same
+    address goes on). Per API-server worker, in memory."""
+
+    limit: int = 20
+    window: float = 60.0
+    clock: Callable[[], float] = time.monotonic
+    _failures: dict = field(default_factory=dict)  # source -> (window start, count)
+    _good: OrderedDict = field(default_factory=OrderedDict)  # key digest -> last success
+
+    def blocked_for(self, source: str, key: str) -> float:
+        """Seconds ``source`` must wait before its next attempt with ``key`` (0: go on)."""
+        now = self.clock()
+        start, count = self._failures.get(source, (now, 0))
+        if now - start >= self.window:
+            self._failures.pop(source, None)
+            return 0.0
+        if count < self.limit:
+            return 0.0
+        good = self._good.get(_digest(key))
+        if good is not None and now - good < self.window:
+            return 0.0
+        return self.window - (now - start)
+
+    def failed(self, source: str) -> None:
+        now = self.clock()
+        start, count = self._failures.get(source, (now, 0))
+        if now - start >= self.window:
+            start, count = now, 0
+        self._failures[source] = (start, count + 1)
+        if len(self._failures) > 10_000:  # a flood from many addresses: forget the oldest windows
+            for stale in sorted(self._failures, key=lambda s: self._failures[s][0])[:5_000]:
+                del self._failures[stale]
+
+    def succeeded(self, key: str) -> None:
+        digest = _digest(key)
+        self._good[digest] = self.clock()
+        self._good.move_to_end(digest)
+        while len(self._good) > 1_000:
+            self._good.popitem(last=False)
+
+
+async def _answer(send, status: int, detail: str, headers: list | None = None) -> None:
+    answer = json.dumps({"detail": detail}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(answer)).encode())]
+            + (headers or []),
+        }
+    )
+    await send({"type": "http.response.body", "body": answer})
 
 
 class ApiKeyAuth:
     """Pure ASGI middleware: a request with ``X-Api-Key`` goes on with the key's user's bearer token,
-    or is answered 401 when the key is unknown, revoked or malformed."""
+    or is answered 401 when the key is unknown, revoked, expired or malformed (429 for a source
+    that keeps trying wrong keys)."""
 
-    def __init__(self, app):
+    def __init__(self, app, limiter: FailureLimiter | None = None):
         self.app = app
+        self.limiter = limiter or FailureLimiter()
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -151,19 +314,23 @@ class ApiKeyAuth:
         if not keys:
             return await self.app(scope, receive, send)
         key = keys[0].decode("latin-1").strip()
-        user_id = await asyncio.to_thread(user_id_for, key)
-        if user_id is None:
-            answer = json.dumps({"detail": "X-Api-Key: unknown, revoked or malformed key"}).encode()
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 401,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(answer)).encode())],
-                }
+        source = (scope.get("client") or ("unknown", 0))[0]
+        wait = self.limiter.blocked_for(source, key)
+        if wait > 0:
+            seconds = str(max(1, int(wait + 0.999)))
+            return await _answer(
+                send,
+                429,
+                f"X-Api-Key: too many refused keys from {source}; try again in {seconds} s",
+                [(b"retry-after", seconds.encode())],
             )
-            await send({"type": "http.response.body", "body": answer})
-            return None
-        token = await asyncio.to_thread(_token_for, user_id)
+        found = await asyncio.to_thread(check_key, key)
+        if found.user_id is None:
+            self.limiter.failed(source)
+            log.warning("integration key refused (%s): key id %s from %s", found.refused, found.key_id or "-", source)
+            return await _answer(send, 401, "X-Api-Key: unknown, revoked, expired or malformed key")
+        self.limiter.succeeded(key)
+        token = await asyncio.to_thread(_token_for, found.user_id)
         headers = [(n, v) for n, v in headers if n != b"authorization"] + [
             (b"authorization", f"Bearer {token}".encode())
         ]
@@ -180,21 +347,27 @@ def main(argv: list[str]) -> int:
     made = commands.add_parser("create", help="create a key and print it (once)")
     made.add_argument("--user", required=True, help="the Airflow user the key acts as")
     made.add_argument("--name", required=True, help="what the key is for, e.g. 'PowerApps production'")
+    made.add_argument("--expires-in", help="how long the key works: 90d, 12h, 30m (default: until revoked)")
+    made.add_argument("--allow-admin", action="store_true", help="allow a key for a user with the Admin role")
     commands.add_parser("list", help="the keys (never their secrets)")
     gone = commands.add_parser("revoke", help="revoke a key: it stops working at once")
     gone.add_argument("key_id")
+    commands.add_parser("migrate", help="create or update the keys' table (a deploy step; bootstrap runs it)")
     args = parser.parse_args(argv)
-    if args.command == "create":
-        try:
-            print(create(args.user, args.name))
-        except ApiKeyError as err:
-            print(f"error: {err}", file=sys.stderr)
+    try:
+        if args.command == "create":
+            expires = parse_duration(args.expires_in) if args.expires_in else None
+            print(create(args.user, args.name, expires_in=expires, allow_admin=args.allow_admin))
+        elif args.command == "list":
+            for key in list_keys():
+                print(json.dumps(key, default=str))
+        elif args.command == "migrate":
+            print("api keys: " + (", ".join(ensure_table()) or "table up to date"))
+        elif not revoke(args.key_id):
+            print(f"error: no active key {args.key_id}", file=sys.stderr)
             return 1
-    elif args.command == "list":
-        for key in list_keys():
-            print(json.dumps(key, default=str))
-    elif not revoke(args.key_id):
-        print(f"error: no active key {args.key_id}", file=sys.stderr)
+    except ApiKeyError as err:
+        print(f"error: {err}", file=sys.stderr)
         return 1
     return 0
 

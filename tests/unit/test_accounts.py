@@ -1,0 +1,212 @@
+"""Accounts behave like a real identity system: deploys never change a password, keys are bound to
+a user id, can expire, are refused for admins, and live in a table the deploy step makes; a keyed
+request carries a token of minutes; refused keys are logged by key id and source and a source that
+keeps trying is slowed (429). Against Airflow's metadata database and FAB's own user tables."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from support_flows.server import access, api_keys
+
+
+@pytest.fixture
+def fab(airflow_db, monkeypatch):
+    """FAB's users as bootstrap leaves them on a fresh deploy, and no keys' table yet."""
+    from airflow import settings
+    from airflow.providers.fab.auth_manager.cli_commands.utils import get_application_builder
+
+    monkeypatch.setenv("AIRFLOW__CORE__AUTH_MANAGER", "support_flows.server.access.SupportFabAuthManager")
+    monkeypatch.setenv("SUPPORT_ADMIN_PASSWORD", "first-admin-password")
+    monkeypatch.setenv("SUPPORT_POWERAPPS_PASSWORD", "first-powerapps-password")
+    with get_application_builder() as appbuilder:
+        for name in ("admin", "powerapps"):
+            user = appbuilder.sm.find_user(username=name)
+            if user is not None:
+                appbuilder.sm.session.delete(user)
+        appbuilder.sm.session.commit()
+    with settings.engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE IF EXISTS support_api_keys")
+    yield
+    with settings.engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE IF EXISTS support_api_keys")
+
+
+def password_is(username: str, password: str) -> bool:
+    from airflow.providers.fab.auth_manager.cli_commands.utils import get_application_builder
+    from werkzeug.security import check_password_hash
+
+    with get_application_builder() as appbuilder:
+        return check_password_hash(appbuilder.sm.find_user(username=username).password, password)
+
+
+def test_a_deploy_never_changes_an_existing_password_and_a_reset_is_explicit(fab, monkeypatch):
+    made = access.bootstrap()
+    assert "user admin (Admin)" in made and "table support_api_keys" in made
+    assert password_is("admin", "first-admin-password")
+
+    # the admin rotated a leaked password; the next deploy still has the old one in its environment
+    from airflow.providers.fab.auth_manager.cli_commands.utils import get_application_builder
+
+    with get_application_builder() as appbuilder:
+        appbuilder.sm.reset_password(appbuilder.sm.find_user(username="admin").id, "rotated-after-leak")
+    assert access.bootstrap() == []
+    assert password_is("admin", "rotated-after-leak")
+
+    monkeypatch.setenv("SUPPORT_ADMIN_PASSWORD", "chosen-on-purpose")
+    assert access.main(["bootstrap", "--reset-password", "admin"]) == 0
+    assert password_is("admin", "chosen-on-purpose") and password_is("powerapps", "first-powerapps-password")
+    with pytest.raises(SystemExit, match="--reset-password nobody: not one of the users"):
+        access.bootstrap(reset_password="nobody")
+
+
+def test_keys_are_refused_for_admins_unless_allowed(fab):
+    access.bootstrap()
+    with pytest.raises(api_keys.ApiKeyError, match="'admin' has the Admin role.*--allow-admin"):
+        api_keys.create("admin", "too strong")
+    key = api_keys.create("admin", "break glass", allow_admin=True)
+    assert api_keys.check_key(key).user_id is not None
+    assert api_keys.main(["create", "--user", "admin", "--name", "x"]) == 1
+
+
+def test_a_key_can_expire(fab, monkeypatch):
+    access.bootstrap()
+    key = api_keys.create("powerapps", "pilot", expires_in=api_keys.parse_duration("12h"))
+    assert api_keys.check_key(key).user_id is not None
+    later = api_keys._now() + timedelta(hours=12, seconds=1)
+    monkeypatch.setattr(api_keys, "_now", lambda: later)
+    assert api_keys.check_key(key).refused == "expired"
+    for wrong in ("0d", "12", "1w", "-3h"):
+        with pytest.raises(api_keys.ApiKeyError, match="--expires-in"):
+            api_keys.parse_duration(wrong)
+
+
+def test_a_key_is_bound_to_its_users_id_not_the_name(fab):
+    from airflow.providers.fab.auth_manager.cli_commands.utils import get_application_builder
+
+    access.bootstrap()
+    key = api_keys.create("powerapps", "production")
+    with get_application_builder() as appbuilder:
+        # PostgreSQL's sequences never give a deleted user's id again; SQLite reuses the highest
+        # one, so a later user keeps the deleted one from being the highest, as on a real deploy
+        viewer = appbuilder.sm.find_role("Viewer")
+        appbuilder.sm.add_user("someone", "s", "e", "someone@support-flows.invalid", viewer, password="x")
+        appbuilder.sm.session.delete(appbuilder.sm.find_user(username="powerapps"))
+        appbuilder.sm.session.commit()
+    access.bootstrap()  # a new user under the same name
+    assert api_keys.check_key(key).refused == "its user is gone or inactive"
+
+
+def test_the_deploy_step_brings_an_older_keys_table_up_to_date(fab):
+    from airflow import settings
+
+    access.bootstrap()
+    with settings.engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE support_api_keys")
+        conn.exec_driver_sql(
+            "CREATE TABLE support_api_keys (key_id VARCHAR(12) PRIMARY KEY, name VARCHAR(200) NOT NULL,"
+            " username VARCHAR(256) NOT NULL, secret_sha256 VARCHAR(64) NOT NULL, created_at TIMESTAMP NOT NULL,"
+            " revoked_at TIMESTAMP, last_used_at TIMESTAMP)"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO support_api_keys VALUES ('0123456789ab', 'old', 'powerapps', ?, '2026-01-01', NULL, NULL)",
+            (api_keys._digest("s" * 43),),
+        )
+    done = api_keys.ensure_table()
+    assert "support_api_keys.user_id" in done and "support_api_keys.expires_at" in done
+    assert api_keys.check_key("sfk_0123456789ab_" + "s" * 43).user_id is not None
+    assert api_keys.ensure_table() == []
+
+
+def test_no_request_creates_the_table(fab, caplog):
+    assert api_keys.check_key("sfk_0123456789ab_" + "s" * 43).refused == "cannot be checked now"
+    from airflow import settings
+
+    assert not sa.inspect(settings.engine).has_table("support_api_keys")
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_source_that_keeps_sending_wrong_keys_waits_and_good_keys_go_on():
+    clock = Clock()
+    limiter = api_keys.FailureLimiter(limit=3, window=60, clock=clock)
+    good, bad = "sfk_good", "sfk_bad"
+    limiter.succeeded(good)
+    for _ in range(3):
+        assert limiter.blocked_for("10.0.0.9", bad) == 0
+        limiter.failed("10.0.0.9")
+    clock.now += 10
+    assert limiter.blocked_for("10.0.0.9", bad) == pytest.approx(50)
+    assert limiter.blocked_for("10.0.0.9", good) == 0  # worked within the window
+    assert limiter.blocked_for("10.0.0.7", bad) == 0  # another source
+    clock.now += 51
+    assert limiter.blocked_for("10.0.0.9", bad) == 0
+
+
+def call(auth: api_keys.ApiKeyAuth, key: str, source: str = "203.0.113.5") -> tuple[int, dict, dict, list]:
+    seen: list[dict] = []
+
+    async def app(scope, receive, send):
+        seen.append(dict(scope["headers"]))
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    auth.app = app
+    sent: list[dict] = []
+
+    async def send(message):
+        sent.append(message)
+
+    async def receive():
+        return {"type": "http.request", "body": b""}
+
+    scope = {"type": "http", "method": "GET", "path": "/api/v2/dags", "client": (source, 5555)}
+    scope["headers"] = [(b"x-api-key", key.encode())]
+    asyncio.run(auth(scope, receive, send))
+    headers = dict(sent[0]["headers"])
+    return sent[0]["status"], json.loads(sent[1]["body"]), headers, seen
+
+
+def test_the_middleware_logs_refusals_by_key_id_and_source_then_answers_429(fab, caplog, monkeypatch):
+    access.bootstrap()
+    good = api_keys.create("powerapps", "production")
+    wrong = good[:17] + ("A" if good[17] != "A" else "B") + good[18:]
+    auth = api_keys.ApiKeyAuth(None, api_keys.FailureLimiter(limit=2, window=60))
+    with caplog.at_level(logging.WARNING, logger=api_keys.__name__):
+        assert call(auth, wrong)[0] == 401
+    (line,) = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert f"key id {good.split('_')[1]}" in line and "203.0.113.5" in line and "wrong secret" in line
+    assert good.split("_", 2)[2] not in caplog.text and wrong.split("_", 2)[2] not in caplog.text
+
+    assert call(auth, "hunter2")[0] == 401
+    status, body, headers, _ = call(auth, "sfk_000000000000_" + "x" * 43)
+    assert status == 429 and 1 <= int(headers[b"retry-after"]) <= 60 and "too many refused keys" in body["detail"]
+    assert call(auth, wrong, source="198.51.100.1")[0] == 401  # another address is not slowed
+
+    monkeypatch.setattr(api_keys, "_token_for", lambda user_id: f"token-for-{user_id}")
+    status, _, _, seen = call(api_keys.ApiKeyAuth(None), good)
+    assert status == 200 and seen[0][b"authorization"].startswith(b"Bearer token-for-")
+
+
+def test_the_token_for_a_keyed_request_lives_minutes(fab):
+    import jwt
+
+    access.bootstrap()
+    from airflow.api_fastapi.app import create_auth_manager
+
+    create_auth_manager()
+    user_id = api_keys.check_key(api_keys.create("powerapps", "production")).user_id
+    claims = jwt.decode(api_keys._token_for(user_id), options={"verify_signature": False})
+    assert claims["exp"] - claims["iat"] == api_keys.KEYED_TOKEN_SECONDS <= 300
