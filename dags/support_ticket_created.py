@@ -13,7 +13,9 @@ the trigger (each extra task adds about a second; see docs/performance.md):
    (Variable `support_ai_confidence_threshold`), write it on the ticket and e-mail it to the
    customer; otherwise put the ticket in the unassigned queue and e-mail an acknowledgement (in
    that order: an e-mail outage does not keep the ticket from the agents). No automatic e-mail
-   answers a ticket from our own mailbox or an automatic reply (mail-loop guard).
+   answers a ticket from our own mailbox or an automatic reply (mail-loop guard), nor a ticket
+   whose address already had `customer_emails_per_hour` of these e-mails within the hour (the
+   ticket is queued, the output's `no_reply_reason` and the error log say why).
 
 **Outputs** (XCom `return_value` of `answer_or_queue`): `{"ticket_id": 17, "status": "ai_responded"}`
 or `{"ticket_id": 18, "status": "queued"}`, plus `customer_notified`.
@@ -49,7 +51,13 @@ def support_ticket_created():
 
         run = get_current_context()["dag_run"]
         ticket = tickets.create_ticket_from_request(rt, params, run.run_id)
-        return tickets.answer_or_queue(rt, ticket, triggered_at=run.run_after)
+        outcome = tickets.answer_or_queue(rt, ticket, triggered_at=run.run_after)
+        if outcome.get("no_reply_reason", "").startswith(tickets.EMAIL_CAP_REASON):
+            from support_flows.operations import alerts
+
+            message = f"ticket {outcome['ticket_id']}: {outcome['no_reply_reason']}"
+            alerts.record_capped(rt.store, DAG_ID, run.run_id, "answer_or_queue", "CustomerEmailCap", message)
+        return outcome
 
     answer_or_queue()
 

@@ -229,6 +229,11 @@ class Stack:
             "AIRFLOW_VAR_SUPPORT_CUSTOMER_KEY_SALT": _secret_file(
                 self.state_dir / "customer-key-salt", lambda: secrets.token_urlsafe(32)
             ),
+            # the demo's and the tests' customers send many tickets from one address in an hour;
+            # a deployment keeps the setting's default (5) unless it chooses otherwise
+            "AIRFLOW_VAR_SUPPORT_CUSTOMER_EMAILS_PER_HOUR": os.environ.get(
+                "AIRFLOW_VAR_SUPPORT_CUSTOMER_EMAILS_PER_HOUR", "1000"
+            ),
             # the mock tenant's mailboxes, site, plan and portal: set, so nothing falls back to a
             # placeholder and the preflight finds each (mock_backend/tenant.py)
             **{f"AIRFLOW_VAR_SUPPORT_{name.upper()}": value for name, value in tenant.settings(self.mock_url).items()},

@@ -89,6 +89,31 @@ def test_no_automatic_email_answers_our_own_mailbox_or_an_automatic_reply(run_da
     assert mock.mail() == []
 
 
+def test_one_address_gets_at_most_its_hourly_cap_of_emails_and_every_ticket_is_still_queued(run_dag, mock):
+    """The public form (or a leaked key) cannot make the support mailbox a relay to a stranger."""
+    outcomes = [
+        run_dag("support_ticket_created", {**(PASSWORD_TICKET if n % 2 else UNKNOWN_TOPIC), "request_id": f"relay-{n}"})
+        for n in range(7)
+    ]
+    sent = [m for m in customer_mail(mock) if m["to"] == ["maria@example.org"]]
+    assert len(sent) == 5  # the setting's default
+    outputs = [o.outputs["answer_or_queue"] for o in outcomes]
+    assert all(o.state == "success" for o in outcomes)
+    capped = outputs[5:]
+    assert all(o["status"] == "queued" and o["customer_notified"] is False for o in capped)
+    assert all("customer_emails_per_hour is 5" in o["no_reply_reason"] for o in capped)
+    by_id = {t["id"]: t for t in tickets(mock)}
+    assert len(by_id) == 7 and all(by_id[o["ticket_id"]]["status"] == "queued" for o in capped)
+    logged = [e for e in ReportingStore().fetch_all("flow_errors") if e["error_type"] == "CustomerEmailCap"]
+    assert sorted(e["message"].split(":")[0] for e in logged) == sorted(f"ticket {o['ticket_id']}" for o in capped)
+    assert not any("maria" in e["message"] for e in logged)
+
+    # a rerun of a ticket that got its e-mail is not over its own cap, and sends nothing twice
+    again = run_dag("support_ticket_created", {**UNKNOWN_TOPIC, "request_id": "relay-0"})
+    assert again.outputs["answer_or_queue"]["customer_notified"] is True
+    assert len([m for m in customer_mail(mock) if m["to"] == ["maria@example.org"]]) == 5
+
+
 def test_the_same_request_id_yields_the_same_ticket_and_one_email(run_dag, mock):
     first = run_dag("support_ticket_created", {**PASSWORD_TICKET, "request_id": "pa-42"}).outputs["answer_or_queue"]
     again = run_dag("support_ticket_created", {**PASSWORD_TICKET, "request_id": "pa-42"}).outputs["answer_or_queue"]

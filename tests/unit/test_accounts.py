@@ -210,3 +210,55 @@ def test_the_token_for_a_keyed_request_lives_minutes(fab):
     user_id = api_keys.check_key(api_keys.create("powerapps", "production")).user_id
     claims = jwt.decode(api_keys._token_for(user_id), options={"verify_signature": False})
     assert claims["exp"] - claims["iat"] == api_keys.KEYED_TOKEN_SECONDS <= 300
+
+
+def test_one_key_starts_at_most_its_cap_of_runs_a_minute():
+    clock = Clock()
+    limiter = api_keys.TriggerLimiter(per_minute=3, clock=clock)
+    assert [limiter.wait_for("k1") for _ in range(3)] == [0, 0, 0]
+    clock.now += 15
+    assert limiter.wait_for("k1") == pytest.approx(45)
+    assert limiter.wait_for("k2") == 0  # another key
+    clock.now += 45
+    assert limiter.wait_for("k1") == 0
+    assert api_keys.TriggerLimiter(per_minute=0).wait_for("k1") == 0
+
+
+def test_over_its_cap_a_key_gets_429_on_triggers_only(fab, monkeypatch):
+    access.bootstrap()
+    key = api_keys.create("powerapps", "production")
+    monkeypatch.setattr(api_keys, "_token_for", lambda user_id: "token")
+    auth = api_keys.ApiKeyAuth(None, triggers=api_keys.TriggerLimiter(per_minute=2))
+
+    def trigger(dag_id: str = "support_ticket_created") -> int:
+        seen: list = []
+
+        async def app(scope, receive, send):
+            seen.append(scope)
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"{}"})
+
+        auth.app = app
+        sent: list = []
+
+        async def send(message):
+            sent.append(message)
+
+        async def receive():
+            return {"type": "http.request", "body": b"{}"}
+
+        scope = {
+            "type": "http",
+            "method": "POST",
+            "path": f"/api/v2/dags/{dag_id}/dagRuns",
+            "client": ("203.0.113.5", 1),
+            "headers": [(b"x-api-key", key.encode())],
+        }
+        asyncio.run(auth(scope, receive, send))
+        return sent[0]["status"], dict(sent[0]["headers"])
+
+    assert [trigger()[0] for _ in range(2)] == [200, 200]
+    status, headers = trigger()
+    assert status == 429 and 1 <= int(headers[b"retry-after"]) <= 60
+    assert trigger("support_error_log")[0] == 200  # not a catalog DAG: not counted
+    assert call(auth, key)[0] == 200  # reading is not capped

@@ -47,6 +47,13 @@ class Settings:
     ai_confidence_threshold: float = field(
         default=0.7, metadata={"doc": "lowest AI confidence that is sent to a customer"}
     )
+    customer_emails_per_hour: int = field(
+        default=5,
+        metadata={
+            "doc": "at most this many AI answers and acknowledgements go to one customer address in an hour "
+            "(more tickets are queued without an e-mail, so the public form cannot make the support mailbox a relay; 0: no cap)"
+        },
+    )
     ai_answer_close_hours: int = field(
         default=72,
         metadata={

@@ -88,6 +88,14 @@ def record_failure(store: ReportingStore, failure: Failure) -> None:
     store.upsert("flow_errors", [row])
 
 
+def record_capped(store: ReportingStore, dag_id: str, run_id: str, task_id: str, error_type: str, message: str) -> None:
+    """A limit that held (the run went on without what it capped): in the error log, not alerted
+    (a storm of these is what the limit is for)."""
+    failure = run_failure(dag_id, run_id, task_id, error_type, message)
+    failure.is_final = False
+    record_failure(store, failure)
+
+
 def alert(store: ReportingStore, graph, settings: Settings, failure: Failure) -> str:
     """Send (or fold, or keep pending) the alert for a failure for good; returns its status."""
     window_start = failure.occurred_at - timedelta(minutes=settings.alert_window_minutes)

@@ -284,6 +284,49 @@ class FailureLimiter:
             self._good.popitem(last=False)
 
 
+def key_triggers_per_minute() -> int:
+    """The cap on runs one key may start in a minute (``SUPPORT_KEY_TRIGGERS_PER_MINUTE`` in the
+    API server's environment, default 600: well above a busy help desk, far below a script
+    that uses a leaked key to mass-create tickets); 0: no cap."""
+    import os
+
+    return int(os.environ.get("SUPPORT_KEY_TRIGGERS_PER_MINUTE", "600"))
+
+
+@dataclass
+class TriggerLimiter:
+    """Counts the runs each key starts in a sliding minute (per API-server worker, in memory)."""
+
+    per_minute: int = field(default_factory=key_triggers_per_minute)
+    clock: Callable[[], float] = time.monotonic
+    _starts: dict = field(default_factory=dict)  # key id -> deque of start times
+
+    def wait_for(self, key_id: str) -> float:
+        """0 and counted when ``key_id`` may start a run now, else the seconds until it may."""
+        from collections import deque
+
+        if self.per_minute <= 0:
+            return 0.0
+        now = self.clock()
+        starts = self._starts.setdefault(key_id, deque())
+        while starts and now - starts[0] >= 60:
+            starts.popleft()
+        if len(starts) >= self.per_minute:
+            return 60 - (now - starts[0])
+        starts.append(now)
+        return 0.0
+
+
+TRIGGER_PATH = re.compile(r"/api/v2/dags/(?P<dag_id>[^/]+)/dagRuns/?$")
+
+
+def _starts_a_run(scope) -> bool:
+    from support_flows.core.catalog import allowed_conf_keys
+
+    match = TRIGGER_PATH.search(scope.get("path", ""))
+    return bool(scope.get("method") == "POST" and match and allowed_conf_keys(match["dag_id"]) is not None)
+
+
 async def _answer(send, status: int, detail: str, headers: list | None = None) -> None:
     answer = json.dumps({"detail": detail}).encode()
     await send(
@@ -302,9 +345,10 @@ class ApiKeyAuth:
     or is answered 401 when the key is unknown, revoked, expired or malformed (429 for a source
     that keeps trying wrong keys)."""
 
-    def __init__(self, app, limiter: FailureLimiter | None = None):
+    def __init__(self, app, limiter: FailureLimiter | None = None, triggers: TriggerLimiter | None = None):
         self.app = app
         self.limiter = limiter or FailureLimiter()
+        self.triggers = triggers or TriggerLimiter()
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -330,6 +374,16 @@ class ApiKeyAuth:
             log.warning("integration key refused (%s): key id %s from %s", found.refused, found.key_id or "-", source)
             return await _answer(send, 401, "X-Api-Key: unknown, revoked, expired or malformed key")
         self.limiter.succeeded(key)
+        if _starts_a_run(scope) and (wait := self.triggers.wait_for(found.key_id)) > 0:
+            seconds = str(max(1, int(wait + 0.999)))
+            log.warning("integration key %s: over %d runs a minute; refused", found.key_id, self.triggers.per_minute)
+            return await _answer(
+                send,
+                429,
+                f"X-Api-Key: this key started {self.triggers.per_minute} runs in the last minute "
+                f"(SUPPORT_KEY_TRIGGERS_PER_MINUTE); try again in {seconds} s",
+                [(b"retry-after", seconds.encode())],
+            )
         token = await asyncio.to_thread(_token_for, found.user_id)
         headers = [(n, v) for n, v in headers if n != b"authorization"] + [
             (b"authorization", f"Bearer {token}".encode())

@@ -71,3 +71,24 @@ def once(
             .values(state="done", detail=json.dumps(result, default=str), done_at=datetime.now(UTC))
         )
     return result, True
+
+
+def is_done(engine: Engine, key: str) -> bool:
+    with prepare_engine(engine).connect() as conn:
+        state = conn.execute(sa.select(side_effects.c.state).where(side_effects.c.key == key)).scalar()
+    return state == "done"
+
+
+def count_done(engine: Engine, prefix: str, since: datetime) -> int:
+    """How many side effects whose key starts with ``prefix`` were done since ``since``."""
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    with prepare_engine(engine).connect() as conn:
+        return conn.execute(
+            sa.select(sa.func.count())
+            .select_from(side_effects)
+            .where(
+                side_effects.c.key.like(escaped + "%", escape="\\"),
+                side_effects.c.state == "done",
+                side_effects.c.done_at >= since,
+            )
+        ).scalar()

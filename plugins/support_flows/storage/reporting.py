@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from support_flows.storage.ledger import once
+from support_flows.storage.ledger import count_done, is_done, once
 from support_flows.storage.loads import dialect_insert, upsert
 from support_flows.storage.migrations import prepare_engine, require_schema
 from support_flows.storage.tables import (
@@ -61,6 +61,14 @@ class ReportingStore:
 
     def once(self, key: str, kind: str, owner: str, action: Callable[[], Any]) -> tuple[Any, bool]:
         return once(self.engine, key, kind, owner, action)
+
+    def is_done(self, key: str) -> bool:
+        """Whether the side effect ``key`` is recorded as done in the ledger."""
+        return is_done(self.engine, key)
+
+    def count_done(self, prefix: str, since: datetime) -> int:
+        """How many side effects under a key prefix the ledger shows done since ``since``."""
+        return count_done(self.engine, prefix, since)
 
     def get_watermark(self, name: str) -> int:
         """A cursor in an id sequence (0 before the first move)."""
