@@ -57,11 +57,15 @@ def param_schema(param) -> dict:
 def required_params(dag) -> list[str]:
     from airflow.sdk.definitions.param import NOTSET
 
+    from support_flows.core.params import REQUIRED_UNLESS
+
     required = []
     for name in dag.params:
         param = dag.params.get_param(name)
         kind = param.schema.get("type")
-        if param.value is NOTSET and not (isinstance(kind, list) and "null" in kind):
+        if param.schema.get(REQUIRED_UNLESS) or (
+            param.value is NOTSET and not (isinstance(kind, list) and "null" in kind)
+        ):
             required.append(name)
     return required
 
@@ -108,12 +112,18 @@ def build(dags: dict) -> tuple[dict, dict]:
             }
         },
     }
+    from support_flows.core.params import WATCHER_ONLY
+
     for dag_id, (action, summary, _task) in EVENT_ACTIONS.items():
         dag = dags[dag_id]
         conf = {
             "type": "object",
             "required": required_params(dag),
-            "properties": {name: param_schema(dag.params.get_param(name)) for name in dag.params},
+            "properties": {
+                name: param_schema(dag.params.get_param(name))
+                for name in dag.params
+                if not dag.params.get_param(name).schema.get(WATCHER_ONLY)  # the REST API refuses it
+            },
         }
         paths[f"/api/v2/dags/{dag_id}/dagRuns"] = {
             "post": {

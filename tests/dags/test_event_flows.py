@@ -236,11 +236,11 @@ def test_resolution_emails_the_customer_loads_reporting_and_sends_the_survey(run
     assert result.state == "success"
     outputs = result.outputs["report"]
     assert outputs["resolution_status"] == "resolved" and outputs["customer_notification_status"] == "sent"
-    assert outputs["survey_status"] == "sent" and "/survey/" in outputs["survey_url"]
+    assert outputs["survey_status"] == "sent" and "survey_url" not in outputs  # the customer's token
     resolution, survey = mock.mail()
     assert "Resolved" in resolution["subject"] and "Please log in &lt;again&gt;." in resolution["body"]
     assert "Ada Lovelace" in resolution["body"]
-    assert outputs["survey_url"] in survey["body"]
+    assert "/survey/" in survey["body"]
     (fact,) = ReportingStore().fetch_all("ticket_facts")
     assert fact["ticket_id"] == ticket["id"] and fact["status"] == "resolved" and fact["agent_id"] == 3
     assert fact["resolution_hours"] is not None and "maria" not in fact["customer_key"]
@@ -305,7 +305,8 @@ def test_a_supervisor_missing_from_the_directory_is_a_clear_reason(run_dag, mock
     result = run_dag("support_feedback_received", {"ticket_id": ticket["id"], "rating": 1})
     assert result.state == "failed" and result.task_states["create_follow_up"] == "failed"
     reason = "supervisor alan.turing@support.example.com of agent #6 is not in the Microsoft Entra directory"
-    assert reason in capfd.readouterr().out
+    assert reason in capfd.readouterr().out  # the task log names the address; the error log masks it
+    reason = reason.replace("alan.turing@", "a***@")
     assert mock.get("/_mock/tasks")["items"] == []
     (error,) = [e for e in ReportingStore().fetch_all("flow_errors") if e["dag_id"] == "support_feedback_received"]
     assert reason in error["message"] and error["task_id"] == "create_follow_up"

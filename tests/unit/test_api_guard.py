@@ -130,3 +130,19 @@ def test_the_task_execution_api_is_not_read():
     body = b"[" * 100
     status, _, airflow = call("/execution/task-instances/1/state", body, method="PATCH")
     assert status == 200 and airflow.bodies == [body]
+
+
+@pytest.mark.parametrize("field", ["customer_name", "customer_email", "subject", "description"])
+def test_a_new_ticket_without_a_required_field_is_refused_naming_it(field):
+    conf = {k: v for k, v in TICKET.items() if k != field}
+    status, answer, airflow = call(TRIGGER, json.dumps({"conf": conf}).encode())
+    assert status == 400 and answer["detail"].startswith(f"conf.{field}: required for support_ticket_created")
+    assert airflow.bodies == []
+    status, answer, _ = call(TRIGGER, json.dumps({"conf": {**TICKET, field: None}}).encode())
+    assert status == 400 and answer["detail"].startswith(f"conf.{field}: required")
+
+
+def test_the_watchers_ticket_id_is_refused_from_the_rest_api():
+    status, answer, airflow = call(TRIGGER, json.dumps({"conf": {"ticket_id": 4}}).encode())
+    assert status == 400 and answer["detail"] == "conf.ticket_id: set by the event watcher only; leave it out"
+    assert airflow.bodies == []

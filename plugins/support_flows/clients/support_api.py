@@ -306,13 +306,17 @@ def _error_text(response: requests.Response) -> str:
 
 
 def _expect(payload: Any, keys: tuple[str, ...], what: str) -> Any:
-    """Refuse an answer that lacks what the flows rely on, saying what was expected."""
+    """Refuse an answer that lacks what the flows rely on, saying what was expected and what came
+    (its type and field names, never its values: they can be a customer's)."""
     if not isinstance(payload, dict):
-        raise SupportApiResponseError(f"expected a {what} (a JSON object with {', '.join(keys)}), got {payload!r:.200}")
+        raise SupportApiResponseError(
+            f"expected a {what} (a JSON object with {', '.join(keys)}), got {type(payload).__name__}"
+        )
     missing = [key for key in keys if key not in payload]
     if missing:
+        fields = ", ".join(sorted(map(str, payload))[:20]) or "no fields"
         raise SupportApiResponseError(
-            f"expected a {what} with {', '.join(keys)}; missing {', '.join(missing)} in {payload!r:.200}"
+            f"expected a {what} with {', '.join(keys)}; missing {', '.join(missing)} (the answer had: {fields})"
         )
     return payload
 

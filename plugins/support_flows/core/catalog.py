@@ -110,14 +110,50 @@ def unknown_conf_keys(dag_id: str, conf: dict | None) -> list[str]:
     return sorted(set(conf) - allowed)
 
 
-def check_conf(dag_id: str, conf: dict | None) -> None:
-    """Fail with a message naming the field when a run was started with an unknown conf key."""
+def _schemas(dag_id: str) -> dict[str, dict]:
+    dag = DAGS.get(dag_id)
+    return {name: param.schema for name, param in dag.params().items()} if dag and dag.params else {}
+
+
+def missing_required(dag_id: str, conf: dict | None) -> list[str]:
+    """Fields required unless another is given (``params.REQUIRED_UNLESS``) that ``conf`` lacks."""
+    from support_flows.core.params import REQUIRED_UNLESS
+
+    conf = conf or {}
+    return [
+        name
+        for name, schema in _schemas(dag_id).items()
+        if REQUIRED_UNLESS in schema and conf.get(schema[REQUIRED_UNLESS]) is None and conf.get(name) is None
+    ]
+
+
+def watcher_only(dag_id: str) -> list[str]:
+    """Fields only the event watcher sets (``params.WATCHER_ONLY``): the REST API refuses them."""
+    from support_flows.core.params import WATCHER_ONLY
+
+    return [name for name, schema in _schemas(dag_id).items() if schema.get(WATCHER_ONLY)]
+
+
+def conf_problem(dag_id: str, conf: dict | None) -> str | None:
+    """What is wrong with a run's conf beyond what Airflow's Params check, naming the field."""
     unknown = unknown_conf_keys(dag_id, conf)
     if unknown:
+        allowed = ", ".join(sorted(allowed_conf_keys(dag_id) or ()))
+        return f"conf.{unknown[0]}: unknown field for {dag_id} (allowed: {allowed})"
+    missing = missing_required(dag_id, conf)
+    if missing:
+        return f"conf.{missing[0]}: required for {dag_id} (a new ticket needs {', '.join(missing)})"
+    return None
+
+
+def check_conf(dag_id: str, conf: dict | None) -> None:
+    """Fail with a message naming the field when a run's conf has an unknown field or lacks a
+    required one."""
+    problem = conf_problem(dag_id, conf)
+    if problem:
         from airflow.sdk.exceptions import AirflowFailException
 
-        allowed = ", ".join(sorted(allowed_conf_keys(dag_id) or ()))
-        raise AirflowFailException(f"conf.{unknown[0]}: unknown field for {dag_id} (allowed: {allowed})")
+        raise AirflowFailException(problem)
 
 
 # --- the docs ---------------------------------------------------------------------------------------
@@ -151,8 +187,14 @@ def _field(name: str, param: Any) -> str:
         what = f"{schema.get('minLength', 0)}-{schema.get('maxLength')} chars"
     from airflow.sdk.definitions.param import NOTSET
 
+    from support_flows.core.params import REQUIRED_UNLESS, WATCHER_ONLY
+
     value = param.value
-    if "null" in kinds:
+    if schema.get(REQUIRED_UNLESS):
+        tail = ", required"
+    elif schema.get(WATCHER_ONLY):
+        tail = ", set by the event watcher only: refused from the REST API"
+    elif "null" in kinds:
         tail = ", optional"
     elif value is NOTSET:
         tail = ", required"

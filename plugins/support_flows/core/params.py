@@ -31,19 +31,42 @@ def _id(title: str, description: str) -> Param:
     return Param(title=title, description=description, type="integer", minimum=1)
 
 
+# A field PowerApps must send for a new ticket, but the event watcher leaves out: it passes the id
+# of a ticket that arrived through another channel, and the task reads the rest from the API, so no
+# customer data sits in the run's conf. JSON Schema validators ignore the keyword; the REST guard,
+# the first step and the connector read it (``catalog.missing_required``).
+REQUIRED_UNLESS = "x-required-unless"
+# A field only the event watcher sets: refused from the REST API (``catalog.watcher_only``).
+WATCHER_ONLY = "x-set-by-watcher"
+
+
+def _new_ticket_text(title: str, description: str, max_length: int) -> Param:
+    return Param(
+        None,
+        title=title,
+        description=description,
+        type=["null", "string"],
+        minLength=1,
+        maxLength=max_length,
+        **{REQUIRED_UNLESS: "ticket_id"},
+    )
+
+
 def ticket_created() -> dict[str, Param]:
     return {
-        "customer_name": _text("Customer name", "Who opened the ticket, as they want to be addressed.", 200),
+        "customer_name": _new_ticket_text("Customer name", "Who opened the ticket, as they want to be addressed.", 200),
         "customer_email": Param(
+            None,
             title="Customer e-mail",
             description="Where the answer or the acknowledgement is sent.",
-            type="string",
+            type=["null", "string"],
             format="email",
             pattern=EMAIL_PATTERN,
             maxLength=320,
+            **{REQUIRED_UNLESS: "ticket_id"},
         ),
-        "subject": _text("Subject", "One line that says what the ticket is about.", 200),
-        "description": _text("Description", "The customer's message.", 20000),
+        "subject": _new_ticket_text("Subject", "One line that says what the ticket is about.", 200),
+        "description": _new_ticket_text("Description", "The customer's message.", 20000),
         "priority": Param(
             "normal", title="Priority", description="How urgent the ticket is.", type="string", enum=PRIORITIES
         ),
@@ -55,6 +78,15 @@ def ticket_created() -> dict[str, Param]:
             "Idempotency key from the caller: triggering again with the same id yields the same ticket, never a second one.",
             100,
             default=None,
+        ),
+        "ticket_id": Param(
+            None,
+            title="Existing ticket (event watcher only)",
+            description="Set by the event watcher for a ticket that arrived through another channel: the run "
+            "answers that ticket and reads its fields from the Support API. Leave it out.",
+            type=["null", "integer"],
+            minimum=1,
+            **{WATCHER_ONLY: True},
         ),
     }
 

@@ -32,12 +32,13 @@ def load_reporting(rt: FlowRuntime, ticket_id: int) -> int:
 def send_survey(rt: FlowRuntime, ticket_id: int, requested: bool) -> dict:
     """The satisfaction survey (made in the backend) and its link to the customer, when requested."""
     if not requested:
-        return {"survey_status": "not_requested", "survey_url": None}
+        return {"survey_status": "not_requested"}
     survey = rt.api.create_survey(ticket_id)
     ticket = rt.api.get_ticket(ticket_id)
     email = notifications.survey_email(ticket, survey["url"])
     sent = rt.mailer.send(f"ticket-{ticket['id']}:survey-{survey['id']}", email)
-    return {"survey_status": "sent" if sent else "already_sent", "survey_url": survey["url"]}
+    # the link is the customer's (its token answers the survey): in the e-mail, never in the outputs
+    return {"survey_status": "sent" if sent else "already_sent"}
 
 
 def outputs(resolved: dict, notification: str, survey: dict) -> dict:

@@ -42,7 +42,10 @@ def count_customer_email(rt: FlowRuntime, ticket: dict) -> None:
 
 def create_ticket_from_request(rt: FlowRuntime, request: dict, run_id: str) -> dict:
     """Create the ticket; the same request id (the caller's, or this run's) gives the same ticket,
-    as it is now (a rerun sees the status the first run left)."""
+    as it is now (a rerun sees the status the first run left). A run the event watcher started for
+    a ticket from another channel names only its id: that ticket, read from the API."""
+    if request.get("ticket_id") is not None:
+        return rt.api.get_ticket(request["ticket_id"])
     fields = {name: request[name] for name in TICKET_FIELDS if request.get(name) is not None}
     fields["request_id"] = request.get("request_id") or f"airflow:{run_id}"[:100]
     return rt.api.create_ticket(**fields)

@@ -51,24 +51,16 @@ def flow_run_for(event: dict, api) -> dict | None:
     if not is_relevant(event):
         return None
     if event["type"] == "ticket.created":
-        ticket = api.get_ticket(event["data"]["ticket_id"])
-        conf = {
-            "customer_name": ticket["customer_name"],
-            "customer_email": ticket["customer_email"],
-            "subject": ticket["subject"],
-            "description": ticket["description"],
-            "priority": ticket["priority"],
-            "channel": ticket["channel"],
-            "request_id": ticket["request_id"],
-        }
+        # the id only: the run reads the ticket from the API, so no customer data is in its conf
+        conf = {"ticket_id": event["data"]["ticket_id"]}
         return {"trigger_dag_id": catalog.TICKET_CREATED, "trigger_run_id": run_id_for(event), "conf": conf}
     if event["type"] == "ticket.customer_replied":
         conf = {"ticket_id": event["data"]["ticket_id"]}
         return {"trigger_dag_id": catalog.CUSTOMER_REPLIED, "trigger_run_id": run_id_for(event), "conf": conf}
     feedback = api.get_feedback(event["data"]["feedback_id"])
+    # no comment (the customer's words): the backend keeps one feedback per ticket, and saving it
+    # again returns the stored one, comment included
     conf = {"ticket_id": feedback["ticket_id"], "rating": feedback["rating"]}
-    if feedback.get("comment"):
-        conf["comment"] = feedback["comment"]
     return {"trigger_dag_id": catalog.FEEDBACK_RECEIVED, "trigger_run_id": run_id_for(event), "conf": conf}
 
 

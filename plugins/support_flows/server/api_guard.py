@@ -10,7 +10,8 @@ Every JSON body sent to Airflow's REST API (``/api/v2/...``, under any ``[api] b
 Bodies that start runs of this package's DAGs (a trigger, a backfill or its dry run):
 
 - an unknown (say, misspelled) conf field is answered 400 naming the field, and no run is created
-  (Airflow accepts conf keys that no Param declares);
+  (Airflow accepts conf keys that no Param declares); so is a missing field that is required unless
+  the event watcher starts the run, and a field only the watcher may set (``ticket_id`` of Flow 1);
 - a caller-chosen ``dag_run_id`` is refused with 400: run ids are Airflow's to choose, so nobody can
   take the id the event watcher will give a channel ticket's run (Power Platform never sends one);
 - Airflow 3 requires ``logical_date`` in a trigger body (``null`` for "now"), but Power Platform
@@ -23,7 +24,7 @@ from __future__ import annotations
 import json
 import re
 
-from support_flows.core.catalog import allowed_conf_keys, unknown_conf_keys
+from support_flows.core.catalog import allowed_conf_keys, conf_problem, watcher_only
 
 MAX_BODY_BYTES = 256 * 1024  # the largest payload (two 20,000-character texts) is a tenth of this
 MAX_DEPTH = 32  # the deepest payload is 3 levels (body, conf, a value)
@@ -65,10 +66,14 @@ def check_run_body(dag_id: str, payload: dict, conf_field: str, run_id_field: st
             400, f"{run_id_field}: runs of {dag_id} get their id from Airflow; leave the field out (or null)"
         )
     conf = payload.get(conf_field)
-    unknown = unknown_conf_keys(dag_id, conf) if isinstance(conf, dict) else []
-    if unknown:
-        allowed = ", ".join(sorted(allowed_conf_keys(dag_id) or ()))
-        raise BodyRefused(400, f"{conf_field}.{unknown[0]}: unknown field for {dag_id} (allowed: {allowed})")
+    if not isinstance(conf, dict):
+        return  # Airflow answers a conf that is not an object itself
+    watcher_fields = [name for name in watcher_only(dag_id) if conf.get(name) is not None]
+    if watcher_fields:
+        raise BodyRefused(400, f"{conf_field}.{watcher_fields[0]}: set by the event watcher only; leave it out")
+    problem = conf_problem(dag_id, conf)
+    if problem:
+        raise BodyRefused(400, problem.replace("conf.", f"{conf_field}.", 1))
 
 
 def checked_body(path: str, body: bytes) -> bytes:
