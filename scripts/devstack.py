@@ -158,6 +158,7 @@ class Stack:
     def connections(self) -> dict[str, dict]:
         """The connections of CONTRACT section 3, pointed at the mock and the reporting database."""
         reporting = urllib.parse.urlsplit(self.reporting_url)
+        metadata = urllib.parse.urlsplit(self.metadata_url)
         return {
             "support_api": {
                 "conn_type": "http",
@@ -188,6 +189,15 @@ class Stack:
                 "login": urllib.parse.unquote(reporting.username or ""),
                 "password": urllib.parse.unquote(reporting.password or ""),
                 "schema": reporting.path.lstrip("/"),
+            },
+            # only the retention clean-up uses it (support_flows/operations/maintenance.py)
+            "airflow_metadata": {
+                "conn_type": "postgres",
+                "host": metadata.hostname,
+                "port": metadata.port or 5432,
+                "login": urllib.parse.unquote(metadata.username or ""),
+                "password": urllib.parse.unquote(metadata.password or ""),
+                "schema": metadata.path.lstrip("/"),
             },
         }
 

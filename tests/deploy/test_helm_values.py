@@ -200,7 +200,10 @@ def test_secrets_only_by_reference(values):
         assert key not in values
     assert values["data"]["metadataSecretName"] and "metadataConnection" not in values["data"]
     assert values["redis"]["passwordSecretName"] and "password" not in values["redis"]
-    assert {s["envName"] for s in values["secret"]} == {"AIRFLOW_CONN_SUPPORT_REPORTING"}
+    assert {s["envName"]: s["secretName"] for s in values["secret"]} == {
+        "AIRFLOW_CONN_SUPPORT_REPORTING": "support-flows-reporting-db",
+        "AIRFLOW_CONN_AIRFLOW_METADATA": "support-flows-metadata-conn",  # the retention clean-up's
+    }
 
 
 def test_every_component_has_resources(values):

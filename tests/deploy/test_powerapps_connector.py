@@ -78,7 +78,10 @@ def test_each_action_carries_exactly_the_dags_params(definition, dagbag, dag_id)
     op = definition["paths"][f"/api/v2/dags/{dag_id}/dagRuns"]["post"]
     conf = op["parameters"][0]["schema"]["properties"]["conf"]
     dag = dagbag.dags[dag_id]
-    assert list(conf["properties"]) == list(dag.params)
+    from support_flows.core.params import WATCHER_ONLY
+
+    rest_params = [name for name in dag.params if not dag.params.get_param(name).schema.get(WATCHER_ONLY)]
+    assert list(conf["properties"]) == rest_params  # a field only the event watcher sets is not offered
     for name, prop in conf["properties"].items():
         param = dag.params.get_param(name)
         kind = param.schema["type"]
@@ -86,5 +89,5 @@ def test_each_action_carries_exactly_the_dags_params(definition, dagbag, dag_id)
         for key in ("enum", "minLength", "maxLength", "minimum", "maximum"):
             assert prop.get(key) == param.schema.get(key), (dag_id, name, key)
         assert prop["title"] == param.schema["title"] and prop["description"] == param.description
-    optional = {n for n in dag.params if "default" in conf["properties"][n] or n in ("request_id", "comment")}
-    assert set(conf["required"]) == set(dag.params) - optional
+    optional = {n for n in rest_params if "default" in conf["properties"][n] or n in ("request_id", "comment")}
+    assert set(conf["required"]) == set(rest_params) - optional

@@ -1,7 +1,10 @@
 """PII-free means PII-free: after the event flows ran for a customer, the good way and the bad way
 (Graph refusing the e-mail and the Planner task, whose error messages used to quote the recipient
-and the ticket's subject), no reporting table holds the customer's name or address anywhere:
-not the facts, not the error log, not the ledger of side effects."""
+and the ticket's subject), and a ticket of theirs came in by e-mail through the event watcher, no
+reporting table holds the customer's name or address anywhere (not the facts, not the error log,
+not the ledger of side effects), and neither does Airflow's metadata database outside the conf
+PowerApps itself sent (purged after its retention: tests/dags/test_retention.py): not the
+watcher's run conf, not an XCom, not a rendered template field, not a note."""
 
 from __future__ import annotations
 
@@ -30,7 +33,27 @@ def everything_stored() -> list[str]:
     return values
 
 
-def test_no_table_holds_the_customers_name_or_address(run_dag, mock, reporting_backend, quick_retries):
+def everything_airflow_kept() -> list[str]:
+    """The metadata database's copies of what runs were given and produced, except the conf of the
+    runs PowerApps started (that is the customer's own request, kept for its retention)."""
+    from airflow.utils.session import create_session
+
+    values = []
+    with create_session() as session:
+        conn = session.connection()
+        queries = (
+            "SELECT conf FROM dag_run WHERE run_id LIKE 'backend_event__%'",
+            "SELECT value FROM xcom",
+            "SELECT rendered_fields FROM rendered_task_instance_fields",
+            "SELECT content FROM dag_run_note",
+            "SELECT content FROM task_instance_note",
+        )
+        for query in queries:
+            values += [str(v) for (v,) in conn.exec_driver_sql(query) if v is not None]
+    return values
+
+
+def test_no_table_holds_the_customers_name_or_address(run_dag, mock, reporting_backend, quick_retries, quick_watcher):
     mock.seed()
     answered = run_dag("support_ticket_created", {**TICKET, "request_id": "pii-1"})
     assert answered.state == "success"
@@ -53,8 +76,24 @@ def test_no_table_holds_the_customers_name_or_address(run_dag, mock, reporting_b
     requests.delete(f"{mock.url}/_mock/faults", timeout=10)
     assert run_dag("support_analytics_load").state == "success"  # the analysts' tables are loaded, and scanned
 
+    # a ticket of theirs by e-mail, started by the event watcher, answered the bad way too
+    mock.post("/api/inbound/tickets", {**TICKET, "subject": "Invoice missing", "channel": "email"})
+    mock.faults({"path": "sendMail", "status": 400, "times": 100})
+    assert run_dag("support_backend_events").state == "success"
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        (watched,) = [r.conf for r in session.query(DagRun).filter(DagRun.run_id.like("backend_event__%"))]
+    assert run_dag("support_ticket_created", watched).state == "failed"
+    requests.delete(f"{mock.url}/_mock/faults", timeout=10)
+
+    kept = everything_airflow_kept()
+    assert any("ticket_id" in v for v in kept), "the scan read the watcher's runs and the outputs"
+    needles = {NAME.lower(), EMAIL.lower(), "zoe.pii-probe", "pii-probe@"}
+    assert [v for v in kept if any(n in v.lower() for n in needles)] == []
+
     stored = everything_stored()
     assert any("Graph" in v and "refused" in v for v in stored), "the failures were logged"
-    needles = {NAME.lower(), EMAIL.lower(), "zoe.pii-probe", "pii-probe@"}
     leaks = [v for v in stored if any(n in v.lower() for n in needles)]
     assert leaks == []

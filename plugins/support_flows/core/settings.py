@@ -47,6 +47,13 @@ class Settings:
     ai_confidence_threshold: float = field(
         default=0.7, metadata={"doc": "lowest AI confidence that is sent to a customer"}
     )
+    metadata_retention_days: int = field(
+        default=30,
+        metadata={
+            "doc": "runs (their conf: a PowerApps ticket's customer data), XComs, the audit log and task logs "
+            "older than this are purged from Airflow every night (support_metadata_retention)"
+        },
+    )
     customer_emails_per_hour: int = field(
         default=5,
         metadata={
