@@ -70,6 +70,24 @@ def required_params(dag) -> list[str]:
     return required
 
 
+# What any call can be answered besides its own outcome. Each carries {"detail": ...} (Airflow's
+# validation errors carry a list there).
+ERROR = {
+    "type": "object",
+    "properties": {"detail": {"x-ms-summary": "What is wrong", "description": "a sentence, or a list of problems"}},
+}
+REFUSALS = {
+    "401": {"description": "The connection's API key is missing, unknown, expired or revoked", "schema": ERROR},
+    "403": {"description": "The key's user may not do this", "schema": ERROR},
+    "422": {"description": "The request does not have the shape the API expects; detail says where", "schema": ERROR},
+    "429": {
+        "description": "Too many calls: wait the seconds Retry-After names (Power Platform does so by itself)",
+        "schema": ERROR,
+        "headers": {"Retry-After": {"type": "integer", "description": "seconds to wait"}},
+    },
+}
+
+
 def build(dags: dict) -> tuple[dict, dict]:
     paths: dict = {
         "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}": {
@@ -77,7 +95,11 @@ def build(dags: dict) -> tuple[dict, dict]:
                 "operationId": "GetRunStatus",
                 "summary": "Get the status of a flow run",
                 "parameters": [_path("dag_id", "Flow (DAG id)", list(EVENT_ACTIONS)), _path("dag_run_id", "Run id")],
-                "responses": {"200": {"description": "The run", "schema": {"$ref": "#/definitions/DagRun"}}},
+                "responses": {
+                    "200": {"description": "The run", "schema": {"$ref": "#/definitions/DagRun"}},
+                    **REFUSALS,
+                    "404": {"description": "No such run of this flow", "schema": ERROR},
+                },
             }
         },
         "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/xcomEntries/return_value": {
@@ -107,7 +129,9 @@ def build(dags: dict) -> tuple[dict, dict]:
                             "type": "object",
                             "properties": {"value": {"type": "object", "x-ms-summary": "Outputs"}},
                         },
-                    }
+                    },
+                    **REFUSALS,
+                    "404": {"description": "No such run, or it has no outputs yet", "schema": ERROR},
                 },
             }
         },
@@ -143,9 +167,10 @@ def build(dags: dict) -> tuple[dict, dict]:
                 ],
                 "responses": {
                     "200": {"description": "The run was created", "schema": {"$ref": "#/definitions/DagRun"}},
-                    "400": {"description": "A field is wrong; detail names it"},
-                    "401": {"description": "The connection's API key is missing, unknown or revoked"},
-                    "403": {"description": "The key's user may not start this flow"},
+                    "400": {"description": "A field is wrong; detail names it", "schema": ERROR},
+                    **REFUSALS,
+                    "409": {"description": "A run with this id exists already", "schema": ERROR},
+                    "413": {"description": "The body is larger than the API takes", "schema": ERROR},
                 },
             }
         }
@@ -185,6 +210,7 @@ def build(dags: dict) -> tuple[dict, dict]:
                     },
                     "note": {
                         "type": "string",
+                        "x-nullable": True,  # null while the run is going or when it succeeded
                         "x-ms-summary": "Reason",
                         "description": "For a run that failed on its input: a code and a message, e.g. "
                         "'unknown_ticket: ticket_id: ticket 4711 does not exist'",
