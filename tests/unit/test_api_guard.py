@@ -146,3 +146,24 @@ def test_the_watchers_ticket_id_is_refused_from_the_rest_api():
     status, answer, airflow = call(TRIGGER, json.dumps({"conf": {"ticket_id": 4}}).encode())
     assert status == 400 and answer["detail"] == "conf.ticket_id: set by the event watcher only; leave it out"
     assert airflow.bodies == []
+
+
+def test_materialising_an_asset_of_a_catalog_dag_gets_the_same_checks(monkeypatch):
+    from support_flows.server import api_guard
+
+    monkeypatch.setattr(api_guard, "sole_producer", lambda asset_id: {7: "support_daily_summary"}.get(asset_id))
+    path = "/api/v2/assets/7/materialize"
+    status, answer, airflow = call(path, json.dumps({"conf": {"report_dat": "2026-11-30"}}).encode())
+    assert status == 400 and answer["detail"].startswith("conf.report_dat: unknown field for support_daily_summary")
+    status, answer, _ = call(path, json.dumps({"dag_run_id": "mine", "conf": {}}).encode())
+    assert status == 400 and answer["detail"].startswith("dag_run_id: runs of support_daily_summary")
+    assert airflow.bodies == []
+    body = json.dumps({"conf": {"report_date": "2026-11-30"}}).encode()
+    assert call(path, body)[0] == 200
+    assert call("/api/v2/assets/8/materialize", json.dumps({"dag_run_id": "x"}).encode())[0] == 200  # not ours
+
+
+def test_the_asset_lookup_finds_the_one_producer(airflow_db):
+    from support_flows.server.api_guard import sole_producer
+
+    assert sole_producer(987654) is None  # no such asset: Airflow answers 404 itself

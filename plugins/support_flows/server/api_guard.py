@@ -7,7 +7,8 @@ Every JSON body sent to Airflow's REST API (``/api/v2/...``, under any ``[api] b
 - nested at most ``MAX_DEPTH`` levels, else 400 (a deep body would make the JSON parser recurse
   until it fails with a server error).
 
-Bodies that start runs of this package's DAGs (a trigger, a backfill or its dry run):
+Bodies that start runs of this package's DAGs (a trigger, a backfill or its dry run, the
+materialisation of an asset whose one producer is such a DAG):
 
 - an unknown (say, misspelled) conf field is answered 400 naming the field, and no run is created
   (Airflow accepts conf keys that no Param declares); so is a missing field that is required unless
@@ -21,6 +22,7 @@ Bodies that start runs of this package's DAGs (a trigger, a backfill or its dry 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 
@@ -31,6 +33,7 @@ MAX_DEPTH = 32  # the deepest payload is 3 levels (body, conf, a value)
 API_PATH = re.compile(r"^/api/v2/")
 TRIGGER_PATH = re.compile(r"^/api/v2/dags/(?P<dag_id>[^/]+)/dagRuns/?$")
 BACKFILL_PATH = re.compile(r"^/api/v2/backfills(/dry_run)?/?$")
+MATERIALIZE_PATH = re.compile(r"^/api/v2/assets/(?P<asset_id>\d+)/materialize/?$")
 _STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _BRACKETS = re.compile(rb"[\[\]{}]")
 
@@ -76,12 +79,31 @@ def check_run_body(dag_id: str, payload: dict, conf_field: str, run_id_field: st
         raise BodyRefused(400, problem.replace("conf.", f"{conf_field}.", 1))
 
 
-def checked_body(path: str, body: bytes) -> bytes:
-    """The body to hand to Airflow (``logical_date`` added to a trigger), or ``BodyRefused``."""
+def sole_producer(asset_id: int) -> str | None:
+    """The DAG that materialising ``asset_id`` would run: its one producer (Airflow refuses an
+    asset with several), from the metadata database the API server holds."""
+    import sqlalchemy as sa
+    from airflow.models.asset import TaskOutletAssetReference
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        dag_ids = session.scalars(
+            sa.select(TaskOutletAssetReference.dag_id)
+            .where(TaskOutletAssetReference.asset_id == asset_id)
+            .group_by(TaskOutletAssetReference.dag_id)
+            .limit(2)
+        ).all()
+    return dag_ids[0] if len(dag_ids) == 1 else None
+
+
+def checked_body(path: str, body: bytes, materialized_dag: str | None = None) -> bytes:
+    """The body to hand to Airflow (``logical_date`` added to a trigger), or ``BodyRefused``.
+    ``materialized_dag``: the DAG an asset materialisation at ``path`` would run."""
     if nesting_depth(body) > MAX_DEPTH:
         raise BodyRefused(400, f"body: JSON nested deeper than {MAX_DEPTH} levels")
     trigger, backfill = TRIGGER_PATH.match(path), BACKFILL_PATH.match(path)
-    if not (trigger or backfill):
+    materialize = MATERIALIZE_PATH.match(path) and materialized_dag
+    if not (trigger or backfill or materialize):
         return body
     try:
         payload = json.loads(body or b"{}")
@@ -93,6 +115,8 @@ def checked_body(path: str, body: bytes) -> bytes:
         check_run_body(trigger["dag_id"], payload, "conf", "dag_run_id")
         if "logical_date" not in payload and allowed_conf_keys(trigger["dag_id"]) is not None:
             return json.dumps({**payload, "logical_date": None}).encode()
+    elif materialize:
+        check_run_body(materialized_dag, payload, "conf", "dag_run_id")
     elif isinstance(payload.get("dag_id"), str):
         check_run_body(payload["dag_id"], payload, "dag_run_conf", None)
     return body
@@ -143,7 +167,9 @@ class UnknownConfFieldGuard:
             body = await _read_body(scope, receive)
             if body is None:
                 return None
-            body = checked_body(path, body)
+            materialize = MATERIALIZE_PATH.match(path)
+            produced_by = await asyncio.to_thread(sole_producer, int(materialize["asset_id"])) if materialize else None
+            body = checked_body(path, body, produced_by)
         except BodyRefused as refused:
             return await _answer(send, refused.status, refused.detail)
 
