@@ -118,7 +118,9 @@ def main(argv: list[str]) -> int:
     figures["p95_ratio"] = figures["flood_p95_s"] / figures["idle_p95_s"]
     figures["target_p50_ratio"] = TARGET
     path = write_results("key_flood", figures)
-    print(f"good trigger idle:        p50 {figures['idle_p50_s'] * 1000:.0f} ms, p95 {figures['idle_p95_s'] * 1000:.0f} ms")
+    print(
+        f"good trigger idle:        p50 {figures['idle_p50_s'] * 1000:.0f} ms, p95 {figures['idle_p95_s'] * 1000:.0f} ms"
+    )
     print(
         f"under {args.flood} wrong keys from {args.clients} clients ({flood_seconds:.1f} s): "
         f"p50 {figures['flood_p50_s'] * 1000:.0f} ms, p95 {figures['flood_p95_s'] * 1000:.0f} ms"

@@ -40,7 +40,7 @@ def support_close_ai_answers():
         # the run's own moment, so a rerun of a past run closes what that run would have closed
         return ai_answers.close_unanswered(rt, run_moment())
 
-    close_unanswered()
+    return close_unanswered()  # the run's result
 
 
 support_close_ai_answers()

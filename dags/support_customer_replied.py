@@ -37,7 +37,7 @@ def support_customer_replied():
 
         return ai_answers.hand_to_agent(rt, params["ticket_id"])
 
-    hand_to_agent()
+    return hand_to_agent()  # the run's result
 
 
 support_customer_replied()

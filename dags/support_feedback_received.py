@@ -68,7 +68,7 @@ def support_feedback_received():
 
     saved = save_feedback()
     follow_up = create_follow_up(saved)
-    report(saved, follow_up, update_agent_metrics(saved, follow_up), thank_customer(saved))
+    return report(saved, follow_up, update_agent_metrics(saved, follow_up), thank_customer(saved))  # the run's result
 
 
 support_feedback_received()

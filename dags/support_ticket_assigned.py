@@ -68,7 +68,7 @@ def support_ticket_assigned():
         }
 
     assigned = assign_ticket()
-    update_status(assigned, notify_agent(assigned), schedule_follow_up(assigned))
+    return update_status(assigned, notify_agent(assigned), schedule_follow_up(assigned))  # the run's result
 
 
 support_ticket_assigned()

@@ -59,7 +59,7 @@ def support_ticket_created():
             alerts.record_capped(rt.store, DAG_ID, run.run_id, "answer_or_queue", "CustomerEmailCap", message)
         return outcome
 
-    answer_or_queue()
+    return answer_or_queue()  # the run's result (what /wait and PowerApps read)
 
 
 support_ticket_created()

@@ -76,7 +76,7 @@ def support_ticket_resolved():
     notified = notify_customer(resolved)
     survey = send_survey(resolved)
     notified >> survey  # the survey never reaches the customer before the resolution does
-    report(resolved, notified, load_reporting(resolved), survey)
+    return report(resolved, notified, load_reporting(resolved), survey)  # the run's result
 
 
 support_ticket_resolved()

@@ -4,6 +4,7 @@ triggers over the REST API, outputs read back from XCom over the REST API."""
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -47,6 +48,13 @@ def test_every_event_dag_over_rest_with_outputs_from_xcom(stack):
     created = client.output("support_ticket_created", run_id, "answer_or_queue")
     assert created["status"] == "ai_responded" and created["ticket_id"] >= 1
     ticket_id = created["ticket_id"]
+    # Airflow itself knows what the run returns: /wait streams the state, then the result task's value
+    waited = client.session.get(
+        f"{client.base}/api/v2/dags/support_ticket_created/dagRuns/{run_id}/wait", params={"interval": 0.5}, timeout=60
+    )
+    assert waited.status_code == 200, waited.text
+    final = json.loads(waited.text.strip().splitlines()[-1])
+    assert final == {"state": "success", "results": {"answer_or_queue": created}}
     assert any(
         m["to"] == ["maria@example.org"] and f"#{ticket_id}" in m["subject"]
         for m in mock_get(stack, "/_mock/mail")["items"]
