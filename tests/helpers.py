@@ -49,6 +49,13 @@ class MockServer:
         response.raise_for_status()
         return response.json()
 
+    def patch(self, path: str, body: dict):
+        import requests
+
+        response = requests.patch(self.url + path, json=body, timeout=30)
+        response.raise_for_status()
+        return response.json()
+
     def reset(self) -> None:
         self.post("/_mock/reset")
 

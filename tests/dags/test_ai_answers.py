@@ -119,3 +119,36 @@ def test_a_reply_for_an_unknown_ticket_fails_with_a_reason(run_dag, mock, capfd)
     assert result.note and "ticket 987654 does not exist" in result.note
     (error,) = [e for e in ReportingStore().fetch_all("flow_errors") if e["dag_id"] == "support_customer_replied"]
     assert "ticket 987654 does not exist" in error["message"]
+
+
+def test_an_ai_answer_that_never_reached_the_customer_is_never_closed_as_answered(run_dag, mock):
+    """Graph refuses every send: Flow 1 fails loudly, and the ticket waits for an agent (queued, a
+    note with the AI's suggestion), not 'answered by AI'; the closing DAG leaves it alone."""
+    mock.faults({"path": "sendMail", "status": 400, "times": 100})
+    result = run_dag("support_ticket_created", PASSWORD_TICKET)
+    assert result.state == "failed"
+    (ticket,) = mock.get("/api/tickets")["items"]
+    assert ticket["status"] == "queued" and ticket["ai_response"] is None
+    (note,) = mock.get(f"/api/tickets/{ticket['id']}/notes")["items"]
+    assert "could not be e-mailed" in note["body"] and "reset your password" in note["body"]
+    sent = [r for r in mock.get("/_mock/requests")["items"] if r["path"].endswith("/sendMail")]
+    assert sent, "the premise: the answer's e-mail was tried and refused"
+
+    closing = run_dag("support_close_ai_answers", logical_date=datetime.now(UTC) + timedelta(hours=73))
+    assert closing.outputs["close_unanswered"]["closed"] == 0
+    assert mock.get(f"/api/tickets/{ticket['id']}")["status"] == "queued"
+    assert today_stats(mock)["awaiting_customer"] == 0 and today_stats(mock)["backlog"] == 1
+
+
+def test_an_ai_answered_ticket_the_ledger_never_saw_sent_goes_to_the_agents(run_dag, mock):
+    """A ticket marked answered by AI outside the flows (or by an older version that marked it
+    before sending): the closing DAG hands it to the agents instead of closing it."""
+    created = mock.post("/api/tickets", PASSWORD_TICKET)
+    mock.patch(
+        f"/api/tickets/{created['id']}", {"ai_response": "Try this.", "ai_confidence": 0.9, "status": "ai_responded"}
+    )
+    closing = run_dag("support_close_ai_answers", logical_date=datetime.now(UTC) + timedelta(hours=73))
+    assert closing.state == "success" and closing.outputs["close_unanswered"]["closed"] == 0
+    assert mock.get(f"/api/tickets/{created['id']}")["status"] == "queued"
+    (note,) = mock.get(f"/api/tickets/{created['id']}/notes")["items"]
+    assert "could not be e-mailed" in note["body"] and "Try this." in note["body"]

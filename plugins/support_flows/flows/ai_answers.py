@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from support_flows.clients.support_api import SupportApiRequestError
 from support_flows.core.facts import ticket_fact
 from support_flows.core.runtime import FlowRuntime
+from support_flows.flows.tickets import undelivered
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,8 @@ def hand_to_agent(rt: FlowRuntime, ticket_id: int) -> dict:
 
 def close_unanswered(rt: FlowRuntime, now: datetime) -> dict:
     """Resolve every AI answer without a reply for ``ai_answer_close_hours`` and load it into
-    ``ticket_facts`` (in batches). Safe to repeat: resolving a resolved ticket changes nothing."""
+    ``ticket_facts`` (in batches); an answer the e-mail ledger does not show as sent goes to the
+    agents instead. Safe to repeat: resolving a resolved ticket changes nothing."""
     hours = rt.settings.ai_answer_close_hours
     cutoff = now - timedelta(hours=hours)
     closed = 0
@@ -53,6 +55,11 @@ def close_unanswered(rt: FlowRuntime, now: datetime) -> dict:
     def facts():
         nonlocal closed
         for ticket in rt.api.iter_tickets(status="ai_responded", activity_before=cutoff.isoformat()):
+            if not rt.store.is_done(f"mail:ticket-{ticket['id']}:ai-answer"):
+                # the ledger never saw the answer go out: not answered, whatever its status says
+                log.warning("ticket %s: its AI answer was never e-mailed; handed to the agents", ticket["id"])
+                undelivered(rt, ticket["id"], ticket.get("ai_response") or "")
+                continue
             try:
                 resolved = rt.api.resolve_ticket(ticket["id"], None, CLOSED_AS_AI.format(hours=hours), resolved_by="ai")
             except SupportApiRequestError as err:

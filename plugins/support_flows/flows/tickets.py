@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from datetime import datetime, timedelta
 
 from support_flows.core import catalog, metrics, notifications, times
 from support_flows.core.runtime import FlowRuntime
+
+log = logging.getLogger(__name__)
 
 TICKET_FIELDS = ("customer_name", "customer_email", "subject", "description", "priority", "channel")
 
@@ -40,6 +43,24 @@ def count_customer_email(rt: FlowRuntime, ticket: dict) -> None:
     rt.store.once(f"customer-email:{_address_tag(ticket)}:{ticket['id']}", "email_count", rt.owner, lambda: None)
 
 
+UNDELIVERED_NOTE = (
+    "The AI's answer could not be e-mailed to the customer, so the ticket waits for an agent. "
+    "The AI suggested:\n\n{answer}"
+)
+
+
+def undelivered(rt: FlowRuntime, ticket_id: int, answer: str) -> None:
+    """An AI answer whose e-mail failed: the ticket goes to the agents' queue with a note (the
+    suggestion in it), so it is never closed as answered by AI; the run still fails, and alerts,
+    as any failed send does."""
+    try:
+        note = UNDELIVERED_NOTE.format(answer=answer)
+        rt.api.add_note(ticket_id, note[:20000], author="support-flows", key=f"ticket-{ticket_id}:ai-undelivered")
+        rt.api.update_ticket(ticket_id, status="queued")
+    except Exception as err:  # noqa: BLE001 - the send's own error is the one to report
+        log.error("ticket %s: could not queue it after its AI answer failed to go out: %s", ticket_id, err)
+
+
 def create_ticket_from_request(rt: FlowRuntime, request: dict, run_id: str) -> dict:
     """Create the ticket; the same request id (the caller's, or this run's) gives the same ticket,
     as it is now (a rerun sees the status the first run left). A run the event watcher started for
@@ -49,6 +70,25 @@ def create_ticket_from_request(rt: FlowRuntime, request: dict, run_id: str) -> d
     fields = {name: request[name] for name in TICKET_FIELDS if request.get(name) is not None}
     fields["request_id"] = request.get("request_id") or f"airflow:{run_id}"[:100]
     return rt.api.create_ticket(**fields)
+
+
+def deliver_answer(
+    rt: FlowRuntime, ticket: dict, answer: str, confidence: float | None, triggered_at: datetime | None
+) -> dict:
+    """The AI's answer to the customer, e-mailed first: the ticket counts as answered by AI only
+    once it went out (an answer that cannot go out leaves the ticket with the agents)."""
+    ticket_id = ticket["id"]
+    count_customer_email(rt, ticket)
+    try:
+        sent_now = rt.mailer.send(f"ticket-{ticket_id}:ai-answer", notifications.ai_answer_email(ticket, answer))
+    except Exception:
+        undelivered(rt, ticket_id, answer)
+        raise
+    if sent_now:
+        metrics.trigger_to_email(catalog.TICKET_CREATED, triggered_at)
+    if ticket["status"] != "ai_responded":
+        rt.api.update_ticket(ticket_id, ai_response=answer, ai_confidence=confidence, status="ai_responded")
+    return {"ticket_id": ticket_id, "status": "ai_responded", "customer_notified": True}
 
 
 def answer_or_queue(rt: FlowRuntime, ticket: dict, triggered_at: datetime | None = None) -> dict:
@@ -61,24 +101,19 @@ def answer_or_queue(rt: FlowRuntime, ticket: dict, triggered_at: datetime | None
     ticket_id = ticket["id"]
     loop_reason = notifications.automatic_reply_reason(ticket, rt.settings.sender_mailbox) or over_email_cap(rt, ticket)
 
+    confidence = ticket.get("ai_confidence")
     if ticket["status"] == "ai_responded" and ticket.get("ai_response"):
         answer = ticket["ai_response"]
     elif ticket["status"] == "new":
         proposal = rt.api.check_ai_response(ticket_id)
         confident = proposal["answer"] and proposal["confidence"] >= rt.settings.ai_confidence_threshold
         answer = proposal["answer"] if confident and not loop_reason else None
-        if answer:
-            ticket = rt.api.update_ticket(
-                ticket_id, ai_response=answer, ai_confidence=proposal["confidence"], status="ai_responded"
-            )
+        confidence = proposal["confidence"]
     else:
         answer = None
 
     if answer:
-        count_customer_email(rt, ticket)
-        if rt.mailer.send(f"ticket-{ticket_id}:ai-answer", notifications.ai_answer_email(ticket, answer)):
-            metrics.trigger_to_email(catalog.TICKET_CREATED, triggered_at)
-        return {"ticket_id": ticket_id, "status": "ai_responded", "customer_notified": True}
+        return deliver_answer(rt, ticket, answer, confidence, triggered_at)
 
     if ticket["status"] == "new":  # queued first: the ticket reaches the agents even if no e-mail can go out
         ticket = rt.api.update_ticket(ticket_id, status="queued")
