@@ -119,6 +119,28 @@ def final_errors(dag_id: str) -> list[dict]:
     return [r for r in ReportingStore().fetch_all("flow_errors") if r["dag_id"] == dag_id and r["is_final"]]
 
 
+def assert_the_fault_fired(mock, dep: Dependency, rule: dict, recovers: bool) -> None:
+    """The premise, from the mock's request log: the faulted endpoint was called and answered as
+    the rule says (a fault whose path stopped matching would otherwise pass as "recovered")."""
+    import re
+    import time
+
+    time.sleep(rule.get("delay_s", 0))  # a slowed answer is logged when it ends, after the client gave up
+    calls = [
+        r["status"]
+        for r in mock.get("/_mock/requests")["items"]
+        if r["method"] == dep.method and re.search(dep.path, r["path"])
+    ]
+    assert calls, f"{dep.method} {dep.path} was never called: the fault could not fire"
+    if "body" in rule:  # answered 200 with a body the client cannot use, then asked again
+        assert len(calls) >= 2 and all(status < 300 for status in calls), calls
+        return
+    if recovers:  # every injected answer was given, and the endpoint then answered
+        assert calls.count(rule["status"]) == rule["times"] and any(status < 300 for status in calls), calls
+    else:
+        assert calls[0] == rule["status"], calls
+
+
 @pytest.mark.parametrize("fault", FAULTS)
 @pytest.mark.parametrize("dependency", DEPENDENCIES)
 def test_fault(dependency, fault, mock, run_dag, fast_clients):
@@ -126,6 +148,7 @@ def test_fault(dependency, fault, mock, run_dag, fast_clients):
     conf = dep.setup(mock)
     mock.faults({"path": dep.path, "method": dep.method, **rule})
     result = run_dag(dep.dag_id, conf, logical_date=WHEN)
+    assert_the_fault_fired(mock, dep, rule, recovers)
 
     if recovers:
         assert result.state == "success", result
