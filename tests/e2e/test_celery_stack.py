@@ -110,9 +110,7 @@ def test_every_dag_completes_on_celery(celery_stack):
         run_and_wait(admin, dag_id, conf)
     hosts = set()
     for dag_id in SCHEDULED:
-        run = admin.session.get(f"{celery_stack.airflow_url}/api/v2/dags/{dag_id}/dagRuns", timeout=30).json()[
-            "dag_runs"
-        ][-1]
+        run = admin.runs(dag_id)[-1]  # the newest, every page read
         tis = admin.session.get(
             f"{celery_stack.airflow_url}/api/v2/dags/{dag_id}/dagRuns/{run['dag_run_id']}/taskInstances", timeout=30
         ).json()["task_instances"]
@@ -162,12 +160,20 @@ def test_a_worker_killed_mid_task_loses_nothing_and_sends_nothing_twice(celery_s
         time.sleep(0.5)
     assert ti.get("state") == "running", ti
     worker = worker_running(celery_stack, ti["id"], "answer_or_queue")
-    time.sleep(2)  # well inside the AI check
+
+    def ours() -> list[dict]:
+        return [t for t in mock_get(celery_stack, "/api/tickets", limit=1000)["items"] if t["subject"] == marker]
+
+    while not ours() and time.monotonic() < deadline:  # the kill lands after the ticket's POST ...
+        time.sleep(0.2)
+    (before_kill,) = ours()
+    # ... and before the AI check answered: the ticket is still new and nothing was mailed
+    assert before_kill["status"] == "new", before_kill
+    assert not [m for m in mock_get(celery_stack, "/_mock/mail")["items"] if m["to"] == [email]]
     celery_stack.kill(worker)
 
     assert client.wait("support_ticket_created", run_id, timeout=240) == "success"
     final = admin.session.get(ti_url, timeout=30).json()
     assert final["try_number"] >= 2
-    tickets = [t for t in mock_get(celery_stack, "/api/tickets", limit=1000)["items"] if t["subject"] == marker]
-    assert len(tickets) == 1
+    assert len(ours()) == 1
     assert len([m for m in mock_get(celery_stack, "/_mock/mail")["items"] if m["to"] == [email]]) == 1
