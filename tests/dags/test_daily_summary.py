@@ -39,6 +39,11 @@ def test_daily_summary_is_emailed_archived_and_recorded(run_dag, mock):
 
     (row,) = ReportingStore().fetch_all("daily_summary")
     assert row["report_date"] == today and row["created"] == stats["created"] and row["backlog"] == stats["backlog"]
+    # every figure of the day the CSV shows is in the analysts' row too
+    day_figures = dict(line.split(",")[1:] for line in csv_text.splitlines() if line.startswith("day,"))
+    for name, shown in day_figures.items():
+        stored = row[name]
+        assert ("" if stored is None else str(stored)) == shown, name
 
 
 def test_rerunning_a_past_date_reproduces_the_report_and_changes_nothing(run_dag, mock, reporting_backend):

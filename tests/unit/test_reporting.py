@@ -267,7 +267,7 @@ def test_migrates_the_time_watermarks_to_one_unit(engine):
     ensure_schema(engine)
     updated = datetime(2026, 11, 20, 8, 30, 15, 123000, tzinfo=UTC)
     with engine.begin() as conn:
-        conn.execute(sa.delete(tables.schema_version).where(tables.schema_version.c.version == 5))
+        conn.execute(sa.delete(tables.schema_version).where(tables.schema_version.c.version >= 5))
         conn.execute(
             watermarks.insert(),
             [
@@ -277,12 +277,35 @@ def test_migrates_the_time_watermarks_to_one_unit(engine):
                 {"name": "backend_events", "position": 4711, "updated_at": NOW},
             ],
         )
-    assert ensure_schema(engine) == tables.SCHEMA_VERSION == 5
+    assert ensure_schema(engine) == tables.SCHEMA_VERSION
     store = ReportingStore(engine=engine)
     assert store.get_moment("analytics_tickets") == updated
     assert store.get_moment("analytics_feedback_days") == datetime(2026, 11, 19, tzinfo=UTC)
     assert store.get_moment("analytics_agent_days") == datetime(2026, 11, 18, tzinfo=UTC)
     assert store.get_watermark("backend_events") == 4711
+
+
+def test_version_6_adds_the_daily_summarys_ai_figures_keeping_the_days_reported(engine):
+    """A database at version 5 (daily_summary without the three columns, one day in it) gets them,
+    empty for that day, and the next report fills them."""
+    ensure_schema(engine)
+    table = f'"{tables.ANALYTICS}"."daily_summary"' if engine.dialect.name == "postgresql" else "daily_summary"
+    with engine.begin() as conn:
+        for column in ("resolved_by_ai", "awaiting_customer", "assigned"):
+            conn.exec_driver_sql(f"ALTER TABLE {table} DROP COLUMN {column}")
+        conn.exec_driver_sql(
+            f"INSERT INTO {table} (report_date, timezone, created, resolved, ai_responded, backlog)"
+            " VALUES ('2026-11-30', 'UTC', 4, 2, 1, 3)"
+        )
+        conn.execute(sa.delete(tables.schema_version).where(tables.schema_version.c.version == 6))
+    assert ensure_schema(engine) == tables.SCHEMA_VERSION == 6
+    store = ReportingStore(engine=engine)
+    (day,) = store.fetch_all("daily_summary")
+    assert (day["created"], day["resolved_by_ai"], day["awaiting_customer"], day["assigned"]) == (4, None, None, None)
+    row = {k: v for k, v in day.items() if k != "loaded_at"}
+    store.upsert("daily_summary", [{**row, "resolved_by_ai": 1, "awaiting_customer": 2, "assigned": 3}])
+    (day,) = store.fetch_all("daily_summary")
+    assert (day["resolved_by_ai"], day["awaiting_customer"], day["assigned"]) == (1, 2, 3)
 
 
 def test_moments_round_trip_and_only_move_forward(engine):

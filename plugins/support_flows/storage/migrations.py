@@ -18,6 +18,7 @@ from support_flows.storage.tables import (
     SCHEMA_VERSION,
     TABLES,
     WRITER_ROLE,
+    daily_summary,
     escalation_candidates,
     metadata,
     reminders,
@@ -91,9 +92,28 @@ def _migrate_to_5(conn: sa.Connection) -> None:
     )
 
 
+def _migrate_to_6(conn: sa.Connection) -> None:
+    """``daily_summary`` holds every figure its e-mail and CSV show: AI resolutions, AI answers
+    waiting on the customer, assignments of the day (empty for the days reported before)."""
+    present = {
+        column["name"] for column in sa.inspect(conn).get_columns("daily_summary", schema=_schema(conn, daily_summary))
+    }
+    table = f'"{ANALYTICS}"."daily_summary"' if _is_postgres(conn) else '"daily_summary"'
+    for name in ("resolved_by_ai", "awaiting_customer", "assigned"):
+        if name not in present:
+            conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {name} INTEGER")
+
+
 # Each step takes the schema from version N-1 to N. Add a step, never edit a released one; each
 # step must also hold when the tables it changes were just created in their latest form.
-MIGRATIONS = {1: _migrate_to_1, 2: _migrate_to_2, 3: _migrate_to_3, 4: _migrate_to_4, 5: _migrate_to_5}
+MIGRATIONS = {
+    1: _migrate_to_1,
+    2: _migrate_to_2,
+    3: _migrate_to_3,
+    4: _migrate_to_4,
+    5: _migrate_to_5,
+    6: _migrate_to_6,
+}
 
 
 def _current_version(conn: sa.Connection) -> int:
