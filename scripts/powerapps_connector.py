@@ -46,6 +46,8 @@ def param_schema(param) -> dict:
     schema["title"] = param.schema.get("title", "")
     schema["description"] = param.description or ""
     schema["x-ms-summary"] = param.schema.get("title", "")
+    if not _required(param):
+        schema["x-ms-visibility"] = "advanced"  # under "Show advanced options" in the maker's card
     if param.value is not None and not callable(param.value):
         from airflow.sdk.definitions.param import NOTSET
 
@@ -55,19 +57,21 @@ def param_schema(param) -> dict:
 
 
 def required_params(dag) -> list[str]:
+
+    return [name for name in dag.params if _required(dag.params.get_param(name))]
+
+
+def _required(param) -> bool:
+    """What a PowerApps caller must send: a Param without a default that is not nullable, or one
+    required unless the event watcher starts the run."""
     from airflow.sdk.definitions.param import NOTSET
 
     from support_flows.core.params import REQUIRED_UNLESS
 
-    required = []
-    for name in dag.params:
-        param = dag.params.get_param(name)
-        kind = param.schema.get("type")
-        if param.schema.get(REQUIRED_UNLESS) or (
-            param.value is NOTSET and not (isinstance(kind, list) and "null" in kind)
-        ):
-            required.append(name)
-    return required
+    kind = param.schema.get("type")
+    return bool(param.schema.get(REQUIRED_UNLESS)) or (
+        param.value is NOTSET and not (isinstance(kind, list) and "null" in kind)
+    )
 
 
 # What any call can be answered besides its own outcome. Each carries {"detail": ...} (Airflow's
@@ -90,6 +94,17 @@ REFUSALS = {
 
 def build(dags: dict) -> tuple[dict, dict]:
     paths: dict = {
+        # the connection's test: a cheap call the key must be good for (the PowerApps role may
+        # read this DAG); a wrong key fails here, when the maker makes the connection
+        "/api/v2/dags/support_ticket_created": {
+            "get": {
+                "operationId": "TestConnection",
+                "summary": "Test the connection",
+                "description": "Reads the new-ticket flow's details with the connection's key: 200 when the key works.",
+                "x-ms-visibility": "internal",
+                "responses": {"200": {"description": "The key works", "schema": {"type": "object"}}, **REFUSALS},
+            }
+        },
         "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}": {
             "get": {
                 "operationId": "GetRunStatus",
@@ -179,9 +194,13 @@ def build(dags: dict) -> tuple[dict, dict]:
         "info": {
             "title": "Support Flows (Airflow)",
             "version": "1.0",
-            "description": "Start the support flows and read their outputs. Generated from the DAGs by scripts/powerapps_connector.py.",
+            "description": "Start the support flows and read their outputs. The connection names your Airflow's "
+            "address and an integration key. Generated from the DAGs by scripts/powerapps_connector.py.",
         },
+        # a placeholder: the connection's Airflow URL replaces it (the dynamichosturl policy in
+        # apiProperties.json), so one connector serves every deployment
         "host": "airflow.example.com",
+        "x-ms-capabilities": {"testConnection": {"operationId": "TestConnection", "parameters": {}}},
         "basePath": "/",
         "schemes": ["https"],
         "consumes": ["application/json"],
@@ -222,6 +241,15 @@ def build(dags: dict) -> tuple[dict, dict]:
     properties = {
         "properties": {
             "connectionParameters": {
+                "airflow_url": {
+                    "type": "string",
+                    "uiDefinition": {
+                        "displayName": "Airflow URL",
+                        "description": "The https address of your Airflow, e.g. https://airflow.contoso.com",
+                        "tooltip": "The address admins open the Airflow UI at ([api] base_url)",
+                        "constraints": {"tabIndex": 1, "clearText": True, "required": "true"},
+                    },
+                },
                 "api_key": {
                     "type": "securestring",
                     "uiDefinition": {
@@ -230,8 +258,16 @@ def build(dags: dict) -> tuple[dict, dict]:
                         "tooltip": "sfk_...: python -m support_flows.server.api_keys create --user powerapps --name ...",
                         "constraints": {"tabIndex": 2, "clearText": False, "required": "true"},
                     },
-                }
+                },
             },
+            # every call goes to the connection's Airflow URL, whatever host the definition names
+            "policyTemplateInstances": [
+                {
+                    "templateId": "dynamichosturl",
+                    "title": "Airflow URL from the connection",
+                    "parameters": {"x-ms-apimTemplateParameter.urlTemplate": "@connectionParameters('airflow_url')"},
+                }
+            ],
             "iconBrandColor": "#1f4e79",
             "capabilities": [],
             "publisher": "support-flows",

@@ -91,3 +91,53 @@ def test_each_action_carries_exactly_the_dags_params(definition, dagbag, dag_id)
         assert prop["title"] == param.schema["title"] and prop["description"] == param.description
     optional = {n for n in rest_params if "default" in conf["properties"][n] or n in ("request_id", "comment")}
     assert set(conf["required"]) == set(rest_params) - optional
+
+
+SWAGGER_CLI = "@apidevtools/swagger-cli@4.0.4"
+
+
+def test_swagger_cli_validates_the_definition(tmp_path):
+    """The connector definition through a real tool: swagger-cli (npm) validates it against the
+    Swagger 2.0 schema and resolves every $ref, as Power Platform's import would."""
+    import os
+    import shutil
+    import subprocess
+
+    npx = shutil.which("npx")
+    if npx is None:
+        if os.environ.get("CI"):
+            pytest.fail("npx (Node.js) is missing: .ci/run needs it for swagger-cli")
+        pytest.skip("no Node.js here: install it (apt-get install npm) to run swagger-cli")
+    done = subprocess.run(
+        [npx, "--yes", SWAGGER_CLI, "validate", str(ROOT / "powerapps" / "apiDefinition.swagger.json")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "npm_config_cache": str(Path.home() / ".cache" / "support-flows-npm")},
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "is valid" in done.stdout
+
+
+def test_the_connection_names_the_airflow_url_and_the_calls_go_there(definition):
+    properties = json.loads((ROOT / "powerapps" / "apiProperties.json").read_text())["properties"]
+    assert properties["connectionParameters"]["airflow_url"]["type"] == "string"
+    (policy,) = properties["policyTemplateInstances"]
+    assert policy["templateId"] == "dynamichosturl"
+    assert policy["parameters"]["x-ms-apimTemplateParameter.urlTemplate"] == "@connectionParameters('airflow_url')"
+    test = definition["x-ms-capabilities"]["testConnection"]["operationId"]
+    (operation,) = [op for item in definition["paths"].values() for op in item.values() if op["operationId"] == test]
+    assert operation["x-ms-visibility"] == "internal" and "401" in operation["responses"]
+
+
+def test_optional_fields_are_advanced_and_every_field_says_what_it_is(definition):
+    for item in definition["paths"].values():
+        for op in item.values():
+            assert op["summary"], op["operationId"]
+            for param in op.get("parameters", []):
+                schema = param.get("schema", {})
+                conf = schema.get("properties", {}).get("conf", {})
+                for name, prop in conf.get("properties", {}).items():
+                    assert prop["x-ms-summary"] and prop["description"], (op["operationId"], name)
+                    optional = name not in conf.get("required", [])
+                    assert (prop.get("x-ms-visibility") == "advanced") == optional, (op["operationId"], name)

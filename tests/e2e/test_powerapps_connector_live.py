@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import subprocess
 import sys
 import time
@@ -30,11 +31,23 @@ TOKEN_LIFETIME_S = 60
 class PowerPlatform:
     """What Power Platform does with a connector definition and a connection."""
 
-    def __init__(self, base_url: str, connection: dict[str, str]):
+    def __init__(self, connection: dict[str, str]):
         self.definition = json.loads((ROOT / "powerapps" / "apiDefinition.swagger.json").read_text())
         self.properties = json.loads((ROOT / "powerapps" / "apiProperties.json").read_text())["properties"]
         assert set(connection) == set(self.properties["connectionParameters"])
-        self.base_url, self.connection = base_url.rstrip("/"), connection
+        self.connection = connection
+        self.base_url = self.host_url().rstrip("/")
+
+    def host_url(self) -> str:
+        """Where calls go: the dynamichosturl policy's template with the connection's values (the
+        definition's own host is a placeholder)."""
+        (policy,) = [p for p in self.properties["policyTemplateInstances"] if p["templateId"] == "dynamichosturl"]
+        template = policy["parameters"]["x-ms-apimTemplateParameter.urlTemplate"]
+        return re.sub(r"@connectionParameters\('(\w+)'\)", lambda m: self.connection[m[1]], template)
+
+    def test_connection(self) -> requests.Response:
+        """What Power Platform does when a maker saves a connection (x-ms-capabilities)."""
+        return self.call(self.definition["x-ms-capabilities"]["testConnection"]["operationId"])
 
     def operation(self, operation_id: str) -> tuple[str, str, dict]:
         for path, item in self.definition["paths"].items():
@@ -148,7 +161,7 @@ def stack(tmp_path_factory):
 @pytest.fixture(scope="module")
 def connection(stack) -> dict[str, str]:
     """The maker's connection: the key `run` wrote, entered once."""
-    return {"api_key": stack.api_key_file.read_text().strip()}
+    return {"airflow_url": stack.airflow_url, "api_key": stack.api_key_file.read_text().strip()}
 
 
 def api_keys(stack: Stack, *args: str) -> subprocess.CompletedProcess:
@@ -162,8 +175,14 @@ def api_keys(stack: Stack, *args: str) -> subprocess.CompletedProcess:
     )
 
 
+def test_the_connection_test_passes_with_the_key_and_fails_without_it(stack, connection):
+    assert PowerPlatform(connection).test_connection().status_code == 200
+    wrong = PowerPlatform({**connection, "api_key": "sfk_000000000000_" + "x" * 43}).test_connection()
+    assert wrong.status_code == 401
+
+
 def test_every_action_as_power_platform_sends_it_and_the_connection_outlives_the_token(stack, connection):
-    app = PowerPlatform(stack.airflow_url, connection)
+    app = PowerPlatform(connection)
     first_call = time.monotonic()
     # Flow 1 with only the required fields, as a maker's form would send them
     required = {k: NEW_TICKET[k] for k in ("customer_name", "customer_email", "subject", "description")}
@@ -201,7 +220,7 @@ def test_every_action_as_power_platform_sends_it_and_the_connection_outlives_the
 
 
 def test_a_run_that_fails_on_its_input_says_why_in_its_status(stack, connection):
-    app = PowerPlatform(stack.airflow_url, connection)
+    app = PowerPlatform(connection)
     run_id = app.start("support_ticket_assigned", {"ticket_id": 987654, "agent_id": 3, "assigned_by": "PowerApps"})
     run = app.wait("support_ticket_assigned", run_id)
     assert run["state"] == "failed"
@@ -210,7 +229,7 @@ def test_a_run_that_fails_on_its_input_says_why_in_its_status(stack, connection)
 
 
 def test_malformed_bodies_get_400_naming_the_field_through_the_connector(stack, connection):
-    app = PowerPlatform(stack.airflow_url, connection)
+    app = PowerPlatform(connection)
     # (a misspelled field cannot be sent through the connector: it sends only the fields it defines)
     for conf, field in (
         ({**NEW_TICKET, "customer_email": "not-an-address"}, "customer_email"),
@@ -222,11 +241,11 @@ def test_malformed_bodies_get_400_naming_the_field_through_the_connector(stack, 
 
 
 def test_keys_rotate_and_revoke_and_are_hashed_at_rest(stack, connection):
-    old = PowerPlatform(stack.airflow_url, connection)
+    old = PowerPlatform(connection)
     made = api_keys(stack, "create", "--user", "powerapps", "--name", "rotation test")
     assert made.returncode == 0, made.stderr
     new_key = made.stdout.strip().splitlines()[-1]
-    new = PowerPlatform(stack.airflow_url, {"api_key": new_key})
+    new = PowerPlatform({**connection, "api_key": new_key})
     assert new.call("GetRunStatus", dag_id="support_ticket_created", dag_run_id="none").status_code == 404
     old_id = connection["api_key"].split("_")[1]
     assert api_keys(stack, "revoke", old_id).returncode == 0
