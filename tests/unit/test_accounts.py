@@ -262,3 +262,67 @@ def test_over_its_cap_a_key_gets_429_on_triggers_only(fab, monkeypatch):
     assert status == 429 and 1 <= int(headers[b"retry-after"]) <= 60
     assert trigger("support_error_log")[0] == 200  # not a catalog DAG: not counted
     assert call(auth, key)[0] == 200  # reading is not capped
+
+
+def add_run(run_id: str, user: str | None) -> None:
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from airflow.utils.state import DagRunState
+    from airflow.utils.types import DagRunTriggeredByType, DagRunType
+
+    from support_flows.core import times
+
+    with create_session() as session:
+        session.add(
+            DagRun(
+                dag_id="support_ticket_created",
+                run_id=run_id,
+                run_type=DagRunType.MANUAL,
+                state=DagRunState.SUCCESS,
+                conf={"customer_email": "someone.else@example.org"},
+                run_after=times.now(),
+                triggered_by=DagRunTriggeredByType.REST_API,
+                triggering_user_name=user,
+            )
+        )
+
+
+def test_a_key_reads_only_the_runs_its_user_started(fab, monkeypatch):
+    access.bootstrap()
+    key = api_keys.create("powerapps", "production")
+    monkeypatch.setattr(api_keys, "_token_for", lambda user_id: "token")
+    add_run("mine-1", "powerapps")
+    add_run("theirs-1", "admin")
+    add_run("watcher-1", None)
+    auth = api_keys.ApiKeyAuth(None)
+
+    def get(path: str, method: str = "GET") -> tuple[int, dict]:
+        async def app(scope, receive, send):
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"{}"})
+
+        auth.app = app
+        sent: list = []
+
+        async def send(message):
+            sent.append(message)
+
+        async def receive():
+            return {"type": "http.request", "body": b"{}"}
+
+        scope = {"type": "http", "method": method, "path": path, "client": ("203.0.113.5", 1)}
+        scope["headers"] = [(b"x-api-key", key.encode())]
+        asyncio.run(auth(scope, receive, send))
+        return sent[0]["status"], json.loads(sent[1]["body"])
+
+    runs = "/api/v2/dags/support_ticket_created/dagRuns"
+    assert get(f"{runs}/mine-1")[0] == 200
+    assert get(f"{runs}/mine-1/taskInstances/answer_or_queue/xcomEntries/return_value")[0] == 200
+    for other in ("theirs-1", "watcher-1", "no-such-run"):
+        status, body = get(f"{runs}/{other}")
+        assert status == 404 and body["detail"] == f"the run {other} of support_ticket_created was not found"
+        assert get(f"{runs}/{other}/wait")[0] == 404
+    status, body = get(runs)
+    assert status == 403 and "one at a time" in body["detail"]
+    assert get("/api/v2/dags/~/dagRuns/list", method="POST")[0] == 403
+    assert get(f"/airflow{runs}/theirs-1")[0] == 404  # under a base-URL prefix too

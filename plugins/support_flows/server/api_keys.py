@@ -191,6 +191,7 @@ class KeyCheck:
     user_id: int | None
     key_id: str | None
     refused: str | None = None
+    username: str | None = None
 
 
 def check_key(key: str) -> KeyCheck:
@@ -218,7 +219,7 @@ def check_key(key: str) -> KeyCheck:
             last_used = _aware(row["last_used_at"])
             if last_used is None or now - last_used > LAST_USED_RESOLUTION:
                 conn.execute(api_keys.update().where(api_keys.c.key_id == key_id).values(last_used_at=now))
-            return KeyCheck(user["id"], key_id)
+            return KeyCheck(user["id"], key_id, username=user["username"])
     except sa.exc.DBAPIError as err:  # the table is missing (deploy step not run) or the database is down
         log.error("integration keys: cannot check key %s: %s", key_id, type(err).__name__)
         return KeyCheck(None, key_id, "cannot be checked now")
@@ -318,6 +319,37 @@ class TriggerLimiter:
 
 
 TRIGGER_PATH = re.compile(r"/api/v2/dags/(?P<dag_id>[^/]+)/dagRuns/?$")
+RUN_PATH = re.compile(r"/api/v2/dags/(?P<dag_id>[^/]+)/dagRuns/(?P<run_id>[^/]+)(?:/.*)?$")
+LIST_PATHS = re.compile(r"/api/v2/dags/[^/]+/dagRuns/?$|/api/v2/dags/~/dagRuns/list/?$")
+
+
+def run_owner(dag_id: str, run_id: str) -> str | None:
+    """Who started the run (Airflow records the triggering user), or None for no such run."""
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        row = session.execute(
+            sa.select(DagRun.triggering_user_name).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id)
+        ).first()
+    return None if row is None else (row[0] or "")
+
+
+async def reads_what_is_not_its_own(scope, username: str) -> str | None:
+    """Why a keyed request may not read what it asks for, or None. A key reads only the runs its
+    user started, one at a time: another user's run is answered 404, as if it did not exist (so run
+    ids do not leak), and listing runs (every run's conf) is refused."""
+    path, method = scope.get("path", ""), scope.get("method")
+    if method == "GET" and LIST_PATHS.search(path) or (method == "POST" and path.rstrip("/").endswith("/dagRuns/list")):
+        return "403:an integration key reads the runs it started one at a time (GET .../dagRuns/{run id}), not lists"
+    match = RUN_PATH.search(path) if method == "GET" else None
+    if match:
+        from urllib.parse import unquote
+
+        owner = await asyncio.to_thread(run_owner, unquote(match["dag_id"]), unquote(match["run_id"]))
+        if owner != username:
+            return f"404:the run {unquote(match['run_id'])} of {unquote(match['dag_id'])} was not found"
+    return None
 
 
 def _starts_a_run(scope) -> bool:
@@ -374,6 +406,10 @@ class ApiKeyAuth:
             log.warning("integration key refused (%s): key id %s from %s", found.refused, found.key_id or "-", source)
             return await _answer(send, 401, "X-Api-Key: unknown, revoked, expired or malformed key")
         self.limiter.succeeded(key)
+        refusal = await reads_what_is_not_its_own(scope, found.username or "")
+        if refusal:
+            status, detail = refusal.split(":", 1)
+            return await _answer(send, int(status), detail)
         if _starts_a_run(scope) and (wait := self.triggers.wait_for(found.key_id)) > 0:
             seconds = str(max(1, int(wait + 0.999)))
             log.warning("integration key %s: over %d runs a minute; refused", found.key_id, self.triggers.per_minute)
