@@ -155,7 +155,16 @@ def test_a_source_that_keeps_sending_wrong_keys_waits_and_good_keys_go_on():
     assert limiter.blocked_for("10.0.0.9", bad) == 0
 
 
-def call(auth: api_keys.ApiKeyAuth, key: str, source: str = "203.0.113.5") -> tuple[int, dict, dict, list]:
+def call(
+    auth: api_keys.ApiKeyAuth,
+    key: str,
+    source: str = "203.0.113.5",
+    *,
+    method: str = "GET",
+    path: str = "/api/v2/dags",
+) -> tuple[int, dict, dict, list]:
+    """One request through the middleware to a stand-in for Airflow that answers 200: the status,
+    the answer's body and headers, and the headers Airflow was handed (none when refused)."""
     seen: list[dict] = []
 
     async def app(scope, receive, send):
@@ -170,9 +179,9 @@ def call(auth: api_keys.ApiKeyAuth, key: str, source: str = "203.0.113.5") -> tu
         sent.append(message)
 
     async def receive():
-        return {"type": "http.request", "body": b""}
+        return {"type": "http.request", "body": b"{}"}
 
-    scope = {"type": "http", "method": "GET", "path": "/api/v2/dags", "client": (source, 5555)}
+    scope = {"type": "http", "method": method, "path": path, "client": (source, 5555)}
     scope["headers"] = [(b"x-api-key", key.encode())]
     asyncio.run(auth(scope, receive, send))
     headers = dict(sent[0]["headers"])
@@ -230,32 +239,9 @@ def test_over_its_cap_a_key_gets_429_on_triggers_only(fab, monkeypatch):
     monkeypatch.setattr(api_keys, "_token_for", lambda user_id: "token")
     auth = api_keys.ApiKeyAuth(None, triggers=api_keys.TriggerLimiter(per_minute=2))
 
-    def trigger(dag_id: str = "support_ticket_created") -> int:
-        seen: list = []
-
-        async def app(scope, receive, send):
-            seen.append(scope)
-            await send({"type": "http.response.start", "status": 200, "headers": []})
-            await send({"type": "http.response.body", "body": b"{}"})
-
-        auth.app = app
-        sent: list = []
-
-        async def send(message):
-            sent.append(message)
-
-        async def receive():
-            return {"type": "http.request", "body": b"{}"}
-
-        scope = {
-            "type": "http",
-            "method": "POST",
-            "path": f"/api/v2/dags/{dag_id}/dagRuns",
-            "client": ("203.0.113.5", 1),
-            "headers": [(b"x-api-key", key.encode())],
-        }
-        asyncio.run(auth(scope, receive, send))
-        return sent[0]["status"], dict(sent[0]["headers"])
+    def trigger(dag_id: str = "support_ticket_created") -> tuple[int, dict]:
+        status, _, headers, _ = call(auth, key, method="POST", path=f"/api/v2/dags/{dag_id}/dagRuns")
+        return status, headers
 
     assert [trigger()[0] for _ in range(2)] == [200, 200]
     status, headers = trigger()
@@ -297,23 +283,8 @@ def test_a_key_reads_only_the_runs_its_user_started(fab, monkeypatch):
     auth = api_keys.ApiKeyAuth(None)
 
     def get(path: str, method: str = "GET") -> tuple[int, dict]:
-        async def app(scope, receive, send):
-            await send({"type": "http.response.start", "status": 200, "headers": []})
-            await send({"type": "http.response.body", "body": b"{}"})
-
-        auth.app = app
-        sent: list = []
-
-        async def send(message):
-            sent.append(message)
-
-        async def receive():
-            return {"type": "http.request", "body": b"{}"}
-
-        scope = {"type": "http", "method": method, "path": path, "client": ("203.0.113.5", 1)}
-        scope["headers"] = [(b"x-api-key", key.encode())]
-        asyncio.run(auth(scope, receive, send))
-        return sent[0]["status"], json.loads(sent[1]["body"])
+        status, body, _, _ = call(auth, key, method=method, path=path)
+        return status, body
 
     runs = "/api/v2/dags/support_ticket_created/dagRuns"
     assert get(f"{runs}/mine-1")[0] == 200
