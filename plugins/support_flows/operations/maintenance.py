@@ -32,13 +32,14 @@ def metadata_url(conn_id: str = METADATA_CONN_ID) -> str:
     from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
 
     try:
-        hook = BaseHook.get_connection(conn_id).get_hook()
+        connection = BaseHook.get_connection(conn_id)
     except AirflowNotFoundException:
         raise AirflowFailException(
             f"the connection {conn_id} is missing: it holds the address of Airflow's metadata database for the "
             "retention clean-up (docs/operations.md, 'Retention')"
         ) from None
-    if BaseHook.get_connection(conn_id).conn_type == "postgres":
+    hook = connection.get_hook()
+    if connection.conn_type == "postgres":
         return hook.sqlalchemy_url.set(drivername="postgresql+psycopg2").render_as_string(hide_password=False)
     return hook.get_uri()
 

@@ -122,12 +122,12 @@ def checked_body(path: str, body: bytes, materialized_dag: str | None = None) ->
     return body
 
 
-async def _answer(send, status: int, detail: str) -> None:
+async def json_answer(send, status: int, detail: str, headers: list | None = None) -> None:
+    """Answer an ASGI request ourselves, as Airflow answers errors: ``{"detail": ...}`` as JSON
+    (the REST guard's and the integration keys' refusals alike)."""
     answer = json.dumps({"detail": detail}).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(answer)).encode())]
-    if status == 413:
-        headers.append((b"connection", b"close"))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
+    start = [(b"content-type", b"application/json"), (b"content-length", str(len(answer)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": start + (headers or [])})
     await send({"type": "http.response.body", "body": answer})
 
 
@@ -171,7 +171,9 @@ class UnknownConfFieldGuard:
             produced_by = await asyncio.to_thread(sole_producer, int(materialize["asset_id"])) if materialize else None
             body = checked_body(path, body, produced_by)
         except BodyRefused as refused:
-            return await _answer(send, refused.status, refused.detail)
+            # a body past the cap was not read to its end: the connection cannot carry another request
+            close = [(b"connection", b"close")] if refused.status == 413 else []
+            return await json_answer(send, refused.status, refused.detail, close)
 
         replayed = False
 

@@ -43,6 +43,8 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
+from support_flows.server.api_guard import json_answer
+
 log = logging.getLogger(__name__)
 
 HEADER = b"x-api-key"
@@ -359,19 +361,6 @@ def _starts_a_run(scope) -> bool:
     return bool(scope.get("method") == "POST" and match and allowed_conf_keys(match["dag_id"]) is not None)
 
 
-async def _answer(send, status: int, detail: str, headers: list | None = None) -> None:
-    answer = json.dumps({"detail": detail}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(answer)).encode())]
-            + (headers or []),
-        }
-    )
-    await send({"type": "http.response.body", "body": answer})
-
-
 class ApiKeyAuth:
     """Pure ASGI middleware: a request with ``X-Api-Key`` goes on with the key's user's bearer token,
     or is answered 401 when the key is unknown, revoked, expired or malformed (429 for a source
@@ -394,7 +383,7 @@ class ApiKeyAuth:
         wait = self.limiter.blocked_for(source, key)
         if wait > 0:
             seconds = str(max(1, int(wait + 0.999)))
-            return await _answer(
+            return await json_answer(
                 send,
                 429,
                 f"X-Api-Key: too many refused keys from {source}; try again in {seconds} s",
@@ -404,16 +393,16 @@ class ApiKeyAuth:
         if found.user_id is None:
             self.limiter.failed(source)
             log.warning("integration key refused (%s): key id %s from %s", found.refused, found.key_id or "-", source)
-            return await _answer(send, 401, "X-Api-Key: unknown, revoked, expired or malformed key")
+            return await json_answer(send, 401, "X-Api-Key: unknown, revoked, expired or malformed key")
         self.limiter.succeeded(key)
         refusal = await reads_what_is_not_its_own(scope, found.username or "")
         if refusal:
             status, detail = refusal.split(":", 1)
-            return await _answer(send, int(status), detail)
+            return await json_answer(send, int(status), detail)
         if _starts_a_run(scope) and (wait := self.triggers.wait_for(found.key_id)) > 0:
             seconds = str(max(1, int(wait + 0.999)))
             log.warning("integration key %s: over %d runs a minute; refused", found.key_id, self.triggers.per_minute)
-            return await _answer(
+            return await json_answer(
                 send,
                 429,
                 f"X-Api-Key: this key started {self.triggers.per_minute} runs in the last minute "
