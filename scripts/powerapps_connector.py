@@ -3,9 +3,10 @@
     .venv/bin/python scripts/powerapps_connector.py          # writes powerapps/*.json
     .venv/bin/python scripts/powerapps_connector.py --check  # exit 1 if the files are stale
 
-The actions' parameters are read from the parsed DAGs, so the connector cannot drift from them;
-a test regenerates it and compares. Import both files in Power Apps / Power Automate under
-Custom connectors > Import an OpenAPI file, then set the host to your Airflow API server.
+One action per flow, on the one-call API (``support_flows.server.flow_calls``): it starts the flow
+and answers its outcome, typed (``core/outcomes.py``). The actions' parameters are read from the
+parsed DAGs, so the connector cannot drift from them; a test regenerates it and compares.
+docs/powerapps.md says how to import it (``pac connector create``).
 """
 
 from __future__ import annotations
@@ -74,6 +75,29 @@ def _required(param) -> bool:
     )
 
 
+# What every flow's answer carries besides its outcome fields.
+RUN_FIELDS = {
+    "run_id": {"type": "string", "x-ms-summary": "Run id", "description": "The flow run, in Airflow"},
+    "state": {
+        "type": "string",
+        "x-ms-summary": "State",
+        "description": "success or failed once the run finished; queued or running in a 202 answer",
+    },
+    "reason_code": {
+        "type": "string",
+        "x-nullable": True,
+        "x-ms-summary": "Failure reason",
+        "description": "For a failed run: unknown_ticket, unknown_agent, not_found, wrong_state (the input's "
+        "fault), or flow_failed (ours: the administrators were alerted); null otherwise",
+    },
+    "reason_message": {
+        "type": "string",
+        "x-nullable": True,
+        "x-ms-summary": "Failure message",
+        "description": "For a failed run: what went wrong, e.g. 'ticket_id: ticket 4711 does not exist'",
+    },
+}
+
 # What any call can be answered besides its own outcome. Each carries {"detail": ...} (Airflow's
 # validation errors carry a list there).
 ERROR = {
@@ -93,69 +117,49 @@ REFUSALS = {
 
 
 def build(dags: dict) -> tuple[dict, dict]:
+    from support_flows.core import outcomes
+    from support_flows.core.params import WATCHER_ONLY
+    from support_flows.server.flow_calls import DEFAULT_WAIT_SECONDS, MAX_WAIT_SECONDS, URL_PREFIX
+
     paths: dict = {
-        # the connection's test: a cheap call the key must be good for (the PowerApps role may
-        # read this DAG); a wrong key fails here, when the maker makes the connection
-        "/api/v2/dags/support_ticket_created": {
+        # the connection's test: a cheap call the key must be good for; a wrong key fails here,
+        # when the maker makes the connection, not at the first flow
+        f"{URL_PREFIX}/flows": {
             "get": {
                 "operationId": "TestConnection",
                 "summary": "Test the connection",
-                "description": "Reads the new-ticket flow's details with the connection's key: 200 when the key works.",
+                "description": "Lists the flows the connection's key may start: 200 when the key works.",
                 "x-ms-visibility": "internal",
-                "responses": {"200": {"description": "The key works", "schema": {"type": "object"}}, **REFUSALS},
-            }
-        },
-        "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}": {
-            "get": {
-                "operationId": "GetRunStatus",
-                "summary": "Get the status of a flow run",
-                "parameters": [_path("dag_id", "Flow (DAG id)", list(EVENT_ACTIONS)), _path("dag_run_id", "Run id")],
-                "responses": {
-                    "200": {"description": "The run", "schema": {"$ref": "#/definitions/DagRun"}},
-                    **REFUSALS,
-                    "404": {"description": "No such run of this flow", "schema": ERROR},
-                },
-            }
-        },
-        "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/xcomEntries/return_value": {
-            "get": {
-                "operationId": "GetRunOutputs",
-                "summary": "Get the outputs of a finished flow run",
-                "description": "task_id: " + "; ".join(f"{d}: {a[2]}" for d, a in EVENT_ACTIONS.items()),
-                "parameters": [
-                    _path("dag_id", "Flow (DAG id)", list(EVENT_ACTIONS)),
-                    _path("dag_run_id", "Run id"),
-                    _path("task_id", "Last task", sorted({a[2] for a in EVENT_ACTIONS.values()})),
-                    # internal, so required with a default: Power Platform sends an internal
-                    # parameter only then
-                    {
-                        "name": "deserialize",
-                        "in": "query",
-                        "type": "boolean",
-                        "required": True,
-                        "default": True,
-                        "x-ms-visibility": "internal",
-                    },
-                ],
                 "responses": {
                     "200": {
-                        "description": "The outputs",
+                        "description": "The key works",
                         "schema": {
                             "type": "object",
-                            "properties": {"value": {"type": "object", "x-ms-summary": "Outputs"}},
+                            "properties": {"flows": {"type": "array", "items": {"type": "string"}}},
                         },
                     },
                     **REFUSALS,
-                    "404": {"description": "No such run, or it has no outputs yet", "schema": ERROR},
                 },
             }
         },
     }
-    from support_flows.core.params import WATCHER_ONLY
-
+    definitions: dict = {}
+    wait = {
+        "name": "wait_seconds",
+        "in": "query",
+        "type": "integer",
+        "minimum": 0,
+        "maximum": MAX_WAIT_SECONDS,
+        "default": DEFAULT_WAIT_SECONDS,
+        "required": False,
+        "x-ms-summary": "Wait (seconds)",
+        "description": f"How long to wait for the outcome (0-{MAX_WAIT_SECONDS}); a run still going after it "
+        "answers 202 and where to ask again",
+        "x-ms-visibility": "advanced",
+    }
     for dag_id, (action, summary, _task) in EVENT_ACTIONS.items():
         dag = dags[dag_id]
-        conf = {
+        body = {
             "type": "object",
             "required": required_params(dag),
             "properties": {
@@ -164,28 +168,74 @@ def build(dags: dict) -> tuple[dict, dict]:
                 if not dag.params.get_param(name).schema.get(WATCHER_ONLY)  # the REST API refuses it
             },
         }
-        paths[f"/api/v2/dags/{dag_id}/dagRuns"] = {
+        definitions[f"{action}Outcome"] = {
+            "type": "object",
+            "properties": {**RUN_FIELDS, **outcomes.OUTCOMES[dag_id]},
+        }
+        answered = {"$ref": f"#/definitions/{action}Outcome"}
+        outcome_responses = {
+            "200": {"description": "The run finished: its state and outcome", "schema": answered},
+            "202": {
+                "description": "The run is still going: ask again at Location after Retry-After seconds "
+                "(Power Automate does so by itself)",
+                "schema": answered,
+                "headers": {
+                    "Location": {"type": "string", "description": "where the outcome will be"},
+                    "Retry-After": {"type": "integer", "description": "seconds to wait"},
+                },
+            },
+        }
+        paths[f"{URL_PREFIX}/flows/{dag_id}"] = {
             "post": {
                 "operationId": action,
                 "summary": summary,
-                "description": (dag.doc_md or "").strip().splitlines()[0].lstrip("# ").strip(),
+                "description": (dag.doc_md or "").strip().splitlines()[0].lstrip("# ").strip()
+                + ": starts the flow and answers its outcome in the same call",
                 "parameters": [
+                    {"name": "body", "in": "body", "required": True, "schema": body},
+                    wait,
                     {
-                        "name": "body",
-                        "in": "body",
-                        "required": True,
-                        # No logical_date: the run starts now. Airflow 3 wants one (null) in the body;
-                        # the package's API-server guard adds it, since Power Platform would not send
-                        # an optional internal field.
-                        "schema": {"type": "object", "required": ["conf"], "properties": {"conf": conf}},
-                    }
+                        "name": "Idempotency-Key",
+                        "in": "header",
+                        "type": "string",
+                        "required": False,
+                        "x-ms-summary": "Idempotency key",
+                        "description": "The same key again (a retried call) answers the first call's run "
+                        "instead of starting another",
+                        "x-ms-visibility": "advanced",
+                    },
                 ],
                 "responses": {
-                    "200": {"description": "The run was created", "schema": {"$ref": "#/definitions/DagRun"}},
+                    **outcome_responses,
                     "400": {"description": "A field is wrong; detail names it", "schema": ERROR},
                     **REFUSALS,
-                    "409": {"description": "A run with this id exists already", "schema": ERROR},
+                    "404": {"description": "No such flow", "schema": ERROR},
+                    "409": {"description": "A call with this key is being started; repeat it", "schema": ERROR},
                     "413": {"description": "The body is larger than the API takes", "schema": ERROR},
+                    "422": {
+                        "description": "The request does not have the shape the API expects, or its "
+                        "Idempotency-Key was used with a different body",
+                        "schema": ERROR,
+                    },
+                },
+            }
+        }
+        paths[f"{URL_PREFIX}/flows/{dag_id}/runs/{{run_id}}"] = {
+            "get": {
+                "operationId": f"{action}Outcome",
+                "summary": f"Get the outcome of a run: {summary[0].lower()}{summary[1:]}",
+                "description": "For a call answered 202: waits up to wait_seconds for the run, then answers "
+                "as the first call would have",
+                "x-ms-visibility": "advanced",
+                "parameters": [
+                    _path("run_id", "Run id", "The run_id of the 202 answer"),
+                    {**wait, "description": "How long to wait"},
+                ],
+                "responses": {
+                    **outcome_responses,
+                    "400": {"description": "wait_seconds is out of range", "schema": ERROR},
+                    **REFUSALS,
+                    "404": {"description": "No such run of this flow started by this key's user", "schema": ERROR},
                 },
             }
         }
@@ -216,27 +266,7 @@ def build(dags: dict) -> tuple[dict, dict]:
         },
         "security": [{"api_key": []}],
         "paths": dict(sorted(paths.items())),
-        "definitions": {
-            "DagRun": {
-                "type": "object",
-                "properties": {
-                    "dag_run_id": {"type": "string", "x-ms-summary": "Run id"},
-                    "dag_id": {"type": "string", "x-ms-summary": "Flow"},
-                    "state": {
-                        "type": "string",
-                        "x-ms-summary": "State",
-                        "description": "queued, running, success or failed",
-                    },
-                    "note": {
-                        "type": "string",
-                        "x-nullable": True,  # null while the run is going or when it succeeded
-                        "x-ms-summary": "Reason",
-                        "description": "For a run that failed on its input: a code and a message, e.g. "
-                        "'unknown_ticket: ticket_id: ticket 4711 does not exist'",
-                    },
-                },
-            }
-        },
+        "definitions": dict(sorted(definitions.items())),
     }
     properties = {
         "properties": {
@@ -277,11 +307,15 @@ def build(dags: dict) -> tuple[dict, dict]:
     return definition, properties
 
 
-def _path(name: str, summary: str, enum: list[str] | None = None) -> dict:
-    param = {"name": name, "in": "path", "required": True, "type": "string", "x-ms-summary": summary}
-    if enum:
-        param["enum"] = enum
-    return param
+def _path(name: str, summary: str, description: str) -> dict:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "type": "string",
+        "x-ms-summary": summary,
+        "description": description,
+    }
 
 
 def load_dags() -> dict:

@@ -1,5 +1,6 @@
-"""The Power Platform custom connector: valid OpenAPI 2.0, one action per event DAG whose
-parameters are the DAG's Params, and never out of date with the DAGs."""
+"""The Power Platform custom connector: valid OpenAPI 2.0, one action per event DAG on the one-call
+API whose parameters are the DAG's Params and whose answer is the flow's typed outcome, and never
+out of date with the DAGs."""
 
 from __future__ import annotations
 
@@ -39,7 +40,10 @@ def test_is_well_formed_openapi_2(definition):
                 assert param["in"] in ("path", "query", "header", "body")
                 assert ("schema" in param) == (param["in"] == "body"), (path, param["name"])
     assert len(operation_ids) == len(set(operation_ids))
-    assert {"GetRunStatus", "GetRunOutputs"} <= set(operation_ids)
+    actions = [action for action, _summary, _task in powerapps_connector.EVENT_ACTIONS.values()]
+    # one action per flow (and, for a 202, its outcome), nothing of Airflow's three-step REST API
+    assert sorted(operation_ids) == sorted(["TestConnection", *actions, *(f"{a}Outcome" for a in actions)])
+    assert all(path.startswith("/support/v1/flows") for path in definition["paths"])
     # the connection holds a long-lived integration key, sent as a header on every call
     assert definition["security"] == [{"api_key": []}]
     assert {k: v for k, v in definition["securityDefinitions"]["api_key"].items() if k != "description"} == {
@@ -75,8 +79,8 @@ def test_internal_parameters_are_required_with_a_default(definition):
 
 @pytest.mark.parametrize("dag_id", list(powerapps_connector.EVENT_ACTIONS))
 def test_each_action_carries_exactly_the_dags_params(definition, dagbag, dag_id):
-    op = definition["paths"][f"/api/v2/dags/{dag_id}/dagRuns"]["post"]
-    conf = op["parameters"][0]["schema"]["properties"]["conf"]
+    op = definition["paths"][f"/support/v1/flows/{dag_id}"]["post"]
+    conf = op["parameters"][0]["schema"]
     dag = dagbag.dags[dag_id]
     from support_flows.core.params import WATCHER_ONLY
 
@@ -135,9 +139,31 @@ def test_optional_fields_are_advanced_and_every_field_says_what_it_is(definition
         for op in item.values():
             assert op["summary"], op["operationId"]
             for param in op.get("parameters", []):
-                schema = param.get("schema", {})
-                conf = schema.get("properties", {}).get("conf", {})
+                conf = param.get("schema", {})
                 for name, prop in conf.get("properties", {}).items():
                     assert prop["x-ms-summary"] and prop["description"], (op["operationId"], name)
                     optional = name not in conf.get("required", [])
                     assert (prop.get("x-ms-visibility") == "advanced") == optional, (op["operationId"], name)
+                if param["in"] != "body":
+                    assert param["description"] and (param.get("x-ms-summary") or param["in"] == "path"), param
+                    assert param["required"] or param["x-ms-visibility"] == "advanced", param
+
+
+@pytest.mark.parametrize("dag_id", list(powerapps_connector.EVENT_ACTIONS))
+def test_each_action_answers_the_flows_outcome_typed_with_nulls_declared(definition, dag_id):
+    """What a maker sees in dynamic content: the run's fields and the flow's outcome fields, each
+    typed, the ones that can be null marked so (Power Automate stops a flow on an undeclared null)."""
+    from support_flows.core import outcomes
+
+    action = powerapps_connector.EVENT_ACTIONS[dag_id][0]
+    for path in (f"/support/v1/flows/{dag_id}", f"/support/v1/flows/{dag_id}/runs/{{run_id}}"):
+        (op,) = definition["paths"][path].values()
+        for status in ("200", "202"):
+            assert op["responses"][status]["schema"] == {"$ref": f"#/definitions/{action}Outcome"}
+        assert set(op["responses"]["202"]["headers"]) == {"Location", "Retry-After"}
+        assert {"400", "401", "403", "404", "429"} <= set(op["responses"])
+    fields = definition["definitions"][f"{action}Outcome"]["properties"]
+    assert set(fields) == {"run_id", "state", "reason_code", "reason_message", *outcomes.OUTCOMES[dag_id]}
+    for name, prop in fields.items():
+        assert prop["type"] and prop["x-ms-summary"] and prop["description"], (dag_id, name)
+    assert fields["reason_code"]["x-nullable"] and fields["reason_message"]["x-nullable"]

@@ -8,6 +8,7 @@
 - ``failure_reasons``: why a run failed on its input, for the calling app (the run's note)
 - ``api_guard``: the API-server middleware that refuses unknown fields in trigger bodies
 - ``api_keys``: the integration keys of the PowerApps connection
+- ``flow_calls``: the one-call API (``/support/v1/flows/{dag_id}``): start a flow, answer its outcome
 - ``access``: roles and users through the FAB auth manager, and the bootstrap command
 - ``preload``: modules imported once in the parent processes, so task processes start fast
 - ``celery_config``: the Celery workers' configuration

@@ -1,7 +1,9 @@
 """The API-server middleware that checks request bodies before Airflow reads them, where Airflow has
 no equivalent (who may trigger is Airflow's own authorisation: ``support_flows.server.access``).
 
-Every JSON body sent to Airflow's REST API (``/api/v2/...``, under any ``[api] base_url`` prefix):
+Every JSON body sent to Airflow's REST API (``/api/v2/...``) or the one-call API (``/support/v1/...``,
+``support_flows.server.flow_calls``, which checks its flows' fields itself), under any ``[api] base_url``
+prefix:
 
 - at most ``MAX_BODY_BYTES``, else 413 (read no further);
 - nested at most ``MAX_DEPTH`` levels, else 400 (a deep body would make the JSON parser recurse
@@ -30,7 +32,7 @@ from support_flows.core.catalog import allowed_conf_keys, conf_problem, watcher_
 
 MAX_BODY_BYTES = 256 * 1024  # the largest payload (two 20,000-character texts) is a tenth of this
 MAX_DEPTH = 32  # the deepest payload is 3 levels (body, conf, a value)
-API_PATH = re.compile(r"^/api/v2/")
+API_PATH = re.compile(r"^/api/v2/|^/support/v1/")  # Airflow's REST API, the one-call API
 TRIGGER_PATH = re.compile(r"^/api/v2/dags/(?P<dag_id>[^/]+)/dagRuns/?$")
 BACKFILL_PATH = re.compile(r"^/api/v2/backfills(/dry_run)?/?$")
 MATERIALIZE_PATH = re.compile(r"^/api/v2/assets/(?P<asset_id>\d+)/materialize/?$")

@@ -320,7 +320,7 @@ class TriggerLimiter:
         return 0.0
 
 
-TRIGGER_PATH = re.compile(r"/api/v2/dags/(?P<dag_id>[^/]+)/dagRuns/?$")
+TRIGGER_PATH = re.compile(r"/api/v2/dags/(?P<dag_id>[^/]+)/dagRuns/?$|/support/v1/flows/(?P<flow>[^/]+)/?$")
 RUN_PATH = re.compile(r"/api/v2/dags/(?P<dag_id>[^/]+)/dagRuns/(?P<run_id>[^/]+)(?:/.*)?$")
 LIST_PATHS = re.compile(r"/api/v2/dags/[^/]+/dagRuns/?$|/api/v2/dags/~/dagRuns/list/?$")
 
@@ -358,7 +358,8 @@ def _starts_a_run(scope) -> bool:
     from support_flows.core.catalog import allowed_conf_keys
 
     match = TRIGGER_PATH.search(scope.get("path", ""))
-    return bool(scope.get("method") == "POST" and match and allowed_conf_keys(match["dag_id"]) is not None)
+    dag_id = match and (match["dag_id"] or match["flow"])
+    return bool(scope.get("method") == "POST" and dag_id and allowed_conf_keys(dag_id) is not None)
 
 
 class ApiKeyAuth:
