@@ -21,12 +21,11 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "powerapps"
 
 
-def event_actions() -> dict[str, tuple[str, str, str]]:
-    """dag_id -> (action id, summary, the task whose return_value holds the outputs), from the
-    package's catalog of DAGs."""
+def event_actions() -> dict[str, tuple[str, str]]:
+    """dag_id -> (action id, summary), from the package's catalog of DAGs."""
     from support_flows.core.catalog import DAGS
 
-    return {d.dag_id: (*d.powerapps_action, d.outputs_task) for d in DAGS.values() if d.powerapps_action}
+    return {d.dag_id: d.powerapps_action for d in DAGS.values() if d.powerapps_action}
 
 
 EVENT_ACTIONS = event_actions()
@@ -157,7 +156,7 @@ def build(dags: dict) -> tuple[dict, dict]:
         "answers 202 and where to ask again",
         "x-ms-visibility": "advanced",
     }
-    for dag_id, (action, summary, _task) in EVENT_ACTIONS.items():
+    for dag_id, (action, summary) in EVENT_ACTIONS.items():
         dag = dags[dag_id]
         body = {
             "type": "object",

@@ -40,7 +40,7 @@ def test_is_well_formed_openapi_2(definition):
                 assert param["in"] in ("path", "query", "header", "body")
                 assert ("schema" in param) == (param["in"] == "body"), (path, param["name"])
     assert len(operation_ids) == len(set(operation_ids))
-    actions = [action for action, _summary, _task in powerapps_connector.EVENT_ACTIONS.values()]
+    actions = [action for action, _summary in powerapps_connector.EVENT_ACTIONS.values()]
     # one action per flow (and, for a 202, its outcome), nothing of Airflow's three-step REST API
     assert sorted(operation_ids) == sorted(["TestConnection", *actions, *(f"{a}Outcome" for a in actions)])
     assert all(path.startswith("/support/v1/flows") for path in definition["paths"])

@@ -1,7 +1,8 @@
 """What every task works with:
 
-- ``catalog``: the one list of the DAGs (ids, flows, kinds, Params, outputs, PowerApps actions)
+- ``catalog``: the one list of the DAGs (ids, flows, kinds, Params, PowerApps actions)
 - ``params``: the REST payloads of the DAGs as Airflow Params
+- ``outcomes``: what each PowerApps flow answers, field by field
 - ``settings``: typed settings read at run time from Airflow Variables or the environment
 - ``runtime``: a task's settings, clients, store and mailer in one object
 - ``notifications``: e-mails from Jinja2 templates (``templates/``) and the mailer that sends each once

@@ -40,7 +40,6 @@ class DagEntry:
     flow_tags: tuple[str, ...]  # flow-N tags, so the UI can filter by flow
     extra_tags: tuple[str, ...] = ()
     params: Callable[[], dict[str, Any]] | None = None  # the REST payload; None: takes no conf
-    outputs_task: str | None = None  # the task whose return_value holds the outputs
     powerapps_action: tuple[str, str] | None = None  # (operationId, summary) in the connector
     powerapps: bool = field(default=False)  # may the PowerApps role trigger it and read its runs
 
@@ -53,27 +52,26 @@ DAGS: dict[str, DagEntry] = {
     entry.dag_id: entry
     for entry in (
         DagEntry(TICKET_CREATED, "1 New ticket", "event", "REST (PowerApps), backend events", "`ticket_id`, `status`",
-                 ("flow-1",), params=params.ticket_created, outputs_task="answer_or_queue",
+                 ("flow-1",), params=params.ticket_created,
                  powerapps_action=("CreateTicket", "Create a support ticket (Flow 1)"), powerapps=True),
         DagEntry(CUSTOMER_REPLIED, "1 The customer replies to the AI's answer: to an agent", "event", "backend events",
-                 "`status`, `outcome`", ("flow-1",), ("backend-event",), params=params.customer_replied,
-                 outputs_task="hand_to_agent"),
+                 "`status`, `outcome`", ("flow-1",), ("backend-event",), params=params.customer_replied),
         DagEntry(CLOSE_AI_ANSWERS, "1 AI answers without a reply for 72 h: resolved as answered by AI", "scheduled",
-                 "hourly", "tickets closed and loaded", ("flow-1",), outputs_task="close_unanswered"),
+                 "hourly", "tickets closed and loaded", ("flow-1",)),
         DagEntry(TICKET_ASSIGNED, "2 Assignment", "event", "REST", "`assignment_status`, `agent_notification_status`",
-                 ("flow-2",), params=params.ticket_assigned, outputs_task="update_status",
+                 ("flow-2",), params=params.ticket_assigned,
                  powerapps_action=("AssignTicket", "Assign a ticket to an agent (Flow 2)"), powerapps=True),
         DagEntry(AUTO_ASSIGN, "2 Assignment by workload", "scheduled", "every 15 minutes", "assignments made",
                  ("flow-2",)),
         DagEntry(TICKET_RESOLVED, "3 Resolution", "event", "REST", "`resolution_status`, `customer_notification_status`",
-                 ("flow-3",), params=params.ticket_resolved, outputs_task="report",
+                 ("flow-3",), params=params.ticket_resolved,
                  powerapps_action=("ResolveTicket", "Resolve a ticket (Flow 3)"), powerapps=True),
         DagEntry(ESCALATE_STALE_TICKETS, "4 Escalation", "scheduled", "daily", "escalated tickets, notification statuses",
                  ("flow-4",)),
         DagEntry(DAILY_SUMMARY, "5 Daily summary", "scheduled", "daily, end of the support day", "the report",
                  ("flow-5",), params=params.daily_summary),
         DagEntry(FEEDBACK_RECEIVED, "6 Feedback", "event", "REST, backend events", "`feedback_id`, `followup_task_id`",
-                 ("flow-6",), params=params.feedback_received, outputs_task="report",
+                 ("flow-6",), params=params.feedback_received,
                  powerapps_action=("SubmitFeedback", "Submit a customer's feedback (Flow 6)"), powerapps=True),
         DagEntry(ANALYTICS_LOAD, "reporting", "scheduled", "nightly", "rows loaded since the last load",
                  ("flow-3", "flow-6"), ("analytics",), params=params.analytics_load),

@@ -116,3 +116,21 @@ def check(dag_id: str, outcome: dict) -> None:
     """Raise AssertionError naming every difference (for the tests)."""
     found = problems(dag_id, outcome)
     assert not found, f"{dag_id} outcome differs from core/outcomes.py: {found}"
+
+
+def outcome_table() -> str:
+    """docs/powerapps.md's table of what each action answers (Markdown)."""
+    rows = ["| action | flow (`dag_id`) | outcome fields, besides `run_id`, `state`, `reason_code`, `reason_message` |"]
+    rows.append("|---|---|---|")
+    for dag_id, fields in OUTCOMES.items():
+        action = catalog.entry(dag_id).powerapps_action[0]
+        described = "; ".join(
+            f"`{name}` ({spec['type']}{', or null' if spec.get('x-nullable') else ''}): {spec['description']}"
+            for name, spec in fields.items()
+        )
+        rows.append(f"| `{action}` | `{dag_id}` | {described} |")
+    return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":  # print docs/powerapps.md's table
+    print(outcome_table(), end="")
