@@ -1,18 +1,24 @@
 """
-### Flow 1, continued: the customer replies to the AI's answer
+### A customer replies: the reply reaches a person
 
 Started by the backend-events watcher (`support_backend_events`) for each `ticket.customer_replied`
-event of the backend: the AI's e-mail promised that a reply reaches a person.
+event of the backend (a customer's e-mail to the ticket's thread). The e-mails promise that a reply
+reaches a person; **hand_to_agent** keeps that promise for every state of the ticket:
 
-1. **hand_to_agent**: an AI-answered ticket goes to the unassigned queue (status `queued`) with a
-   system note saying why, where auto-assignment and the admins pick it up. A ticket already
-   waiting for or with an agent, or resolved, is left as it is (the reply is on it as a customer
-   note). An unknown ticket fails the run with a message naming it.
+- an AI answer: the ticket goes to the unassigned queue with a note saying why;
+- resolved within `reopen_days` (7): reopened, to its agent if still available (assigned to them
+  again, and told by e-mail with the customer's words), else to the queue; a note says which;
+- resolved longer ago: a new ticket in the queue, linked to the old one by notes both ways;
+- with an agent (`assigned`, `in_progress`): the agent is told by e-mail, with the customer's words;
+- waiting in the queue: nothing to do (the reply is on the ticket as a customer note).
 
-**Outputs**: `{"ticket_id", "status", "outcome"}` (`queued_for_agent`, `already_waiting`,
-`with_agent` or `already_resolved`).
+An unknown ticket fails the run with a message naming it.
 
-**Rerun**: safe; one note (idempotency key), and a queued ticket stays queued.
+**Outputs**: `{"ticket_id", "status", "outcome"}`; `outcome` is `queued_for_agent`,
+`reopened_to_agent`, `reopened_to_queue`, `new_ticket` (with `new_ticket_id`), `agent_told`,
+`already_waiting` or `with_agent`.
+
+**Rerun**: safe; each note and e-mail is made once per reply (idempotency keys).
 """
 
 from __future__ import annotations
@@ -33,9 +39,9 @@ DAG_ID = catalog.CUSTOMER_REPLIED
 def support_customer_replied():
     @step
     def hand_to_agent(params, rt=None) -> dict:
-        from support_flows.flows import ai_answers
+        from support_flows.flows import replies
 
-        return ai_answers.hand_to_agent(rt, params["ticket_id"])
+        return replies.handle_reply(rt, params["ticket_id"], params.get("note_id"))
 
     return hand_to_agent()  # the run's result
 

@@ -106,13 +106,13 @@ def test_the_survey_page_and_a_customer_reply_start_their_flows(run_dag, mock):
     answer = requests.post(survey["url"], data={"rating": "4", "comment": "Quick, thanks."}, timeout=10)
     assert answer.status_code == 200 and "Thank you" in answer.text
     other = mock.post("/api/tickets", {**CHANNEL_TICKET, "channel": "powerapps", "subject": "Another one"})
-    mock.post(f"/api/tickets/{other['id']}/replies", {"body": "Any news?"})
+    reply = mock.post(f"/api/tickets/{other['id']}/replies", {"body": "Any news?"})
 
     assert run_dag("support_backend_events").state == "success"
     (feedback_conf,) = flow_runs("support_feedback_received").values()
     assert feedback_conf == {"ticket_id": ticket["id"], "rating": 4}
     (reply_conf,) = flow_runs("support_customer_replied").values()
-    assert reply_conf == {"ticket_id": other["id"]}
+    assert reply_conf == {"ticket_id": other["id"], "note_id": reply["id"]}  # ids only, never the words
 
 
 def test_a_feed_down_for_the_whole_wait_fails_the_watch_into_the_error_log(run_dag, mock):

@@ -54,7 +54,7 @@ DAGS: dict[str, DagEntry] = {
         DagEntry(TICKET_CREATED, "1 New ticket", "event", "REST (PowerApps), backend events", "`ticket_id`, `status`",
                  ("flow-1",), params=params.ticket_created,
                  powerapps_action=("CreateTicket", "Create a support ticket (Flow 1)"), powerapps=True),
-        DagEntry(CUSTOMER_REPLIED, "1 The customer replies to the AI's answer: to an agent", "event", "backend events",
+        DagEntry(CUSTOMER_REPLIED, "1, 3 A customer's reply: to an agent, reopened, or a new linked ticket", "event", "backend events",
                  "`status`, `outcome`", ("flow-1",), ("backend-event",), params=params.customer_replied),
         DagEntry(CLOSE_AI_ANSWERS, "1 AI answers without a reply for 72 h: resolved as answered by AI", "scheduled",
                  "hourly", "tickets closed and loaded", ("flow-1",)),

@@ -107,6 +107,24 @@ def agent_assignment_email(ticket: dict, agent: dict, assigned_by: str, link: st
     )
 
 
+def customer_reply_email(ticket: dict, agent: dict, words: str, link: str, *, reopened: bool) -> Email:
+    what = "Reopened, the customer replied" if reopened else "The customer replied"
+    return Email(
+        (agent["email"],),
+        _one_line(f"[Ticket #{ticket['id']}] {what}: {ticket['subject']}"),
+        render(
+            "customer_reply.html",
+            ticket=ticket,
+            agent=agent,
+            words=words or "(no text)",
+            link=link,
+            reopened=reopened,
+            heading=f"Ticket #{ticket['id']}: the customer replied",
+            preheader=f"{what}: {ticket['subject']}",
+        ),
+    )
+
+
 def resolution_email(ticket: dict, summary: str, agent: dict | None) -> Email:
     return Email(
         (ticket["customer_email"],),

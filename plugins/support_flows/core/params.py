@@ -122,7 +122,16 @@ def feedback_received() -> dict[str, Param]:
 
 def customer_replied() -> dict[str, Param]:
     """Started by the backend-events watcher (not PowerApps) when a customer replies to a ticket."""
-    return {"ticket_id": _id("Ticket id", "The ticket the customer replied to.")}
+    return {
+        "ticket_id": _id("Ticket id", "The ticket the customer replied to."),
+        "note_id": Param(
+            None,
+            title="Reply note id (optional)",
+            description="The reply's note on the ticket (the event names it); empty: the newest customer note.",
+            type=["null", "integer"],
+            minimum=1,
+        ),
+    }
 
 
 def daily_summary() -> dict[str, Param]:

@@ -67,6 +67,13 @@ class Settings:
             "doc": "an AI answer the customer has not replied to in this many hours is resolved as answered by AI"
         },
     )
+    reopen_days: int = field(
+        default=7,
+        metadata={
+            "doc": "a customer's reply this many days after the resolution reopens the ticket; later, it opens a "
+            "new ticket linked to it"
+        },
+    )
     followup_reminder_hours: int = field(
         default=24, metadata={"doc": "how far ahead the agent's follow-up reminder is set"}
     )

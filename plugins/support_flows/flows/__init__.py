@@ -2,6 +2,7 @@
 
 - ``tickets``: Flow 1, a new ticket answered by the AI or acknowledged and queued
 - ``ai_answers``: Flow 1 after the AI answered: a reply goes to an agent, silence closes the ticket
+- ``replies``: a customer's reply reaches a person: the agent told, the ticket reopened, or a new one
 - ``assignment``: Flow 2 (an admin's choice and assignment by workload) and the agent's reminder
 - ``resolution``: Flow 3, the resolution, the customer's e-mail, the reporting row, the survey
 - ``escalation``: Flow 4, stale tickets

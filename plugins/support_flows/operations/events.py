@@ -55,7 +55,7 @@ def flow_run_for(event: dict, api) -> dict | None:
         conf = {"ticket_id": event["data"]["ticket_id"]}
         return {"trigger_dag_id": catalog.TICKET_CREATED, "trigger_run_id": run_id_for(event), "conf": conf}
     if event["type"] == "ticket.customer_replied":
-        conf = {"ticket_id": event["data"]["ticket_id"]}
+        conf = {"ticket_id": event["data"]["ticket_id"], "note_id": event["data"].get("note_id")}
         return {"trigger_dag_id": catalog.CUSTOMER_REPLIED, "trigger_run_id": run_id_for(event), "conf": conf}
     feedback = api.get_feedback(event["data"]["feedback_id"])
     # no comment (the customer's words): the backend keeps one feedback per ticket, and saving it

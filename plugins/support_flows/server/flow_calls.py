@@ -293,8 +293,17 @@ def _wait_seconds(request: Request) -> float:
     return seconds
 
 
+def extra_flows() -> list[str]:
+    """DAGs the one-call API serves beside the PowerApps flows, from ``SUPPORT_FLOW_CALLS_EXTRA_DAGS``
+    in the API server's environment (comma-separated; for benchmarks: the floor's trivial DAG).
+    The package checks no fields for them; Airflow's Params and authorisation still apply."""
+    import os
+
+    return [name.strip() for name in os.environ.get("SUPPORT_FLOW_CALLS_EXTRA_DAGS", "").split(",") if name.strip()]
+
+
 def _flow(dag_id: str) -> str:
-    if dag_id not in powerapps_flows():
+    if dag_id not in powerapps_flows() and dag_id not in extra_flows():
         raise HTTPException(404, f"flow {dag_id!r}: no such flow (flows: {', '.join(powerapps_flows())})")
     return dag_id
 
