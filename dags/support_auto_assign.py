@@ -10,6 +10,11 @@ Every 15 minutes (`SUPPORT_AUTO_ASSIGN_CRON`):
    assign through the API, e-mail the agent, set the follow-up reminder, record the assignment.
 3. **report**: returns the outputs.
 
+Beside them, **withdraw_answered_reminders**: the follow-up reminder is for an agent who has not
+responded (the seed: "if no response within 24 hours"), so a reminder whose ticket its agent has
+responded to (a note by the agent since the assignment, or `in_progress`) leaves the calendar, as
+does one whose ticket left the agent (resolved, back in the queue). Pausing this DAG pauses that too.
+
 **Outputs**: `{"assigned": [{"ticket_id", "agent_id", "agent_notification_status"}], "count"}`.
 
 **Rerun**: safe; an assignment already made is not repeated, nor its e-mail or reminder.
@@ -61,7 +66,14 @@ def support_auto_assign():
         made = list(assigned or [])
         return {"assigned": made, "count": len(made)}
 
-    report(assign_ticket.expand(planned=plan_assignments()))
+    @step
+    def withdraw_answered_reminders(rt=None) -> dict:
+        from support_flows.flows import assignment
+
+        return assignment.withdraw_answered_reminders(rt)
+
+    withdraw_answered_reminders()
+    return report(assign_ticket.expand(planned=plan_assignments()))  # the run's result
 
 
 support_auto_assign()

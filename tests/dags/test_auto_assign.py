@@ -4,6 +4,13 @@ from __future__ import annotations
 
 import requests
 
+NEW = {
+    "customer_name": "Maria Garcia",
+    "customer_email": "maria@example.org",
+    "subject": "Cannot log in",
+    "description": "My password stopped working.",
+}
+
 
 def test_queue_is_assigned_by_spare_capacity_urgent_first(run_dag, mock):
     mock.seed()
@@ -74,3 +81,35 @@ def test_nobody_is_assigned_past_capacity(run_dag, mock):
             assert after[agent_id]["workload"] == agent["workload"], agent  # full: nothing more
         else:
             assert after[agent_id]["workload"] <= agent["capacity"], agent
+
+
+def test_the_reminder_leaves_once_the_agent_responds_and_stays_until_then(run_dag, mock):
+    """The seed's reminder is for an agent who has not responded: a note by the agent, or work
+    started, withdraws it at the next sweep; a customer's message or a system note does not."""
+    mock.seed()
+    tickets = [mock.post("/api/tickets", {**NEW, "subject": f"Reminder {n}"}) for n in range(4)]
+    for ticket in tickets:
+        run_dag("support_ticket_assigned", {"ticket_id": ticket["id"], "agent_id": 4, "assigned_by": "admin"})
+
+    def in_calendar() -> set[int]:
+        subjects = [e["subject"] for e in mock.get("/_mock/events")["items"]]
+        return {t["id"] for t in tickets if any(f"#{t['id']}" in s for s in subjects)}
+
+    assert in_calendar() == {t["id"] for t in tickets}
+    answered, started, waiting, chased = tickets
+    mock.post(f"/api/tickets/{answered['id']}/notes", {"author": "Edsger", "author_type": "agent", "body": "On it."})
+    mock.patch(f"/api/tickets/{started['id']}", {"status": "in_progress"})
+    mock.post(f"/api/tickets/{waiting['id']}/notes", {"author": "support-flows", "author_type": "system", "body": "x"})
+    mock.post(f"/api/tickets/{chased['id']}/replies", {"body": "Any news?"})
+
+    result = run_dag("support_auto_assign")
+    assert result.state == "success", result
+    swept = result.outputs["withdraw_answered_reminders"]
+    assert {w["ticket_id"]: w["reminder"] for w in swept["withdrawn"]} == {
+        answered["id"]: "removed",
+        started["id"]: "removed",
+    }
+    assert in_calendar() == {waiting["id"], chased["id"]}
+    again = run_dag("support_auto_assign")  # the next sweep: nothing twice (the seed's queue got reminders too)
+    assert again.outputs["withdraw_answered_reminders"]["withdrawn"] == []
+    assert in_calendar() == {waiting["id"], chased["id"]}

@@ -120,6 +120,44 @@ def plan_by_workload(rt: FlowRuntime) -> list[dict]:
     return plan
 
 
+def agent_has_responded(rt: FlowRuntime, ticket: dict) -> bool:
+    """Whether the reminder's purpose is gone: the agent is working on it (``in_progress``) or wrote
+    a note since the assignment, or the ticket left the agent (resolved, closed, back in the queue).
+    A customer's message does not count: the agent still owes the answer."""
+    if ticket["status"] != "assigned":
+        return True
+    assigned_at, active_at = moment(ticket.get("assigned_at")), moment(ticket.get("last_activity_at"))
+    if assigned_at is None or active_at is None or active_at <= assigned_at:
+        return False  # nobody but the system has written since the assignment: no note to look for
+    return any(
+        note["author_type"] == "agent" and moment(note["created_at"]) >= assigned_at
+        for note in rt.api.list_notes(ticket["id"])
+    )
+
+
+def withdraw_answered_reminders(rt: FlowRuntime) -> dict:
+    """Every reminder whose ticket its agent has responded to leaves the agent's calendar (the seed:
+    a reminder "if no response within 24 hours"); a ticket the Support API no longer knows loses
+    its reminder too. Safe to repeat: a removed reminder is forgotten."""
+    from support_flows.clients.support_api import SupportApiRequestError
+
+    with rt.store.engine.connect() as conn:
+        ticket_ids = list(conn.execute(sa.select(reminders.c.ticket_id).order_by(reminders.c.ticket_id)).scalars())
+    withdrawn, kept = [], 0
+    for ticket_id in ticket_ids:
+        try:
+            ticket = rt.api.get_ticket(ticket_id)
+        except SupportApiRequestError as err:
+            if err.status != 404:
+                raise
+            ticket = None
+        if ticket is None or agent_has_responded(rt, ticket):
+            withdrawn.append({"ticket_id": ticket_id, "reminder": remove_reminder(rt, ticket_id)})
+        else:
+            kept += 1
+    return {"withdrawn": withdrawn, "kept": kept}
+
+
 # --- the reminders' record (which calendar event belongs to which ticket) ---------------------------
 
 
