@@ -59,8 +59,11 @@ def json_body(operation_id: str | None = None) -> dict[str, Any]:
     return body
 
 
-def create_app(db_path: str | None = None, *, public_url: str | None = None) -> Flask:
-    """Build the mock. ``db_path`` defaults to $MOCK_DB_PATH or a fresh temporary file."""
+def create_app(
+    db_path: str | None = None, *, public_url: str | None = None, extra_mailboxes: tuple[str, ...] = ()
+) -> Flask:
+    """Build the mock. ``db_path`` defaults to $MOCK_DB_PATH or a fresh temporary file;
+    ``extra_mailboxes`` exist in the directory beside the tenant's own (``tenant.MAILBOXES``)."""
     from mock_backend.control import bp as control_bp
     from mock_backend.graph import MailboxThrottle, token_bp
     from mock_backend.graph import bp as graph_bp
@@ -79,6 +82,7 @@ def create_app(db_path: str | None = None, *, public_url: str | None = None) -> 
     app.config["WRITE_LOCK"] = threading.Lock()
     app.config["DB_POOL"] = queue.LifoQueue(maxsize=POOL_SIZE)
     app.config["MAILBOXES"] = MailboxThrottle()
+    app.config["EXTRA_MAILBOXES"] = frozenset(extra_mailboxes)
     app.json.sort_keys = False
     store.init_db(db_path)
 

@@ -81,6 +81,23 @@ def list_requests():
     return {"items": [dict(r) for r in rows]}
 
 
+@bp.post("/webhook")
+def receive_webhook():
+    """A chat webhook (Teams, Slack): the second alert channel posts here; JSON with ``text``."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not isinstance(body.get("text"), str) or not body["text"]:
+        raise ApiError(400, "text: a JSON object with a non-empty text is required", "text")
+    with Tx(db()) as conn:
+        conn.execute("INSERT INTO webhook_messages (body, received_at) VALUES (?,?)", (json.dumps(body), now_ts()))
+    return {"ok": True}
+
+
+@bp.get("/webhook")
+def list_webhook_messages():
+    rows = db().execute("SELECT body, received_at FROM webhook_messages ORDER BY id")
+    return {"items": [{**json.loads(r["body"]), "received_at": r["received_at"]} for r in rows]}
+
+
 @bp.post("/reset")
 def reset():
     with Tx(db()) as conn:

@@ -199,7 +199,7 @@ def _directory_user(key: str) -> dict | None:
         .fetchall()
     )
     people = [(row["name"], row["email"]) for row in rows]
-    for name, email in [*people, *((mailbox.split("@")[0], mailbox) for mailbox in sorted(tenant.MAILBOXES))]:
+    for name, email in [*people, *((mailbox.split("@")[0], mailbox) for mailbox in sorted(tenant.mailboxes()))]:
         if key.lower() in (email.lower(), directory_id(email)):
             return {"id": directory_id(email), "displayName": name, "mail": email, "userPrincipalName": email}
     return None
@@ -216,6 +216,13 @@ def get_user(key: str):
             f"Resource '{key}' does not exist or one of its queried reference-property objects are not present.",
         )
     return user
+
+
+def _existing_mailbox(mailbox: str) -> None:
+    """Graph answers a mailbox that is not in the directory with 404 ErrorInvalidUser, for mail and
+    calendars alike: a wrong ``sender_mailbox`` fails here, as it would in the tenant."""
+    if _directory_user(mailbox) is None:
+        raise GraphError(404, "ErrorInvalidUser", f"The requested user '{mailbox}' is invalid.")
 
 
 # --- mail ------------------------------------------------------------------------------------------------
@@ -258,6 +265,7 @@ def _attachments(items: object) -> None:
 
 @bp.post("/users/<mailbox>/sendMail")
 def send_mail(mailbox: str):
+    _existing_mailbox(mailbox)
     body = _body()
     _only(body, {"message", "saveToSentItems"}, "microsoft.graph.sendMail")
     message = body.get("message")
@@ -328,6 +336,7 @@ def _date_time_time_zone(value: object, field: str) -> datetime:
 
 @bp.post("/users/<mailbox>/events")
 def create_event(mailbox: str):
+    _existing_mailbox(mailbox)
     body = _body()
     _only(body, EVENT_PROPERTIES, "microsoft.graph.event")
     start = _date_time_time_zone(body.get("start"), "start")
@@ -381,7 +390,10 @@ def get_site(site_id: str):
 
 @bp.put("/sites/<site_id>/drive/root:/<path:item_path>:/content")
 def upload_file(site_id: str, item_path: str):
-    """Simple upload: up to 4 MB (larger files need an upload session, which the flows do not use)."""
+    """Simple upload: up to 4 MB (larger files need an upload session, which the flows do not use),
+    into a site of the tenant (Graph: 404 itemNotFound for another)."""
+    if site_id not in tenant.SITES:
+        raise GraphError(404, "itemNotFound", "Requested site could not be found")
     if (request.content_length or 0) > MAX_REQUEST_BYTES:
         raise GraphError(
             413, "RequestEntityTooLarge", "The simple upload API supports files up to 4 MB; use an upload session."
@@ -489,6 +501,8 @@ def create_planner_task():
     for field in ("planId", "title"):
         if not isinstance(body.get(field), str) or not body[field]:
             raise GraphError(400, "BadRequest", f"{field} is required.")
+    if body["planId"] not in tenant.PLANS:
+        raise GraphError(404, "NotFound", "The requested item is not found.")
     if "assignments" in body:
         _assignments(body["assignments"])
     for field in ("dueDateTime", "startDateTime"):

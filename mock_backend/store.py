@@ -97,6 +97,11 @@ CREATE TABLE IF NOT EXISTS graph_mail (
     message TEXT NOT NULL,
     received_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS webhook_messages (
+    id INTEGER PRIMARY KEY,
+    body TEXT NOT NULL,
+    received_at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS graph_events (
     id INTEGER PRIMARY KEY,
     mailbox TEXT NOT NULL,
@@ -146,6 +151,7 @@ CREATE TABLE IF NOT EXISTS request_log (
 
 DATA_TABLES = (
     "request_log",
+    "webhook_messages",
     "vault_secrets",
     "graph_files",
     "graph_task_details",

@@ -21,6 +21,15 @@ SITES = {SHAREPOINT_SITE_ID: "Support reports"}
 PLANS = {PLANNER_PLAN_ID: "Support follow-ups"}
 
 
+def mailboxes() -> frozenset[str]:
+    """The tenant's mailboxes, and the extra ones this mock was made with (``create_app``'s
+    ``extra_mailboxes``: the package's placeholder defaults, for tests that run on them)."""
+    from flask import current_app, has_app_context
+
+    extra = current_app.config.get("EXTRA_MAILBOXES", frozenset()) if has_app_context() else frozenset()
+    return MAILBOXES | extra
+
+
 def settings(mock_url: str) -> dict[str, str]:
     """The tenant settings (Variable name without ``support_`` -> value) of a stack on this mock."""
     return {

@@ -190,6 +190,8 @@ class Stack:
                 "password": urllib.parse.unquote(reporting.password or ""),
                 "schema": reporting.path.lstrip("/"),
             },
+            # the second alert channel (support_flows/clients/alert_webhook.py): the mock's chat sink
+            "support_alert_webhook": {"conn_type": "http", "host": f"http://localhost:{self.mock_port}/_mock/webhook"},
             # only the retention clean-up uses it (support_flows/operations/maintenance.py)
             "airflow_metadata": {
                 "conn_type": "postgres",

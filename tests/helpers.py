@@ -19,10 +19,15 @@ class MockServer:
         from werkzeug.serving import make_server
 
         from mock_backend import create_app
+        from support_flows.core.settings import Settings
 
         self.port, self.tls_port = free_port(), free_port()
         self.url = f"http://localhost:{self.port}"
-        self.app = create_app(db_path, public_url=self.url)
+        # the DAG tests run on the settings' placeholder defaults: in this mock's tenant they exist
+        # (a wrong mailbox, site or plan is still refused, as Graph refuses it)
+        defaults = Settings()
+        placeholders = (defaults.sender_mailbox, *defaults.admin_recipients, *defaults.sysadmin_recipients)
+        self.app = create_app(db_path, public_url=self.url, extra_mailboxes=placeholders)
         self._servers = [
             make_server("127.0.0.1", self.port, self.app, threaded=True),
             make_server("127.0.0.1", self.tls_port, self.app, threaded=True, ssl_context="adhoc"),
@@ -98,4 +103,5 @@ def connections_for(mock: MockServer, reporting_url: str) -> dict[str, dict]:
             },
         },
         "support_reporting": {"conn_type": "sqlite", "host": reporting_url},
+        "support_alert_webhook": {"conn_type": "http", "host": f"{mock.url}/_mock/webhook"},
     }

@@ -44,17 +44,19 @@ def test_token_endpoint_follows_client_credentials(client):
 
 
 def test_graph_refuses_anonymous_calls(client):
-    response = client.post("/graph/v1.0/users/support@x.com/sendMail", json={"message": MESSAGE})
+    response = client.post("/graph/v1.0/users/support@helpdesk.test/sendMail", json={"message": MESSAGE})
     assert response.status_code == 401 and response.json["error"]["code"] == "InvalidAuthenticationToken"
 
 
 def test_send_mail_lands_in_the_outbox(client, auth):
     response = client.post(
-        "/graph/v1.0/users/support@x.com/sendMail", json={"message": MESSAGE, "saveToSentItems": True}, headers=auth
+        "/graph/v1.0/users/support@helpdesk.test/sendMail",
+        json={"message": MESSAGE, "saveToSentItems": True},
+        headers=auth,
     )
     assert response.status_code == 202
     (mail,) = client.get("/_mock/mail").json["items"]
-    assert mail["from"] == "support@x.com" and mail["to"] == ["maria@example.org"]
+    assert mail["from"] == "support@helpdesk.test" and mail["to"] == ["maria@example.org"]
     assert (
         mail["subject"] == "Hello" and mail["body"] == "<p>Hi</p>" and mail["headers"] == {"x-support-flows-key": "k1"}
     )
@@ -69,7 +71,7 @@ def test_send_mail_lands_in_the_outbox(client, auth):
     ],
 )
 def test_bad_mail_is_refused_like_graph_does(client, auth, message, code):
-    response = client.post("/graph/v1.0/users/support@x.com/sendMail", json={"message": message}, headers=auth)
+    response = client.post("/graph/v1.0/users/support@helpdesk.test/sendMail", json={"message": message}, headers=auth)
     assert response.status_code == 400 and response.json["error"]["code"] == code
     assert client.get("/_mock/mail").json["items"] == []
 
@@ -81,15 +83,18 @@ def test_calendar_event_honours_transaction_id(client, auth):
         "end": {"dateTime": "2026-11-26T10:30:00", "timeZone": "UTC"},
         "transactionId": "ticket-7-reminder",
     }
-    first = client.post("/graph/v1.0/users/ada@x.com/events", json=event, headers=auth)
-    second = client.post("/graph/v1.0/users/ada@x.com/events", json=event, headers=auth)
+    first = client.post("/graph/v1.0/users/support@helpdesk.test/events", json=event, headers=auth)
+    second = client.post("/graph/v1.0/users/support@helpdesk.test/events", json=event, headers=auth)
     assert first.status_code == second.status_code == 201 and first.json["id"] == second.json["id"]
     assert len(client.get("/_mock/events").json["items"]) == 1
-    assert client.post("/graph/v1.0/users/ada@x.com/events", json={"subject": "x"}, headers=auth).status_code == 400
+    assert (
+        client.post("/graph/v1.0/users/support@helpdesk.test/events", json={"subject": "x"}, headers=auth).status_code
+        == 400
+    )
 
 
 def test_sharepoint_upload_and_read_back(client, auth):
-    path = "/graph/v1.0/sites/site-1/drive/root:/Reports/2026/11/summary.csv:/content"
+    path = "/graph/v1.0/sites/support-reports/drive/root:/Reports/2026/11/summary.csv:/content"
     first = client.put(path, data=b"a,b\n1,2\n", headers={**auth, "Content-Type": "text/csv"})
     assert first.status_code == 201 and first.json["name"] == "summary.csv" and first.json["size"] == 8
     again = client.put(path, data=b"a,b\n1,3\n", headers={**auth, "Content-Type": "text/csv"})
@@ -101,7 +106,9 @@ def test_sharepoint_upload_and_read_back(client, auth):
 
 
 def test_planner_task(client, auth):
-    task = client.post("/graph/v1.0/planner/tasks", json={"planId": "p", "title": "Call the customer"}, headers=auth)
+    task = client.post(
+        "/graph/v1.0/planner/tasks", json={"planId": "support-follow-ups", "title": "Call the customer"}, headers=auth
+    )
     assert task.status_code == 201 and task.json["id"]
     assert client.get("/_mock/tasks").json["items"][0]["title"] == "Call the customer"
     assert client.post("/graph/v1.0/planner/tasks", json={"title": "no plan"}, headers=auth).status_code == 400

@@ -96,13 +96,52 @@ def test_sites_and_plans_are_looked_up_and_unknown_ones_are_404(client, auth):
     refused(client.get(f"/graph/v1.0/sites/{tenant.SHAREPOINT_SITE_ID}"), 401, "InvalidAuthenticationToken")
 
 
+EVENT = {
+    "subject": "Follow up",
+    "start": {"dateTime": "2026-11-27T09:00:00", "timeZone": "UTC"},
+    "end": {"dateTime": "2026-11-27T09:30:00", "timeZone": "UTC"},
+}
+
+
+def test_mail_from_a_mailbox_the_tenant_does_not_have_is_404_invalid_user(client, auth):
+    refused(
+        client.post("/graph/v1.0/users/nobody@helpdesk.test/sendMail", json={"message": MESSAGE}, headers=auth),
+        404,
+        "ErrorInvalidUser",
+    )
+    ok = client.post("/graph/v1.0/users/SUPPORT@helpdesk.test/sendMail", json={"message": MESSAGE}, headers=auth)
+    assert ok.status_code == 202  # a user principal name is case-insensitive
+
+
+def test_an_event_in_a_calendar_the_tenant_does_not_have_is_404_invalid_user(client, auth):
+    refused(
+        client.post("/graph/v1.0/users/nobody@helpdesk.test/events", json=EVENT, headers=auth), 404, "ErrorInvalidUser"
+    )
+    agent = client.get("/api/agents/3").json["email"]  # the directory holds the backend's agents
+    assert client.post(f"/graph/v1.0/users/{agent}/events", json=EVENT, headers=auth).status_code == 201
+
+
+def test_an_upload_to_a_site_the_tenant_does_not_have_is_404(client, auth):
+    path = "/graph/v1.0/sites/no-such-site/drive/root:/Reports/x.csv:/content"
+    refused(client.put(path, data=b"a,b", headers={**auth, "Content-Type": "text/csv"}), 404, "itemNotFound")
+
+
+def test_a_task_in_a_plan_the_tenant_does_not_have_is_404(client, auth):
+    body = {"planId": "no-such-plan", "title": "Call the customer"}
+    refused(client.post("/graph/v1.0/planner/tasks", json=body, headers=auth), 404)
+
+
 def test_every_graph_error_has_graphs_shape(client, auth):
     refused(client.get("/graph/v1.0/no/such/thing", headers=auth), 404)
     refused(
-        client.post("/graph/v1.0/users/a@x.com/sendMail", json={"message": MESSAGE}), 401, "InvalidAuthenticationToken"
+        client.post("/graph/v1.0/users/support@helpdesk.test/sendMail", json={"message": MESSAGE}),
+        401,
+        "InvalidAuthenticationToken",
     )
     client.post("/_mock/faults", json={"path": "sendMail", "status": 503})
-    refused(client.post("/graph/v1.0/users/a@x.com/sendMail", json={"message": MESSAGE}, headers=auth), 503)
+    refused(
+        client.post("/graph/v1.0/users/support@helpdesk.test/sendMail", json={"message": MESSAGE}, headers=auth), 503
+    )
 
 
 # --- mail --------------------------------------------------------------------------------------------
@@ -139,7 +178,7 @@ def test_every_graph_error_has_graphs_shape(client, auth):
     ],
 )
 def test_send_mail_refuses_what_graph_refuses(client, auth, body, code):
-    refused(client.post("/graph/v1.0/users/support@x.com/sendMail", json=body, headers=auth), 400, code)
+    refused(client.post("/graph/v1.0/users/support@helpdesk.test/sendMail", json=body, headers=auth), 400, code)
     assert client.get("/_mock/mail").json["items"] == []
 
 
@@ -152,7 +191,7 @@ def test_send_mail_takes_a_file_attachment_and_refuses_more_than_4_mb(client, au
         "contentId": "chart",
     }
     ok = client.post(
-        "/graph/v1.0/users/support@x.com/sendMail",
+        "/graph/v1.0/users/support@helpdesk.test/sendMail",
         json={"message": {**MESSAGE, "attachments": [attachment]}},
         headers=auth,
     )
@@ -160,7 +199,7 @@ def test_send_mail_takes_a_file_attachment_and_refuses_more_than_4_mb(client, au
     big = {**attachment, "contentBytes": base64.b64encode(b"x" * MAX_REQUEST_BYTES).decode()}
     refused(
         client.post(
-            "/graph/v1.0/users/support@x.com/sendMail",
+            "/graph/v1.0/users/support@helpdesk.test/sendMail",
             json={"message": {**MESSAGE, "attachments": [big]}},
             headers=auth,
         ),
@@ -184,21 +223,23 @@ def test_send_mail_takes_a_file_attachment_and_refuses_more_than_4_mb(client, au
     ],
 )
 def test_events_are_refused_like_graph_does(client, auth, event):
-    refused(client.post("/graph/v1.0/users/ada@x.com/events", json=event, headers=auth), 400)
+    refused(client.post("/graph/v1.0/users/support@helpdesk.test/events", json=event, headers=auth), 400)
     assert client.get("/_mock/events").json["items"] == []
 
 
 def test_events_take_iana_and_windows_zone_names(client, auth):
     for zone in ("Europe/Berlin", "Pacific Standard Time"):
         event = {**EVENT, "start": {**EVENT["start"], "timeZone": zone}, "end": {**EVENT["end"], "timeZone": zone}}
-        assert client.post("/graph/v1.0/users/ada@x.com/events", json=event, headers=auth).status_code == 201
+        assert (
+            client.post("/graph/v1.0/users/support@helpdesk.test/events", json=event, headers=auth).status_code == 201
+        )
 
 
 # --- SharePoint ----------------------------------------------------------------------------------------
 
 
 def test_simple_upload_takes_at_most_4_mb(client, auth):
-    path = "/graph/v1.0/sites/site-1/drive/root:/Reports/big.csv:/content"
+    path = "/graph/v1.0/sites/support-reports/drive/root:/Reports/big.csv:/content"
     refused(client.put(path, data=b"x" * (MAX_REQUEST_BYTES + 1), headers={**auth, "Content-Type": "text/csv"}), 413)
     assert (
         client.put(path, data=b"x" * MAX_REQUEST_BYTES, headers={**auth, "Content-Type": "text/csv"}).status_code == 201
@@ -219,17 +260,26 @@ def assignment(order_hint: str | None = " !") -> dict:
     "task, status",
     [
         ({"title": "no plan"}, 400),
-        ({"planId": "p"}, 400),
-        ({"planId": "p", "title": "t", "assignments": {ALAN: assignment()}}, 400),  # keyed by address
-        ({"planId": "p", "title": "t", "assignments": {directory_id(ALAN): assignment(None)}}, 400),  # no orderHint
+        ({"planId": "support-follow-ups"}, 400),
+        ({"planId": "support-follow-ups", "title": "t", "assignments": {ALAN: assignment()}}, 400),  # keyed by address
         (
-            {"planId": "p", "title": "t", "assignments": {directory_id(ALAN): {"orderHint": " !"}}},
+            {"planId": "support-follow-ups", "title": "t", "assignments": {directory_id(ALAN): assignment(None)}},
+            400,
+        ),  # no orderHint
+        (
+            {"planId": "support-follow-ups", "title": "t", "assignments": {directory_id(ALAN): {"orderHint": " !"}}},
             400,
         ),  # no @odata.type
-        ({"planId": "p", "title": "t", "assignments": {str(uuid.uuid4()): assignment()}}, 404),  # nobody
-        ({"planId": "p", "title": "t", "details": {"description": "x"}}, 400),  # details are read-only here
-        ({"planId": "p", "title": "t", "dueDateTime": "next Tuesday"}, 400),
-        ({"planId": "p", "title": "t", "dueDateTime": "2026-11-27T00:00:00"}, 400),  # no offset
+        (
+            {"planId": "support-follow-ups", "title": "t", "assignments": {str(uuid.uuid4()): assignment()}},
+            404,
+        ),  # nobody
+        (
+            {"planId": "support-follow-ups", "title": "t", "details": {"description": "x"}},
+            400,
+        ),  # details are read-only here
+        ({"planId": "support-follow-ups", "title": "t", "dueDateTime": "next Tuesday"}, 400),
+        ({"planId": "support-follow-ups", "title": "t", "dueDateTime": "2026-11-27T00:00:00"}, 400),  # no offset
     ],
 )
 def test_planner_tasks_are_refused_like_graph_does(client, auth, task, status):
@@ -241,7 +291,7 @@ def test_planner_details_need_the_current_etag_and_encoded_reference_keys(client
     task = client.post(
         "/graph/v1.0/planner/tasks",
         json={
-            "planId": "p",
+            "planId": "support-follow-ups",
             "title": "t",
             "assignments": {directory_id(ALAN): assignment()},
             "dueDateTime": "2026-11-27T00:00:00Z",
@@ -288,23 +338,26 @@ def test_a_mailbox_takes_4_concurrent_requests_and_the_5th_gets_429_with_retry_a
         data={"grant_type": "client_credentials", "client_id": "app", "client_secret": "s"},
     ).json()
     headers = {"Authorization": f"Bearer {token['access_token']}"}
-    mock.faults({"path": "support@x.com/sendMail", "delay_s": 1.5, "status": None, "times": 4})
+    mock.faults({"path": "support@support.example.com/sendMail", "delay_s": 1.5, "status": None, "times": 4})
     send = lambda mailbox: requests.post(  # noqa: E731
         f"{mock.url}/graph/v1.0/users/{mailbox}/sendMail", json={"message": MESSAGE}, headers=headers, timeout=10
     )
     answers: list[int] = []
-    slow = [threading.Thread(target=lambda: answers.append(send("support@x.com").status_code)) for _ in range(4)]
+    slow = [
+        threading.Thread(target=lambda: answers.append(send("support@support.example.com").status_code))
+        for _ in range(4)
+    ]
     for thread in slow:
         thread.start()
     try:
         time.sleep(0.5)  # the four are being served (held by the delay)
-        fifth = send("Support@X.com")  # the same mailbox, spelled differently
+        fifth = send("Support@Support.Example.COM")  # the same mailbox, spelled differently
         assert fifth.status_code == 429 and float(fifth.headers["Retry-After"]) > 0
         assert fifth.json()["error"]["code"] == "ApplicationThrottled"
-        assert send("other@x.com").status_code == 202  # the limit is per mailbox
+        assert send("sysadmin@support.example.com").status_code == 202  # the limit is per mailbox
     finally:
         for thread in slow:
             thread.join()
     assert answers == [202] * 4
-    assert send("support@x.com").status_code == 202  # slots are given back
+    assert send("support@support.example.com").status_code == 202  # slots are given back
     assert len(mock.mail()) == 6

@@ -126,3 +126,55 @@ def test_new_errors_publish_the_flow_errors_asset_once(run_dag, mock):
     published = run_dag("support_error_log")
     assert published.task_states["publish_new_errors"] == "success" and published.outputs["publish_new_errors"] == 2
     assert run_dag("support_error_log").task_states["publish_new_errors"] == "skipped"
+
+
+def test_a_wrong_sender_mailbox_fails_naming_the_setting_and_the_alert_still_reaches_someone(
+    run_dag, mock, monkeypatch
+):
+    """The mailbox is the one thing every e-mail, alerts included, goes through: a wrong
+    sender_mailbox (Graph: 404 ErrorInvalidUser) fails the flow with a sentence naming the setting,
+    and the alert goes out through the second channel, the chat webhook, saying why."""
+    monkeypatch.setenv("AIRFLOW_VAR_SUPPORT_SENDER_MAILBOX", "support@wrong-tenant.example.com")
+    mock.seed()
+    ticket = new_ticket(mock)
+    result = run_dag("support_ticket_assigned", {"ticket_id": ticket["id"], "agent_id": 4, "assigned_by": "admin"})
+    assert result.state == "failed"
+    (row,) = [r for r in errors() if r["is_final"]]
+    assert row["task_id"] == "notify_agent" and "(404)" in row["message"]
+    assert "correct the setting sender_mailbox" in row["message"]
+    assert alerts(mock) == [] and row["alert_status"] == "pending"  # no e-mail could carry it
+    (message,) = mock.get("/_mock/webhook")["items"]
+    assert "support_ticket_assigned.notify_agent failed" in message["text"] and row["log_url"] in message["text"]
+    assert "sender_mailbox" in message["text"] and "wrong-tenant" in message["text"]  # why the mail did not go
+    assert "support@wrong" not in message["text"]  # addresses masked
+
+
+def test_without_the_webhook_connection_the_alert_waits_for_graph_as_before(run_dag, mock, monkeypatch):
+    monkeypatch.delenv("AIRFLOW_CONN_SUPPORT_ALERT_WEBHOOK")
+    monkeypatch.setenv("AIRFLOW_VAR_SUPPORT_SENDER_MAILBOX", "support@wrong-tenant.example.com")
+    mock.seed()
+    ticket = new_ticket(mock)
+    result = run_dag("support_ticket_assigned", {"ticket_id": ticket["id"], "agent_id": 4, "assigned_by": "admin"})
+    assert result.state == "failed"
+    assert mock.get("/_mock/webhook")["items"] == [] and alerts(mock) == []
+    assert [r["alert_status"] for r in errors() if r["is_final"]] == ["pending"]
+
+
+def test_a_wrong_site_or_plan_fails_the_flow_naming_the_setting_to_fix(run_dag, mock, monkeypatch):
+    """Graph answers a site or plan the tenant does not have with 404; the flow's error says which
+    setting names it."""
+    from datetime import UTC, datetime
+
+    monkeypatch.setenv("AIRFLOW_VAR_SUPPORT_SHAREPOINT_SITE_ID", "no-such-site")
+    monkeypatch.setenv("AIRFLOW_VAR_SUPPORT_PLANNER_PLAN_ID", "no-such-plan")
+    mock.seed()
+    summary = run_dag("support_daily_summary", {"report_date": datetime.now(UTC).date().isoformat()})
+    assert summary.state == "failed"
+    ticket = new_ticket(mock)
+    mock.post(f"/api/tickets/{ticket['id']}/assign", {"agent_id": 6, "assigned_by": "admin"})
+    mock.post(f"/api/tickets/{ticket['id']}/resolve", {"agent_id": 6, "resolution_summary": "Done."})
+    feedback = run_dag("support_feedback_received", {"ticket_id": ticket["id"], "rating": 1})
+    assert feedback.state == "failed"
+    final = {r["dag_id"]: r["message"] for r in errors() if r["is_final"]}
+    assert "no SharePoint site no-such-site; correct the setting sharepoint_site_id" in final["support_daily_summary"]
+    assert "no Planner plan no-such-plan; correct the setting planner_plan_id" in final["support_feedback_received"]

@@ -33,13 +33,17 @@ def test_mail_reaches_the_outbox_with_html_body_and_headers(graph, mock):
 
 def test_calendar_event_with_transaction_id_is_created_once(graph, mock):
     start = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
-    first = graph.create_event("ada@support.example.com", "Follow up #7", "<p>Check</p>", start, transaction_id="t-7")
-    second = graph.create_event("ada@support.example.com", "Follow up #7", "<p>Check</p>", start, transaction_id="t-7")
+    first = graph.create_event(
+        "support@support.example.com", "Follow up #7", "<p>Check</p>", start, transaction_id="t-7"
+    )
+    second = graph.create_event(
+        "support@support.example.com", "Follow up #7", "<p>Check</p>", start, transaction_id="t-7"
+    )
     assert first["id"] == second["id"]
     (event,) = mock.get("/_mock/events")["items"]
     assert (
         event["start"] == {"dateTime": "2026-11-26T09:00:00", "timeZone": "UTC"}
-        and event["mailbox"] == "ada@support.example.com"
+        and event["mailbox"] == "support@support.example.com"
     )
 
 
@@ -57,7 +61,7 @@ def test_a_sharepoint_path_is_percent_encoded_so_the_whole_name_arrives(graph, m
 
 
 def test_planner_task(graph, mock):
-    task = graph.create_planner_task("plan-1", "Call back about #7", due=datetime(2026, 11, 27, tzinfo=UTC))
+    task = graph.create_planner_task("support-follow-ups", "Call back about #7", due=datetime(2026, 11, 27, tzinfo=UTC))
     assert task["id"] and mock.get("/_mock/tasks")["items"][0]["dueDateTime"] == "2026-11-27T00:00:00Z"
 
 
@@ -65,7 +69,7 @@ def test_planner_task_assigned_by_directory_id_with_a_link_in_its_details(graph,
     mock.seed()
     supervisor = graph.user_id("Alan.Turing@support.example.com")
     assert supervisor == directory_id("alan.turing@support.example.com")
-    task = graph.create_planner_task("plan-1", "Call back about #7", assignee_ids=[supervisor])
+    task = graph.create_planner_task("support-follow-ups", "Call back about #7", assignee_ids=[supervisor])
     url = "https://portal.support.example.com/tickets/7"
     graph.update_planner_task_details(task["id"], references={url: "Ticket #7"})
     graph.update_planner_task_details(task["id"], references={url: "Ticket #7"})  # again: same result
@@ -94,7 +98,7 @@ def test_calendar_event_in_a_local_zone_is_sent_in_utc(graph, mock):
     from zoneinfo import ZoneInfo
 
     start = datetime(2026, 11, 26, 9, 0, tzinfo=ZoneInfo("America/Los_Angeles"))  # tzname() is "PST"
-    graph.create_event("ada@support.example.com", "Follow up #8", "<p>Check</p>", start, transaction_id="t-8")
+    graph.create_event("support@support.example.com", "Follow up #8", "<p>Check</p>", start, transaction_id="t-8")
     (event,) = mock.get("/_mock/events")["items"]
     assert event["start"] == {"dateTime": "2026-11-26T17:00:00", "timeZone": "UTC"}
 
@@ -111,7 +115,7 @@ def test_transient_failures_are_retried_three_attempts_in_all(graph, mock):
         {"path": "planner", "status": 429, "times": 1, "retry_after": 0},
     )
     graph.send_mail("support@support.example.com", "a@example.org", "s", "<p>x</p>")
-    graph.create_planner_task("p", "t")
+    graph.create_planner_task("support-follow-ups", "t")
     assert len(mock.mail()) == 1 and len(mock.get("/_mock/tasks")["items"]) == 1
     sends = [r for r in mock.get("/_mock/requests")["items"] if r["path"].endswith("sendMail")]
     assert [r["status"] for r in sends] == [503, 503, 202]  # the SDK's own retries are off
@@ -127,7 +131,7 @@ def test_persistent_5xx_gives_up_after_three_attempts(graph, mock):
 def test_4xx_fails_at_once(graph, mock):
     mock.faults({"path": "planner", "status": 403, "times": 1})
     with pytest.raises(GraphRequestError, match="403"):
-        graph.create_planner_task("p", "t")
+        graph.create_planner_task("support-follow-ups", "t")
     with pytest.raises(GraphRequestError, match="400"):
         graph.send_mail("support@support.example.com", "not-an-address", "s", "<p>x</p>")
 
@@ -135,7 +139,7 @@ def test_4xx_fails_at_once(graph, mock):
 def test_timeout_counts_as_transient(mock, connections):
     graph = GraphClient(retry_policy=RetryPolicy(base_delay=0.01), timeout=0.5)
     mock.faults({"path": "planner", "delay_s": 1.5, "status": 504, "times": 1})
-    graph.create_planner_task("p", "after a slow answer")
+    graph.create_planner_task("support-follow-ups", "after a slow answer")
     assert [t["title"] for t in mock.get("/_mock/tasks")["items"]] == ["after a slow answer"]
 
 

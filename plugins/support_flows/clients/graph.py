@@ -44,8 +44,9 @@ class GraphError(AirflowException):
 class GraphRequestError(AirflowFailException):
     """Graph refused the request (4xx other than 429). Retrying the same request cannot help."""
 
-    def __init__(self, status: int, message: str, what: str):
-        super().__init__(f"Microsoft Graph refused {what} ({status}): {message}")
+    def __init__(self, status: int, message: str, what: str, hint: str | None = None):
+        said = f"{message.rstrip('.')}; {hint}" if hint else message
+        super().__init__(f"Microsoft Graph refused {what} ({status}): {said}")
         self.status = status
 
 
@@ -164,9 +165,11 @@ class GraphClient:
         what: str | None = None,
         expect: tuple[str, ...] = ("id",),
         expect_status: tuple[int, ...] = (200, 201),
+        not_found: str | None = None,
     ) -> Any:
         """One Graph request with the retry policy; the answer must have ``expect_status`` and,
-        for a JSON answer, the keys ``expect`` (else ``GraphResponseError`` says what was expected)."""
+        for a JSON answer, the keys ``expect`` (else ``GraphResponseError`` says what was expected).
+        ``not_found``: what to fix when Graph answers 404 (a setting naming what does not exist)."""
         what = what or f"{method} {url}"
 
         def attempt() -> Any:
@@ -175,7 +178,8 @@ class GraphClient:
             except _HttpStatusError as err:
                 if err.status == 429 or err.status >= 500:
                     raise TransientError(str(err), err.retry_after) from err
-                raise GraphRequestError(err.status, str(err.body), what) from err
+                hint = not_found if err.status == 404 else None
+                raise GraphRequestError(err.status, str(err.body), what, hint) from err
             except (httpx.TimeoutException, httpx.TransportError) as err:
                 raise TransientError(f"{type(err).__name__}: {err}") from err
             status, body = answer["status"], answer["body"]
@@ -231,6 +235,7 @@ class GraphClient:
             what=f"sendMail ({reference})" if reference else "sendMail",
             expect=(),
             expect_status=(202,),
+            not_found=f"the mailbox {sender} does not exist in the tenant; correct the setting sender_mailbox",
         )
 
     # --- calendar ---------------------------------------------------------------------------------------
@@ -265,6 +270,7 @@ class GraphClient:
             path_parameters={"user_id": mailbox},
             data=body,
             what=f"create event in {mailbox}'s calendar",
+            not_found=f"the mailbox {mailbox} does not exist in the tenant; correct the agent's e-mail in the backend",
         )
 
     def delete_event(self, mailbox: str, event_id: str) -> bool:
@@ -303,6 +309,7 @@ class GraphClient:
             data=content,
             headers={"Content-Type": content_type},
             what=f"upload {path}",
+            not_found=f"no SharePoint site {site_id}; correct the setting sharepoint_site_id",
         )
 
     # --- directory --------------------------------------------------------------------------------------
@@ -376,7 +383,13 @@ class GraphClient:
         if assignees:
             body["assignments"] = assignees
         # not the title in error messages: it quotes the ticket's subject, the customer's words
-        return self.request("POST", "planner/tasks", data=body, what=f"create Planner task in plan {plan_id}")
+        return self.request(
+            "POST",
+            "planner/tasks",
+            data=body,
+            what=f"create Planner task in plan {plan_id}",
+            not_found=f"no Planner plan {plan_id}; correct the setting planner_plan_id",
+        )
 
     def update_planner_task_details(
         self, task_id: str, *, description: str | None = None, references: dict[str, str] | None = None

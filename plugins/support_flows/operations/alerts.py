@@ -7,6 +7,9 @@ every task of every DAG.
   folded into the next alert instead of making a storm.
 - If Graph is down, the failure is kept as ``pending``; it goes out with the next alert, or at the
   latest with ``send_pending`` (the ``support_error_log`` DAG, every 10 minutes) once Graph answers.
+- An alert the mailbox cannot carry (Graph refuses it, or ``sender_mailbox`` is wrong) goes out at
+  once through the second channel, the chat webhook (``support_flows.clients.alert_webhook``),
+  saying why the e-mail did not.
 """
 
 from __future__ import annotations
@@ -146,6 +149,7 @@ def alert(store: ReportingStore, graph, settings: Settings, failure: Failure) ->
     except Exception as err:  # noqa: BLE001 - the alert must never hide the failure it reports
         log.error("could not send the failure alert (%s); it goes out with the next one", err)
         set_alert_status(store, [this], "pending")
+        by_webhook(subject, failure, err)
         return "pending"
     set_alert_status(store, [this, *waiting], "sent")
     return "sent"
@@ -241,7 +245,22 @@ def _send_alert(store: ReportingStore, graph, settings: Settings, failure: Failu
         return "sent_unlogged"
     except Exception as err:  # noqa: BLE001
         log.error("could not process the failure alert: %s", err)
+        by_webhook(f"[support-flows] {failure.dag_id}.{failure.task_id} failed: {failure.error_type}", failure, err)
         return None
+
+
+def by_webhook(subject: str, failure: Failure, mail_error: object) -> bool:
+    """The alert through the chat webhook, because the e-mail could not go: what failed, where its
+    log is, and why the mailbox did not carry it (addresses masked). Never raises."""
+    from support_flows.clients import alert_webhook
+
+    _, why = describe(mail_error)
+    text = (
+        f"{subject}\n{failure.message[:1000]}\nLog: {failure.log_url}\n"
+        f"(Sent here because the e-mail alert could not go out: {why[:600]}. "
+        "It is kept and e-mailed once Microsoft Graph takes it.)"
+    )
+    return alert_webhook.post(text)
 
 
 # --- the error log's queries -------------------------------------------------------------------------
