@@ -272,8 +272,21 @@ async def answer(request: Request, dag_id: str, run_id: str, wait_seconds: float
     body = {"run_id": run_id, **await asyncio.to_thread(outcome_of, dag_id, run_id)}
     if body["state"] in FINISHED:
         return JSONResponse(body)
-    location = str(request.url_for("flow_run", dag_id=dag_id, run_id=run_id))
+    location = location_of(request, dag_id, run_id)
     return JSONResponse(body, status_code=202, headers={"Location": location, "Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
+def location_of(request: Request, dag_id: str, run_id: str) -> str:
+    """Where the run's outcome will be: under Airflow's ``[api] base_url`` when it is set (the
+    address callers reach it at, https behind a proxy), else the address this request came to."""
+    from urllib.parse import quote
+
+    from airflow.configuration import conf
+
+    base = conf.get("api", "base_url", fallback="").rstrip("/")
+    if base.startswith(("http://", "https://")):
+        return f"{base}{URL_PREFIX}/flows/{quote(dag_id)}/runs/{quote(run_id, safe='')}"
+    return str(request.url_for("flow_run", dag_id=dag_id, run_id=run_id))
 
 
 def _wait_seconds(request: Request) -> float:
