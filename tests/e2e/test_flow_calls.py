@@ -50,6 +50,14 @@ def test_each_flow_is_one_call_that_answers_its_typed_outcome(stack):
     outcomes.check("support_ticket_created", {k: v for k, v in answer.items() if k not in outcomes_run_fields()})
     ticket_id = answer["ticket_id"]
     assert [f"#{ticket_id}" in m["subject"] for m in mails_to(stack, address)] == [True]  # the customer has it
+    # Airflow's audit log has the trigger, by the key's user, naming the fields, not their values
+    audit = Client(stack, "admin").session.get(
+        f"{stack.airflow_url}/api/v2/eventLogs",
+        params={"dag_id": "support_ticket_created", "run_id": answer["run_id"], "event": "trigger_dag_run"},
+        timeout=30,
+    )
+    (entry,) = audit.json()["event_logs"]
+    assert entry["owner"] == "powerapps" and "customer_email" in entry["extra"] and address not in entry["extra"]
 
     steps = [
         ("support_ticket_assigned", {"ticket_id": ticket_id, "agent_id": 3, "assigned_by": "PowerApps admin"},
