@@ -12,11 +12,15 @@ reaches a person; **hand_to_agent** keeps that promise for every state of the ti
 - with an agent (`assigned`, `in_progress`): the agent is told by e-mail, with the customer's words;
 - waiting in the queue: nothing to do (the reply is on the ticket as a customer note).
 
+The AI answer's e-mail has two links besides: "I still need help" is a reply like any other; "this
+solved my problem" (`answer_confirmed`) resolves the ticket as answered by AI at once and loads it
+into `ticket_facts`.
+
 An unknown ticket fails the run with a message naming it.
 
 **Outputs**: `{"ticket_id", "status", "outcome"}`; `outcome` is `queued_for_agent`,
 `reopened_to_agent`, `reopened_to_queue`, `new_ticket` (with `new_ticket_id`), `agent_told`,
-`already_waiting` or `with_agent`.
+`already_waiting`, `with_agent`, `resolved_as_confirmed` or `already_moved_on`.
 
 **Rerun**: safe; each note and e-mail is made once per reply (idempotency keys).
 """
@@ -41,7 +45,9 @@ def support_customer_replied():
     def hand_to_agent(params, rt=None) -> dict:
         from support_flows.flows import replies
 
-        return replies.handle_reply(rt, params["ticket_id"], params.get("note_id"))
+        return replies.handle_reply(
+            rt, params["ticket_id"], params.get("note_id"), confirmed=bool(params.get("answer_confirmed"))
+        )
 
     return hand_to_agent()  # the run's result
 

@@ -64,6 +64,7 @@ def create_app(
 ) -> Flask:
     """Build the mock. ``db_path`` defaults to $MOCK_DB_PATH or a fresh temporary file;
     ``extra_mailboxes`` exist in the directory beside the tenant's own (``tenant.MAILBOXES``)."""
+    from mock_backend.answer_page import bp as answer_bp
     from mock_backend.control import bp as control_bp
     from mock_backend.graph import MailboxThrottle, token_bp
     from mock_backend.graph import bp as graph_bp
@@ -86,7 +87,7 @@ def create_app(
     app.json.sort_keys = False
     store.init_db(db_path)
 
-    for blueprint in (api_bp, graph_bp, token_bp, control_bp, vault_bp, survey_bp):
+    for blueprint in (api_bp, graph_bp, token_bp, control_bp, vault_bp, survey_bp, answer_bp):
         app.register_blueprint(blueprint)
     app.add_url_rule("/health", "health", lambda: {"status": "ok"})
     app.before_request(_start_and_inject_faults)

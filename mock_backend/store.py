@@ -44,7 +44,8 @@ CREATE TABLE IF NOT EXISTS tickets (
     assigned_at TEXT,
     resolved_at TEXT,
     customer_replied_at TEXT,
-    resolved_by TEXT
+    resolved_by TEXT,
+    ai_answer_feedback TEXT
 );
 CREATE INDEX IF NOT EXISTS ix_tickets_status_activity ON tickets(status, last_activity_at);
 CREATE INDEX IF NOT EXISTS ix_tickets_status_updated ON tickets(status, updated_at);
@@ -84,6 +85,12 @@ CREATE TABLE IF NOT EXISTS surveys (
     ticket_id INTEGER NOT NULL UNIQUE REFERENCES tickets(id),
     token TEXT NOT NULL UNIQUE,
     created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS answer_links (
+    ticket_id INTEGER PRIMARY KEY REFERENCES tickets(id),
+    token TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL,
+    chosen_at TEXT
 );
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -161,6 +168,7 @@ DATA_TABLES = (
     "graph_mail",
     "events",
     "surveys",
+    "answer_links",
     "agent_feedback",
     "feedback",
     "notes",
@@ -182,7 +190,11 @@ def connect(path: str) -> sqlite3.Connection:
 
 
 # columns added after the first release: (table, column, type); a mock database from before gets them
-ADDED_COLUMNS = (("tickets", "customer_replied_at", "TEXT"), ("tickets", "resolved_by", "TEXT"))
+ADDED_COLUMNS = (
+    ("tickets", "customer_replied_at", "TEXT"),
+    ("tickets", "resolved_by", "TEXT"),
+    ("tickets", "ai_answer_feedback", "TEXT"),
+)
 
 
 def init_db(path: str) -> None:

@@ -15,7 +15,8 @@ from mock_backend.store import now_ts, parse_ts, to_ts, zone
 TICKET_COLUMNS = (
     "id, request_id, origin, customer_name, customer_email, subject, description, priority, channel, "
     "status, agent_id, assigned_by, ai_response, ai_confidence, resolution_summary, auto_submitted, "
-    "created_at, updated_at, last_activity_at, assigned_at, resolved_at, customer_replied_at, resolved_by"
+    "created_at, updated_at, last_activity_at, assigned_at, resolved_at, customer_replied_at, resolved_by, "
+    "ai_answer_feedback"
 )
 
 # What the AI "knows": (topic, keywords, confidence, answer). Deterministic, so tests can rely on it.

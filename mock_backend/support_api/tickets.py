@@ -283,6 +283,34 @@ def customer_reply(ticket_id: int):
     return note, 201 if created else 200
 
 
+@bp.post("/tickets/<int:ticket_id>/answer-links")
+def create_answer_links(ticket_id: int):
+    """The AI answer e-mail's two links (``mock_backend.answer_page`` serves them), one pair per ticket."""
+    import secrets
+
+    from mock_backend.support_api.common import public_url
+
+    with Tx(db()) as conn:
+        fetch_ticket(conn, ticket_id)
+        row = conn.execute("SELECT * FROM answer_links WHERE ticket_id = ?", (ticket_id,)).fetchone()
+        created = row is None
+        if created:
+            conn.execute(
+                "INSERT INTO answer_links (ticket_id, token, created_at) VALUES (?,?,?)",
+                (ticket_id, secrets.token_urlsafe(16), now_ts()),
+            )
+            row = conn.execute("SELECT * FROM answer_links WHERE ticket_id = ?", (ticket_id,)).fetchone()
+    base = f"{public_url()}/answer/{row['token']}"
+    links = {
+        "ticket_id": ticket_id,
+        "token": row["token"],
+        "solved_url": f"{base}/solved",
+        "help_url": f"{base}/help",
+        "created_at": row["created_at"],
+    }
+    return links, 201 if created else 200
+
+
 NOTE_COLUMNS = "id, ticket_id, author, author_type, body, key, created_at"
 
 

@@ -156,3 +156,89 @@ def test_an_ai_answered_ticket_the_ledger_never_saw_sent_goes_to_the_agents(run_
     assert mock.get(f"/api/tickets/{created['id']}")["status"] == "queued"
     (note,) = mock.get(f"/api/tickets/{created['id']}/notes")["items"]
     assert "could not be e-mailed" in note["body"] and "Try this." in note["body"]
+
+
+def answer_links(mock, ticket_id: int) -> dict[str, str]:
+    """The two links of the AI answer's e-mail, as the customer sees them."""
+    import re
+
+    (mail,) = [m for m in mock.mail() if f"#{ticket_id}" in m["subject"]]
+    found = dict(re.findall(r'href="([^"]+/answer/[^"/]+/(solved|help))"', mail["body"]))
+    return {kind: url for url, kind in found.items()}
+
+
+def watcher_runs(run_dag) -> list[dict]:
+    """Run the watcher; the reply-flow confs it started."""
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+
+    def confs() -> dict[str, dict]:
+        with create_session() as session:
+            return {r.run_id: r.conf for r in session.query(DagRun).filter(DagRun.dag_id == "support_customer_replied")}
+
+    before = confs()
+    assert run_dag("support_backend_events").state == "success"
+    return [conf for run_id, conf in confs().items() if run_id not in before]
+
+
+def test_this_solved_my_problem_resolves_the_ticket_as_confirmed_once(run_dag, mock):
+    import requests
+
+    ticket = ai_answered_ticket(run_dag, mock)
+    links = answer_links(mock, ticket["id"])
+    assert set(links) == {"solved", "help"}
+    page = requests.get(links["solved"], timeout=10)  # opening the link (a mail scanner too) changes nothing
+    assert page.status_code == 200 and "this solved my problem" in page.text.lower()
+    assert mock.get(f"/api/tickets/{ticket['id']}")["status"] == "ai_responded"
+
+    pressed = requests.post(links["solved"], timeout=10)
+    assert pressed.status_code == 200 and "Glad it helped" in pressed.text
+    again = requests.post(links["solved"], timeout=10)
+    assert "already told us" in again.text
+    (conf,) = watcher_runs(run_dag)  # one run for one click
+    assert conf == {"ticket_id": ticket["id"], "answer_confirmed": True}
+    result = run_dag("support_customer_replied", conf)
+    assert result.outputs["hand_to_agent"]["outcome"] == "resolved_as_confirmed"
+    resolved = mock.get(f"/api/tickets/{ticket['id']}")
+    assert resolved["status"] == "resolved" and resolved["resolved_by"] == "ai"
+    (fact,) = [f for f in ReportingStore().fetch_all("ticket_facts") if f["ticket_id"] == ticket["id"]]
+    assert fact["ai_answer_outcome"] == "confirmed" and fact["status"] == "resolved"
+    # the help link after that: the page says so, nothing changes
+    late = requests.post(links["help"], data={"words": "One more thing"}, timeout=10)
+    assert "already told us" in late.text and watcher_runs(run_dag) == []
+
+
+def test_i_still_need_help_hands_the_ticket_to_an_agent_with_the_customers_words(run_dag, mock):
+    import requests
+
+    ticket = ai_answered_ticket(run_dag, mock)
+    links = answer_links(mock, ticket["id"])
+    empty = requests.post(links["help"], data={"words": "  "}, timeout=10)
+    assert empty.status_code == 400 and "what you still need" in empty.text
+    sent = requests.post(links["help"], data={"words": "The reset link has expired."}, timeout=10)
+    assert sent.status_code == 200 and "An agent will get back to you" in sent.text
+    (conf,) = watcher_runs(run_dag)
+    assert conf["ticket_id"] == ticket["id"] and conf["note_id"]
+    result = run_dag("support_customer_replied", conf)
+    assert result.outputs["hand_to_agent"]["outcome"] == "queued_for_agent"
+    notes = mock.get(f"/api/tickets/{ticket['id']}/notes")["items"]
+    assert [n["body"] for n in notes if n["author_type"] == "customer"] == ["The reset link has expired."]
+    # the other link, now that the ticket is with the agents: nothing changes
+    assert "already asked for help" in requests.post(links["solved"], timeout=10).text
+    assert mock.get(f"/api/tickets/{ticket['id']}")["status"] == "queued"
+    from support_flows.core.facts import ai_answer_outcome
+
+    assert ai_answer_outcome(mock.get(f"/api/tickets/{ticket['id']}")) == "rejected"
+
+
+def test_a_link_after_the_ticket_moved_on_changes_nothing(run_dag, mock):
+    import requests
+
+    ticket = ai_answered_ticket(run_dag, mock)
+    links = answer_links(mock, ticket["id"])
+    mock.post(f"/api/tickets/{ticket['id']}/replies", {"body": "Hello?"})  # replied by e-mail first
+    run_dag("support_customer_replied", {"ticket_id": ticket["id"]})
+    page = requests.post(links["solved"], timeout=10)
+    assert "already with our team" in page.text
+    assert mock.get(f"/api/tickets/{ticket['id']}")["status"] == "queued"
+    assert requests.get(links["solved"].replace("/answer/", "/answer/x"), timeout=10).status_code == 404

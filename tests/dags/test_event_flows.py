@@ -40,6 +40,7 @@ def test_new_ticket_with_an_ai_answer_is_answered_by_email(run_dag, mock):
     assert asked == [
         "POST /api/tickets",
         f"POST /api/tickets/{number}/ai-response",
+        f"POST /api/tickets/{number}/answer-links",  # "this solved my problem" / "I still need help"
         "POST /graph/v1.0/users/support@support.example.com/sendMail",  # the answer counts once it went out
         f"PATCH /api/tickets/{number}",
     ]

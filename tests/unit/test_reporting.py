@@ -297,8 +297,8 @@ def test_version_6_adds_the_daily_summarys_ai_figures_keeping_the_days_reported(
             f"INSERT INTO {table} (report_date, timezone, created, resolved, ai_responded, backlog)"
             " VALUES ('2026-11-30', 'UTC', 4, 2, 1, 3)"
         )
-        conn.execute(sa.delete(tables.schema_version).where(tables.schema_version.c.version == 6))
-    assert ensure_schema(engine) == tables.SCHEMA_VERSION == 6
+        conn.execute(sa.delete(tables.schema_version).where(tables.schema_version.c.version >= 6))
+    assert ensure_schema(engine) == tables.SCHEMA_VERSION
     store = ReportingStore(engine=engine)
     (day,) = store.fetch_all("daily_summary")
     assert (day["created"], day["resolved_by_ai"], day["awaiting_customer"], day["assigned"]) == (4, None, None, None)
@@ -306,6 +306,29 @@ def test_version_6_adds_the_daily_summarys_ai_figures_keeping_the_days_reported(
     store.upsert("daily_summary", [{**row, "resolved_by_ai": 1, "awaiting_customer": 2, "assigned": 3}])
     (day,) = store.fetch_all("daily_summary")
     assert (day["resolved_by_ai"], day["awaiting_customer"], day["assigned"]) == (1, 2, 3)
+
+
+def test_version_7_adds_the_ai_answers_outcome_to_ticket_facts_keeping_the_rows(engine):
+    """A database at version 6 (ticket_facts without ai_answer_outcome, one row in it) gets the
+    column, empty for that row, and the next load fills it."""
+    ensure_schema(engine)
+    table = f'"{tables.ANALYTICS}"."ticket_facts"' if engine.dialect.name == "postgresql" else "ticket_facts"
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"ALTER TABLE {table} DROP COLUMN ai_answer_outcome")
+        conn.exec_driver_sql(
+            f"INSERT INTO {table} (ticket_id, customer_key, priority, channel, status, ai_responded, created_at,"
+            " source_updated_at) VALUES (7, 'k', 'normal', 'web', 'resolved', TRUE, '2026-11-30 10:00:00+00',"
+            " '2026-11-30 11:00:00+00')"
+        )
+        conn.execute(sa.delete(tables.schema_version).where(tables.schema_version.c.version == 7))
+    assert ensure_schema(engine) == tables.SCHEMA_VERSION == 7
+    store = ReportingStore(engine=engine)
+    (row,) = store.fetch_all("ticket_facts")
+    assert row["ticket_id"] == 7 and row["ai_answer_outcome"] is None
+    store.upsert(
+        "ticket_facts", [{**{k: v for k, v in row.items() if k != "loaded_at"}, "ai_answer_outcome": "confirmed"}]
+    )
+    assert store.fetch_all("ticket_facts")[0]["ai_answer_outcome"] == "confirmed"
 
 
 def test_moments_round_trip_and_only_move_forward(engine):

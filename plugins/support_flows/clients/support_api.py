@@ -271,6 +271,11 @@ class SupportApiHook(HttpHook):
     def iter_feedback(self, *, page_size: int = 500, **filters: Any) -> Iterator[dict]:
         return self.iter_pages("api/feedback", "feedback page", page_size, filters)
 
+    def create_answer_links(self, ticket_id: int) -> dict:
+        """The AI answer e-mail's "solved" and "still need help" links (one pair per ticket)."""
+        answer = self.request("POST", f"api/tickets/{int(ticket_id)}/answer-links")
+        return _expect(answer, ("solved_url", "help_url"), "answer links")
+
     def create_survey(self, ticket_id: int) -> dict:
         return _expect(self.request("POST", "api/surveys", json={"ticket_id": ticket_id}), ("id", "url"), "survey")
 
@@ -325,6 +330,7 @@ def _expect(payload: Any, keys: tuple[str, ...], what: str) -> Any:
 EVENT_DATA_IDS = {
     "ticket.created": ("ticket_id",),
     "ticket.customer_replied": ("ticket_id",),
+    "ticket.ai_answer_confirmed": ("ticket_id",),
     "feedback.submitted": ("feedback_id", "ticket_id"),
 }
 

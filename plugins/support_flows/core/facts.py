@@ -24,6 +24,23 @@ def customer_key(email: str, salt: str) -> str:
     return hmac.new(salt.encode(), email.strip().lower().encode(), hashlib.sha256).hexdigest()[:32]
 
 
+def ai_answer_outcome(ticket: dict) -> str | None:
+    """What became of the AI's answer (deflection): ``confirmed`` (the customer pressed "this solved
+    my problem"), ``rejected`` ("I still need help", or a reply), ``closed_silent`` (resolved as
+    answered by AI without a word), ``waiting`` (still on the customer); None without an AI answer."""
+    if not ticket.get("ai_response"):
+        return None
+    if ticket.get("ai_answer_feedback") == "solved":
+        return "confirmed"
+    if ticket.get("ai_answer_feedback") == "help" or ticket.get("customer_replied_at"):
+        return "rejected"
+    if ticket["status"] == "ai_responded":
+        return "waiting"
+    if ticket.get("resolved_by") == "ai":
+        return "closed_silent"
+    return None
+
+
 def ticket_fact(ticket: dict, salt: str) -> dict:
     created, resolved = moment(ticket["created_at"]), moment(ticket.get("resolved_at"))
     return {
@@ -34,6 +51,7 @@ def ticket_fact(ticket: dict, salt: str) -> dict:
         "status": ticket["status"],
         "agent_id": ticket.get("agent_id"),
         "ai_responded": bool(ticket.get("ai_response")),
+        "ai_answer_outcome": ai_answer_outcome(ticket),
         "created_at": created,
         "assigned_at": moment(ticket.get("assigned_at")),
         "resolved_at": resolved,

@@ -63,7 +63,8 @@ def _one_line(text: str, limit: int = 120) -> str:
 # --- the e-mails of the flows ----------------------------------------------------------------------
 
 
-def ai_answer_email(ticket: dict, answer: str) -> Email:
+def ai_answer_email(ticket: dict, answer: str, links: dict | None = None) -> Email:
+    """``links``: the backend's "solved" and "still need help" links (``solved_url``, ``help_url``)."""
     return Email(
         (ticket["customer_email"],),
         _one_line(f"[Ticket #{ticket['id']}] {ticket['subject']}"),
@@ -71,6 +72,7 @@ def ai_answer_email(ticket: dict, answer: str) -> Email:
             "ai_answer.html",
             ticket=ticket,
             answer=answer,
+            links=links,
             heading="Here is an answer to your request",
             preheader=f"Ticket #{ticket['id']}: an answer to your question",
         ),

@@ -131,6 +131,12 @@ def customer_replied() -> dict[str, Param]:
             type=["null", "integer"],
             minimum=1,
         ),
+        "answer_confirmed": Param(
+            False,
+            title="The AI's answer solved it",
+            description="The customer pressed 'this solved my problem' in the AI answer's e-mail.",
+            type="boolean",
+        ),
     }
 
 

@@ -17,6 +17,25 @@ from support_flows.flows.tickets import undelivered
 log = logging.getLogger(__name__)
 
 CLOSED_AS_AI = "Answered by the AI assistant; the customer did not reply within {hours} hours."
+CONFIRMED_BY_CUSTOMER = "Answered by the AI assistant; the customer confirmed that the answer solved the problem."
+
+
+def resolve_confirmed(rt: FlowRuntime, ticket_id: int) -> dict:
+    """The customer said the AI's answer solved it: resolved as answered by AI, loaded into
+    ``ticket_facts``. A ticket that moved on meanwhile (a reply, an agent) is left as it is."""
+    ticket = rt.api.get_ticket(ticket_id)
+    if ticket["status"] == "ai_responded":
+        try:
+            ticket = rt.api.resolve_ticket(ticket_id, None, CONFIRMED_BY_CUSTOMER, resolved_by="ai")
+        except SupportApiRequestError as err:
+            if err.status != 409:
+                raise
+            ticket = rt.api.get_ticket(ticket_id)
+    if ticket["status"] != "resolved" or ticket.get("resolved_by") != "ai":
+        log.info("ticket %s is %s: the confirmation changes nothing", ticket_id, ticket["status"])
+        return {"ticket_id": ticket_id, "status": ticket["status"], "outcome": "already_moved_on"}
+    rt.store.upsert("ticket_facts", [ticket_fact(ticket, rt.settings.customer_key_salt)])
+    return {"ticket_id": ticket_id, "status": "resolved", "outcome": "resolved_as_confirmed"}
 
 
 def hand_to_agent(rt: FlowRuntime, ticket_id: int) -> dict:

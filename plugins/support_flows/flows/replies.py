@@ -33,10 +33,13 @@ def reply_text(rt: FlowRuntime, ticket_id: int, note_id: int | None) -> str:
     return chosen["body"] if chosen else ""
 
 
-def handle_reply(rt: FlowRuntime, ticket_id: int, note_id: int | None = None) -> dict:
-    """What the reply does to the ticket; the outcome names it."""
-    from support_flows.flows.ai_answers import hand_to_agent
+def handle_reply(rt: FlowRuntime, ticket_id: int, note_id: int | None = None, confirmed: bool = False) -> dict:
+    """What the reply does to the ticket; the outcome names it. ``confirmed``: the customer pressed
+    "this solved my problem" under the AI's answer."""
+    from support_flows.flows.ai_answers import hand_to_agent, resolve_confirmed
 
+    if confirmed:
+        return resolve_confirmed(rt, ticket_id)
     ticket = rt.api.get_ticket(ticket_id)
     status = ticket["status"]
     reply = f"reply-{note_id}" if note_id else f"ticket-{ticket_id}:reply"

@@ -80,7 +80,9 @@ def deliver_answer(
     ticket_id = ticket["id"]
     count_customer_email(rt, ticket)
     try:
-        sent_now = rt.mailer.send(f"ticket-{ticket_id}:ai-answer", notifications.ai_answer_email(ticket, answer))
+        links = rt.api.create_answer_links(ticket_id)
+        email = notifications.ai_answer_email(ticket, answer, links)
+        sent_now = rt.mailer.send(f"ticket-{ticket_id}:ai-answer", email)
     except Exception:
         undelivered(rt, ticket_id, answer)
         raise

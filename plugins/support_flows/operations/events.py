@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 WATERMARK = "backend_events"
 LAGGING = "WatcherLagging"
-EVENT_TYPES = ("ticket.created", "ticket.customer_replied", "feedback.submitted")
+EVENT_TYPES = ("ticket.created", "ticket.customer_replied", "ticket.ai_answer_confirmed", "feedback.submitted")
 # Read this far past the cursor without finding anything to do, the trigger still fires, so the
 # cursor moves on and the next wait starts near the head of the feed.
 IDLE_SCAN_LIMIT = 1000
@@ -39,7 +39,7 @@ def is_relevant(event: dict) -> bool:
         return data.get("origin") == "channel"
     if event["type"] == "feedback.submitted":
         return data.get("source") == "survey"
-    return event["type"] == "ticket.customer_replied"
+    return event["type"] in ("ticket.customer_replied", "ticket.ai_answer_confirmed")
 
 
 def run_id_for(event: dict) -> str:
@@ -54,6 +54,9 @@ def flow_run_for(event: dict, api) -> dict | None:
         # the id only: the run reads the ticket from the API, so no customer data is in its conf
         conf = {"ticket_id": event["data"]["ticket_id"]}
         return {"trigger_dag_id": catalog.TICKET_CREATED, "trigger_run_id": run_id_for(event), "conf": conf}
+    if event["type"] == "ticket.ai_answer_confirmed":  # the answer e-mail's "this solved my problem"
+        conf = {"ticket_id": event["data"]["ticket_id"], "answer_confirmed": True}
+        return {"trigger_dag_id": catalog.CUSTOMER_REPLIED, "trigger_run_id": run_id_for(event), "conf": conf}
     if event["type"] == "ticket.customer_replied":
         conf = {"ticket_id": event["data"]["ticket_id"], "note_id": event["data"].get("note_id")}
         return {"trigger_dag_id": catalog.CUSTOMER_REPLIED, "trigger_run_id": run_id_for(event), "conf": conf}

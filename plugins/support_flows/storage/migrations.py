@@ -24,6 +24,7 @@ from support_flows.storage.tables import (
     reminders,
     schema_version,
     side_effects,
+    ticket_facts,
     watermarks,
 )
 
@@ -104,6 +105,17 @@ def _migrate_to_6(conn: sa.Connection) -> None:
             conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {name} INTEGER")
 
 
+def _migrate_to_7(conn: sa.Connection) -> None:
+    """``ticket_facts.ai_answer_outcome``: what became of an AI answer (deflection); empty for the
+    rows loaded before, until their ticket is loaded again."""
+    present = {
+        column["name"] for column in sa.inspect(conn).get_columns("ticket_facts", schema=_schema(conn, ticket_facts))
+    }
+    table = f'"{ANALYTICS}"."ticket_facts"' if _is_postgres(conn) else '"ticket_facts"'
+    if "ai_answer_outcome" not in present:
+        conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN ai_answer_outcome VARCHAR(16)")
+
+
 # Each step takes the schema from version N-1 to N. Add a step, never edit a released one; each
 # step must also hold when the tables it changes were just created in their latest form.
 MIGRATIONS = {
@@ -113,6 +125,7 @@ MIGRATIONS = {
     4: _migrate_to_4,
     5: _migrate_to_5,
     6: _migrate_to_6,
+    7: _migrate_to_7,
 }
 
 

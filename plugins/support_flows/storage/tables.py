@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 # On PostgreSQL the tables analysts read live in one schema and the package's own bookkeeping in
 # another, so the analyst role can be given the first alone. SQLite has no schemas: there both
 # map to the one database (``prepare_engine``).
@@ -29,6 +29,7 @@ ticket_facts = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("agent_id", sa.Integer),
     sa.Column("ai_responded", sa.Boolean, nullable=False),
+    sa.Column("ai_answer_outcome", sa.String(16)),  # deflection: core/facts.py ai_answer_outcome
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("assigned_at", sa.DateTime(timezone=True)),
     sa.Column("resolved_at", sa.DateTime(timezone=True)),

@@ -1,0 +1,131 @@
+"""The AI answer's two links (``/answer/<token>/solved`` and ``/answer/<token>/help``), in the e-mail
+that carries the AI's answer. Opening a link shows a page with one button (a GET changes nothing:
+mail scanners open links); pressing it records the customer's choice once, while the ticket still
+waits on them after the AI's answer:
+
+- "This solved my problem": ``ai_answer_feedback = solved`` and a ``ticket.ai_answer_confirmed``
+  event, from which the flows resolve the ticket as answered by AI;
+- "I still need help": the customer's words become a reply on the ticket (``ticket.customer_replied``,
+  the same as an e-mail reply), which the flows hand to an agent.
+
+A link used again, or after the ticket moved on, says what happened and changes nothing."""
+
+from __future__ import annotations
+
+from html import escape
+
+from flask import Blueprint, request
+
+from mock_backend import db
+from mock_backend.store import Tx, now_ts
+from mock_backend.survey_page import _page
+
+bp = Blueprint("answer_page", __name__)
+
+WORDS_MAX = 20000
+
+
+def _link(token: str):
+    return (
+        db()
+        .execute(
+            "SELECT l.token, l.chosen_at, t.id, t.subject, t.status, t.ai_answer_feedback, t.customer_name"
+            " FROM answer_links l JOIN tickets t ON t.id = l.ticket_id WHERE l.token = ?",
+            (token,),
+        )
+        .fetchone()
+    )
+
+
+def _settled(link):
+    """The page for a link that can no longer change anything, or None."""
+    if link is None:
+        return _page("Link not found", "<p>This link is not valid. Please check the link in your e-mail.</p>", 404)
+    if link["ai_answer_feedback"] == "solved":
+        return _page("Thank you", f"<p>You already told us that the answer solved ticket #{link['id']}.</p>")
+    if link["ai_answer_feedback"] == "help":
+        return _page("Thank you", f"<p>You already asked for help with ticket #{link['id']}: an agent has it.</p>")
+    if link["status"] != "ai_responded":
+        where = "is resolved" if link["status"] in ("resolved", "closed") else "is already with our team"
+        return _page("Nothing to do", f"<p>Ticket #{link['id']} {where}; this link no longer changes it.</p>")
+    return None
+
+
+@bp.get("/answer/<token>/solved")
+def solved_form(token: str):
+    link = _link(token)
+    return _settled(link) or _page(
+        "Did the answer solve your problem?",
+        f"<p>Ticket #{link['id']} ({escape(link['subject'])})</p>"
+        f'<form method="post" action="/answer/{escape(token)}/solved">'
+        '<button type="submit">Yes, this solved my problem</button></form>',
+    )
+
+
+@bp.post("/answer/<token>/solved")
+def solved(token: str):
+    from mock_backend.support_api.common import emit
+
+    with Tx(db()) as conn:
+        link = _link(token)
+        settled = _settled(link)
+        if settled:
+            return settled
+        now = now_ts()
+        conn.execute("UPDATE answer_links SET chosen_at = ? WHERE token = ?", (now, token))
+        conn.execute(
+            "UPDATE tickets SET ai_answer_feedback = 'solved', updated_at = ?, last_activity_at = ? WHERE id = ?",
+            (now, now, link["id"]),
+        )
+        emit(conn, "ticket.ai_answer_confirmed", {"ticket_id": link["id"]})
+    return _page("Thank you", f"<p>Glad it helped. Ticket #{link['id']} will be closed.</p>")
+
+
+def _help_form(token: str, link, error: str | None = None, words: str = "") -> str:
+    problem = f'<p class="error" role="alert">{escape(error)}</p>' if error else ""
+    return (
+        f"<p>Tell us what is still not working on ticket #{link['id']} ({escape(link['subject'])}); "
+        f"an agent will answer.</p>{problem}"
+        f'<form method="post" action="/answer/{escape(token)}/help">'
+        f'<p><label for="words">What do you still need?</label><br>'
+        f'<textarea id="words" name="words" maxlength="{WORDS_MAX}" required>{escape(words)}</textarea></p>'
+        '<button type="submit">Send to an agent</button></form>'
+    )
+
+
+@bp.get("/answer/<token>/help")
+def help_form(token: str):
+    link = _link(token)
+    return _settled(link) or _page("We are sorry the answer did not help", _help_form(token, link))
+
+
+@bp.post("/answer/<token>/help")
+def still_need_help(token: str):
+    from mock_backend.support_api.common import emit
+    from mock_backend.support_api.tickets import insert_note
+
+    words = request.form.get("words", "").strip()
+    with Tx(db()) as conn:
+        link = _link(token)
+        settled = _settled(link)
+        if settled:
+            return settled
+        if not words or len(words) > WORDS_MAX:
+            error = (
+                "Please tell us what you still need." if not words else f"Please keep it under {WORDS_MAX} characters."
+            )
+            return _page("We are sorry the answer did not help", _help_form(token, link, error, words), 400)
+        now = now_ts()
+        note, _ = insert_note(
+            conn,
+            link["id"],
+            {"author": link["customer_name"], "author_type": "customer", "body": words, "key": f"answer-link-{token}"},
+        )
+        conn.execute("UPDATE answer_links SET chosen_at = ? WHERE token = ?", (now, token))
+        conn.execute(
+            "UPDATE tickets SET ai_answer_feedback = 'help', customer_replied_at = COALESCE(customer_replied_at, ?)"
+            " WHERE id = ?",
+            (note["created_at"], link["id"]),
+        )
+        emit(conn, "ticket.customer_replied", {"ticket_id": link["id"], "note_id": note["id"]})
+    return _page("Thank you", f"<p>An agent will get back to you on ticket #{link['id']}.</p>")
