@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from support_flows.server.api_guard import MAX_BODY_BYTES, MAX_DEPTH, UnknownConfFieldGuard
+from support_flows.server.api_guard import MAX_BODY_BYTES, MAX_DEPTH, BodyRefused, UnknownConfFieldGuard, checked_body
 
 TICKET = {
     "customer_name": "Ana",
@@ -167,3 +167,21 @@ def test_the_asset_lookup_finds_the_one_producer(airflow_db):
     from support_flows.server.api_guard import sole_producer
 
     assert sole_producer(987654) is None  # no such asset: Airflow answers 404 itself
+
+
+@pytest.mark.parametrize(
+    "path, body, named",
+    [
+        (
+            "/api/v2/dags/support_ticket_assigned/dagRuns",
+            {"conf": {"ticket_id": 1, "agent_id": 2, "assigned_by": "a\x00b"}},
+            "conf.assigned_by",
+        ),
+        ("/api/v2/dags/support_ticket_created/dagRuns", {"conf": {"subject": ["x", "\x00"]}}, "conf.subject[1]"),
+    ],
+)
+def test_a_nul_character_in_a_field_is_400_naming_it_not_a_server_error(path, body, named):
+    """PostgreSQL cannot store a NUL in text or JSON: Airflow would answer 500 (schemathesis found it)."""
+    with pytest.raises(BodyRefused) as refused:
+        checked_body(path, json.dumps(body).encode())
+    assert refused.value.status == 400 and refused.value.detail.startswith(f"{named}: contains a NUL")

@@ -62,6 +62,23 @@ def nesting_depth(body: bytes) -> int:
     return deepest
 
 
+def nul_field(value, where: str) -> str | None:
+    """The first field (dotted path) whose text holds a NUL character, keys included, or None."""
+    if isinstance(value, str):
+        return where if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if "\x00" in str(key):
+                return where
+            if found := nul_field(item, f"{where}.{key}"):
+                return found
+    if isinstance(value, list):
+        for n, item in enumerate(value):
+            if found := nul_field(item, f"{where}[{n}]"):
+                return found
+    return None
+
+
 def check_run_body(dag_id: str, payload: dict, conf_field: str, run_id_field: str | None) -> None:
     """400 for what a body that starts runs of ``dag_id`` must not carry."""
     if allowed_conf_keys(dag_id) is None:
@@ -73,6 +90,9 @@ def check_run_body(dag_id: str, payload: dict, conf_field: str, run_id_field: st
     conf = payload.get(conf_field)
     if not isinstance(conf, dict):
         return  # Airflow answers a conf that is not an object itself
+    nul = nul_field(conf, conf_field)
+    if nul:  # PostgreSQL stores no NUL character in text or JSON: Airflow would fail with a 500
+        raise BodyRefused(400, f"{nul}: contains a NUL character (\\u0000), which no field may hold")
     watcher_fields = [name for name in watcher_only(dag_id) if conf.get(name) is not None]
     if watcher_fields:
         raise BodyRefused(400, f"{conf_field}.{watcher_fields[0]}: set by the event watcher only; leave it out")
