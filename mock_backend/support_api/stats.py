@@ -79,6 +79,23 @@ def daily_stats():
         "resolved_by_ai": _count(
             conn, f"SELECT COUNT(*) FROM tickets WHERE {resolved_in} AND resolved_by = 'ai'", (start, end)
         ),
+        # deflection: what became of the AI's answers that day
+        "ai_confirmed": _count(
+            conn,
+            f"SELECT COUNT(*) FROM tickets WHERE {resolved_in} AND resolved_by = 'ai' AND ai_answer_feedback = 'solved'",
+            (start, end),
+        ),
+        "ai_closed_silent": _count(
+            conn,
+            f"SELECT COUNT(*) FROM tickets WHERE {resolved_in} AND resolved_by = 'ai' AND ai_answer_feedback IS NULL",
+            (start, end),
+        ),
+        "ai_rejected": _count(
+            conn,
+            "SELECT COUNT(*) FROM tickets WHERE customer_replied_at >= ? AND customer_replied_at < ?"
+            " AND ai_response IS NOT NULL",
+            (start, end),
+        ),
         "backlog": backlog_at(conn, end),
         "unassigned_backlog": backlog_at(conn, end, unassigned_only=True),
         "awaiting_customer": awaiting_customer_at(conn, end),

@@ -242,3 +242,24 @@ def test_a_link_after_the_ticket_moved_on_changes_nothing(run_dag, mock):
     assert "already with our team" in page.text
     assert mock.get(f"/api/tickets/{ticket['id']}")["status"] == "queued"
     assert requests.get(links["solved"].replace("/answer/", "/answer/x"), timeout=10).status_code == 404
+
+
+def test_the_daily_summary_counts_what_became_of_the_ai_answers(run_dag, mock):
+    """Deflection in the report: one answer confirmed, one the customer still needed help with;
+    the e-mail shows both, and the analysts' row holds them."""
+    import requests
+
+    confirmed, rejected = ai_answered_ticket(run_dag, mock), ai_answered_ticket(run_dag, mock)
+    requests.post(answer_links(mock, confirmed["id"])["solved"], timeout=10)
+    requests.post(answer_links(mock, rejected["id"])["help"], data={"words": "Still broken."}, timeout=10)
+    for conf in watcher_runs(run_dag):
+        assert run_dag("support_customer_replied", conf).state == "success"
+    today = datetime.now(UTC).date().isoformat()
+    stats = today_stats(mock)
+    assert (stats["ai_confirmed"], stats["ai_rejected"], stats["ai_closed_silent"]) == (1, 1, 0)
+    assert stats["resolved_by_ai"] == 1
+    assert run_dag("support_daily_summary", {"report_date": today}).state == "success"
+    (mail,) = [m for m in mock.mail() if m["subject"].startswith("Daily support summary")]
+    assert "AI answers confirmed by the customer (solved)" in mail["body"]
+    (day,) = ReportingStore().fetch_all("daily_summary")
+    assert (day["ai_confirmed"], day["ai_rejected"], day["ai_closed_silent"]) == (1, 1, 0)

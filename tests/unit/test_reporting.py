@@ -320,8 +320,8 @@ def test_version_7_adds_the_ai_answers_outcome_to_ticket_facts_keeping_the_rows(
             " source_updated_at) VALUES (7, 'k', 'normal', 'web', 'resolved', TRUE, '2026-11-30 10:00:00+00',"
             " '2026-11-30 11:00:00+00')"
         )
-        conn.execute(sa.delete(tables.schema_version).where(tables.schema_version.c.version == 7))
-    assert ensure_schema(engine) == tables.SCHEMA_VERSION == 7
+        conn.execute(sa.delete(tables.schema_version).where(tables.schema_version.c.version >= 7))
+    assert ensure_schema(engine) == tables.SCHEMA_VERSION
     store = ReportingStore(engine=engine)
     (row,) = store.fetch_all("ticket_facts")
     assert row["ticket_id"] == 7 and row["ai_answer_outcome"] is None
@@ -329,6 +329,23 @@ def test_version_7_adds_the_ai_answers_outcome_to_ticket_facts_keeping_the_rows(
         "ticket_facts", [{**{k: v for k, v in row.items() if k != "loaded_at"}, "ai_answer_outcome": "confirmed"}]
     )
     assert store.fetch_all("ticket_facts")[0]["ai_answer_outcome"] == "confirmed"
+
+
+def test_version_8_adds_the_daily_summarys_deflection_figures_keeping_the_days_reported(engine):
+    ensure_schema(engine)
+    table = f'"{tables.ANALYTICS}"."daily_summary"' if engine.dialect.name == "postgresql" else "daily_summary"
+    with engine.begin() as conn:
+        for column in ("ai_confirmed", "ai_closed_silent", "ai_rejected"):
+            conn.exec_driver_sql(f"ALTER TABLE {table} DROP COLUMN {column}")
+        conn.exec_driver_sql(
+            f"INSERT INTO {table} (report_date, timezone, created, resolved, ai_responded, backlog)"
+            " VALUES ('2026-11-30', 'UTC', 4, 2, 1, 3)"
+        )
+        conn.execute(sa.delete(tables.schema_version).where(tables.schema_version.c.version == 8))
+    assert ensure_schema(engine) == tables.SCHEMA_VERSION == 8
+    store = ReportingStore(engine=engine)
+    (day,) = store.fetch_all("daily_summary")
+    assert (day["created"], day["ai_confirmed"], day["ai_closed_silent"], day["ai_rejected"]) == (4, None, None, None)
 
 
 def test_moments_round_trip_and_only_move_forward(engine):

@@ -116,6 +116,18 @@ def _migrate_to_7(conn: sa.Connection) -> None:
         conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN ai_answer_outcome VARCHAR(16)")
 
 
+def _migrate_to_8(conn: sa.Connection) -> None:
+    """``daily_summary`` holds the day's deflection figures its e-mail and CSV show (empty for the
+    days reported before)."""
+    present = {
+        column["name"] for column in sa.inspect(conn).get_columns("daily_summary", schema=_schema(conn, daily_summary))
+    }
+    table = f'"{ANALYTICS}"."daily_summary"' if _is_postgres(conn) else '"daily_summary"'
+    for name in ("ai_confirmed", "ai_closed_silent", "ai_rejected"):
+        if name not in present:
+            conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {name} INTEGER")
+
+
 # Each step takes the schema from version N-1 to N. Add a step, never edit a released one; each
 # step must also hold when the tables it changes were just created in their latest form.
 MIGRATIONS = {
@@ -126,6 +138,7 @@ MIGRATIONS = {
     5: _migrate_to_5,
     6: _migrate_to_6,
     7: _migrate_to_7,
+    8: _migrate_to_8,
 }
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 # On PostgreSQL the tables analysts read live in one schema and the package's own bookkeeping in
 # another, so the analyst role can be given the first alone. SQLite has no schemas: there both
 # map to the one database (``prepare_engine``).
@@ -78,6 +78,9 @@ daily_summary = sa.Table(
     sa.Column("resolved", sa.Integer, nullable=False),
     sa.Column("ai_responded", sa.Integer, nullable=False),
     sa.Column("resolved_by_ai", sa.Integer),  # version 6: every figure the e-mail and the CSV show
+    sa.Column("ai_confirmed", sa.Integer),  # version 8: deflection
+    sa.Column("ai_closed_silent", sa.Integer),
+    sa.Column("ai_rejected", sa.Integer),
     sa.Column("awaiting_customer", sa.Integer),
     sa.Column("assigned", sa.Integer),
     sa.Column("backlog", sa.Integer, nullable=False),
