@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import UTC, datetime, timedelta
 
@@ -79,6 +80,9 @@ def _row(
     if assigned and assigned > activity:
         assigned = activity
     updated = max(t for t in (activity, resolved, assigned, created) if t is not None)
+    # the agent answered when someone acted after the assignment, or resolved it
+    responded = resolved or (activity if assigned and activity > assigned else None)
+    waiting = [[to_ts(created), None]] if status in ("ai_responded", "pending") else []
     return (
         name,
         email,
@@ -98,13 +102,17 @@ def _row(
         to_ts(activity),
         to_ts(assigned) if assigned else None,
         to_ts(resolved) if resolved else None,
+        to_ts(responded) if responded else None,
+        to_ts(responded) if responded else None,
+        json.dumps(waiting),
     )
 
 
 INSERT_TICKET = (
     "INSERT INTO tickets (customer_name, customer_email, subject, description, priority, priority_rank,"
     " channel, status, agent_id, assigned_by, ai_response, ai_confidence, resolution_summary, created_at,"
-    " updated_at, last_activity_at, assigned_at, resolved_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    " updated_at, last_activity_at, assigned_at, resolved_at, first_response_at, agent_responded_at, waiting_periods)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 
 

@@ -64,6 +64,13 @@ CREATE TABLE IF NOT EXISTS notes (
     created_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS ix_notes_ticket ON notes(ticket_id);
+CREATE TABLE IF NOT EXISTS reopens (
+    id INTEGER PRIMARY KEY,
+    ticket_id INTEGER NOT NULL REFERENCES tickets(id),
+    agent_id INTEGER,
+    reopened_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ix_reopens_time ON reopens(reopened_at);
 CREATE TABLE IF NOT EXISTS feedback (
     id INTEGER PRIMARY KEY,
     ticket_id INTEGER NOT NULL UNIQUE REFERENCES tickets(id),
@@ -172,12 +179,15 @@ DATA_TABLES = (
     "agent_feedback",
     "feedback",
     "notes",
+    "reopens",
     "tickets",
     "agents",
 )
 
 PRIORITY_RANK = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
-OPEN_STATUSES = ("new", "ai_responded", "queued", "assigned", "in_progress")
+OPEN_STATUSES = ("new", "ai_responded", "queued", "assigned", "in_progress", "pending")
+# the ticket waits on the customer: an AI answer, or an agent's question (the SLA clocks pause)
+WAITING_STATUSES = ("ai_responded", "pending")
 
 
 def connect(path: str) -> sqlite3.Connection:
@@ -194,6 +204,12 @@ ADDED_COLUMNS = (
     ("tickets", "customer_replied_at", "TEXT"),
     ("tickets", "resolved_by", "TEXT"),
     ("tickets", "ai_answer_feedback", "TEXT"),
+    # the SLA clocks: the agent's first and latest response, the periods the ticket waited on the
+    # customer (a JSON list of [from, until]; until null while it waits), how often it was reopened
+    ("tickets", "first_response_at", "TEXT"),
+    ("tickets", "agent_responded_at", "TEXT"),
+    ("tickets", "waiting_periods", "TEXT NOT NULL DEFAULT '[]'"),
+    ("tickets", "reopen_count", "INTEGER NOT NULL DEFAULT 0"),
 )
 
 

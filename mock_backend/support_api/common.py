@@ -16,7 +16,7 @@ TICKET_COLUMNS = (
     "id, request_id, origin, customer_name, customer_email, subject, description, priority, channel, "
     "status, agent_id, assigned_by, ai_response, ai_confidence, resolution_summary, auto_submitted, "
     "created_at, updated_at, last_activity_at, assigned_at, resolved_at, customer_replied_at, resolved_by, "
-    "ai_answer_feedback"
+    "ai_answer_feedback, first_response_at, agent_responded_at, waiting_periods, reopen_count"
 )
 
 # What the AI "knows": (topic, keywords, confidence, answer). Deterministic, so tests can rely on it.
@@ -25,7 +25,39 @@ TICKET_COLUMNS = (
 def ticket_dict(row) -> dict:
     out = dict(row)
     out["auto_submitted"] = bool(out["auto_submitted"])
+    out["waiting_periods"] = [{"from": start, "until": end} for start, end in json.loads(out["waiting_periods"])]
     return out
+
+
+def status_changed(conn, ticket: dict, status: str, now: str) -> None:
+    """The SLA bookkeeping of a status change: a period waiting on the customer opens or closes,
+    a resolved ticket made open again counts as a reopen (for its agent)."""
+    from mock_backend.store import OPEN_STATUSES, WAITING_STATUSES
+
+    old = ticket["status"]
+    if old == status:
+        return
+    periods = [[p["from"], p["until"]] for p in ticket["waiting_periods"]]
+    if old in WAITING_STATUSES and periods and periods[-1][1] is None:
+        periods[-1][1] = now
+    if status in WAITING_STATUSES:
+        periods.append([now, None])
+    conn.execute("UPDATE tickets SET waiting_periods = ? WHERE id = ?", (json.dumps(periods), ticket["id"]))
+    if old in ("resolved", "closed") and status in OPEN_STATUSES:
+        conn.execute("UPDATE tickets SET reopen_count = reopen_count + 1 WHERE id = ?", (ticket["id"],))
+        conn.execute(
+            "INSERT INTO reopens (ticket_id, agent_id, reopened_at) VALUES (?,?,?)",
+            (ticket["id"], ticket["agent_id"], now),
+        )
+
+
+def agent_responded(conn, ticket_id: int, now: str) -> None:
+    """The agent answered (a note, work started, a question to the customer, the resolution): the
+    first-response time is set once, the agent's response clock starts again."""
+    conn.execute(
+        "UPDATE tickets SET first_response_at = COALESCE(first_response_at, ?), agent_responded_at = ? WHERE id = ?",
+        (now, now, ticket_id),
+    )
 
 
 def fetch_ticket(conn, ticket_id: int) -> dict:

@@ -55,14 +55,16 @@ def daily_stats():
         "SELECT COUNT(*), AVG(rating) FROM feedback WHERE created_at >= ? AND created_at < ?", (start, end)
     ).fetchone()
     by_agent = [
-        {"agent_id": row[0], "name": row[1], "resolved": row[2] or 0, "open": row[3] or 0}
+        {"agent_id": row[0], "name": row[1], "resolved": row[2] or 0, "open": row[3] or 0, "reopened": row[4] or 0}
         for row in conn.execute(
             "SELECT a.id, a.name,"
             " (SELECT COUNT(*) FROM tickets t WHERE t.agent_id = a.id AND t.resolved_at >= ? AND t.resolved_at < ?),"
             " (SELECT COUNT(*) FROM tickets t WHERE t.agent_id = a.id AND t.assigned_at < ?"
-            "   AND (t.resolved_at IS NULL OR t.resolved_at >= ?))"
+            "   AND (t.resolved_at IS NULL OR t.resolved_at >= ?)),"
+            # the agent who had resolved it when the customer's reply reopened it
+            " (SELECT COUNT(*) FROM reopens r WHERE r.agent_id = a.id AND r.reopened_at >= ? AND r.reopened_at < ?)"
             " FROM agents a WHERE a.role = 'agent' ORDER BY a.id",
-            (start, end, end, end),
+            (start, end, end, end, start, end),
         )
     ]
     return {
@@ -95,6 +97,9 @@ def daily_stats():
             "SELECT COUNT(*) FROM tickets WHERE customer_replied_at >= ? AND customer_replied_at < ?"
             " AND ai_response IS NOT NULL",
             (start, end),
+        ),
+        "reopened": _count(
+            conn, "SELECT COUNT(*) FROM reopens WHERE reopened_at >= ? AND reopened_at < ?", (start, end)
         ),
         "backlog": backlog_at(conn, end),
         "unassigned_backlog": backlog_at(conn, end, unassigned_only=True),
@@ -138,6 +143,9 @@ def stats_history():
                 ),
                 "resolved": _count(
                     conn, "SELECT COUNT(*) FROM tickets WHERE resolved_at >= ? AND resolved_at < ?", (start, end)
+                ),
+                "reopened": _count(
+                    conn, "SELECT COUNT(*) FROM reopens WHERE reopened_at >= ? AND reopened_at < ?", (start, end)
                 ),
                 "backlog": backlog_at(conn, end),
             }

@@ -9,6 +9,7 @@ from mock_backend.store import PRIORITY_RANK, Tx, day_bounds, now_ts
 from mock_backend.support_api import bp
 from mock_backend.support_api.common import (
     TICKET_COLUMNS,
+    agent_responded,
     arg_bool,
     arg_date,
     arg_int,
@@ -19,6 +20,7 @@ from mock_backend.support_api.common import (
     encode_cursor,
     fetch_agent_row,
     fetch_ticket,
+    status_changed,
     ticket_dict,
 )
 
@@ -112,7 +114,9 @@ def receive_channel_ticket():
     return _create("receiveChannelTicket", "channel")
 
 
-TICKET_STATUSES = {"new", "ai_responded", "queued", "assigned", "in_progress", "resolved", "closed"}
+TICKET_STATUSES = {"new", "ai_responded", "queued", "assigned", "in_progress", "pending", "resolved", "closed"}
+# an agent setting these has answered the customer: working on it, or asking them something
+AGENT_RESPONSE_STATUSES = ("in_progress", "pending")
 TICKET_SORTS = {
     "id": (["id"], "id"),
     "urgency": (["priority_rank", "created_at", "id"], "(priority_rank, created_at, id)"),
@@ -147,7 +151,11 @@ def ticket_filters() -> tuple[list[str], list]:
             where.append(clause)
             params.append(value)
     tz = arg_tz()
-    for name, column in (("created_on", "created_at"), ("resolved_on", "resolved_at")):
+    for name, column in (
+        ("created_on", "created_at"),
+        ("resolved_on", "resolved_at"),
+        ("responded_on", "first_response_at"),
+    ):
         day = arg_date(name)
         if day:
             where.append(f"{column} >= ? AND {column} < ?")
@@ -190,15 +198,18 @@ def get_ticket(ticket_id: int):
 def update_ticket(ticket_id: int):
     body = json_body("updateTicket")
     with Tx(db()) as conn:
-        fetch_ticket(conn, ticket_id)
+        ticket = fetch_ticket(conn, ticket_id)
         sets = [f"{field} = ?" for field in body]
         values = list(body.values())
         if "priority" in body:
             sets.append("priority_rank = ?")
             values.append(PRIORITY_RANK[body["priority"]])
-        conn.execute(
-            f"UPDATE tickets SET {', '.join(sets)}, updated_at = ? WHERE id = ?", [*values, now_ts(), ticket_id]
-        )
+        now = now_ts()
+        conn.execute(f"UPDATE tickets SET {', '.join(sets)}, updated_at = ? WHERE id = ?", [*values, now, ticket_id])
+        if "status" in body:
+            status_changed(conn, ticket, body["status"], now)
+            if body["status"] in AGENT_RESPONSE_STATUSES and body["status"] != ticket["status"]:
+                agent_responded(conn, ticket_id, now)
         return fetch_ticket(conn, ticket_id)
 
 
@@ -220,6 +231,7 @@ def assign_ticket(ticket_id: int):
             " updated_at = ?, last_activity_at = ? WHERE id = ?",
             (agent["id"], body["assigned_by"], now, now, now, ticket_id),
         )
+        status_changed(conn, ticket, "assigned", now)
         emit(conn, "ticket.assigned", {"ticket_id": ticket_id, "agent_id": agent["id"]})
         return fetch_ticket(conn, ticket_id)
 
@@ -249,6 +261,9 @@ def resolve_ticket(ticket_id: int):
             " resolved_by = ?, resolved_at = ?, updated_at = ?, last_activity_at = ? WHERE id = ?",
             (body["resolution_summary"], body.get("agent_id"), resolved_by, now, now, now, ticket_id),
         )
+        status_changed(conn, ticket, "resolved", now)
+        if resolved_by == "agent":  # the resolution answers the customer
+            agent_responded(conn, ticket_id, now)
         emit(
             conn,
             "ticket.resolved",
@@ -329,6 +344,8 @@ def insert_note(conn, ticket_id: int, body: dict) -> tuple[dict, bool]:
         conn.execute("UPDATE tickets SET updated_at = ? WHERE id = ?", (now, ticket_id))
     else:
         conn.execute("UPDATE tickets SET updated_at = ?, last_activity_at = ? WHERE id = ?", (now, now, ticket_id))
+    if body["author_type"] == "agent":  # a customer's message does not move the agent's clock
+        agent_responded(conn, ticket_id, now)
     return dict(conn.execute(f"SELECT {NOTE_COLUMNS} FROM notes WHERE id = ?", (cur.lastrowid,)).fetchone()), True
 
 

@@ -1,58 +1,91 @@
-"""Flow 4 against the demo data: tickets idle past 48 and 72 hours, digests, notes, the
-escalations table, and a second run that repeats nothing."""
+"""Flow 4 against the demo data: SLA policies per priority (a response and a resolution clock, a
+warning before the breach, the supervisor and a note at it), digests, the escalations table, and a
+second run that repeats nothing.
+
+The demo's running tickets (mock_backend/seed.py, ages in hours before the seed) and what the
+default policies (wall-clock hours, no business calendar) make of them:
+
+    row  priority  status       created  agent's last response  levels due
+    2    normal    assigned     60       50                     response warning (48)
+    3    urgent    assigned     70       60                     response and resolution breached (4, 24)
+    4    normal    assigned     90       80                     response breached (72)
+    5    low       assigned     130      100                    response warning (72; breach at 120)
+    7    urgent    queued       3        none                   response warning (2): nobody has it, the admins
+    0, 1, 6, 8, 9, 10: within every target; 11, 12 wait on the customer (their clocks pause)
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import json
 
 from support_flows.storage.reporting import ReportingStore
 
 NOTHING = {"reminder": [], "supervisor": []}
+ADMINS = ["support-admins@support.example.com"]
 
 
-def pairs(outputs: dict) -> set[tuple[int, str]]:
+def demo(mock) -> list[dict]:
+    """The demo tickets in the seed's order (row n of ``seed_demo`` is ``demo(mock)[n]``)."""
+    mock.seed()
+    return sorted(mock.get("/api/tickets", limit=1000)["items"], key=lambda t: t["id"])
+
+
+def levels(result) -> set[tuple[int, str]]:
     """(ticket id, level) of every escalation in the DAG's outputs."""
+    outputs = result.outputs["record_escalations"]
     return {(ticket_id, level) for level, ids in outputs["escalated"].items() for ticket_id in ids}
 
 
-def idle_hours(ticket: dict, now: datetime) -> float:
-    last = datetime.fromisoformat(ticket["last_activity_at"].replace("Z", "+00:00"))
-    return (now - last).total_seconds() / 3600
-
-
-def test_escalation_reminds_agents_tells_supervisors_and_records_levels(run_dag, mock, reporting_backend):
-    mock.seed()
-    now = datetime.now(UTC)
-    assigned = mock.get("/api/tickets", status="assigned", limit=1000)["items"]
-    over_48 = {t["id"] for t in assigned if idle_hours(t, now) >= 48}
-    over_72 = {t["id"] for t in assigned if idle_hours(t, now) >= 72}
-    assert over_72 and over_48 - over_72  # the demo data has both kinds
+def test_each_priority_is_held_to_its_own_targets_and_nothing_is_sent_twice(run_dag, mock, reporting_backend):
+    tickets = demo(mock)
+    t = [ticket["id"] for ticket in tickets]
 
     result = run_dag("support_escalate_stale_tickets")
     assert result.state == "success"
-    outputs = result.outputs["record_escalations"]
-    escalated = pairs(outputs)
-    assert escalated == {(t, "reminder") for t in over_48} | {(t, "supervisor") for t in over_72}
+    assert levels(result) == {
+        (t[2], "reminder"),
+        (t[3], "reminder"),
+        (t[3], "supervisor"),
+        (t[4], "reminder"),
+        (t[4], "supervisor"),
+        (t[5], "reminder"),
+        (t[7], "reminder"),
+    }
+    rows = ReportingStore().fetch_all("escalations")
+    assert {(r["ticket_id"], r["clock"], r["level"]) for r in rows} == {
+        (t[2], "response", "reminder"),
+        (t[3], "response", "reminder"),
+        (t[3], "response", "supervisor"),
+        (t[3], "resolution", "reminder"),
+        (t[3], "resolution", "supervisor"),
+        (t[4], "response", "reminder"),
+        (t[4], "response", "supervisor"),
+        (t[5], "response", "reminder"),
+        (t[7], "response", "reminder"),
+    }
+    targets = {(r["ticket_id"], r["clock"], r["level"]): r["target_hours"] for r in rows}
+    assert targets[(t[2], "response", "reminder")] == 48 and targets[(t[4], "response", "supervisor")] == 72
+    assert targets[(t[3], "response", "supervisor")] == 4 and targets[(t[5], "response", "reminder")] == 72
 
     mails = mock.mail()
-    reminders = [m for m in mails if m["subject"].startswith("Reminder")]
+    reminders = {m["to"][0]: m for m in mails if m["subject"].startswith("Reminder")}
+    # one digest per agent with a warning; the unassigned urgent ticket to the admins
+    assert len(reminders) == 4 and {"ada.lovelace@support.example.com", ADMINS[0]} <= set(reminders)
+    ada = reminders["ada.lovelace@support.example.com"]
+    assert f"#{t[2]}" in ada["body"] and f"#{t[3]}" in ada["body"] and f"#{t[4]}" not in ada["body"]
+    assert f"#{t[7]}" in reminders[ADMINS[0]]["body"] and "unassigned" in reminders[ADMINS[0]]["subject"]
     escalations = [m for m in mails if m["subject"].startswith("Escalation")]
-    agents_with_stale = {t["agent_id"] for t in assigned if t["id"] in over_48}
-    assert len(reminders) == len(agents_with_stale)  # one digest per agent
-    ada = next(m for m in reminders if m["to"] == ["ada.lovelace@support.example.com"])
-    ada_tickets = [t["id"] for t in assigned if t["agent_id"] == 3 and t["id"] in over_48]
-    assert len(ada_tickets) >= 2 and all(f"#{tid}" in ada["body"] for tid in ada_tickets)
     supervisors = {m["to"][0] for m in escalations}
-    assert supervisors <= {"grace.hopper@support.example.com", "alan.turing@support.example.com"} and supervisors
+    assert supervisors and supervisors <= {"grace.hopper@support.example.com", "alan.turing@support.example.com"}
+    bodies = " ".join(m["body"] for m in escalations)
+    assert f"#{t[3]}" in bodies and f"#{t[4]}" in bodies and f"#{t[2]}" not in bodies
 
-    for ticket_id in over_72:
-        notes = mock.get(f"/api/tickets/{ticket_id}/notes")["items"]
-        assert [n["author_type"] for n in notes] == ["system"] and "Escalated" in notes[0]["body"]
-        ticket = mock.get(f"/api/tickets/{ticket_id}")
-        assert ticket["last_activity_at"] == next(t for t in assigned if t["id"] == ticket_id)["last_activity_at"]
-
-    rows = ReportingStore().fetch_all("escalations")
-    assert {(r["ticket_id"], r["level"]) for r in rows} == escalated
+    # a note per breached clock, a system note that does not count as activity
+    notes = {i: mock.get(f"/api/tickets/{t[i]}/notes")["items"] for i in (2, 3, 4)}
+    assert notes[2] == []
+    assert sorted("resolution" in n["body"] for n in notes[3]) == [False, True]
+    assert [n["author_type"] for n in notes[4]] == ["system"] and "response target" in notes[4][0]["body"]
+    assert mock.get(f"/api/tickets/{t[4]}")["last_activity_at"] == tickets[4]["last_activity_at"]
 
     again = run_dag("support_escalate_stale_tickets")
     assert again.outputs["record_escalations"]["escalated"] == NOTHING
@@ -60,37 +93,50 @@ def test_escalation_reminds_agents_tells_supervisors_and_records_levels(run_dag,
     assert len(ReportingStore().fetch_all("escalations")) == len(rows)
 
 
-def test_a_ticket_with_new_activity_is_no_longer_escalated(run_dag, mock):
-    mock.seed()
-    now = datetime.now(UTC)
-    stale = [t for t in mock.get("/api/tickets", status="assigned", limit=1000)["items"] if idle_hours(t, now) >= 48]
-    for ticket in stale:
-        mock.post(
-            f"/api/tickets/{ticket['id']}/notes",
-            {"author": "Ada", "author_type": "agent", "body": "Called the customer."},
-        )
+def test_the_agents_response_restarts_the_response_clock_and_the_customers_message_does_not(run_dag, mock):
+    tickets = demo(mock)
+    t = [ticket["id"] for ticket in tickets]
+    for i in (3, 4, 5):
+        mock.post(f"/api/tickets/{t[i]}/notes", {"author": "Ada", "author_type": "agent", "body": "Called them."})
+    mock.post(f"/api/tickets/{t[2]}/replies", {"body": "Any news?"})  # the customer chases: clock runs on
+
     result = run_dag("support_escalate_stale_tickets")
-    assert result.outputs["record_escalations"]["escalated"] == NOTHING
-    assert mock.mail() == []
+    # row 3's resolution clock (urgent, 70 hours) runs on whatever the agent writes
+    assert levels(result) == {(t[2], "reminder"), (t[3], "reminder"), (t[3], "supervisor"), (t[7], "reminder")}
+    rows = ReportingStore().fetch_all("escalations")
+    assert {(r["ticket_id"], r["clock"]) for r in rows if r["ticket_id"] == t[3]} == {(t[3], "resolution")}
+
+
+def test_a_ticket_waiting_on_the_customer_is_not_escalated_and_every_open_status_is_covered(run_dag, mock):
+    tickets = demo(mock)
+    t = [ticket["id"] for ticket in tickets]
+    mock.patch(f"/api/tickets/{t[2]}", {"status": "pending"})  # the agent asked the customer something
+    mock.patch(f"/api/tickets/{t[7]}", {"status": "new"})  # not even queued yet: still on the clock
+    result = run_dag("support_escalate_stale_tickets")
+    escalated = {ticket_id for ticket_id, _ in levels(result)}
+    assert t[2] not in escalated and t[7] in escalated
+    assert mock.get(f"/api/tickets/{t[2]}")["waiting_periods"][-1]["until"] is None
 
 
 def test_business_hours_count_only_working_time(run_dag, mock, monkeypatch):
-    mock.seed()
-    # With only one working hour a day, no demo ticket has been idle 48 working hours.
+    demo(mock)
+    # With half a working hour a day, no demo ticket has reached even the urgent warning (2 hours).
     monkeypatch.setenv("AIRFLOW_VAR_SUPPORT_BUSINESS_DAYS", "Mon-Sun")
-    monkeypatch.setenv("AIRFLOW_VAR_SUPPORT_BUSINESS_HOURS", "09:00-10:00")
+    monkeypatch.setenv("AIRFLOW_VAR_SUPPORT_BUSINESS_HOURS", "09:00-09:30")
     result = run_dag("support_escalate_stale_tickets")
     assert result.outputs["record_escalations"]["escalated"] == NOTHING
 
 
-def test_thresholds_are_settings(run_dag, mock, monkeypatch):
-    mock.seed()
+def test_the_targets_are_settings(run_dag, mock, monkeypatch):
+    tickets = demo(mock)
+    t = [ticket["id"] for ticket in tickets]
+    # normal's response pair is the seed's two settings; sla_policies sets the rest
     monkeypatch.setenv("AIRFLOW_VAR_SUPPORT_ESCALATION_REMINDER_HOURS", "8")
     monkeypatch.setenv("AIRFLOW_VAR_SUPPORT_ESCALATION_SUPERVISOR_HOURS", "200")
-    now = datetime.now(UTC)
-    expected = {
-        t["id"] for t in mock.get("/api/tickets", status="assigned", limit=1000)["items"] if idle_hours(t, now) >= 8
-    }
+    monkeypatch.setenv(
+        "AIRFLOW_VAR_SUPPORT_SLA_POLICIES",
+        json.dumps({"urgent": {"response": [100, 200], "resolution": [100, 200]}, "low": {"response": [500, 600]}}),
+    )
     result = run_dag("support_escalate_stale_tickets")
-    assert {t for t, _ in pairs(result.outputs["record_escalations"])} == expected
-    assert {level for _, level in pairs(result.outputs["record_escalations"])} == {"reminder"}
+    # normal tickets past 8 hours on the response clock: rows 1 (30), 2 (50), 4 (80); urgent and low none
+    assert levels(result) == {(t[1], "reminder"), (t[2], "reminder"), (t[4], "reminder")}

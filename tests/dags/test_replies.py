@@ -112,3 +112,33 @@ def test_a_reply_to_a_ticket_with_its_agent_tells_the_agent(run_dag, mock):
     (mail,) = agent_mail(mock, agent["email"])[before:]
     assert "The customer replied" in mail["subject"] and "It broke again" in mail["body"]
     assert mock.get(f"/api/tickets/{ticket['id']}")["status"] == "assigned"
+
+
+def test_a_reply_to_a_ticket_pending_on_the_customer_gives_it_back_to_the_agent(run_dag, mock):
+    mock.seed()
+    ticket = mock.post("/api/tickets", TICKET)
+    mock.post(f"/api/tickets/{ticket['id']}/assign", {"agent_id": 4, "assigned_by": "admin"})
+    mock.patch(f"/api/tickets/{ticket['id']}", {"status": "pending"})  # the agent asked something
+    outcome = reply_through_the_feed(run_dag, mock, ticket["id"])
+    assert outcome["outcome"] == "agent_told" and outcome["status"] == "assigned"
+    after = mock.get(f"/api/tickets/{ticket['id']}")
+    # the SLA clocks run again; the pause is on record
+    assert after["status"] == "assigned" and after["waiting_periods"][-1]["until"] is not None
+
+
+def test_reopens_count_per_agent_and_ticket_in_the_reporting_tables(run_dag, mock):
+
+    from support_flows.storage.reporting import ReportingStore
+
+    mock.seed()
+    ticket = resolved_ticket(mock, agent_id=3)
+    assert reply_through_the_feed(run_dag, mock, ticket["id"])["outcome"] == "reopened_to_agent"
+    day = mock.get(f"/api/tickets/{ticket['id']}")["updated_at"][:10]  # the reopen's day (UTC, the default zone)
+    result = run_dag("support_analytics_load", {"load_date": day})
+    assert result.state == "success"
+    store = ReportingStore()
+    (fact,) = [r for r in store.fetch_all("ticket_facts") if r["ticket_id"] == ticket["id"]]
+    assert fact["reopen_count"] == 1 and fact["first_response_at"] is not None
+    agent_days = {(r["agent_id"], r["day"].isoformat()): r for r in store.fetch_all("agent_daily_performance")}
+    assert agent_days[(3, day)]["reopened"] == 1
+    assert all(r["reopened"] == 0 for (agent, d), r in agent_days.items() if d == day and agent != 3)

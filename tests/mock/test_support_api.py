@@ -425,3 +425,36 @@ def test_requests_share_pooled_connections_and_a_failed_one_leaves_no_transactio
     other.execute("BEGIN IMMEDIATE")  # the write lock is free again: the failed request was rolled back
     other.rollback()
     assert client.get(f"/api/tickets/{ticket['id']}").json["id"] == ticket["id"]
+
+
+def test_the_sla_bookkeeping_first_response_waiting_periods_and_reopens(seeded):
+    """What the SLA clocks read: the agent's responses (a customer's reply does not count), the
+    periods the ticket waited on the customer, and reopens (counted for the agent who had it)."""
+    client = seeded
+    ticket = conforms("createTicket", client.post("/api/tickets", json=NEW_TICKET))
+    tid = ticket["id"]
+    assert (ticket["first_response_at"], ticket["waiting_periods"], ticket["reopen_count"]) == (None, [], 0)
+    agent = client.get("/api/agents", query_string={"role": "agent"}).json["items"][0]
+    client.post(f"/api/tickets/{tid}/assign", json={"agent_id": agent["id"], "assigned_by": "admin"})
+    client.post(f"/api/tickets/{tid}/replies", json={"body": "Any news?"})
+    assert client.get(f"/api/tickets/{tid}").json["first_response_at"] is None  # the customer's words
+
+    asked = conforms("updateTicket", client.patch(f"/api/tickets/{tid}", json={"status": "pending"}))
+    assert asked["first_response_at"] == asked["agent_responded_at"] is not None  # a question is a response
+    assert [p["until"] for p in asked["waiting_periods"]] == [None]
+    back = client.patch(f"/api/tickets/{tid}", json={"status": "assigned"}).json
+    assert back["waiting_periods"][0]["until"] is not None
+    assert back["first_response_at"] == asked["first_response_at"]  # set once
+
+    day = datetime.now(UTC).date().isoformat()
+    responded = client.get("/api/tickets", query_string={"responded_on": day}).json["items"]
+    assert tid in [t["id"] for t in responded]
+
+    client.post(
+        f"/api/tickets/{tid}/resolve", json={"agent_id": agent["id"], "resolution_summary": "Reset the password."}
+    )
+    reopened = client.patch(f"/api/tickets/{tid}", json={"status": "queued"}).json
+    assert reopened["reopen_count"] == 1
+    stats = conforms("dailyStats", client.get("/api/stats/daily", query_string={"date": day}))
+    assert stats["reopened"] >= 1
+    assert next(a for a in stats["by_agent"] if a["agent_id"] == agent["id"])["reopened"] == 1

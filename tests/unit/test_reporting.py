@@ -341,11 +341,70 @@ def test_version_8_adds_the_daily_summarys_deflection_figures_keeping_the_days_r
             f"INSERT INTO {table} (report_date, timezone, created, resolved, ai_responded, backlog)"
             " VALUES ('2026-11-30', 'UTC', 4, 2, 1, 3)"
         )
-        conn.execute(sa.delete(tables.schema_version).where(tables.schema_version.c.version == 8))
-    assert ensure_schema(engine) == tables.SCHEMA_VERSION == 8
+        conn.execute(sa.delete(tables.schema_version).where(tables.schema_version.c.version >= 8))
+    assert ensure_schema(engine) == tables.SCHEMA_VERSION
     store = ReportingStore(engine=engine)
     (day,) = store.fetch_all("daily_summary")
     assert (day["created"], day["ai_confirmed"], day["ai_closed_silent"], day["ai_rejected"]) == (4, None, None, None)
+
+
+def test_version_9_keys_escalations_by_clock_and_adds_the_sla_columns_keeping_the_rows(engine):
+    """From version 8 as it was on disk: an escalation row (the response clock then), ticket facts,
+    agent days and summaries without the SLA columns."""
+    ensure_schema(engine)
+    pg = engine.dialect.name == "postgresql"
+
+    def name(table: str) -> str:
+        return f'"{tables.ANALYTICS}"."{table}"' if pg else f'"{table}"'
+
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"DROP TABLE {name('escalations')}")
+        conn.exec_driver_sql(
+            f"CREATE TABLE {name('escalations')} (ticket_id INTEGER NOT NULL, level VARCHAR(16) NOT NULL,"
+            " idle_since TIMESTAMP WITH TIME ZONE NOT NULL, agent_id INTEGER, supervisor_id INTEGER,"
+            " idle_hours FLOAT NOT NULL, escalated_at TIMESTAMP WITH TIME ZONE NOT NULL, dag_run_id VARCHAR(250),"
+            " loaded_at TIMESTAMP WITH TIME ZONE, PRIMARY KEY (ticket_id, level, idle_since))"
+        )
+        conn.exec_driver_sql(
+            f"INSERT INTO {name('escalations')} (ticket_id, level, idle_since, agent_id, supervisor_id, idle_hours,"
+            " escalated_at) VALUES (5, 'supervisor', '2026-11-28 10:00:00+00', 3, 1, 73.5, '2026-12-01 07:00:00+00')"
+        )
+        for table, columns in (
+            (
+                "ticket_facts",
+                (
+                    "first_response_at",
+                    "first_response_hours",
+                    "paused_hours",
+                    "first_response_breached",
+                    "resolution_breached",
+                    "reopen_count",
+                ),
+            ),
+            ("agent_daily_performance", ("reopened",)),
+            (
+                "daily_summary",
+                ("first_responses", "avg_first_response_hours", "sla_warnings", "sla_breaches", "reopened"),
+            ),
+        ):
+            for column in columns:
+                conn.exec_driver_sql(f"ALTER TABLE {name(table)} DROP COLUMN {column}")
+        conn.execute(sa.delete(tables.schema_version).where(tables.schema_version.c.version == 9))
+    assert ensure_schema(engine) == tables.SCHEMA_VERSION == 9
+    store = ReportingStore(engine=engine)
+    (row,) = store.fetch_all("escalations")
+    assert (row["ticket_id"], row["clock"], row["level"], row["idle_hours"]) == (5, "response", "supervisor", 73.5)
+    # the same ticket, level and start on the other clock is another row now
+    store.upsert("escalations", [{**row, "clock": "resolution", "target_hours": 24.0}])
+    assert sorted(r["clock"] for r in store.fetch_all("escalations")) == ["resolution", "response"]
+    for table, column in (
+        ("ticket_facts", "reopen_count"),
+        ("agent_daily_performance", "reopened"),
+        ("daily_summary", "sla_breaches"),
+    ):
+        assert column in {
+            c["name"] for c in sa.inspect(engine).get_columns(table, schema=tables.ANALYTICS if pg else None)
+        }
 
 
 def test_moments_round_trip_and_only_move_forward(engine):

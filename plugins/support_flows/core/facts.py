@@ -9,6 +9,7 @@ from collections import defaultdict
 from datetime import date
 
 from support_flows.clients.support_api import SupportApiHook
+from support_flows.core.sla import Clocks
 from support_flows.core.times import moment
 
 
@@ -41,7 +42,8 @@ def ai_answer_outcome(ticket: dict) -> str | None:
     return None
 
 
-def ticket_fact(ticket: dict, salt: str) -> dict:
+def ticket_fact(ticket: dict, salt: str, clocks: Clocks) -> dict:
+    """A ``ticket_facts`` row; ``clocks`` measures the SLA columns (working hours, pauses, breaches)."""
     created, resolved = moment(ticket["created_at"]), moment(ticket.get("resolved_at"))
     return {
         "ticket_id": ticket["id"],
@@ -56,6 +58,7 @@ def ticket_fact(ticket: dict, salt: str) -> dict:
         "assigned_at": moment(ticket.get("assigned_at")),
         "resolved_at": resolved,
         "resolution_hours": round((resolved - created).total_seconds() / 3600, 3) if resolved else None,
+        **clocks.facts(ticket),
         "source_updated_at": moment(ticket["updated_at"]),
     }
 
@@ -95,6 +98,7 @@ def agent_day_rows(api: SupportApiHook, day: date, tz: str) -> list[dict]:
                 "feedback_count": len(scores),
                 "rating_avg": round(sum(scores) / len(scores), 3) if scores else None,
                 "low_ratings": sum(1 for s in scores if s <= 2),
+                "reopened": agent.get("reopened", 0),
             }
         )
     return rows

@@ -77,8 +77,22 @@ class Settings:
     followup_reminder_hours: int = field(
         default=24, metadata={"doc": "how far ahead the agent's follow-up reminder is set"}
     )
-    escalation_reminder_hours: int = field(default=48, metadata={"doc": "idle hours before the agent is reminded"})
-    escalation_supervisor_hours: int = field(default=72, metadata={"doc": "idle hours before the supervisor is told"})
+    escalation_reminder_hours: int = field(
+        default=48,
+        metadata={"doc": "normal priority: working hours without a response before the agent is warned"},
+    )
+    escalation_supervisor_hours: int = field(
+        default=72,
+        metadata={"doc": "normal priority: working hours without a response before the supervisor is told (a breach)"},
+    )
+    sla_policies: str = field(
+        default="",
+        metadata={
+            "doc": "JSON: per priority, [warning, breach] working hours of the response and resolution clocks, e.g. "
+            '{"urgent": {"response": [1, 2], "resolution": [8, 16]}}; what is left out keeps the defaults '
+            "(docs/operations.md, SLA policies)"
+        },
+    )
     business_days: str = field(default="", metadata={"doc": "e.g. Mon-Fri; empty: ages count every hour"})
     business_hours: str = field(default="", metadata={"doc": "e.g. 09:00-17:00; with business_days"})
     holiday_country: str = field(

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from support_flows.clients.support_api import SupportApiRequestError
 from support_flows.core.facts import ticket_fact
 from support_flows.core.runtime import FlowRuntime
+from support_flows.core.sla import Clocks
 from support_flows.flows.tickets import undelivered
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,9 @@ def resolve_confirmed(rt: FlowRuntime, ticket_id: int) -> dict:
     if ticket["status"] != "resolved" or ticket.get("resolved_by") != "ai":
         log.info("ticket %s is %s: the confirmation changes nothing", ticket_id, ticket["status"])
         return {"ticket_id": ticket_id, "status": ticket["status"], "outcome": "already_moved_on"}
-    rt.store.upsert("ticket_facts", [ticket_fact(ticket, rt.settings.customer_key_salt)])
+    rt.store.upsert(
+        "ticket_facts", [ticket_fact(ticket, rt.settings.customer_key_salt, Clocks.from_settings(rt.settings))]
+    )
     return {"ticket_id": ticket_id, "status": "resolved", "outcome": "resolved_as_confirmed"}
 
 
@@ -56,6 +59,7 @@ def hand_to_agent(rt: FlowRuntime, ticket_id: int) -> dict:
         "queued": "already_waiting",
         "assigned": "with_agent",
         "in_progress": "with_agent",
+        "pending": "with_agent",
     }.get(ticket["status"], "already_resolved")
     log.info(
         "ticket %s is %s: the customer's reply is on the ticket, nothing to hand over", ticket_id, ticket["status"]
@@ -70,6 +74,7 @@ def close_unanswered(rt: FlowRuntime, now: datetime) -> dict:
     hours = rt.settings.ai_answer_close_hours
     cutoff = now - timedelta(hours=hours)
     closed = 0
+    clocks = Clocks.from_settings(rt.settings)
 
     def facts():
         nonlocal closed
@@ -87,7 +92,7 @@ def close_unanswered(rt: FlowRuntime, now: datetime) -> dict:
                 log.info("ticket %s changed since it was listed (the customer replied?): left open", ticket["id"])
                 continue
             closed += 1
-            yield ticket_fact(resolved, rt.settings.customer_key_salt)
+            yield ticket_fact(resolved, rt.settings.customer_key_salt, clocks)
 
     loaded = rt.store.upsert("ticket_facts", facts())  # streamed in batches by the store
     log.info("resolved %d AI answers without a reply for %d h; %d rows loaded into ticket_facts", closed, hours, loaded)

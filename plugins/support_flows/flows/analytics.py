@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 from support_flows.core.facts import agent_day_rows, feedback_fact, ticket_fact
 from support_flows.core.runtime import FlowRuntime
+from support_flows.core.sla import Clocks
 from support_flows.core.times import moment
 
 BATCH = 1000
@@ -55,9 +56,9 @@ def _load(rt: FlowRuntime, table: str, rows: Iterator[dict]) -> dict:
 def load_tickets(rt: FlowRuntime, day: date) -> dict:
     """Every ticket updated that day, as ``ticket_facts`` rows."""
     start, end = _bounds(day, rt.settings.timezone)
-    salt = rt.settings.customer_key_salt
+    salt, clocks = rt.settings.customer_key_salt, Clocks.from_settings(rt.settings)
     tickets = rt.api.iter_tickets(updated_after=start, updated_before=end, page_size=BATCH)
-    return _load(rt, "ticket_facts", (ticket_fact(t, salt) for t in tickets))
+    return _load(rt, "ticket_facts", (ticket_fact(t, salt, clocks) for t in tickets))
 
 
 def load_feedback(rt: FlowRuntime, day: date) -> dict:
@@ -77,7 +78,7 @@ def load_new_tickets(rt: FlowRuntime) -> dict:
     filters = {}
     if since:
         filters["updated_after"] = (since - OVERLAP).isoformat()
-    salt = rt.settings.customer_key_salt
+    salt, clocks = rt.settings.customer_key_salt, Clocks.from_settings(rt.settings)
     newest = since
 
     def facts() -> Iterator[dict]:
@@ -85,7 +86,7 @@ def load_new_tickets(rt: FlowRuntime) -> dict:
         for ticket in rt.api.iter_tickets(page_size=BATCH, **filters):
             updated = moment(ticket["updated_at"])
             newest = updated if newest is None else max(newest, updated)
-            yield ticket_fact(ticket, salt)
+            yield ticket_fact(ticket, salt, clocks)
 
     result = _load(rt, "ticket_facts", facts())
     if newest is not None and (since is None or newest > since):

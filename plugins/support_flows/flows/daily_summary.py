@@ -20,8 +20,9 @@ import sqlalchemy as sa
 from support_flows.core import notifications
 from support_flows.core.chart import trend_chart
 from support_flows.core.runtime import FlowRuntime
+from support_flows.core.sla import REMINDER, SUPERVISOR, Clocks, first_response_hours
 from support_flows.storage.reporting import ReportingStore
-from support_flows.storage.tables import flow_errors, flow_runs
+from support_flows.storage.tables import escalations, flow_errors, flow_runs
 
 CHART_CID = "daily-trend-chart"
 
@@ -30,10 +31,46 @@ def collect(rt: FlowRuntime, day: date) -> dict:
     tz = rt.settings.timezone
     return {
         "day": day.isoformat(),
-        "stats": rt.api.daily_stats(day, tz),
+        "stats": {**rt.api.daily_stats(day, tz), **sla_figures(rt, day, tz)},
         "history": rt.api.stats_history(day, 14, tz),
         "flow_health": flow_health(rt.store, day, tz),
     }
+
+
+def sla_figures(rt: FlowRuntime, day: date, tz: str) -> dict:
+    """The day's SLA figures: first responses and their average (working hours less the time
+    waiting on the customer, as ``ticket_facts`` measures them), warnings and breaches Flow 4 recorded."""
+    clocks = Clocks.from_settings(rt.settings)
+    hours = [
+        first_response_hours(ticket, clocks.calendar)
+        for ticket in rt.api.iter_tickets(responded_on=day.isoformat(), tz=tz, page_size=1000)
+    ]
+    hours = [h for h in hours if h is not None]
+    start, end = _day_bounds(day, tz)
+    query = (
+        sa.select(escalations.c.level, sa.func.count())
+        .where(
+            escalations.c.escalated_at >= _stored_time(rt.store, start),
+            escalations.c.escalated_at < _stored_time(rt.store, end),
+        )
+        .group_by(escalations.c.level)
+    )
+    with rt.store.engine.connect() as conn:
+        levels = dict(conn.execute(query).all())
+    return {
+        "first_responses": len(hours),
+        "avg_first_response_hours": round(sum(hours) / len(hours), 2) if hours else None,
+        "sla_warnings": levels.get(REMINDER, 0),
+        "sla_breaches": levels.get(SUPERVISOR, 0),
+    }
+
+
+def _day_bounds(day: date, tz: str) -> tuple[datetime, datetime]:
+    from datetime import time, timedelta
+
+    zone = ZoneInfo(tz)
+    start = datetime.combine(day, time.min, tzinfo=zone)
+    return start.astimezone(UTC), (start + timedelta(days=1)).astimezone(UTC)
 
 
 def flow_health(store, day: date, tz: str) -> list[dict]:
@@ -132,6 +169,11 @@ def to_csv(stats: dict, history: list[dict], health: list[dict]) -> str:
         "backlog",
         "unassigned_backlog",
         "avg_resolution_hours",
+        "first_responses",
+        "avg_first_response_hours",
+        "sla_warnings",
+        "sla_breaches",
+        "reopened",
         "feedback_count",
         "avg_rating",
     ):
@@ -216,6 +258,11 @@ def summary_row(rt: FlowRuntime, data: dict, report: dict) -> dict:
                 "backlog",
                 "unassigned_backlog",
                 "avg_resolution_hours",
+                "first_responses",
+                "avg_first_response_hours",
+                "sla_warnings",
+                "sla_breaches",
+                "reopened",
                 "feedback_count",
                 "avg_rating",
             )

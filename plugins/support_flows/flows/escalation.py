@@ -1,68 +1,68 @@
-"""Flow 4's steps: find assigned tickets idle past the thresholds, remind their agents (one digest
-each), tell the supervisors and note the escalation on the ticket, and record the level reached.
+"""Flow 4's steps: measure every running ticket against its priority's SLA policy (``core.sla``),
+warn the agents before a breach (one digest each; the admins for tickets nobody has), tell the
+supervisors at a breach and note it on the ticket, and record the levels reached.
 
-Idle time counts from the last activity of a person (``last_activity_at``: agent or customer);
-the notes the automation writes do not move it. A level is recorded per (ticket, level, idle
-since), so the next run does not repeat it, and a ticket with new activity starts afresh.
+The response clock starts at the creation and again at each assignment or response of the agent
+(a customer's message does not move it); the resolution clock at the creation. Both count working
+hours and pause while the ticket waits on the customer. A level is recorded per (ticket, clock,
+level, clock start), so the next run does not repeat it, and a response starts the clock afresh.
 
-Memory stays flat whatever the backlog: the first step streams the stale tickets into the
+Memory stays flat whatever the backlog: the first step streams the due levels into the
 ``escalation_candidates`` table (not XCom), the next ones stream them back per agent or supervisor,
-and a digest lists at most ``DIGEST_LIMIT`` tickets (the longest idle) and counts the rest.
+and a digest lists at most ``DIGEST_LIMIT`` tickets (the longest on the clock) and counts the rest.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 
-from support_flows.core import notifications
+from support_flows.core import notifications, sla
 from support_flows.core.business_time import BusinessCalendar
 from support_flows.core.runtime import FlowRuntime
-from support_flows.core.times import moment
 from support_flows.storage.loads import dialect_insert
 from support_flows.storage.reporting import ReportingStore
 from support_flows.storage.tables import escalation_candidates, escalations
 
-REMINDER, SUPERVISOR = "reminder", "supervisor"
+REMINDER, SUPERVISOR = sla.REMINDER, sla.SUPERVISOR
 DIGEST_LIMIT = 100  # tickets listed in one digest e-mail; the rest are counted
 NOTE_BATCH = 500
+CLOCK_NAMES = {sla.RESPONSE: "response", sla.RESOLUTION: "resolution"}
 
 
 def find_stale_tickets(rt: FlowRuntime, now: datetime, run_id: str) -> dict[str, int]:
-    """Store this run's candidates: assigned tickets idle past the reminder threshold, with each
-    level not yet recorded. Returns how many of each level. Running it again redoes the list."""
+    """Store this run's candidates: every level a running ticket's clocks reached and that is not
+    recorded yet. Returns how many of each level. Running it again redoes the list."""
     calendar = BusinessCalendar.from_settings(rt.settings)
-    reminder_h, supervisor_h = rt.settings.escalation_reminder_hours, rt.settings.escalation_supervisor_hours
-    # Working hours never exceed wall-clock hours, so this server-side filter is a safe superset.
-    cutoff = now - timedelta(hours=reminder_h)
+    policies = sla.policies(rt.settings)
     agents = _agents(rt)
 
-    def stale() -> Iterator[dict]:
-        for ticket in rt.api.iter_tickets(status="assigned", activity_before=cutoff.isoformat(), page_size=1000):
-            idle_since = moment(ticket["last_activity_at"])
-            idle = calendar.hours_between(idle_since, now)
-            for level, limit in ((REMINDER, reminder_h), (SUPERVISOR, supervisor_h)):
-                if idle >= limit:
-                    agent = agents.get(ticket["agent_id"], {})
-                    yield {
-                        "dag_run_id": run_id,
-                        "ticket_id": ticket["id"],
-                        "level": level,
-                        "agent_id": ticket["agent_id"],
-                        "supervisor_id": (agent.get("supervisor_id") or agent.get("id"))
-                        if level == SUPERVISOR
-                        else None,
-                        "subject": ticket["subject"],
-                        "priority": ticket["priority"],
-                        "idle_since": idle_since,
-                        "idle_hours": round(idle, 2),
-                    }
+    def due() -> Iterator[dict]:
+        statuses = ",".join(sla.RUNNING_STATUSES)
+        for ticket in rt.api.iter_tickets(status=statuses, page_size=1000):
+            for level in sla.due_levels(ticket, policies[ticket["priority"]], calendar, now):
+                agent = agents.get(ticket["agent_id"], {}) if ticket.get("agent_id") else {}
+                yield {
+                    "dag_run_id": run_id,
+                    "ticket_id": ticket["id"],
+                    "clock": level.clock,
+                    "level": level.level,
+                    "agent_id": ticket.get("agent_id"),  # None: nobody has it; the admins are told
+                    "supervisor_id": (agent.get("supervisor_id") or agent.get("id"))
+                    if level.level == SUPERVISOR
+                    else None,
+                    "subject": ticket["subject"],
+                    "priority": ticket["priority"],
+                    "idle_since": level.since,
+                    "idle_hours": level.hours,
+                    "target_hours": level.target.warning if level.level == REMINDER else level.target.breach,
+                }
 
-    counts = replace_escalation_candidates(rt.store, run_id, stale())
+    counts = replace_escalation_candidates(rt.store, run_id, due())
     return {REMINDER: counts.get(REMINDER, 0), SUPERVISOR: counts.get(SUPERVISOR, 0)}
 
 
@@ -78,9 +78,9 @@ def _agents(rt: FlowRuntime) -> dict[int, dict]:
 
 class Digest:
     """One person's digest: the first ``DIGEST_LIMIT`` tickets, the count, and an idempotency key
-    over all of them (the same tickets give the same key, so a rerun does not send it twice)."""
+    over all of them (the same levels give the same key, so a rerun does not send it twice)."""
 
-    def __init__(self, rt: FlowRuntime, kind: str, person_id: int, agents: dict[int, dict] | None = None):
+    def __init__(self, rt: FlowRuntime, kind: str, person_id: int | None, agents: dict[int, dict] | None = None):
         self.rt, self.kind, self.person_id, self.agents = rt, kind, person_id, agents or {}
         self.tickets: list[dict] = []
         self.total = 0
@@ -88,63 +88,83 @@ class Digest:
 
     def add(self, row: dict) -> None:
         self.total += 1
-        self._hash.update(f"{row['ticket_id']}@{_ts(row['idle_since'])},".encode())
+        self._hash.update(f"{row['ticket_id']}:{row['clock']}@{_ts(row['idle_since'])},".encode())
         if len(self.tickets) < DIGEST_LIMIT:
             agent = self.agents.get(row["agent_id"], {})
             self.tickets.append(
-                {**row, "agent_name": agent.get("name", "?"), "link": self.rt.ticket_link(row["ticket_id"])}
+                {
+                    **row,
+                    "agent_name": agent.get("name", "nobody yet"),
+                    "clock_name": CLOCK_NAMES[row["clock"]],
+                    "link": self.rt.ticket_link(row["ticket_id"]),
+                }
             )
 
     @property
     def key(self) -> str:
-        return f"escalation-{self.kind}-{self.person_id}-{self._hash.hexdigest()[:16]}"
+        return f"escalation-{self.kind}-{self.person_id or 'queue'}-{self._hash.hexdigest()[:16]}"
+
+
+def _admins(rt: FlowRuntime) -> dict:
+    """Who answers for the tickets nobody has: the support admins (they run the queue)."""
+    return {"id": None, "name": "support admins", "email": None, "to": tuple(rt.settings.admin_recipients)}
+
+
+def _plural(total: int, one: str, many: str) -> str:
+    return one if total == 1 else many
 
 
 def remind_agents(rt: FlowRuntime, run_id: str) -> dict[str, str]:
-    """One digest e-mail per agent listing their tickets that newly passed the reminder threshold."""
+    """One digest e-mail per agent listing their tickets that newly reached an SLA warning; the
+    tickets nobody has go to the admins in one digest."""
     agents = None
     statuses = {}
     for agent_id, rows in escalation_groups(rt.store, run_id, REMINDER, by="agent_id"):
         agents = agents or _agents(rt)
-        agent = agents[agent_id]
-        digest = Digest(rt, "reminder", agent_id)
+        person = agents[agent_id] if agent_id is not None else _admins(rt)
+        digest = Digest(rt, "reminder", agent_id, agents)
         for row in rows:
             digest.add(row)
         html = notifications.render(
             "escalation_reminder.html",
-            agent=agent,
+            agent=person,
+            queue=agent_id is None,
             tickets=digest.tickets,
             total=digest.total,
-            threshold=rt.settings.escalation_reminder_hours,
-            supervisor_threshold=rt.settings.escalation_supervisor_hours,
-            heading=f"{digest.total} ticket{'s' if digest.total > 1 else ''} waiting for you",
+            heading=f"{digest.total} {_plural(digest.total, 'ticket', 'tickets')} close to their SLA target",
         )
-        email = notifications.Email(
-            (agent["email"],), f"Reminder: {digest.total} of your tickets need a follow-up", html
+        to = person.get("to") or (person["email"],)
+        subject = (
+            f"Reminder: {digest.total} unassigned {_plural(digest.total, 'ticket', 'tickets')} near their SLA target"
+            if agent_id is None
+            else f"Reminder: {digest.total} of your tickets need a follow-up"
         )
-        statuses[agent["email"]] = "sent" if rt.mailer.send(digest.key, email) else "already_sent"
+        statuses[", ".join(to)] = (
+            "sent" if rt.mailer.send(digest.key, notifications.Email(to, subject, html)) else "already_sent"
+        )
     return statuses
 
 
 def tell_supervisors(rt: FlowRuntime, run_id: str) -> dict[str, str]:
-    """Note the escalation on each ticket (500 notes to a call), then one e-mail per supervisor."""
+    """Note each breach on its ticket (500 notes to a call), then one e-mail per supervisor (the
+    admins for tickets nobody has)."""
     agents = None
     statuses = {}
-    threshold = rt.settings.escalation_supervisor_hours
     for supervisor_id, rows in escalation_groups(rt.store, run_id, SUPERVISOR, by="supervisor_id"):
         agents = agents or _agents(rt)
         digest = Digest(rt, "supervisor", supervisor_id, agents)
         notes = []
         for row in rows:
             digest.add(row)
+            clock = CLOCK_NAMES[row["clock"]]
             notes.append(
                 {
                     "ticket_id": row["ticket_id"],
-                    "body": f"Escalated to the supervisor: no update for {row['idle_hours']:.0f} hours "
-                    f"(threshold {threshold} hours).",
+                    "body": f"Escalated: the {clock} target of a {row['priority']} ticket"
+                    f" ({row['target_hours']:g} working hours) is breached at {row['idle_hours']:.0f} hours.",
                     "author": "support-flows",
                     "author_type": "system",
-                    "key": f"escalation-note-{row['ticket_id']}-{_ts(row['idle_since'])}",
+                    "key": f"escalation-note-{row['ticket_id']}-{row['clock']}-{_ts(row['idle_since'])}",
                 }
             )
             if len(notes) == NOTE_BATCH:
@@ -152,19 +172,19 @@ def tell_supervisors(rt: FlowRuntime, run_id: str) -> dict[str, str]:
                 notes.clear()
         if notes:
             rt.api.add_notes(notes)
-        supervisor = agents[supervisor_id]
+        supervisor = agents[supervisor_id] if supervisor_id is not None else _admins(rt)
         html = notifications.render(
             "supervisor_escalation.html",
             supervisor=supervisor,
             tickets=digest.tickets,
             total=digest.total,
-            threshold=threshold,
-            heading=f"{digest.total} ticket{'s' if digest.total > 1 else ''} escalated to you",
+            heading=f"{digest.total} {_plural(digest.total, 'ticket', 'tickets')} escalated to you",
         )
+        to = supervisor.get("to") or (supervisor["email"],)
         email = notifications.Email(
-            (supervisor["email"],), f"Escalation: {digest.total} tickets without an update for {threshold} hours", html
+            to, f"Escalation: {digest.total} {_plural(digest.total, 'ticket', 'tickets')} past their SLA target", html
         )
-        statuses[supervisor["email"]] = "sent" if rt.mailer.send(digest.key, email) else "already_sent"
+        statuses[", ".join(to)] = "sent" if rt.mailer.send(digest.key, email) else "already_sent"
     return statuses
 
 
@@ -188,6 +208,7 @@ def replace_escalation_candidates(store: ReportingStore, run_id: str, rows: Iter
     # set-based, in the database: reading while the stream above writes would block on SQLite
     recorded = sa.exists().where(
         escalations.c.ticket_id == escalation_candidates.c.ticket_id,
+        escalations.c.clock == escalation_candidates.c.clock,
         escalations.c.level == escalation_candidates.c.level,
         escalations.c.idle_since == escalation_candidates.c.idle_since,
     )
@@ -226,7 +247,7 @@ def record_escalations(store: ReportingStore, run_id: str, now: datetime) -> dic
     """Move the run's candidates into ``escalations`` (one INSERT .. SELECT in the database,
     idempotent on its key); the escalated ticket ids of each level."""
     mine = escalation_candidates.c.dag_run_id == run_id
-    columns = ["ticket_id", "level", "idle_since", "agent_id", "supervisor_id", "idle_hours"]
+    columns = ["ticket_id", "clock", "level", "idle_since", "agent_id", "supervisor_id", "idle_hours", "target_hours"]
     rows = sa.select(
         *(escalation_candidates.c[name] for name in columns),
         sa.literal(now, escalations.c.escalated_at.type),
@@ -237,6 +258,7 @@ def record_escalations(store: ReportingStore, run_id: str, now: datetime) -> dic
         for level, ticket_id in conn.execute(
             sa.select(escalation_candidates.c.level, escalation_candidates.c.ticket_id)
             .where(mine)
+            .distinct()  # a ticket can reach a level on both clocks
             .order_by(escalation_candidates.c.level, escalation_candidates.c.ticket_id)
         ):
             escalated.setdefault(level, []).append(ticket_id)

@@ -5,7 +5,8 @@ a person, whatever the ticket's state, as the e-mails promise:
 - resolved within ``reopen_days``: reopened, to its agent if still available (assigned to them
   again and told by e-mail with the customer's words), else to the queue, with a note saying so;
 - resolved longer ago: a new ticket, linked both ways by notes, in the queue;
-- with an agent: the agent is told, with the customer's words;
+- with an agent: the agent is told, with the customer's words (a ticket ``pending`` on the customer
+  goes back to ``assigned``: the SLA clocks run again);
 - waiting in the queue: nothing to do (the reply is on the ticket as a customer note).
 
 Each note and e-mail has an idempotency key of the reply, so a repeated event or a rerun changes
@@ -51,7 +52,10 @@ def handle_reply(rt: FlowRuntime, ticket_id: int, note_id: int | None = None, co
         if resolved_at is not None and (now() - resolved_at).total_seconds() <= days * 86400:
             return reopen(rt, ticket, reply, reply_text(rt, ticket_id, note_id))
         return follow_up_ticket(rt, ticket, reply, reply_text(rt, ticket_id, note_id))
-    if status in ("assigned", "in_progress") and ticket.get("agent_id"):
+    if status in ("assigned", "in_progress", "pending") and ticket.get("agent_id"):
+        if status == "pending":  # the customer answered the agent's question: the agent's turn again
+            ticket = rt.api.update_ticket(ticket_id, status="assigned")
+            status = ticket["status"]
         agent = rt.api.get_agent(ticket["agent_id"])
         told = tell_agent(rt, ticket, agent, reply, reply_text(rt, ticket_id, note_id), reopened=False)
         return {"ticket_id": ticket_id, "status": status, "outcome": "agent_told", "agent_notification_status": told}

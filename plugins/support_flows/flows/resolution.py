@@ -6,6 +6,7 @@ from __future__ import annotations
 from support_flows.core import notifications
 from support_flows.core.facts import ticket_fact
 from support_flows.core.runtime import FlowRuntime
+from support_flows.core.sla import Clocks
 
 
 def resolve(rt: FlowRuntime, ticket_id: int, agent_id: int, summary: str) -> dict:
@@ -26,7 +27,9 @@ def notify_customer(rt: FlowRuntime, ticket_id: int) -> str:
 def load_reporting(rt: FlowRuntime, ticket_id: int) -> int:
     """The resolved ticket's row in ``ticket_facts`` (an upsert: a rerun rewrites the same row)."""
     ticket = rt.api.get_ticket(ticket_id)
-    return rt.store.upsert("ticket_facts", [ticket_fact(ticket, rt.settings.customer_key_salt)])
+    return rt.store.upsert(
+        "ticket_facts", [ticket_fact(ticket, rt.settings.customer_key_salt, Clocks.from_settings(rt.settings))]
+    )
 
 
 def send_survey(rt: FlowRuntime, ticket_id: int, requested: bool) -> dict:

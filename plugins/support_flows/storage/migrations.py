@@ -18,8 +18,10 @@ from support_flows.storage.tables import (
     SCHEMA_VERSION,
     TABLES,
     WRITER_ROLE,
+    agent_daily_performance,
     daily_summary,
     escalation_candidates,
+    escalations,
     metadata,
     reminders,
     schema_version,
@@ -128,6 +130,60 @@ def _migrate_to_8(conn: sa.Connection) -> None:
             conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {name} INTEGER")
 
 
+def _add_columns(conn: sa.Connection, table: sa.Table, names: tuple[str, ...]) -> None:
+    """``ALTER TABLE .. ADD COLUMN`` for each of ``names`` the table lacks, typed as declared."""
+    present = {column["name"] for column in sa.inspect(conn).get_columns(table.name, schema=_schema(conn, table))}
+    target = f'"{table.schema}"."{table.name}"' if _is_postgres(conn) else f'"{table.name}"'
+    for name in names:
+        if name not in present:
+            kind = table.c[name].type.compile(dialect=conn.dialect)
+            conn.exec_driver_sql(f"ALTER TABLE {target} ADD COLUMN {name} {kind}")
+
+
+def _migrate_to_9(conn: sa.Connection) -> None:
+    """SLA policies: ``escalations`` records a level per clock (``clock`` joins the key; the rows
+    before were the response clock), with its target; ``ticket_facts`` the first response, the
+    pauses, breaches and reopens; ``agent_daily_performance`` and ``daily_summary`` their day's
+    figures. The internal candidates (one run's scratch) are made again."""
+    escalation_candidates.drop(conn, checkfirst=True)
+    escalation_candidates.create(conn)
+    present = {c["name"] for c in sa.inspect(conn).get_columns("escalations", schema=_schema(conn, escalations))}
+    if "clock" not in present:
+        if _is_postgres(conn):
+            table = f'"{ANALYTICS}"."escalations"'
+            conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN clock VARCHAR(16) NOT NULL DEFAULT 'response'")
+            conn.exec_driver_sql(f"ALTER TABLE {table} ALTER COLUMN clock DROP DEFAULT")
+            conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN target_hours DOUBLE PRECISION")
+            key = sa.inspect(conn).get_pk_constraint("escalations", schema=ANALYTICS)["name"]
+            conn.exec_driver_sql(f'ALTER TABLE {table} DROP CONSTRAINT "{key}"')
+            conn.exec_driver_sql(f"ALTER TABLE {table} ADD PRIMARY KEY (ticket_id, clock, level, idle_since)")
+        else:  # SQLite changes no primary key in place: the table is made again
+            old = [c["name"] for c in sa.inspect(conn).get_columns("escalations")]
+            conn.exec_driver_sql('ALTER TABLE "escalations" RENAME TO "escalations_v8"')
+            escalations.create(conn)
+            names = ", ".join(old)
+            conn.exec_driver_sql(
+                f'INSERT INTO "escalations" ({names}, clock) SELECT {names}, \'response\' FROM "escalations_v8"'
+            )
+            conn.exec_driver_sql('DROP TABLE "escalations_v8"')
+    _add_columns(
+        conn,
+        ticket_facts,
+        (
+            "first_response_at",
+            "first_response_hours",
+            "paused_hours",
+            "first_response_breached",
+            "resolution_breached",
+            "reopen_count",
+        ),
+    )
+    _add_columns(conn, agent_daily_performance, ("reopened",))
+    _add_columns(
+        conn, daily_summary, ("first_responses", "avg_first_response_hours", "sla_warnings", "sla_breaches", "reopened")
+    )
+
+
 # Each step takes the schema from version N-1 to N. Add a step, never edit a released one; each
 # step must also hold when the tables it changes were just created in their latest form.
 MIGRATIONS = {
@@ -139,6 +195,7 @@ MIGRATIONS = {
     6: _migrate_to_6,
     7: _migrate_to_7,
     8: _migrate_to_8,
+    9: _migrate_to_9,
 }
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 # On PostgreSQL the tables analysts read live in one schema and the package's own bookkeeping in
 # another, so the analyst role can be given the first alone. SQLite has no schemas: there both
 # map to the one database (``prepare_engine``).
@@ -34,6 +34,13 @@ ticket_facts = sa.Table(
     sa.Column("assigned_at", sa.DateTime(timezone=True)),
     sa.Column("resolved_at", sa.DateTime(timezone=True)),
     sa.Column("resolution_hours", sa.Float),
+    # version 9: the SLA clocks (core/sla.py), in working hours less the time waiting on the customer
+    sa.Column("first_response_at", sa.DateTime(timezone=True)),
+    sa.Column("first_response_hours", sa.Float),
+    sa.Column("paused_hours", sa.Float),
+    sa.Column("first_response_breached", sa.Boolean),
+    sa.Column("resolution_breached", sa.Boolean),
+    sa.Column("reopen_count", sa.Integer),
     sa.Column("source_updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("loaded_at", sa.DateTime(timezone=True)),  # when this row was last written
     schema=ANALYTICS,
@@ -65,6 +72,7 @@ agent_daily_performance = sa.Table(
     sa.Column("feedback_count", sa.Integer, nullable=False, default=0),
     sa.Column("rating_avg", sa.Float),
     sa.Column("low_ratings", sa.Integer, nullable=False, default=0),
+    sa.Column("reopened", sa.Integer),  # version 9: the agent's tickets reopened that day
     sa.Column("loaded_at", sa.DateTime(timezone=True)),  # when this row was last written
     schema=ANALYTICS,
 )
@@ -86,6 +94,11 @@ daily_summary = sa.Table(
     sa.Column("backlog", sa.Integer, nullable=False),
     sa.Column("unassigned_backlog", sa.Integer),
     sa.Column("avg_resolution_hours", sa.Float),
+    sa.Column("first_responses", sa.Integer),  # version 9: the SLA figures
+    sa.Column("avg_first_response_hours", sa.Float),
+    sa.Column("sla_warnings", sa.Integer),
+    sa.Column("sla_breaches", sa.Integer),
+    sa.Column("reopened", sa.Integer),
     sa.Column("feedback_count", sa.Integer),
     sa.Column("avg_rating", sa.Float),
     sa.Column("report_html_path", sa.String(400)),
@@ -98,11 +111,13 @@ escalations = sa.Table(
     "escalations",
     metadata,
     sa.Column("ticket_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("clock", sa.String(16), primary_key=True),  # version 9: SLA policies (response, resolution)
     sa.Column("level", sa.String(16), primary_key=True),
     sa.Column("idle_since", sa.DateTime(timezone=True), primary_key=True),
     sa.Column("agent_id", sa.Integer),
     sa.Column("supervisor_id", sa.Integer),
     sa.Column("idle_hours", sa.Float, nullable=False),
+    sa.Column("target_hours", sa.Float),
     sa.Column("escalated_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("dag_run_id", sa.String(250)),
     sa.Column("loaded_at", sa.DateTime(timezone=True)),  # when this row was last written
@@ -183,6 +198,7 @@ escalation_candidates = sa.Table(
     metadata,
     sa.Column("dag_run_id", sa.String(250), primary_key=True),
     sa.Column("ticket_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("clock", sa.String(16), primary_key=True),
     sa.Column("level", sa.String(16), primary_key=True),
     sa.Column("agent_id", sa.Integer),
     sa.Column("supervisor_id", sa.Integer),
@@ -190,6 +206,7 @@ escalation_candidates = sa.Table(
     sa.Column("priority", sa.String(16), nullable=False),
     sa.Column("idle_since", sa.DateTime(timezone=True), nullable=False),
     sa.Column("idle_hours", sa.Float, nullable=False),
+    sa.Column("target_hours", sa.Float, nullable=False),
     schema=INTERNAL,
 )
 
