@@ -76,8 +76,8 @@ def fetch_agent_row(conn, agent_id: int, field: str = "agent_id"):
 
 def agent_dict(conn, row) -> dict:
     workload = conn.execute(
-        f"SELECT COUNT(*) FROM tickets WHERE agent_id = ? AND status IN ({','.join('?' * 2)})",
-        (row["id"], "assigned", "in_progress"),
+        f"SELECT COUNT(*) FROM tickets WHERE agent_id = ? AND status IN ({','.join('?' * 3)})",
+        (row["id"], "assigned", "in_progress", "pending"),  # a question to the customer is still the agent's
     ).fetchone()[0]
     ratings = conn.execute(
         "SELECT COUNT(*), AVG(rating), SUM(rating <= 2) FROM agent_feedback WHERE agent_id = ?", (row["id"],)

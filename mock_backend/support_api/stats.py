@@ -32,6 +32,17 @@ def backlog_at(conn, moment: str, unassigned_only: bool = False) -> int:
     return _count(conn, sql, {"m": moment})
 
 
+def paused_at(conn, moment: str) -> int:
+    """Open tickets whose SLA clocks stand still at ``moment``: in a period waiting on the customer."""
+    return _count(
+        conn,
+        f"SELECT COUNT(*) FROM tickets WHERE {_OPEN_AT} AND EXISTS (SELECT 1 FROM json_each(waiting_periods) w"
+        " WHERE json_extract(w.value, '$[0]') < :m"
+        " AND (json_extract(w.value, '$[1]') IS NULL OR json_extract(w.value, '$[1]') >= :m))",
+        {"m": moment},
+    )
+
+
 def awaiting_customer_at(conn, moment: str) -> int:
     """AI answers still open at ``moment`` that wait for the customer's reply (or the time-out)."""
     return _count(conn, f"SELECT COUNT(*) FROM tickets WHERE {_OPEN_AT} AND {_WITH_CUSTOMER_AT}", {"m": moment})
@@ -104,6 +115,7 @@ def daily_stats():
         "backlog": backlog_at(conn, end),
         "unassigned_backlog": backlog_at(conn, end, unassigned_only=True),
         "awaiting_customer": awaiting_customer_at(conn, end),
+        "sla_paused": paused_at(conn, end),
         "avg_resolution_hours": round(avg, 2) if avg is not None else None,
         "feedback_count": fb[0],
         "avg_rating": round(fb[1], 2) if fb[1] is not None else None,

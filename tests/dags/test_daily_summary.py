@@ -107,3 +107,32 @@ def test_one_time_zone_drives_the_schedule_and_the_report_day_across_midnight(ru
     when = datetime(2026, 11, 26, 2, 30, tzinfo=UTC)  # 2026-11-25 18:30 in Los Angeles
     result = run_dag("support_daily_summary", {}, logical_date=when)
     assert result.outputs["record_summary"]["report_date"] == "2026-11-25"
+
+
+def test_the_days_sla_figures_count_first_responses_warnings_breaches_and_reopens(run_dag, mock):
+    mock.seed()
+    escalation = run_dag("support_escalate_stale_tickets")
+    assert escalation.state == "success"
+    today = datetime.now(UTC).date()
+    responded = [
+        t
+        for t in mock.get("/api/tickets", limit=1000)["items"]
+        if t["first_response_at"] and t["first_response_at"].startswith(today.isoformat())
+    ]
+
+    def hours(t: dict) -> float:
+        start, end = (datetime.fromisoformat(t[k].replace("Z", "+00:00")) for k in ("created_at", "first_response_at"))
+        return (end - start).total_seconds() / 3600
+
+    result = run_dag("support_daily_summary", {"report_date": today.isoformat()})
+    assert result.state == "success", result
+    (row,) = ReportingStore().fetch_all("daily_summary")
+    # the demo's escalations (tests/dags/test_escalation.py): six warnings, three breaches
+    assert (row["sla_warnings"], row["sla_breaches"]) == (6, 3)
+    assert row["first_responses"] == len(responded)
+    if responded:  # the seed's responses are hours ago: before midnight they may fall on yesterday
+        assert row["avg_first_response_hours"] == round(sum(map(hours, responded)) / len(responded), 2)
+    assert row["reopened"] == 0
+    assert row["sla_paused"] == 2  # the demo's two AI answers wait on the customer
+    (mail,) = mock.mail()[-1:]
+    assert "SLA breaches escalated" in mail["body"]

@@ -384,7 +384,14 @@ def test_version_9_keys_escalations_by_clock_and_adds_the_sla_columns_keeping_th
             ("agent_daily_performance", ("reopened",)),
             (
                 "daily_summary",
-                ("first_responses", "avg_first_response_hours", "sla_warnings", "sla_breaches", "reopened"),
+                (
+                    "first_responses",
+                    "avg_first_response_hours",
+                    "sla_warnings",
+                    "sla_breaches",
+                    "reopened",
+                    "sla_paused",
+                ),
             ),
         ):
             for column in columns:

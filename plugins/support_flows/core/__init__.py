@@ -9,6 +9,7 @@
 - ``facts``: rows of the reporting tables built from the Support API's objects, the customer key
 - ``times``: the Support API's times as aware times, and now
 - ``business_time``: ages in business hours, with the business calendar
+- ``sla``: SLA policies per priority, the response and resolution clocks, their pauses
 - ``chart``: the daily report's PNG chart
 - ``metrics``: the package's own StatsD metrics (watcher lag, trigger to e-mail)
 """

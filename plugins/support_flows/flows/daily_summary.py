@@ -174,6 +174,7 @@ def to_csv(stats: dict, history: list[dict], health: list[dict]) -> str:
         "sla_warnings",
         "sla_breaches",
         "reopened",
+        "sla_paused",
         "feedback_count",
         "avg_rating",
     ):
@@ -263,6 +264,7 @@ def summary_row(rt: FlowRuntime, data: dict, report: dict) -> dict:
                 "sla_warnings",
                 "sla_breaches",
                 "reopened",
+                "sla_paused",
                 "feedback_count",
                 "avg_rating",
             )

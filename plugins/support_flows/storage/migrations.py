@@ -180,7 +180,9 @@ def _migrate_to_9(conn: sa.Connection) -> None:
     )
     _add_columns(conn, agent_daily_performance, ("reopened",))
     _add_columns(
-        conn, daily_summary, ("first_responses", "avg_first_response_hours", "sla_warnings", "sla_breaches", "reopened")
+        conn,
+        daily_summary,
+        ("first_responses", "avg_first_response_hours", "sla_warnings", "sla_breaches", "reopened", "sla_paused"),
     )
 
 

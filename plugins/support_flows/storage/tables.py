@@ -99,6 +99,7 @@ daily_summary = sa.Table(
     sa.Column("sla_warnings", sa.Integer),
     sa.Column("sla_breaches", sa.Integer),
     sa.Column("reopened", sa.Integer),
+    sa.Column("sla_paused", sa.Integer),
     sa.Column("feedback_count", sa.Integer),
     sa.Column("avg_rating", sa.Float),
     sa.Column("report_html_path", sa.String(400)),
