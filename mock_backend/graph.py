@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from flask import Blueprint, Response, jsonify, request, url_for
 
 from mock_backend import db, tenant
+from mock_backend.graph_schema import graph_schema
 from mock_backend.store import Tx, now_ts
 
 bp = Blueprint("graph", __name__, url_prefix="/graph/v1.0")
@@ -83,6 +84,16 @@ def _body() -> dict:
     if not isinstance(body, dict):
         raise GraphError(400, "BadRequest", "Expected a JSON object body.")
     return body
+
+
+def _as_graph(check, *args) -> None:
+    """Graph's own schema (``graph_schema``) over a body: what its reader refuses is a 400 BadRequest."""
+    from mock_backend.graph_schema import SchemaError
+
+    try:
+        check(*args)
+    except SchemaError as err:
+        raise GraphError(400, "BadRequest", str(err)) from None
 
 
 def _only(body: dict, allowed: set[str], type_name: str) -> None:
@@ -283,6 +294,7 @@ def send_mail(mailbox: str):
     _attachments(message.get("attachments"))
     if "saveToSentItems" in body and not isinstance(body["saveToSentItems"], bool):
         raise GraphError(400, "BadRequest", "saveToSentItems must be a Boolean.")
+    _as_graph(graph_schema().check_action, body, "sendMail")  # after the rules above, with their own codes
     db().execute(
         "INSERT INTO graph_mail (mailbox, message, received_at) VALUES (?,?,?)",
         (mailbox, json.dumps(message), now_ts()),
@@ -343,6 +355,7 @@ def create_event(mailbox: str):
     end = _date_time_time_zone(body.get("end"), "end")
     if body["start"]["timeZone"] == body["end"]["timeZone"] and end < start:
         raise GraphError(400, "ErrorInvalidRequest", "The end of the event is before its start.")
+    _as_graph(graph_schema().check, body, "event")  # after the rules above, with their own codes
     _item_body(body.get("body"), "body")
     transaction_id = body.get("transactionId")
     with Tx(db()) as conn:
@@ -508,6 +521,7 @@ def create_planner_task():
     for field in ("dueDateTime", "startDateTime"):
         if body.get(field) is not None:
             _timestamp(body[field], field)
+    _as_graph(graph_schema().check, body, "plannerTask")  # after the rules above, with their own codes
     task = {"id": secrets.token_urlsafe(21)[:28], "createdDateTime": now_ts(), "percentComplete": 0, **body}
     with Tx(db()) as conn:
         conn.execute("INSERT INTO graph_tasks (task, created_at) VALUES (?,?)", (json.dumps(task), now_ts()))
@@ -564,6 +578,7 @@ def update_planner_task_details(task_id: str):
     """Planner updates need the ETag they change (If-Match): 412 when it is stale."""
     body = _body()
     _only(body, DETAILS_PROPERTIES, "microsoft.graph.plannerTaskDetails")
+    _as_graph(graph_schema().check, body, "plannerTaskDetails")
     if "references" in body:
         _references(body["references"])
     if not request.headers.get("If-Match"):
