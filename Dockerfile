@@ -17,6 +17,8 @@ COPY --chown=airflow:0 pyproject.toml requirements.txt constraints.txt /opt/supp
 COPY --chown=airflow:0 plugins/support_flows/ /opt/support-flows/plugins/support_flows/
 RUN pip install --no-cache-dir "apache-airflow==3.3.2" /opt/support-flows -c /opt/support-flows/constraints.txt
 COPY --chown=airflow:0 dags/ /opt/airflow/dags/
+# The data dictionary, which the migration step writes into the reporting database as COMMENT ON.
+COPY --chown=airflow:0 docs/data-dictionary.md /opt/support-flows/docs/data-dictionary.md
 # The task logs' folder, where a named volume is mounted: created here, owned by the image's user,
 # so a new volume starts with this ownership and the user can write to it.
 RUN mkdir -p /opt/airflow/logs

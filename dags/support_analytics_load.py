@@ -8,6 +8,9 @@ an Asset so analytics DAGs can be scheduled on it:
    catches anything the event flows missed).
 2. **load_feedback**: feedback of each day not loaded yet into `feedback_facts`.
 3. **load_agent_performance**: each agent's days not loaded yet into `agent_daily_performance`.
+4. **load_agents_and_calendar**: the `agents` (name, team, supervisor, active) and the `calendar`
+   (business days and holidays of the support centre, through the end of next year) that analysts
+   label their reports with.
 
 Schedule: `SUPPORT_ANALYTICS_CRON` (default 01:15). Where each table stopped is kept in the
 reporting database (`watermarks`), so a night the scheduler was down is caught up by the next run,
@@ -27,7 +30,13 @@ from airflow.sdk import dag
 from support_flows.authoring.dag_defaults import scheduled_dag_args, step
 from support_flows.authoring.schedules import cron
 from support_flows.core import catalog
-from support_flows.storage.reporting_assets import AGENT_DAILY_PERFORMANCE, FEEDBACK_FACTS, TICKET_FACTS
+from support_flows.storage.reporting_assets import (
+    AGENT_DAILY_PERFORMANCE,
+    AGENTS,
+    CALENDAR,
+    FEEDBACK_FACTS,
+    TICKET_FACTS,
+)
 
 DAG_ID = catalog.ANALYTICS_LOAD
 
@@ -75,7 +84,19 @@ def support_analytics_load():
             return analytics.load_agent_performance(rt, day)
         return analytics.load_new_agent_days(rt, run_day(rt.settings.timezone))
 
-    load_tickets() >> [load_feedback(), load_agent_performance()]
+    @step(outlets=[AGENTS, CALENDAR])
+    def load_agents_and_calendar(rt=None) -> dict:
+        """What analysts label reports with: the agents (names, teams) and the calendar (business
+        days, holidays), through the end of next year."""
+        from support_flows.core.runtime import run_day
+        from support_flows.flows import analytics
+
+        return {
+            "agents": analytics.load_agents(rt),
+            "calendar": analytics.load_calendar(rt, run_day(rt.settings.timezone)),
+        }
+
+    load_tickets() >> [load_feedback(), load_agent_performance(), load_agents_and_calendar()]
 
 
 support_analytics_load()

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
 from support_flows.storage.reporting import ReportingStore
 
 
@@ -103,3 +105,40 @@ def test_the_first_load_takes_the_history_and_missed_nights_heal_themselves(run_
     again = run_dag("support_analytics_load", logical_date=now + timedelta(days=1, hours=1))
     assert again.outputs["load_tickets"]["written"] == 0
     assert again.outputs["load_feedback"]["written"] == 0 and again.outputs["load_agent_performance"]["written"] == 0
+
+
+@pytest.mark.parametrize("reporting_backend", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
+def test_analysts_can_label_reports_and_the_dictionarys_example_queries_run(run_dag, mock, reporting_backend):
+    """On PostgreSQL, the analysts' database: the agents and calendar tables, the views, and every
+    example query of docs/data-dictionary.md, as an analyst's SQL client would send it."""
+    import re
+    from pathlib import Path
+
+    import sqlalchemy as sa
+
+    mock.seed()
+    resolved = next(t for t in mock.get("/api/tickets", status="resolved", limit=1)["items"])
+    mock.patch(f"/api/tickets/{resolved['id']}", {"status": "queued"})  # a reopen, for the third example
+    result = run_dag("support_analytics_load")  # the history through yesterday
+    assert result.state == "success", result
+    today = run_dag("support_analytics_load", {"load_date": datetime.now(UTC).date().isoformat()})
+    assert today.state == "success", today  # and today, the reopen's day
+    labels = result.outputs["load_agents_and_calendar"]
+    assert labels["agents"]["written"] == len(mock.get("/api/agents")["items"])
+    store = ReportingStore()
+    agents = {a["agent_id"]: a for a in store.fetch_all("agents")}
+    assert agents[3]["team"] == agents[agents[3]["supervisor_id"]]["display_name"]
+    assert not any("@" in str(value) for row in agents.values() for value in row.values())  # no addresses
+    days = store.fetch_all("calendar")
+    assert days[-1]["day"].month == 12 and days[-1]["day"].year == datetime.now(UTC).year + 1
+    assert all(d["business_day"] for d in days)  # no business calendar set: every day counts
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "data-dictionary.md").read_text()
+    examples = re.findall(r"### Example queries.*?(?=\n## )", text, flags=re.S)[0]
+    queries = re.findall(r"```sql\n(.*?)```", examples, flags=re.S)
+    assert len(queries) >= 3
+    with store.engine.connect() as conn:
+        conn.exec_driver_sql("SET search_path TO analytics")  # as the dictionary tells analysts to
+        for query in queries:
+            rows = conn.execute(sa.text(query)).all()
+            assert rows, f"docs/data-dictionary.md example returned nothing on the demo data:\n{query}"

@@ -89,7 +89,9 @@ def test_the_build_context_holds_only_what_the_image_copies():
     kept = context_files()
     assert kept, "nothing in the build context"
     for leak in (".local/", ".venv/", ".git/", ".env", "tests/", "bench/", "docs/", "test-artifacts/"):
-        assert not [path for path in kept if path.startswith(leak)], f"{leak} is in the build context"
+        # the one doc the image needs: the data dictionary, written into the database as COMMENT ON
+        leaked = [path for path in kept if path.startswith(leak) and path != "docs/data-dictionary.md"]
+        assert not leaked, f"{leak} is in the build context"
     copied = set(re.findall(r"^COPY --chown=airflow:0 ([^\n]+) /opt/\S+$", dockerfile(), re.M))
     sources = {source.rstrip("/") for line in copied for source in line.split()}
     for source in sources:

@@ -116,6 +116,50 @@ def _load_days(rt: FlowRuntime, table: str, today: date, load_one) -> dict:
     return {"days": [days[0].isoformat(), days[-1].isoformat()] if days else [], "read": read, "written": written}
 
 
+def load_agents(rt: FlowRuntime) -> dict:
+    """Every agent as analysts label reports with: name, role, team (their supervisor's name; a
+    supervisor's own), supervisor, active. No e-mail address: reports need none."""
+    people = rt.api.list_agents()
+    names = {person["id"]: person["name"] for person in people}
+    rows = [
+        {
+            "agent_id": person["id"],
+            "display_name": person["name"],
+            "role": person.get("role", "agent"),
+            "team": names.get(person.get("supervisor_id")) or person["name"],
+            "supervisor_id": person.get("supervisor_id"),
+            "active": bool(person.get("available", True)),
+        }
+        for person in people
+    ]
+    return {"read": len(rows), "written": rt.store.upsert("agents", rows)}
+
+
+def load_calendar(rt: FlowRuntime, today: date) -> dict:
+    """One row per day from the earliest ticket's day through the end of next year: the weekday,
+    whether it is a business day of the support centre's calendar, and the holiday's name."""
+    from support_flows.core.business_time import BusinessCalendar
+
+    business = BusinessCalendar.from_settings(rt.settings)
+    earliest = rt.store.earliest("ticket_facts", "created_at")
+    first = earliest.astimezone(ZoneInfo(rt.settings.timezone)).date() if earliest else today
+    last = date(today.year + 1, 12, 31)
+
+    def days() -> Iterator[dict]:
+        day = first
+        while day <= last:
+            holiday = business.holidays.name(day) if business.holidays else None
+            yield {
+                "day": day,
+                "weekday": day.isoweekday(),
+                "business_day": (business.days is None or day.weekday() in business.days) and holiday is None,
+                "holiday_name": holiday,
+            }
+            day += timedelta(days=1)
+
+    return {"days": [first.isoformat(), last.isoformat()], **_load(rt, "calendar", days())}
+
+
 def load_new_feedback(rt: FlowRuntime, today: date) -> dict:
     return _load_days(rt, "feedback_facts", today, load_feedback)
 

@@ -83,11 +83,26 @@ def on_task_instance_failed(previous_state, task_instance, error):
         log.exception("support_flows listener could not handle a task failure")
 
 
+def run_origin(run_id: str, run_type: str | None, triggered_by: str | None) -> str:
+    """Where a run came from, in the words of ``flow_runs.origin``: ``watcher`` (a backend event),
+    ``rest_api`` (PowerApps and other callers: ``triggering_user`` says who), ``ui``, ``schedule``,
+    ``asset``, ``backfill``, ``cli``, ``operator``, ``test``."""
+    if run_id.startswith("backend_event__"):
+        return "watcher"
+    if run_id.startswith("flow_call__"):
+        return "rest_api"  # the one-call API's idempotent runs
+    kind = (triggered_by or "").rsplit(".", 1)[-1].lower()
+    if kind == "timetable" or (not kind and run_type == "scheduled"):
+        return "schedule"
+    return kind or run_type or "unknown"
+
+
 def _record_run(dag_run) -> None:
     try:
         from support_flows.storage.reporting import ReportingStore
 
         start, end = getattr(dag_run, "start_date", None), getattr(dag_run, "end_date", None)
+        run_type = str(getattr(dag_run, "run_type", "") or "").rsplit(".", 1)[-1].lower() or None
         store = ReportingStore()
         store.upsert(
             "flow_runs",
@@ -95,7 +110,9 @@ def _record_run(dag_run) -> None:
                 {
                     "dag_id": dag_run.dag_id,
                     "run_id": dag_run.run_id,
-                    "run_type": str(getattr(dag_run, "run_type", "") or "").rsplit(".", 1)[-1].lower() or None,
+                    "run_type": run_type,
+                    "origin": run_origin(dag_run.run_id, run_type, str(getattr(dag_run, "triggered_by", "") or "")),
+                    "triggering_user": getattr(dag_run, "triggering_user_name", None),
                     "state": str(dag_run.state).rsplit(".", 1)[-1].lower(),
                     "started_at": start,
                     "ended_at": end,

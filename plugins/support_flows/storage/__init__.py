@@ -6,4 +6,5 @@
 - ``ledger``: the side-effect ledger, so each e-mail, Planner task or upload is made once
 - ``reporting``: ``ReportingStore``, what the flows read and write, by name (no SQL in the flows)
 - ``reporting_assets``: the reporting tables as Airflow Assets
+- ``dictionary``: docs/data-dictionary.md written into the database as ``COMMENT ON``
 """

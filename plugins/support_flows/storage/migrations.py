@@ -17,11 +17,15 @@ from support_flows.storage.tables import (
     INTERNAL,
     SCHEMA_VERSION,
     TABLES,
+    VIEWS,
     WRITER_ROLE,
     agent_daily_performance,
+    agents,
+    calendar,
     daily_summary,
     escalation_candidates,
     escalations,
+    flow_runs,
     metadata,
     reminders,
     schema_version,
@@ -186,6 +190,22 @@ def _migrate_to_9(conn: sa.Connection) -> None:
     )
 
 
+def _migrate_to_10(conn: sa.Connection) -> None:
+    """The tables analysts label reports with (``agents``, ``calendar``) and one view per shared
+    metric (``resolution_times``, ``backlog``), made again so a step that changes a table keeps them right."""
+    agents.create(conn, checkfirst=True)
+    calendar.create(conn, checkfirst=True)
+    _add_columns(conn, flow_runs, ("origin", "triggering_user"))
+    create_views(conn)
+
+
+def create_views(conn: sa.Connection) -> None:
+    prefix = f'"{ANALYTICS}".' if _is_postgres(conn) else ""
+    for name, query in VIEWS.items():
+        conn.exec_driver_sql(f'DROP VIEW IF EXISTS {prefix}"{name}"')
+        conn.exec_driver_sql(f'CREATE VIEW {prefix}"{name}" AS {query.format(a=prefix)}')
+
+
 # Each step takes the schema from version N-1 to N. Add a step, never edit a released one; each
 # step must also hold when the tables it changes were just created in their latest form.
 MIGRATIONS = {
@@ -198,6 +218,7 @@ MIGRATIONS = {
     7: _migrate_to_7,
     8: _migrate_to_8,
     9: _migrate_to_9,
+    10: _migrate_to_10,
 }
 
 
@@ -230,7 +251,29 @@ def ensure_schema(engine: Engine) -> int:
             current = version
         if _is_postgres(conn):
             grant_roles(conn)
+            write_comments(conn)
     return current
+
+
+def write_comments(conn: sa.Connection) -> int:
+    """The data dictionary as ``COMMENT ON`` each analytics table, view and column (PostgreSQL);
+    how many comments. Without the dictionary file, none (said in the log)."""
+    import logging
+
+    from support_flows.storage import dictionary
+
+    path = dictionary.locate()
+    if path is None or not path.is_file():
+        logging.getLogger(__name__).warning(
+            "docs/data-dictionary.md not found (set SUPPORT_DATA_DICTIONARY): no COMMENT ON written"
+        )
+        return 0
+    entries = dictionary.parse(path.read_text(encoding="utf-8"))
+    analytics_tables = {t.name for t in TABLES.values() if t.schema == ANALYTICS}
+    statements = dictionary.comment_statements(entries, ANALYTICS, analytics_tables, set(VIEWS))
+    for statement in statements:
+        conn.exec_driver_sql(statement.replace("%", "%%"))
+    return len(statements)
 
 
 def grant_roles(conn: sa.Connection) -> None:

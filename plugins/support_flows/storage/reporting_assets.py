@@ -29,4 +29,16 @@ DAILY_SUMMARY = reporting_asset("daily_summary")
 ESCALATIONS = reporting_asset("escalations")
 FLOW_ERRORS = reporting_asset("flow_errors")
 FLOW_RUNS = reporting_asset("flow_runs")
-ALL = (TICKET_FACTS, FEEDBACK_FACTS, AGENT_DAILY_PERFORMANCE, DAILY_SUMMARY, ESCALATIONS, FLOW_ERRORS, FLOW_RUNS)
+AGENTS = reporting_asset("agents")
+CALENDAR = reporting_asset("calendar")
+ALL = (
+    TICKET_FACTS,
+    FEEDBACK_FACTS,
+    AGENT_DAILY_PERFORMANCE,
+    DAILY_SUMMARY,
+    ESCALATIONS,
+    FLOW_ERRORS,
+    FLOW_RUNS,
+    AGENTS,
+    CALENDAR,
+)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 # On PostgreSQL the tables analysts read live in one schema and the package's own bookkeeping in
 # another, so the analyst role can be given the first alone. SQLite has no schemas: there both
 # map to the one database (``prepare_engine``).
@@ -125,6 +125,53 @@ escalations = sa.Table(
     schema=ANALYTICS,
 )
 
+# Version 10: what analysts label their reports with (no customer data).
+agents = sa.Table(
+    "agents",
+    metadata,
+    sa.Column("agent_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("display_name", sa.String(200), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("team", sa.String(200)),
+    sa.Column("supervisor_id", sa.Integer),
+    sa.Column("active", sa.Boolean, nullable=False),
+    sa.Column("loaded_at", sa.DateTime(timezone=True)),  # when this row was last written
+    schema=ANALYTICS,
+)
+
+calendar = sa.Table(
+    "calendar",
+    metadata,
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("weekday", sa.SmallInteger, nullable=False),  # ISO: Monday 1 .. Sunday 7
+    sa.Column("business_day", sa.Boolean, nullable=False),
+    sa.Column("holiday_name", sa.String(200)),
+    sa.Column("loaded_at", sa.DateTime(timezone=True)),  # when this row was last written
+    schema=ANALYTICS,
+)
+
+# Version 10: one definition of each metric two tables share (docs/data-dictionary.md). ``{a}`` is
+# the analytics schema's prefix (none on SQLite).
+VIEWS = {
+    "resolution_times": """
+        SELECT ticket_id, priority, channel, agent_id, created_at, resolved_at,
+               resolution_hours,
+               COALESCE(ai_answer_outcome IN ('confirmed', 'closed_silent'), FALSE) AS resolved_by_ai,
+               first_response_hours, paused_hours, resolution_breached, reopen_count
+        FROM {a}ticket_facts
+        WHERE resolved_at IS NOT NULL""",
+    "backlog": """
+        SELECT s.report_date AS day, s.timezone,
+               s.backlog AS waiting_for_people,
+               s.unassigned_backlog,
+               s.backlog - COALESCE(s.unassigned_backlog, 0) AS with_agents,
+               s.awaiting_customer,
+               s.sla_paused,
+               (SELECT SUM(p.open_tickets) FROM {a}agent_daily_performance p WHERE p.day = s.report_date)
+                   AS open_by_agents
+        FROM {a}daily_summary s""",
+}
+
 flow_errors = sa.Table(
     "flow_errors",
     metadata,
@@ -150,6 +197,8 @@ flow_runs = sa.Table(
     sa.Column("dag_id", sa.String(250), primary_key=True),
     sa.Column("run_id", sa.String(250), primary_key=True),
     sa.Column("run_type", sa.String(32)),
+    sa.Column("origin", sa.String(16)),  # version 10: where the run came from (server/listener.py run_origin)
+    sa.Column("triggering_user", sa.String(250)),
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("started_at", sa.DateTime(timezone=True)),
     sa.Column("ended_at", sa.DateTime(timezone=True), index=True),
@@ -226,5 +275,15 @@ reminders = sa.Table(
 
 TABLES = {
     t.name: t
-    for t in (ticket_facts, feedback_facts, agent_daily_performance, daily_summary, escalations, flow_errors, flow_runs)
+    for t in (
+        ticket_facts,
+        feedback_facts,
+        agent_daily_performance,
+        daily_summary,
+        escalations,
+        flow_errors,
+        flow_runs,
+        agents,
+        calendar,
+    )
 }
