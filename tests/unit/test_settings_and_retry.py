@@ -116,3 +116,23 @@ def test_the_readme_settings_table_is_the_code():
         elif default != "" and default != ():
             shown = f"{default:g}" if isinstance(default, float) else str(default)
             assert shown in rows[name].split(" / ") or rows[name].startswith(shown), (name, rows[name], shown)
+
+
+def test_every_environment_variable_the_code_reads_is_documented():
+    """A ``SUPPORT_*`` variable read anywhere in the package, the dev tools or the mock is named in
+    README.md or docs/ (the failure names the variable and the file that reads it)."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    docs = (root / "README.md").read_text() + "".join(p.read_text() for p in (root / "docs").glob("*.md"))
+    read = re.compile(r"""(?:environ(?:\.get)?\(|environ\[|getenv\()\s*["'](SUPPORT_[A-Z0-9_]+)["']""")
+    missing, found = [], set()
+    for folder in ("plugins", "scripts", "mock_backend", "dags"):
+        for path in (root / folder).rglob("*.py"):
+            for name in read.findall(path.read_text()):
+                found.add(name)
+                if name not in docs:
+                    missing.append(f"{name} (read in {path.relative_to(root)})")
+    assert {"SUPPORT_DATABASE_URL", "SUPPORT_TASK_RETRY_DELAY_SECONDS", "SUPPORT_VENV"} <= found  # the scan sees them
+    assert not missing, "not in README.md or docs/: " + ", ".join(sorted(set(missing)))
