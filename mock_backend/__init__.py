@@ -90,6 +90,7 @@ def create_app(
     for blueprint in (api_bp, graph_bp, token_bp, control_bp, vault_bp, survey_bp, answer_bp):
         app.register_blueprint(blueprint)
     app.add_url_rule("/health", "health", lambda: {"status": "ok"})
+    app.before_request(_ids_that_can_exist)
     app.before_request(_start_and_inject_faults)
     app.teardown_request(_release_mailbox)
     app.after_request(_log_request)
@@ -101,6 +102,17 @@ def create_app(
 
 def _is_control(path: str) -> bool:
     return path.startswith("/_mock/")
+
+
+LARGEST_ID = 2**63 - 1  # SQLite's INTEGER
+
+
+def _ids_that_can_exist():
+    """An id in the path beyond what the database can store is 404 naming it, not an overflow
+    in SQLite (500: schemathesis found it)."""
+    for name, value in (request.view_args or {}).items():
+        if isinstance(value, int) and value > LARGEST_ID:
+            raise ApiError(404, f"{name}: {value} does not exist", name)
 
 
 def _start_and_inject_faults():
@@ -147,10 +159,14 @@ def _api_error(err: ApiError):
 
 
 def _http_error(err: HTTPException):
-    """Flask's own errors (404, 405, ...): in Graph's format under /graph/, else the API's."""
+    """Flask's own errors (404, 405, ...): in Graph's format under /graph/, else the API's; with
+    the error's own headers (a 405's `Allow`, which RFC 9110 requires: schemathesis found it gone)."""
+    allow = [(name, value) for name, value in err.get_headers() if name.lower() == "allow"]
     if request.path.startswith("/graph/"):
         from mock_backend.graph import graph_error_response
 
         code = {404: "ResourceNotFound", 405: "MethodNotAllowed"}.get(err.code or 500, "BadRequest")
-        return graph_error_response(err.code or 500, code, f"{err.name}: {err.description}")
-    return jsonify(error=f"{err.name}: {err.description}", field=None), err.code
+        response = graph_error_response(err.code or 500, code, f"{err.name}: {err.description}")
+        response.headers.extend(allow)
+        return response
+    return jsonify(error=f"{err.name}: {err.description}", field=None), err.code, allow

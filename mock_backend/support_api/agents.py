@@ -14,7 +14,7 @@ from mock_backend.support_api.common import agent_dict, arg_bool, fetch_agent_ro
 def list_agents():
     where, params = [], []
     role = request.args.get("role")
-    if role:
+    if role is not None:
         if role not in ("agent", "supervisor", "admin"):
             raise ApiError(400, "role: one of agent, supervisor, admin", "role")
         where.append("role = ?")

@@ -9,7 +9,7 @@ from datetime import date
 
 from flask import current_app, request
 
-from mock_backend import ApiError
+from mock_backend import LARGEST_ID, ApiError
 from mock_backend.store import now_ts, parse_ts, to_ts, zone
 
 TICKET_COLUMNS = (
@@ -110,20 +110,21 @@ def emit(conn, event_type: str, data: dict) -> None:
 
 def arg_int(name: str, default: int | None = None, lo: int | None = None, hi: int | None = None) -> int | None:
     raw = request.args.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return default
     try:
         value = int(raw)
     except ValueError:
         raise ApiError(400, f"{name}: expected an integer, got {raw!r}", name) from None
-    if (lo is not None and value < lo) or (hi is not None and value > hi):
+    hi = LARGEST_ID if hi is None else hi  # what SQLite's INTEGER holds
+    if (lo is not None and value < lo) or value > hi:
         raise ApiError(400, f"{name}: must be between {lo} and {hi}", name)
     return value
 
 
 def arg_time(name: str) -> str | None:
     raw = request.args.get(name)
-    if not raw:
+    if raw is None:
         return None
     try:
         return to_ts(parse_ts(raw))
@@ -133,7 +134,7 @@ def arg_time(name: str) -> str | None:
 
 def arg_date(name: str, required: bool = False) -> date | None:
     raw = request.args.get(name)
-    if not raw:
+    if raw is None:
         if required:
             raise ApiError(400, f"{name}: is required (YYYY-MM-DD)", name)
         return None
@@ -152,7 +153,7 @@ def arg_tz():
 
 def arg_bool(name: str) -> bool | None:
     raw = request.args.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return None
     if raw.lower() in ("true", "1", "yes"):
         return True
@@ -173,7 +174,11 @@ def decode_cursor(length: int) -> list | None:
         values = json.loads(base64.urlsafe_b64decode(raw.encode()))
     except (ValueError, binascii.Error):
         raise ApiError(400, "cursor: not a cursor this API returned", "cursor") from None
-    if not isinstance(values, list) or len(values) != length:
+    if (
+        not isinstance(values, list)
+        or len(values) != length
+        or any(isinstance(v, int) and abs(v) > LARGEST_ID for v in values)
+    ):
         raise ApiError(400, "cursor: not a cursor this API returned", "cursor")
     return values
 

@@ -96,11 +96,20 @@ class RunCommand:
 
 
 @pytest.fixture(scope="module")
-def run_command(tmp_path_factory):
+def started_once(tmp_path_factory):
     command = RunCommand(tmp_path_factory.mktemp("run") / "state").start()
     yield command
     if command.process.poll() is None:
         command.terminate()
+
+
+@pytest.fixture
+def run_command(started_once):
+    """The module's `run`, running: a test before this one may have stopped it (the tests run in a
+    random order), and then it starts again on the same state, as a user would start it."""
+    if started_once.process.poll() is not None:
+        started_once.start()
+    return started_once
 
 
 def _wait_for_new_pid(command: RunCommand, name: str, old_pid: int, timeout: float = 120) -> int:

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import jsonschema
 import pytest
+from flask import request
 
 from mock_backend import create_app
 from mock_backend.openapi import FORMAT_CHECKER, operations, response_schema
@@ -19,10 +20,58 @@ NEW_TICKET = {
 }
 
 
+def closed(schema):
+    """The schema with every object closed to undeclared fields: an answer carrying a field the
+    document does not declare fails, so the document says everything the mock emits."""
+    if isinstance(schema, list):
+        return [closed(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {key: closed(value) for key, value in schema.items()}
+    if "properties" in out and "additionalProperties" not in out:
+        out["additionalProperties"] = False
+    return out
+
+
+OPERATION_BY_ROUTE = {(method, path): operation_id for operation_id, (method, path, _) in operations().items()}
+
+
+def undocumented(response, method: str, rule: str) -> str | None:
+    """What in an answer of the Support API its document does not declare: a status not declared
+    for the operation, or a JSON body that fails the declared schema or carries an undeclared field."""
+    operation_id = OPERATION_BY_ROUTE[(method, re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule))]
+    declared = operations()[operation_id][2]["responses"]
+    if str(response.status_code) not in declared:
+        return f"{method} {rule} answered {response.status_code}, which {operation_id} does not declare"
+    content = declared[str(response.status_code)].get("content", {})
+    if "application/json" in content and response.is_json:
+        schema = closed(content["application/json"]["schema"])
+        error = jsonschema.exceptions.best_match(
+            jsonschema.Draft7Validator(schema, format_checker=FORMAT_CHECKER).iter_errors(response.get_json())
+        )
+        if error is not None:
+            where = "/".join(str(part) for part in error.absolute_path)
+            return f"{method} {rule} {response.status_code} at {where or 'the body'}: {error.message}"
+    return None
+
+
 @pytest.fixture
 def client(tmp_path):
+    """The mock in-process; every answer any test of this module gets is held to openapi.yaml."""
     app = create_app(str(tmp_path / "mock.sqlite"), public_url="http://mock.test")
-    return app.test_client()
+    problems: list[str] = []
+
+    @app.after_request
+    def held_to_the_document(response):
+        rule = request.url_rule
+        if rule is not None and (rule.rule.startswith("/api/") or rule.rule == "/health"):
+            response.direct_passthrough = False
+            if problem := undocumented(response, request.method, rule.rule):
+                problems.append(problem)
+        return response
+
+    yield app.test_client()
+    assert not problems, "answers openapi.yaml does not declare:\n" + "\n".join(problems)
 
 
 @pytest.fixture

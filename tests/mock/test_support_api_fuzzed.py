@@ -1,0 +1,82 @@
+"""schemathesis against the mock's Support API and its openapi.yaml: requests generated from the
+document (valid ones, invalid ones, sequences that follow the document's links) and every answer
+checked against it. The other way round, `test_support_api.py` holds every answer its tests get to
+the document with no undeclared field."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+from mock_backend import create_app
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Left out, and why: `positive_data_acceptance` expects every request the document allows to be
+# accepted, and three refusals are right though OpenAPI 3.0 cannot express them: an opaque `cursor`
+# this API did not hand out, a `tz` that is no IANA zone name, a resolution without `agent_id` that
+# is not the AI's (each is 400 naming the field, tested in test_support_api.py).
+# `ensure_resource_availability` reads any 404 right after a create as "the created resource is
+# gone"; here a 404 can name a field of the body instead (`agent_id: agent 5767261 does not exist`
+# when resolving the new ticket), which is this API's contract for an id it does not know: the
+# flows turn such a 404 into the reason PowerApps shows (server/failure_reasons.py).
+LEFT_OUT = ("positive_data_acceptance", "ensure_resource_availability")
+
+
+@pytest.fixture
+def mock_url(tmp_path):
+    app = create_app(str(tmp_path / "mock.sqlite"), public_url="http://127.0.0.1")
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+def test_generated_requests_get_only_declared_answers_and_no_server_error(mock_url, tmp_path):
+    seed = int(os.environ.get("SCHEMATHESIS_SEED") or random.randrange(2**31))
+    print(f"schemathesis seed: {seed} (SCHEMATHESIS_SEED={seed} replays it)")
+    report = tmp_path / "report.json"
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "st"),
+            "run",
+            str(ROOT / "mock_backend" / "openapi.yaml"),
+            "--url",
+            mock_url,
+            "--checks",
+            "all",
+            "--exclude-checks",
+            ",".join(LEFT_OUT),
+            "--max-examples",
+            "25",
+            "--seed",
+            str(seed),
+            "--generation-database",
+            "none",
+            "--report",
+            "json",
+            "--report-json-path",
+            str(report),
+            "--no-color",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
+    print(done.stdout[-6000:])
+    assert done.returncode == 0, f"schemathesis found answers openapi.yaml does not declare:\n{done.stdout[-8000:]}"
+    summary = json.loads(report.read_text())
+    assert summary["complete"], summary
+    # the premise: every operation of the document was exercised, with many generated requests
+    assert summary["operations"]["tested"] == summary["operations"]["selected"] >= 25, summary["operations"]
+    assert summary["test_cases"]["generated"] >= 500 and summary["test_cases"]["unique_failures"] == 0
