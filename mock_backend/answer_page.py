@@ -53,6 +53,7 @@ def _settled(link):
 
 @bp.get("/answer/<token>/solved")
 def solved_form(token: str):
+    """The "this solved my problem" link: a page with a button (a GET changes nothing: mail scanners open links)."""
     link = _link(token)
     return _settled(link) or _page(
         "Did the answer solve your problem?",
@@ -64,6 +65,7 @@ def solved_form(token: str):
 
 @bp.post("/answer/<token>/solved")
 def solved(token: str):
+    """The customer pressed "this solved my problem": recorded once, announced in the event feed."""
     from mock_backend.support_api.common import emit
 
     with Tx(db()) as conn:
@@ -95,12 +97,14 @@ def _help_form(token: str, link, error: str | None = None, words: str = "") -> s
 
 @bp.get("/answer/<token>/help")
 def help_form(token: str):
+    """The "I still need help" link: a page with a box for the customer's words and a button (a GET changes nothing)."""
     link = _link(token)
     return _settled(link) or _page("We are sorry the answer did not help", _help_form(token, link))
 
 
 @bp.post("/answer/<token>/help")
 def still_need_help(token: str):
+    """The customer pressed "I still need help": recorded once, announced in the event feed with their words."""
     from mock_backend.support_api.common import emit
     from mock_backend.support_api.tickets import insert_note
 

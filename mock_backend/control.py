@@ -21,6 +21,7 @@ def _addresses(recipients) -> list[str]:
 
 @bp.get("/mail")
 def list_mail():
+    """Every e-mail Graph accepted: from, to, cc, subject, body, custom headers, attachments."""
     items = []
     for row in db().execute("SELECT * FROM graph_mail ORDER BY id"):
         message = json.loads(row["message"])
@@ -44,6 +45,7 @@ def list_mail():
 
 @bp.get("/events")
 def list_calendar_events():
+    """Calendar events the flows created through Graph, every mailbox's."""
     rows = db().execute("SELECT mailbox, transaction_id, event FROM graph_events ORDER BY id")
     return {"items": [{"mailbox": r["mailbox"], **json.loads(r["event"])} for r in rows]}
 
@@ -60,6 +62,7 @@ def list_tasks():
 
 @bp.get("/files")
 def list_files():
+    """Files uploaded to SharePoint through Graph: site, path, size, content type, version, times."""
     rows = db().execute(
         "SELECT site_id, path, length(content) AS size, content_type, version, created_at, updated_at"
         " FROM graph_files ORDER BY created_at, path"
@@ -69,6 +72,7 @@ def list_files():
 
 @bp.get("/files/<path:path>")
 def get_file(path: str):
+    """One uploaded file's content, as it was uploaded."""
     row = db().execute("SELECT content, content_type FROM graph_files WHERE path = ?", (path,)).fetchone()
     if row is None:
         raise ApiError(404, f"path: no file at {path!r}", "path")
@@ -77,6 +81,7 @@ def get_file(path: str):
 
 @bp.get("/requests")
 def list_requests():
+    """The request log (method, path, status, time, duration): how tests prove a call or a fault happened."""
     rows = db().execute("SELECT method, path, status, at, duration_ms FROM request_log ORDER BY id")
     return {"items": [dict(r) for r in rows]}
 
@@ -94,12 +99,14 @@ def receive_webhook():
 
 @bp.get("/webhook")
 def list_webhook_messages():
+    """What the chat webhook received, oldest first."""
     rows = db().execute("SELECT body, received_at FROM webhook_messages ORDER BY id")
     return {"items": [{**json.loads(r["body"]), "received_at": r["received_at"]} for r in rows]}
 
 
 @bp.post("/reset")
 def reset():
+    """Empty everything, faults included."""
     with Tx(db()) as conn:
         for table in DATA_TABLES:
             conn.execute(f"DELETE FROM {table}")
@@ -110,6 +117,7 @@ def reset():
 
 @bp.post("/seed")
 def seed():
+    """Demo data (agents, supervisors, tickets of many ages, feedback), or `{"tickets": N}` for a scale test."""
     body = request.get_json(silent=True) or {}
     if not isinstance(body, dict):
         raise ApiError(400, "request body: expected a JSON object", None)
@@ -153,6 +161,7 @@ def user_left():
 
 @bp.post("/faults")
 def add_faults():
+    """Make the next matching requests fail: a list of `{path, method, status, times, delay_s, body}`."""
     body = request.get_json(silent=True)
     raw_rules = body if isinstance(body, list) else (body or {}).get("rules") if isinstance(body, dict) else None
     if isinstance(body, dict) and "path" in body:
@@ -169,10 +178,12 @@ def add_faults():
 
 @bp.get("/faults")
 def list_faults():
+    """The faults still waiting for their requests, and how many times each is left."""
     return {"active": current_app.config["FAULTS"].active()}
 
 
 @bp.delete("/faults")
 def clear_faults():
+    """Forget every fault not yet used."""
     current_app.config["FAULTS"].clear()
     return {"active": []}

@@ -170,6 +170,7 @@ class MailboxThrottle:
 
 @token_bp.get("/<tenant>/v2.0/.well-known/openid-configuration")
 def openid_configuration(tenant: str):
+    """The tenant's OpenID configuration, which MSAL reads before asking for a token."""
     base = request.host_url.rstrip("/")
     return {
         "issuer": f"{base}/{tenant}/v2.0",
@@ -184,6 +185,7 @@ def openid_configuration(tenant: str):
 
 @token_bp.post("/<tenant>/oauth2/v2.0/token")
 def issue_token(tenant: str):
+    """The identity platform's client-credentials token for Graph."""
     form = request.form
     if form.get("grant_type") != "client_credentials":
         return {"error": "unsupported_grant_type", "error_description": "Only client_credentials is supported."}, 400
@@ -276,6 +278,7 @@ def _attachments(items: object) -> None:
 
 @bp.post("/users/<mailbox>/sendMail")
 def send_mail(mailbox: str):
+    """Graph's `POST /users/{id}/sendMail`: 202 and the message in the outbox, from a mailbox that exists."""
     _existing_mailbox(mailbox)
     body = _body()
     _only(body, {"message", "saveToSentItems"}, "microsoft.graph.sendMail")
@@ -348,6 +351,7 @@ def _date_time_time_zone(value: object, field: str) -> datetime:
 
 @bp.post("/users/<mailbox>/events")
 def create_event(mailbox: str):
+    """Graph's `POST /users/{id}/events`: a calendar event in an existing mailbox, its body read against Graph's schema."""
     _existing_mailbox(mailbox)
     body = _body()
     _only(body, EVENT_PROPERTIES, "microsoft.graph.event")
@@ -509,6 +513,7 @@ def get_planner_plan(plan_id: str):
 
 @bp.post("/planner/tasks")
 def create_planner_task():
+    """Graph's `POST /planner/tasks`: a task in a plan of the tenant, assigned by user id."""
     body = _body()
     _only(body, TASK_PROPERTIES, "microsoft.graph.plannerTask")  # details are read-only here
     for field in ("planId", "title"):
@@ -549,6 +554,7 @@ def _details_row(conn, task_id: str):
 
 @bp.get("/planner/tasks/<task_id>/details")
 def get_planner_task_details(task_id: str):
+    """Graph's task details (description, references) with the ETag an update must send."""
     row = _details_row(db(), task_id)
     response = jsonify({"@odata.etag": row["etag"], "id": task_id, **json.loads(row["details"])})
     response.headers["ETag"] = row["etag"]

@@ -59,6 +59,7 @@ def _form(token: str, ticket, error: str | None = None, rating: str | None = Non
 
 @bp.get("/survey/<token>")
 def survey_form(token: str):
+    """The survey link in the resolution e-mail: a 1-5 rating and a comment."""
     survey, ticket = _survey_and_ticket(token)
     if survey is None:
         return _not_found()
@@ -70,6 +71,7 @@ def survey_form(token: str):
 
 @bp.post("/survey/<token>")
 def survey_answer(token: str):
+    """The survey's answer, saved as the Support API's survey endpoint saves it (which starts Flow 6)."""
     from mock_backend.support_api.feedback import save_feedback
 
     survey, ticket = _survey_and_ticket(token)

@@ -43,6 +43,7 @@ def _vault_error(status: int, code: str, message: str):
 @bp.get("/secrets/<name>/", defaults={"version": ""})
 @bp.get("/secrets/<name>/<version>")
 def get_secret(name: str, version: str):
+    """Key Vault's `GET /secrets/{name}[/{version}]` (API 7.x): the bearer challenge first, then the secret."""
     if request.scheme != "https":
         return _vault_error(400, "BadRequest", "Key Vault is served over HTTPS only")
     token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()

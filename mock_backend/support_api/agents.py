@@ -12,6 +12,7 @@ from mock_backend.support_api.common import agent_dict, arg_bool, fetch_agent_ro
 
 @bp.get("/agents")
 def list_agents():
+    """All agents with their live workload, by role and availability."""
     where, params = [], []
     role = request.args.get("role")
     if role is not None:
@@ -30,6 +31,7 @@ def list_agents():
 
 @bp.get("/agents/<int:agent_id>")
 def get_agent(agent_id: int):
+    """One agent with their workload, ratings and supervisor."""
     conn = db()
     return agent_dict(conn, fetch_agent_row(conn, agent_id))
 

@@ -57,6 +57,7 @@ def create_feedback():
 
 @bp.get("/feedback")
 def list_feedback():
+    """Feedback, filtered by the day it was given, cursor-paginated."""
     where, params = [], []
     day = arg_date("created_on")
     if day:
@@ -77,6 +78,7 @@ def list_feedback():
 
 @bp.get("/feedback/<int:feedback_id>")
 def get_feedback(feedback_id: int):
+    """One feedback."""
     row = db().execute(f"SELECT {FEEDBACK_COLUMNS} FROM feedback WHERE id = ?", (feedback_id,)).fetchone()
     if row is None:
         raise ApiError(404, f"feedback_id: feedback {feedback_id} does not exist", "feedback_id")

@@ -50,6 +50,7 @@ def awaiting_customer_at(conn, moment: str) -> int:
 
 @bp.get("/stats/daily")
 def daily_stats():
+    """One day's figures in a time zone: created, resolved, backlog, AI answers, first responses, by priority, channel and agent."""
     day = arg_date("date", required=True)
     tz = arg_tz()
     start, end = day_bounds(day, tz)
@@ -139,6 +140,7 @@ def daily_stats():
 
 @bp.get("/stats/history")
 def stats_history():
+    """Created, resolved, reopened and backlog for each of the last `days` days."""
     end_day = arg_date("end", required=True)
     days = arg_int("days", 14, 1, 90)
     tz = arg_tz()

@@ -191,11 +191,13 @@ def list_tickets():
 
 @bp.get("/tickets/<int:ticket_id>")
 def get_ticket(ticket_id: int):
+    """One ticket."""
     return fetch_ticket(db(), ticket_id)
 
 
 @bp.patch("/tickets/<int:ticket_id>")
 def update_ticket(ticket_id: int):
+    """Change a ticket's status, priority, subject or AI answer."""
     body = json_body("updateTicket")
     with Tx(db()) as conn:
         ticket = fetch_ticket(conn, ticket_id)
@@ -373,6 +375,7 @@ def add_notes():
 
 @bp.get("/tickets/<int:ticket_id>/notes")
 def list_notes(ticket_id: int):
+    """A ticket's notes, oldest first."""
     conn = db()
     fetch_ticket(conn, ticket_id)
     rows = conn.execute(f"SELECT {NOTE_COLUMNS} FROM notes WHERE ticket_id = ? ORDER BY id", (ticket_id,))
