@@ -141,7 +141,12 @@ def parse_figure(result: dict) -> Path:
     return path
 
 
-FIGURES = {"trigger_latency_": latency_figure, "scheduled_at_scale": memory_figure, "parse_cost": parse_figure}
+FIGURES = {
+    "trigger_latency_local": latency_figure,
+    "trigger_latency_celery": latency_figure,
+    "scheduled_at_scale": memory_figure,
+    "parse_cost": parse_figure,
+}
 
 
 def draw(name: str, result: dict) -> Path | None:
@@ -154,8 +159,10 @@ def draw(name: str, result: dict) -> Path | None:
 
 
 if __name__ == "__main__":  # redraw every figure from bench/results/, without rerunning anything
+    import argparse
     import json
 
+    argparse.ArgumentParser(description="Redraw docs/img/ from bench/results/*.json, rerunning nothing.").parse_args()
     for results in sorted((Path(__file__).resolve().parent / "results").glob("*.json")):
         drawn = draw(results.stem, json.loads(results.read_text()))
         if drawn:

@@ -161,8 +161,12 @@ def lock() -> int:
 
 
 def main(argv: list[str]) -> int:
+    if argv[:1] in (["-h"], ["--help"]):
+        print(__doc__)
+        return 0
     if not argv or argv[0] not in {"run", "test", "lock"}:
         print(__doc__)
+        print(f"unknown command {argv[0]!r}: run, test or lock" if argv else "say what to do: run, test or lock")
         return 2
     command, rest = argv[0], argv[1:]
     if command == "lock":

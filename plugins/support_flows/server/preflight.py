@@ -188,7 +188,7 @@ def report(problems: Iterable[Problem], out=sys.stdout) -> int:
 def main(argv: list[str]) -> int:
     if argv:
         print(__doc__)
-        return 2
+        return 0 if argv in (["-h"], ["--help"]) else 2
     return report(run_checks())
 
 
