@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import MockServer, connections_for
+from helpers import MockServer, connections_for, controlled_clock
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,10 +37,12 @@ def mock_server(tmp_path_factory) -> Iterator[MockServer]:
 
 
 @pytest.fixture
-def mock(mock_server: MockServer) -> MockServer:
-    """The mock, emptied for this test."""
+def mock(mock_server: MockServer) -> Iterator[MockServer]:
+    """The mock, emptied for this test, on the clock the test controls (the mock, the flows and
+    the test's own "today" all run in this process: `helpers.controlled_clock`)."""
     mock_server.reset()
-    return mock_server
+    with controlled_clock():
+        yield mock_server
 
 
 @pytest.fixture

@@ -4,6 +4,20 @@ from __future__ import annotations
 
 import socket
 import threading
+from datetime import UTC, datetime
+
+import time_machine
+
+_SESSION_START = datetime.now(UTC)
+_SESSION_NOON = _SESSION_START.replace(hour=12, minute=0, second=0, microsecond=0)
+
+
+def controlled_clock() -> time_machine.travel:
+    """The clock of a test whose flows and mock run in this process: noon UTC of the day the session
+    started, plus the real time since. No run crosses midnight, whenever the suite runs, "today"
+    is the same day before and after a run, and the clock still moves forward at its real pace
+    (so deadlines, tokens and one test after another keep their order)."""
+    return time_machine.travel(_SESSION_NOON + (datetime.now(UTC) - _SESSION_START), tick=True)
 
 
 def free_port() -> int:

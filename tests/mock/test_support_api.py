@@ -9,6 +9,7 @@ import jsonschema
 import pytest
 from flask import request
 
+from helpers import controlled_clock
 from mock_backend import create_app
 from mock_backend.openapi import FORMAT_CHECKER, operations, response_schema
 
@@ -70,7 +71,8 @@ def client(tmp_path):
                 problems.append(problem)
         return response
 
-    yield app.test_client()
+    with controlled_clock():  # the test's "today" and the mock's are one day, whenever it runs
+        yield app.test_client()
     assert not problems, "answers openapi.yaml does not declare:\n" + "\n".join(problems)
 
 
