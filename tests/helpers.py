@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import os
+import random
 import socket
+import subprocess
+import sys
 import threading
 from datetime import UTC, datetime
+from pathlib import Path
 
 import time_machine
 
@@ -119,3 +125,38 @@ def connections_for(mock: MockServer, reporting_url: str) -> dict[str, dict]:
         "support_reporting": {"conn_type": "sqlite", "host": reporting_url},
         "support_alert_webhook": {"conn_type": "http", "host": f"{mock.url}/_mock/webhook"},
     }
+
+
+def schemathesis(definition, url: str, workdir, *args: str) -> tuple[subprocess.CompletedProcess, dict]:
+    """Run the schemathesis CLI against ``url`` with the API ``definition``: a new seed each run,
+    printed (SCHEMATHESIS_SEED=N replays it), no example database, a JSON report. Returns what it
+    printed and its report; ``args`` are further CLI options (checks, headers, examples)."""
+    seed = int(os.environ.get("SCHEMATHESIS_SEED") or random.randrange(2**31))
+    print(f"schemathesis seed: {seed} (SCHEMATHESIS_SEED={seed} replays it)")
+    report = Path(workdir) / "schemathesis-report.json"
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "st"),
+            "run",
+            str(definition),
+            "--url",
+            url,
+            "--seed",
+            str(seed),
+            "--generation-database",
+            "none",
+            "--report",
+            "json",
+            "--report-json-path",
+            str(report),
+            "--no-color",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        cwd=workdir,
+    )
+    print(done.stdout[-6000:])
+    assert report.exists(), f"schemathesis wrote no report: it did not run\n{done.stdout[-3000:]}{done.stderr[-3000:]}"
+    return done, json.loads(report.read_text())

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import random
 import re
 import subprocess
 import sys
@@ -21,6 +19,7 @@ import requests
 import sqlalchemy as sa
 
 from e2e_support import NEW_TICKET, Stack, mock_get
+from helpers import schemathesis
 from support_flows_dev.powerapps_connector import EVENT_ACTIONS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -286,48 +285,25 @@ def test_every_answer_to_generated_requests_is_declared_and_of_its_declared_shap
     bodies, odd path values, the key in its header) and checks every answer against it: no server
     error, every status declared, every body of the declared shape. A new seed each run (printed).
     On this module's own stack: its runs do not crowd the shared stack's tests."""
-    seed = int(os.environ.get("SCHEMATHESIS_SEED") or random.randrange(2**31))
-    print(f"schemathesis seed: {seed} (SCHEMATHESIS_SEED={seed} replays it)")
     made = api_keys(stack, "create", "--user", "powerapps", "--name", "schemathesis")  # its own key:
     assert made.returncode == 0, made.stderr  # the rotation test revokes the connection's
     key = made.stdout.strip().splitlines()[-1]
-    report = tmp_path / "report.json"
-    done = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "st"),
-            "run",
-            str(ROOT / "powerapps" / "apiDefinition.swagger.json"),
-            "--url",
-            connection["airflow_url"],
-            "--header",
-            f"X-Api-Key: {key}",
-            "--checks",
-            ",".join(SCHEMATHESIS_CHECKS),
-            "--max-examples",
-            "12",
-            "--seed",
-            str(seed),
-            "--generation-database",
-            "none",
-            "--request-timeout",
-            "60",
-            "--max-failures",
-            "20",
-            "--report",
-            "json",
-            "--report-json-path",
-            str(report),
-            "--no-color",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=1200,
-        cwd=tmp_path,
+    done, summary = schemathesis(
+        ROOT / "powerapps" / "apiDefinition.swagger.json",
+        connection["airflow_url"],
+        tmp_path,
+        "--header",
+        f"X-Api-Key: {key}",
+        "--checks",
+        ",".join(SCHEMATHESIS_CHECKS),
+        "--max-examples",
+        "12",
+        "--request-timeout",
+        "60",
+        "--max-failures",
+        "20",
     )
-    print(done.stdout[-6000:])
     assert done.returncode == 0, f"schemathesis found answers the definition does not declare:\n{done.stdout[-6000:]}"
-    assert report.exists(), "schemathesis wrote no report: it did not run"
-    summary = json.loads(report.read_text())
     assert summary["complete"] and summary["operations"]["tested"] == 9, summary["operations"]
     assert summary["test_cases"]["generated"] >= 100 and summary["test_cases"]["unique_failures"] == 0
     # the premise: generated bodies reached Airflow both ways, accepted (runs made) and refused (4xx)

@@ -5,17 +5,13 @@ the document with no undeclared field."""
 
 from __future__ import annotations
 
-import json
-import os
-import random
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
 import pytest
 from werkzeug.serving import make_server
 
+from helpers import schemathesis
 from mock_backend import create_app
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,40 +38,18 @@ def mock_url(tmp_path):
 
 
 def test_generated_requests_get_only_declared_answers_and_no_server_error(mock_url, tmp_path):
-    seed = int(os.environ.get("SCHEMATHESIS_SEED") or random.randrange(2**31))
-    print(f"schemathesis seed: {seed} (SCHEMATHESIS_SEED={seed} replays it)")
-    report = tmp_path / "report.json"
-    done = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "st"),
-            "run",
-            str(ROOT / "mock_backend" / "openapi.yaml"),
-            "--url",
-            mock_url,
-            "--checks",
-            "all",
-            "--exclude-checks",
-            ",".join(LEFT_OUT),
-            "--max-examples",
-            "25",
-            "--seed",
-            str(seed),
-            "--generation-database",
-            "none",
-            "--report",
-            "json",
-            "--report-json-path",
-            str(report),
-            "--no-color",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=tmp_path,
+    done, summary = schemathesis(
+        ROOT / "mock_backend" / "openapi.yaml",
+        mock_url,
+        tmp_path,
+        "--checks",
+        "all",
+        "--exclude-checks",
+        ",".join(LEFT_OUT),
+        "--max-examples",
+        "25",
     )
-    print(done.stdout[-6000:])
     assert done.returncode == 0, f"schemathesis found answers openapi.yaml does not declare:\n{done.stdout[-8000:]}"
-    summary = json.loads(report.read_text())
     assert summary["complete"], summary
     # the premise: every operation of the document was exercised, with many generated requests
     assert summary["operations"]["tested"] == summary["operations"]["selected"] >= 25, summary["operations"]
