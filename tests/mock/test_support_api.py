@@ -11,6 +11,7 @@ from flask import request
 
 from helpers import controlled_clock
 from mock_backend import create_app
+from mock_backend.endpoints import doc_path
 from mock_backend.openapi import FORMAT_CHECKER, operations, response_schema
 
 NEW_TICKET = {
@@ -40,7 +41,7 @@ OPERATION_BY_ROUTE = {(method, path): operation_id for operation_id, (method, pa
 def undocumented(response, method: str, rule: str) -> str | None:
     """What in an answer of the Support API its document does not declare: a status not declared
     for the operation, or a JSON body that fails the declared schema or carries an undeclared field."""
-    operation_id = OPERATION_BY_ROUTE[(method, re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule))]
+    operation_id = OPERATION_BY_ROUTE[(method, doc_path(rule))]
     declared = operations()[operation_id][2]["responses"]
     if str(response.status_code) not in declared:
         return f"{method} {rule} answered {response.status_code}, which {operation_id} does not declare"
@@ -94,7 +95,7 @@ def test_every_route_is_in_the_openapi_document_and_every_operation_is_served(cl
     for rule in client.application.url_map.iter_rules():
         if not (rule.rule.startswith("/api/") or rule.rule == "/health"):
             continue
-        path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
+        path = doc_path(rule.rule)
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             served.add((method, path))
     documented = {(method, path) for method, path, _ in operations().values()}

@@ -5,14 +5,9 @@ the document with no undeclared field."""
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
-import pytest
-from werkzeug.serving import make_server
-
 from helpers import schemathesis
-from mock_backend import create_app
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,20 +22,10 @@ ROOT = Path(__file__).resolve().parents[2]
 LEFT_OUT = ("positive_data_acceptance", "ensure_resource_availability")
 
 
-@pytest.fixture
-def mock_url(tmp_path):
-    app = create_app(str(tmp_path / "mock.sqlite"), public_url="http://127.0.0.1")
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-
-
-def test_generated_requests_get_only_declared_answers_and_no_server_error(mock_url, tmp_path):
+def test_generated_requests_get_only_declared_answers_and_no_server_error(mock, tmp_path):
     done, summary = schemathesis(
         ROOT / "mock_backend" / "openapi.yaml",
-        mock_url,
+        mock.url,  # the mock served in this process (conftest), emptied for this test
         tmp_path,
         "--checks",
         "all",
