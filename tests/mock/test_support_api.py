@@ -254,6 +254,8 @@ def test_list_filters_and_cursor_pagination(seeded):
         ({"created_on": "2026-13-01"}, "created_on"),
         ({"cursor": "garbage"}, "cursor"),
         ({"sort": "random"}, "sort"),
+        ({"sort": ""}, "sort"),  # present and empty is not the default (schemathesis found it)
+        ({"agent_id": ""}, "agent_id"),
         ({"tz": "Mars/Olympus"}, "tz"),
     ],
 )
