@@ -471,10 +471,12 @@ class Stack:
         return events
 
     def stop(self, timeout: float = 30) -> None:
-        """Stop every component and everything it started: Airflow and the mock first (SIGTERM, then
-        SIGKILL after ``timeout``), the database last."""
+        """Stop every component and everything it started (SIGTERM, then SIGKILL after ``timeout``):
+        the scheduler, workers, triggerer and dag-processor first, then the API server and the mock
+        (a task that stops reports its state through the API server: with the server gone first,
+        its retries held the scheduler for the whole timeout), the database last."""
         postgres = self.components.pop("postgres", None)
-        self.supervisor.stop_all(timeout)
+        self.supervisor.stop_all(timeout, last=("api-server", "mock-backend"))
         if postgres is not None and postgres.process is not None:
             EmbeddedPostgres.stop(postgres.process, timeout)
             end_session(postgres.pid)

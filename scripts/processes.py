@@ -129,13 +129,22 @@ class Supervisor:
         end_session(component.pid)
         component.process.wait()
 
-    def stop_all(self, timeout: float = 30) -> None:
-        """SIGTERM every component, SIGKILL after ``timeout``, then whatever each one started."""
-        for component in self.components.values():
+    def stop_all(self, timeout: float = 30, last: tuple[str, ...] = ()) -> None:
+        """SIGTERM every component, SIGKILL after ``timeout``, then whatever each one started. The
+        components named in ``last`` stop after the others have: what the others still need while
+        they stop (a scheduler's tasks report their end to the API server)."""
+        first = [name for name in self.components if name not in last]
+        for wave in (first, [name for name in last if name in self.components]):
+            self._stop(wave, timeout)
+        self.components.clear()
+
+    def _stop(self, names: list[str], timeout: float) -> None:
+        components = [self.components[name] for name in names]
+        for component in components:
             if component.process is not None:
                 kill_group(component.pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        for component in self.components.values():
+        for component in components:
             if component.process is None:
                 continue
             try:
@@ -145,7 +154,6 @@ class Supervisor:
             # The leader is gone; what it left behind (task processes, serve-logs) goes too.
             end_session(component.pid)
             component.process.wait()
-        self.components.clear()
 
 
 def kill_group(pid: int, sig: int = signal.SIGKILL) -> None:
