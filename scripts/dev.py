@@ -2,7 +2,7 @@
 """The project's entry point on a fresh machine that has only Python 3.11+.
 
     python3 scripts/dev.py run    # virtualenv, install, mock backend + Airflow, demo data; Ctrl-C stops
-    python3 scripts/dev.py test   # virtualenv, install, the whole test suite (extra args go to pytest)
+    python3 scripts/dev.py test   # virtualenv, install, the whole test suite on every core (extra args go to pytest)
     python3 scripts/dev.py test --quick   # the unit, DAG and mock tests only, on every core
     python3 scripts/dev.py lock   # re-resolve requirements-dev.txt and rewrite constraints.txt
 
@@ -179,7 +179,8 @@ def main(argv: list[str]) -> int:
         rest = rest[1:]
         launcher = ["-m", "pytest", "-n", "auto", *QUICK_TESTS]
     else:
-        launcher = ["-m", "pytest"]
+        # every core; the end-to-end tests stay one group on one worker (tests/e2e/conftest.py)
+        launcher = ["-m", "pytest", "-n", "auto", "--dist", "loadgroup"]
     args = [py, *launcher, *rest]
     # Replace this process, so Ctrl-C and SIGTERM reach the stack or pytest directly.
     os.chdir(ROOT)

@@ -11,6 +11,7 @@ import pytest
 from e2e_support import EVENT_DAGS, Stack
 
 _SHARED: dict[str, Stack] = {}
+_STARTS: list[str] = []  # the node id of each test that started the shared stack
 _BASEID = "tests/e2e"  # the node id of this folder: where this file's fixtures are defined
 
 
@@ -34,9 +35,10 @@ def _start_shared(tmp_path_factory) -> Stack:
 
 
 @pytest.fixture
-def stack(tmp_path_factory) -> Stack:
+def stack(request, tmp_path_factory) -> Stack:
     """The shared stack, started by its first user and stopped after its last (see the hooks below)."""
     if "stack" not in _SHARED:
+        _STARTS.append(request.node.nodeid)
         _SHARED["stack"] = _start_shared(tmp_path_factory)
     return _SHARED["stack"]
 
@@ -47,12 +49,25 @@ def _uses_shared_stack(item) -> bool:
     return bool(definitions) and definitions[-1].baseid == _BASEID
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_collection_modifyitems(session, config, items):
-    """Within the end-to-end tests, the shared stack's users first (in their order), then the rest."""
-    e2e = [i for i, item in enumerate(items) if "/tests/e2e/" in str(item.path)]
-    ordered = sorted((items[i] for i in e2e), key=lambda item: not _uses_shared_stack(item))
-    for i, item in zip(e2e, ordered, strict=True):
-        items[i] = item
+    """The end-to-end tests last and together, the shared stack's users first among them (each
+    group in the order it had), so the shared stack starts once and stops before the other stacks.
+
+    A wrapper, outermost: it orders after every other hook has, pytest-randomly's shuffle included
+    (a plain hook ran before the shuffle, which scattered the users between other modules, and the
+    shared stack started again after each: nine starts in one run).
+
+    Under pytest-xdist (`dev.py test` runs on every core) they are one group, `e2e`, which
+    `--dist loadgroup` gives to one worker whole, in this order, while the other workers take the
+    rest: the stacks run one at a time, as on one machine they must."""
+    for item in items:
+        if "/tests/e2e/" in str(item.path):
+            item.add_marker(pytest.mark.xdist_group("e2e"))  # before xdist's own hook reads it
+    yield
+    e2e = [item for item in items if "/tests/e2e/" in str(item.path)]
+    others = [item for item in items if "/tests/e2e/" not in str(item.path)]
+    items[:] = others + sorted(e2e, key=lambda item: not _uses_shared_stack(item))
 
 
 def pytest_runtest_teardown(item, nextitem):
@@ -63,3 +78,6 @@ def pytest_runtest_teardown(item, nextitem):
 def pytest_sessionfinish(session, exitstatus):
     if "stack" in _SHARED:  # interrupted: stop it all the same
         _SHARED.pop("stack").stop()
+    if len(_STARTS) > 1:  # the order above broke: each extra start costs a minute of every run
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        print(f"\nthe shared stack started {len(_STARTS)} times, its users were not together:", *_STARTS, sep="\n  ")

@@ -26,7 +26,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 
-TOKEN_LIFETIME_S = 60
+TOKEN_LIFETIME_S = 20
 
 
 class PowerPlatform:
