@@ -29,6 +29,23 @@ os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
 os.environ.setdefault("AIRFLOW_VAR_SUPPORT_CUSTOMER_KEY_SALT", "test-salt-not-a-secret")
 
 
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist loadgroup` (what `dev.py test` runs): every test of tests/e2e is one unit of work,
+    which one worker takes whole (the largest unit, so first) and runs in the order
+    tests/e2e/conftest.py gives, one Airflow stack at a time, while the other workers share every
+    other test one by one. (xdist's own `xdist_group` mark does not group on pytest 9: it renames
+    `item._nodeid`, which pytest 9's node ids no longer read.)"""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class EndToEndTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "tests/e2e" if nodeid.startswith("tests/e2e/") else nodeid
+
+    return EndToEndTogether(config, log)
+
+
 @pytest.fixture(scope="session")
 def mock_server(tmp_path_factory) -> Iterator[MockServer]:
     server = MockServer(str(tmp_path_factory.mktemp("mock") / "mock.sqlite"))

@@ -58,12 +58,8 @@ def pytest_collection_modifyitems(session, config, items):
     (a plain hook ran before the shuffle, which scattered the users between other modules, and the
     shared stack started again after each: nine starts in one run).
 
-    Under pytest-xdist (`dev.py test` runs on every core) they are one group, `e2e`, which
-    `--dist loadgroup` gives to one worker whole, in this order, while the other workers take the
-    rest: the stacks run one at a time, as on one machine they must."""
-    for item in items:
-        if "/tests/e2e/" in str(item.path):
-            item.add_marker(pytest.mark.xdist_group("e2e"))  # before xdist's own hook reads it
+    Under pytest-xdist (`dev.py test` runs on every core) they are one unit of work that one
+    worker takes whole, in this order (tests/conftest.py's scheduler)."""
     yield
     e2e = [item for item in items if "/tests/e2e/" in str(item.path)]
     others = [item for item in items if "/tests/e2e/" not in str(item.path)]
