@@ -142,3 +142,33 @@ def test_a_folder_that_is_not_a_data_folder_is_refused_untouched(tmp_path):
     with pytest.raises(DataDirError, match="is not a PostgreSQL data folder"):
         EmbeddedPostgres(folder).prepare()
     assert (folder / "thesis.txt").read_text() == "keep me"
+
+
+def test_stop_ends_the_api_server_only_after_the_scheduler_has_stopped(tmp_path):
+    """A scheduler's stopping tasks report their end through the API server: it must still answer
+    while they do (stopped together, the scheduler's retries held every stop for 30 s)."""
+    stack = _stack(tmp_path)
+    ended = tmp_path / "ended"
+
+    def stub(name: str, linger: float) -> str:
+        return (
+            "import signal, sys, time\n"
+            "def stop(*_):\n"
+            f"    time.sleep({linger})\n"
+            f"    open({str(ended)!r}, 'a').write('{name} ' + str(time.monotonic()) + '\\n')\n"
+            "    sys.exit(0)\n"
+            "signal.signal(signal.SIGTERM, stop)\n"
+            "print('ready', flush=True)\n"
+            "time.sleep(600)\n"
+        )
+
+    stack._spawn("api-server", [sys.executable, "-c", stub("api-server", 0)], dict(os.environ))
+    stack._spawn("scheduler", [sys.executable, "-c", stub("scheduler", 1.0)], dict(os.environ))
+    for name in ("api-server", "scheduler"):
+        while "ready" not in stack.log_path(name).read_text():
+            assert stack.components[name].process.poll() is None
+    stack.stop()
+    order = [
+        line.split()[0] for line in sorted(ended.read_text().splitlines(), key=lambda line: float(line.split()[1]))
+    ]
+    assert order == ["scheduler", "api-server"]
