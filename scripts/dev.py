@@ -179,7 +179,7 @@ def main(argv: list[str]) -> int:
         rest = rest[1:]
         launcher = ["-m", "pytest", "-n", "auto", *QUICK_TESTS]
     else:
-        # every core; the end-to-end tests stay one group on one worker (tests/e2e/conftest.py)
+        # every core; the end-to-end tests are one unit of work on one worker (tests/conftest.py's scheduler)
         launcher = ["-m", "pytest", "-n", "auto", "--dist", "loadgroup"]
     args = [py, *launcher, *rest]
     # Replace this process, so Ctrl-C and SIGTERM reach the stack or pytest directly.

@@ -209,7 +209,7 @@ def sync_only_the_file_under_test(monkeypatch):
     """``use(fileloc)``: the next dag.test() writes only that file's DAGs to the metadata DB.
 
     Airflow 3.3's dag.test() parses the whole DAG folder and serialises every DAG into the metadata
-    DB before each run (so that the DAGs a run triggers exist there): a third of a test run's time
+    DB before each run (so that the DAGs a run triggers exist there): a sixth of the DAG tests' CPU
     here, for thirteen DAGs that do not change while the tests run. The process's first dag.test()
     still writes them all (the watcher's runs start other DAGs); every later one parses and writes
     only the file of the DAG it runs, whose definition a test's settings can change."""

@@ -56,13 +56,14 @@ def pytest_collection_modifyitems(session, config, items):
 
     A wrapper, outermost: it orders after every other hook has, pytest-randomly's shuffle included
     (a plain hook ran before the shuffle, which scattered the users between other modules, and the
-    shared stack started again after each: nine starts in one run).
+    shared stack started again after each: ten starts in one run).
 
     Under pytest-xdist (`dev.py test` runs on every core) they are one unit of work that one
     worker takes whole, in this order (tests/conftest.py's scheduler)."""
     yield
-    e2e = [item for item in items if "/tests/e2e/" in str(item.path)]
-    others = [item for item in items if "/tests/e2e/" not in str(item.path)]
+    e2e, others = [], []
+    for item in items:
+        (e2e if "/tests/e2e/" in str(item.path) else others).append(item)
     items[:] = others + sorted(e2e, key=lambda item: not _uses_shared_stack(item))
 
 
