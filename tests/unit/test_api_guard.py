@@ -185,3 +185,63 @@ def test_a_nul_character_in_a_field_is_400_naming_it_not_a_server_error(path, bo
     with pytest.raises(BodyRefused) as refused:
         checked_body(path, json.dumps(body).encode())
     assert refused.value.status == 400 and refused.value.detail.startswith(f"{named}: contains a NUL")
+
+
+# Hostile bodies of every shape, at the cap: the guard runs before authentication, so anyone can send
+# them. The old string scanner (a backtracking regex) held the event loop for 359 s on the first.
+_ROOM = MAX_BODY_BYTES - 64
+HOSTILE_BODIES = {
+    "escaped quotes, unterminated": b'"' + b'\\"' * (_ROOM // 2),
+    "unterminated string in conf": b'{"conf": {"description": "' + b"a" * _ROOM,
+    "deep arrays": b"[" * _ROOM,
+    "deep objects": b'{"a":' * (_ROOM // 5),
+    "many keys": b'{"conf": {' + b",".join(b'"k%d": 1' % i for i in range(_ROOM // 12)) + b"}}",
+    "long unicode escapes": b'{"conf": {"description": "' + b"\\u00e9" * (_ROOM // 6) + b'"}}',
+    "only backslashes": b'"' + b"\\" * _ROOM,
+    "only quotes": b'"' * _ROOM,
+    "brackets in an unterminated string": b'"' + b"[{" * (_ROOM // 2),
+}
+
+
+@pytest.mark.parametrize("shape", HOSTILE_BODIES, ids=list(HOSTILE_BODIES))
+def test_a_hostile_body_is_answered_at_once_and_the_loop_stays_free(shape):
+    """Every check before authentication is linear and off the event loop: the hostile body gets its
+    4xx (or goes on to Airflow, which answers malformed JSON itself) within 0.5 s, and a health probe
+    sent at the same moment is answered within 0.1 s."""
+    import time
+
+    body = HOSTILE_BODIES[shape]
+    assert len(body) <= MAX_BODY_BYTES
+
+    async def scenario():
+        airflow = Airflow()
+        guard = UnknownConfFieldGuard(airflow)
+
+        async def request(path: str, payload: bytes, method: str = "POST") -> tuple[int, float]:
+            started = time.perf_counter()
+            messages = [{"type": "http.request", "body": payload, "more_body": False}]
+            headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+            scope = {"type": "http", "method": method, "path": path, "root_path": "", "headers": headers}
+            sent = []
+
+            async def receive():
+                return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+            async def send(message):
+                sent.append(message)
+
+            await guard(scope, receive, send)
+            return sent[0]["status"], time.perf_counter() - started
+
+        async def probe() -> float:
+            await asyncio.sleep(0.005)  # once the hostile body is in the guard's hands
+            return (await request("/api/v2/monitor/health", b"", method="GET"))[1]
+
+        hostile, probe_took = await asyncio.gather(request(TRIGGER, body), probe())
+        return hostile, probe_took, airflow
+
+    (status, took), probe_took, airflow = asyncio.run(scenario())
+    assert took < 0.5, f"{shape}: answered in {took:.2f} s"
+    assert probe_took < 0.1, f"{shape}: the health probe waited {probe_took:.2f} s"
+    # refused by the guard, or handed on unchanged for Airflow to answer (malformed JSON: 422)
+    assert 400 <= status < 500 or (status == 200 and body in airflow.bodies)
