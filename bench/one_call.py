@@ -21,7 +21,7 @@ import time
 from collections import Counter
 
 import requests
-from benchstack import TRIVIAL_DAG_ID, bench_stack, mock_mail, mock_tickets, percentile, write_results
+from benchstack import TRIVIAL_DAG_ID, Client, bench_stack, mock_mail, mock_tickets, percentile, write_results
 
 FLOW_1 = "support_ticket_created"
 P95_TARGET = 1.3  # one call on Flow 1 / one call on the trivial DAG, at p95
@@ -66,17 +66,6 @@ def three_actions(session: requests.Session, base: str, body: dict) -> float:
     url = f"{base}/api/v2/dags/{FLOW_1}/dagRuns/{run_id}/taskInstances/answer_or_queue/xcomEntries/return_value"
     session.get(url, params={"deserialize": "true"}, timeout=60).raise_for_status()
     return time.perf_counter() - started
-
-
-def admin_key(stack) -> str:
-    import subprocess
-
-    made = subprocess.run(
-        [sys.executable, "-m", "support_flows.server.api_keys", "create", "--user", "admin", "--name", "bench floor",
-         "--allow-admin", "--expires-in", "1h"],
-        env=stack.env(), capture_output=True, text=True, check=True, timeout=120,
-    )  # fmt: skip
-    return made.stdout.strip().splitlines()[-1]
 
 
 def health_probe(session: requests.Session, base: str) -> float:
@@ -142,10 +131,10 @@ def main(argv: list[str]) -> int:
         base, key = stack.airflow_url, stack.api_key_file.read_text().strip()
         session = requests.Session()
         session.headers["X-Api-Key"] = key
-        # the floor's DAG is not the PowerApps role's to start: both single-call series go through
-        # an admin's integration key (the same middleware, the same checks), the rest as PowerApps
-        floor = requests.Session()
-        floor.headers["X-Api-Key"] = admin_key(stack)
+        # the floor's DAG is not the PowerApps role's to start, and no key may act as an admin: both
+        # single-call series and the three-action way (which reads runs and XComs, as PowerApps no
+        # longer may) go through an admin's token, the burst as PowerApps with its key
+        floor = Client(stack, "admin").session
         for n in range(3):  # warm-up: connections, the keys' first use, the DAG bag's caches
             one_call(floor, base, FLOW_1, ticket(n, "warm"))
             one_call(floor, base, TRIVIAL_DAG_ID, {})
@@ -154,7 +143,7 @@ def main(argv: list[str]) -> int:
         for n in range(args.calls):  # interleaved, so all meet the same moments of the stack
             flow_1.append(one_call(floor, base, FLOW_1, ticket(n, "single"))[0])
             trivial.append(one_call(floor, base, TRIVIAL_DAG_ID, {})[0])
-            before.append(three_actions(session, base, ticket(n, "three")))
+            before.append(three_actions(floor, base, ticket(n, "three")))
         idle_probes = [health_probe(session, base) for _ in range(40)]
         crowd = burst(base, key, args.burst, args.clients)
         tickets, mails = mock_tickets(stack), mock_mail(stack)

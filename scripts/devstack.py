@@ -43,6 +43,9 @@ from support_flows_dev.processes import CrashLoop, Supervisor, end_session, port
 ROOT = Path(__file__).resolve().parent.parent
 
 AIRFLOW_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+# How long Airflow's tokens live (docker-compose.yaml and deploy/helm/values.yaml say the same; a
+# test holds them to it): a stolen token dies within minutes, the UI's session slides (access.py).
+JWT_SECONDS = 900
 
 
 # This machine's job is to answer PowerApps quickly. Airflow's scheduler sleeps up to 1 s whenever a
@@ -227,6 +230,9 @@ class Stack:
             "AIRFLOW__API_AUTH__JWT_SECRET": _secret_file(
                 self.state_dir / "jwt-secret", lambda: secrets.token_urlsafe(32)
             ),
+            # tokens live 15 minutes (Airflow's default: a day); the UI's session slides (access.py)
+            "AIRFLOW__API_AUTH__JWT_EXPIRATION_TIME": str(JWT_SECONDS),
+            "AIRFLOW__API_AUTH__JWT_CLI_EXPIRATION_TIME": str(JWT_SECONDS),
             "AIRFLOW__CORE__FERNET_KEY": _secret_file(
                 self.state_dir / "fernet-key", lambda: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
             ),

@@ -9,12 +9,20 @@ import requests
 
 from support_flows_dev.devstack import Stack
 
+OUTCOME_ROUTE = "/support/v1/flows/{dag_id}/runs/{run_id}"
+NOT_OUTCOME_FIELDS = ("run_id", "state", "reason_code", "reason_message")
+
 
 class Client:
-    """A REST client with PowerApps' credentials."""
+    """A REST client with PowerApps' credentials (a token from ``/auth/token``), or an admin's.
+
+    PowerApps starts runs through Airflow's REST trigger and reads their outcome through the
+    one-call API's outcome route (its role reads no runs, task instances or XComs); an admin reads
+    them through Airflow's REST API."""
 
     def __init__(self, stack: Stack, user: str = "powerapps"):
-        self.base = stack.airflow_url
+        self.base, self.user = stack.airflow_url, user
+        self._outcomes: dict[tuple[str, str], dict] = {}
         password = stack.passwords()[user]
         token = requests.post(f"{self.base}/auth/token", json={"username": user, "password": password}, timeout=30)
         token.raise_for_status()
@@ -62,8 +70,19 @@ class Client:
         return response.json()
 
     def wait(self, dag_id: str, run_id: str, timeout: float = 180) -> str:
+        """The run's final state: as PowerApps, from the outcome route (which waits up to 20 s a call);
+        as an admin, from the run."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            if self.user == "powerapps":
+                url = self.base + OUTCOME_ROUTE.format(dag_id=dag_id, run_id=run_id)
+                wait = max(0, min(20, int(deadline - time.monotonic())))
+                response = self.session.get(url, params={"wait_seconds": wait}, timeout=wait + 30)
+                response.raise_for_status()
+                if response.status_code == 200:
+                    self._outcomes[(dag_id, run_id)] = response.json()
+                    return response.json()["state"]
+                continue
             state = self.session.get(f"{self.base}/api/v2/dags/{dag_id}/dagRuns/{run_id}", timeout=30).json()["state"]
             if state in ("success", "failed"):
                 return state
@@ -71,6 +90,13 @@ class Client:
         raise TimeoutError(f"{dag_id} {run_id} did not finish in {timeout}s")
 
     def output(self, dag_id: str, run_id: str, task_id: str):
+        """What a task returned: as PowerApps, the outcome of the run (its result task's value, so
+        ``task_id`` must name that task); as an admin, the task's XCom."""
+        if self.user == "powerapps":
+            if (dag_id, run_id) not in self._outcomes:
+                self.wait(dag_id, run_id)
+            outcome = self._outcomes[(dag_id, run_id)]
+            return {name: value for name, value in outcome.items() if name not in NOT_OUTCOME_FIELDS}
         url = f"{self.base}/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/return_value"
         response = self.session.get(url, params={"deserialize": "true"}, timeout=30)
         response.raise_for_status()

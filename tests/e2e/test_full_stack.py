@@ -1,6 +1,7 @@
 """The whole system as the run command starts it (real api-server, scheduler, dag-processor and
 triggerer; LocalExecutor; embedded PostgreSQL), driven the way PowerApps drives it: a token from /auth/token,
-triggers over the REST API, outputs read back from XCom over the REST API."""
+triggers over the REST API, outcomes read back from the one-call API's outcome route (the PowerApps
+role reads no runs or XComs; an admin reads them over the REST API)."""
 
 from __future__ import annotations
 
@@ -39,8 +40,8 @@ def test_no_import_errors_and_every_dag_unpaused(stack):
     assert not [d["dag_id"] for d in dags if d["is_paused"]]
 
 
-def test_every_event_dag_over_rest_with_outputs_from_xcom(stack):
-    client = Client(stack)
+def test_every_event_dag_over_rest_with_its_outcome(stack):
+    client, admin = Client(stack), Client(stack, "admin")
     run = client.trigger("support_ticket_created", NEW_TICKET)
     assert run.status_code == 200, run.text
     run_id = run.json()["dag_run_id"]
@@ -48,8 +49,9 @@ def test_every_event_dag_over_rest_with_outputs_from_xcom(stack):
     created = client.output("support_ticket_created", run_id, "answer_or_queue")
     assert created["status"] == "ai_responded" and created["ticket_id"] >= 1
     ticket_id = created["ticket_id"]
-    # Airflow itself knows what the run returns: /wait streams the state, then the result task's value
-    waited = client.session.get(
+    # Airflow itself knows what the run returns (an admin reads it): /wait streams the state, then the
+    # result task's value, the outcome PowerApps got
+    waited = admin.session.get(
         f"{client.base}/api/v2/dags/support_ticket_created/dagRuns/{run_id}/wait", params={"interval": 0.5}, timeout=60
     )
     assert waited.status_code == 200, waited.text
@@ -104,11 +106,11 @@ def test_every_event_dag_over_rest_with_outputs_from_xcom(stack):
     ],
 )
 def test_bad_payloads_get_400_naming_the_field_and_no_run(stack, dag_id, conf, field):
-    client = Client(stack)
-    before = client.run_count(dag_id)  # every page, not the first 50
+    client, admin = Client(stack), Client(stack, "admin")
+    before = admin.run_count(dag_id)  # every page, not the first 50
     response = client.trigger(dag_id, conf)
     assert response.status_code == 400 and field in response.json()["detail"]
-    assert client.run_count(dag_id) == before
+    assert admin.run_count(dag_id) == before
 
 
 def test_a_ticket_from_another_channel_reaches_flow_1_once(stack):
@@ -142,6 +144,20 @@ FORBIDDEN_TO_POWERAPPS = [
     ("POST", "/api/v2/dags/support_daily_summary/dagRuns"),
     ("GET", "/api/v2/dags/support_auto_assign/dagRuns"),
     ("GET", "/api/v2/dags/support_auto_assign"),
+    # the event DAGs themselves: their runs (every customer's conf), XComs, task instances, logs
+    ("GET", "/api/v2/dags/support_ticket_created"),
+    ("GET", "/api/v2/dags/support_ticket_created/dagRuns"),
+    ("POST", "/api/v2/dags/~/dagRuns/list"),
+    ("GET", "/api/v2/dags/support_ticket_created/dagRuns/{run_id}"),
+    ("GET", "/api/v2/dags/support_ticket_created/dagRuns/{run_id}/wait"),
+    ("GET", "/api/v2/dags/support_ticket_created/dagRuns/{run_id}/taskInstances"),
+    (
+        "GET",
+        "/api/v2/dags/support_ticket_created/dagRuns/{run_id}/taskInstances/answer_or_queue/xcomEntries/return_value",
+    ),
+    ("GET", "/api/v2/dags/support_ticket_created/dagRuns/{run_id}/taskInstances/answer_or_queue/logs/1"),
+    ("GET", "/api/v2/eventLogs"),
+    ("GET", "/ui/grid/runs/support_ticket_created"),
     ("PATCH", "/api/v2/dags/support_ticket_created"),  # pause
     ("DELETE", "/api/v2/dags/support_ticket_created"),
     ("POST", "/api/v2/dags/support_ticket_created/clearTaskInstances"),  # clear
@@ -157,8 +173,24 @@ FORBIDDEN_TO_POWERAPPS = [
 ]
 
 
+_POWERAPPS_RUNS: dict[str, str] = {}  # the shared stack's state folder -> the run
+
+
+@pytest.fixture
+def powerapps_run(stack) -> str:
+    """A run of Flow 1 the PowerApps user started, finished (one per stack)."""
+    if str(stack.state_dir) not in _POWERAPPS_RUNS:
+        client = Client(stack)
+        run = client.trigger("support_ticket_created", {**NEW_TICKET, "request_id": "role-check"})
+        assert run.status_code == 200, run.text
+        assert client.wait("support_ticket_created", run.json()["dag_run_id"]) == "success"
+        _POWERAPPS_RUNS[str(stack.state_dir)] = run.json()["dag_run_id"]
+    return _POWERAPPS_RUNS[str(stack.state_dir)]
+
+
 @pytest.mark.parametrize("method, path", FORBIDDEN_TO_POWERAPPS)
-def test_the_powerapps_role_gets_403_beyond_the_event_dags(stack, method, path):
+def test_the_powerapps_role_gets_403_beyond_starting_the_event_flows(stack, powerapps_run, method, path):
+    path = path.format(run_id=powerapps_run)  # its own run too: the outcome route is where it reads it
     client = Client(stack)
     response = client.session.request(
         method, f"{stack.airflow_url}{path}", json={"logical_date": None, "conf": {}}, timeout=30
@@ -175,21 +207,47 @@ def test_the_powerapps_role_gets_403_beyond_the_event_dags(stack, method, path):
     assert keyed.status_code == 403, keyed.text
 
 
-def test_the_powerapps_role_gets_what_it_needs_and_admins_get_the_rest(stack):
+def test_the_powerapps_role_gets_what_it_needs_and_admins_get_the_rest(stack, powerapps_run):
     client = Client(stack)
-    run = client.trigger("support_ticket_created", {**NEW_TICKET, "request_id": "role-check"})
-    assert run.status_code == 200
-    run_id = run.json()["dag_run_id"]
-    assert client.wait("support_ticket_created", run_id) == "success"
-    base = f"{stack.airflow_url}/api/v2/dags/support_ticket_created/dagRuns"
-    for path in ("", f"/{run_id}", f"/{run_id}/taskInstances/answer_or_queue/xcomEntries/return_value"):
-        assert client.session.get(base + path, timeout=30).status_code == 200, path
-    listed = client.session.get(f"{stack.airflow_url}/api/v2/dags", params={"limit": 100}, timeout=30).json()
-    assert {d["dag_id"] for d in listed["dags"]} == set(EVENT_DAGS)  # sees only its four DAGs
+    outcome = client.session.get(
+        f"{stack.airflow_url}/support/v1/flows/support_ticket_created/runs/{powerapps_run}", timeout=30
+    )
+    assert outcome.status_code == 200 and outcome.json()["state"] == "success" and outcome.json()["ticket_id"] >= 1
+    flows = client.session.get(f"{stack.airflow_url}/support/v1/flows", timeout=30).json()["flows"]
+    assert set(flows) == set(EVENT_DAGS)  # the flows it may start
+    # Airflow's own listings show it nothing: no DAG, no run, nothing in the UI's endpoints
+    listed = client.session.get(f"{stack.airflow_url}/api/v2/dags", params={"limit": 100}, timeout=30)
+    assert listed.status_code == 403 or listed.json()["dags"] == [], listed.text
+    ui = client.session.get(f"{stack.airflow_url}/ui/dags", params={"limit": 100}, timeout=30)
+    assert ui.status_code == 403 or ui.json()["dags"] == [], ui.text
     admin = Client(stack, "admin")
     for method, path in FORBIDDEN_TO_POWERAPPS:
         if method == "GET" and path != "/api/v2/config":  # (the config is exposed to nobody by default)
-            assert admin.session.get(f"{stack.airflow_url}{path}", timeout=30).status_code == 200, path
+            path = path.format(run_id=powerapps_run)
+            params = {"interval": 0.5} if path.endswith("/wait") else {}
+            assert admin.session.get(f"{stack.airflow_url}{path}", params=params, timeout=30).status_code == 200, path
+
+
+def test_a_key_is_never_exchanged_for_a_token_and_tokens_live_minutes(stack):
+    """Airflow's token routes refuse a keyed request; a token got with the password lives at most
+    15 minutes, and one minted from it again no longer."""
+    import jwt
+
+    key = {"X-Api-Key": stack.api_key_file.read_text().strip()}
+    for path, body in (
+        ("/ui/auth/token", {"token_type": "cli"}),
+        ("/ui/auth/token", {}),
+        ("/auth/token", {"username": "powerapps", "password": "x"}),
+        ("/auth/token/cli", {"username": "powerapps", "password": "x"}),
+    ):
+        response = requests.post(f"{stack.airflow_url}{path}", json=body, headers=key, timeout=30)
+        assert response.status_code == 403 and "access_token" not in response.text, (path, response.text)
+    client = Client(stack)
+    token = client.session.headers["Authorization"].split()[1]
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert claims["exp"] - claims["iat"] <= 900
+    minted = client.session.post(f"{stack.airflow_url}/ui/auth/token", json={"token_type": "cli"}, timeout=30)
+    assert minted.status_code == 200 and minted.json()["expires_in_seconds"] <= 900
 
 
 def test_no_secret_value_appears_in_any_log(stack):

@@ -66,13 +66,29 @@ def test_a_deploy_never_changes_an_existing_password_and_a_reset_is_explicit(fab
         access.bootstrap(reset_password="nobody")
 
 
-def test_keys_are_refused_for_admins_unless_allowed(fab):
+def set_roles(username: str, *roles: str) -> None:
+    from airflow.providers.fab.auth_manager.cli_commands.utils import get_application_builder
+
+    with get_application_builder() as appbuilder:
+        user = appbuilder.sm.find_user(username=username)
+        user.roles = [appbuilder.sm.find_role(role) for role in roles]
+        appbuilder.sm.update_user(user)
+
+
+def test_keys_are_refused_for_admins_and_operators_when_made_and_at_use(fab):
     access.bootstrap()
-    with pytest.raises(api_keys.ApiKeyError, match="'admin' has the Admin role.*--allow-admin"):
+    with pytest.raises(api_keys.ApiKeyError, match="'admin' has the Admin role"):
         api_keys.create("admin", "too strong")
-    key = api_keys.create("admin", "break glass", allow_admin=True)
-    assert api_keys.check_key(key).user_id is not None
     assert api_keys.main(["create", "--user", "admin", "--name", "x"]) == 1
+    with pytest.raises(SystemExit):  # no way around it
+        api_keys.main(["create", "--user", "admin", "--name", "x", "--allow-admin"])
+    key = api_keys.create("powerapps", "production")
+    assert api_keys.check_key(key).user_id is not None
+    for role in ("Op", "Admin"):  # the key's user gains the role later: the key stops at its next use
+        set_roles("powerapps", "PowerApps", role)
+        assert api_keys.check_key(key).refused == f"its user now holds the {role} role"
+    set_roles("powerapps", "PowerApps")
+    assert api_keys.check_key(key).user_id is not None
 
 
 def test_a_key_can_expire(fab, monkeypatch):
@@ -161,7 +177,7 @@ def call(
     source: str = "203.0.113.5",
     *,
     method: str = "GET",
-    path: str = "/api/v2/dags",
+    path: str = "/support/v1/flows",
 ) -> tuple[int, dict, dict, list]:
     """One request through the middleware to a stand-in for Airflow that answers 200: the status,
     the answer's body and headers, and the headers Airflow was handed (none when refused)."""
@@ -250,50 +266,117 @@ def test_over_its_cap_a_key_gets_429_on_triggers_only(fab, monkeypatch):
     assert call(auth, key)[0] == 200  # reading is not capped
 
 
-def add_run(run_id: str, user: str | None) -> None:
-    from airflow.models.dagrun import DagRun
-    from airflow.utils.session import create_session
-    from airflow.utils.state import DagRunState
-    from airflow.utils.types import DagRunTriggeredByType, DagRunType
+# What a key must never reach, whatever its user's role: Airflow's token routes (a key is never
+# exchanged for a token), runs, XComs, task instances, logs, the UI's endpoints, the rest of the API.
+NOT_FOR_KEYS = [
+    ("POST", "/auth/token"),
+    ("POST", "/auth/token/cli"),
+    ("POST", "/ui/auth/token"),
+    ("GET", "/ui/auth/me"),
+    ("GET", "/ui/dags"),
+    ("GET", "/ui/grid/runs/support_ticket_created"),
+    ("GET", "/api/v2/dags"),
+    ("GET", "/api/v2/dags/support_ticket_created"),
+    ("GET", "/api/v2/dags/support_ticket_created/dagRuns"),
+    ("POST", "/api/v2/dags/~/dagRuns/list"),
+    ("GET", "/api/v2/dags/support_ticket_created/dagRuns/mine-1"),
+    ("GET", "/api/v2/dags/support_ticket_created/dagRuns/mine-1/wait"),
+    ("GET", "/api/v2/dags/support_ticket_created/dagRuns/mine-1/taskInstances"),
+    (
+        "GET",
+        "/api/v2/dags/support_ticket_created/dagRuns/mine-1/taskInstances/answer_or_queue/xcomEntries/return_value",
+    ),
+    ("GET", "/api/v2/dags/support_ticket_created/dagRuns/mine-1/taskInstances/answer_or_queue/logs/1"),
+    ("GET", "/api/v2/eventLogs"),
+    ("DELETE", "/api/v2/dags/support_ticket_created/dagRuns/mine-1"),
+    ("PATCH", "/api/v2/dags/support_ticket_created"),
+    ("GET", "/api/v2/connections"),
+    ("GET", "/auth/fab/v1/users"),
+]
 
-    from support_flows.core import times
 
-    with create_session() as session:
-        session.add(
-            DagRun(
-                dag_id="support_ticket_created",
-                run_id=run_id,
-                run_type=DagRunType.MANUAL,
-                state=DagRunState.SUCCESS,
-                conf={"customer_email": "someone.else@example.org"},
-                run_after=times.now(),
-                triggered_by=DagRunTriggeredByType.REST_API,
-                triggering_user_name=user,
-            )
-        )
-
-
-def test_a_key_reads_only_the_runs_its_user_started(fab, monkeypatch):
+@pytest.mark.parametrize("method, path", NOT_FOR_KEYS)
+def test_a_key_reaches_only_the_routes_that_start_flows_and_answer_their_outcomes(fab, monkeypatch, method, path):
     access.bootstrap()
     key = api_keys.create("powerapps", "production")
-    monkeypatch.setattr(api_keys, "_token_for", lambda user_id: "token")
-    add_run("mine-1", "powerapps")
-    add_run("theirs-1", "admin")
-    add_run("watcher-1", None)
+    monkeypatch.setattr(api_keys, "_token_for", lambda user_id: pytest.fail("a refused route gets no token"))
     auth = api_keys.ApiKeyAuth(None)
+    for prefix in ("", "/airflow"):  # under a base-URL prefix too
+        status, body, _, seen = call(auth, key, method=method, path=prefix + path)
+        assert status == 403 and "starts flows and reads their outcomes only" in body["detail"], path
+        assert seen == []
+    assert call(auth, "sfk_000000000000_" + "x" * 43, method=method, path=path)[0] == 401  # a wrong key: 401 first
 
-    def get(path: str, method: str = "GET") -> tuple[int, dict]:
-        status, body, _, _ = call(auth, key, method=method, path=path)
-        return status, body
 
-    runs = "/api/v2/dags/support_ticket_created/dagRuns"
-    assert get(f"{runs}/mine-1")[0] == 200
-    assert get(f"{runs}/mine-1/taskInstances/answer_or_queue/xcomEntries/return_value")[0] == 200
-    for other in ("theirs-1", "watcher-1", "no-such-run"):
-        status, body = get(f"{runs}/{other}")
-        assert status == 404 and body["detail"] == f"the run {other} of support_ticket_created was not found"
-        assert get(f"{runs}/{other}/wait")[0] == 404
-    status, body = get(runs)
-    assert status == 403 and "one at a time" in body["detail"]
-    assert get("/api/v2/dags/~/dagRuns/list", method="POST")[0] == 403
-    assert get(f"/airflow{runs}/theirs-1")[0] == 404  # under a base-URL prefix too
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("POST", "/api/v2/dags/support_ticket_created/dagRuns"),
+        ("GET", "/support/v1/flows"),
+        ("POST", "/support/v1/flows/support_ticket_created"),
+        ("GET", "/support/v1/flows/support_ticket_created/runs/flow_call__abc"),
+        ("GET", "/api/v2/monitor/health"),
+    ],
+)
+def test_a_key_starts_flows_and_reads_outcomes_as_its_user(fab, monkeypatch, method, path):
+    access.bootstrap()
+    key = api_keys.create("powerapps", "production")
+    monkeypatch.setattr(api_keys, "_token_for", lambda user_id: f"token-for-{user_id}")
+    status, _, _, seen = call(api_keys.ApiKeyAuth(None), key, method=method, path=path)
+    assert status == 200 and seen[0][b"authorization"].startswith(b"Bearer token-for-")
+    assert b"x-api-key" not in seen[0]
+
+
+def test_the_powerapps_role_may_start_the_event_flows_and_read_nothing(fab):
+    """Airflow's own authorisation, as the API server asks it: the role's per-DAG right (synced from
+    the DAGs' access_control) starts runs; no read of the DAG, its runs, XComs, logs or anything
+    else, and bootstrap takes away a global right an older version granted."""
+    from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
+    from airflow.providers.fab.auth_manager.cli_commands.utils import get_application_builder
+
+    from support_flows.authoring.dag_defaults import EVENT_DAG_ACCESS
+
+    with get_application_builder() as appbuilder:
+        role = appbuilder.sm.find_role("PowerApps") or appbuilder.sm.add_role("PowerApps")
+        old = appbuilder.sm.get_permission("can_read", "XComs") or appbuilder.sm.create_permission("can_read", "XComs")
+        appbuilder.sm.add_permission_to_role(role, old)  # what the last version granted
+    done = access.bootstrap()
+    assert "role PowerApps: can_read on XComs taken away" in done
+    with get_application_builder() as appbuilder:
+        appbuilder.sm.sync_perm_for_dag("support_ticket_created", EVENT_DAG_ACCESS)
+        manager = access.SupportFabAuthManager()
+        manager.appbuilder = appbuilder
+        user = appbuilder.sm.find_user(username="powerapps")
+        flow_1, other = DagDetails(id="support_ticket_created"), DagDetails(id="support_daily_summary")
+
+        def may(method, entity=None, details=flow_1) -> bool:
+            return manager.is_authorized_dag(method=method, user=user, access_entity=entity, details=details)
+
+        assert may("POST", DagAccessEntity.RUN)
+        assert not may("POST", DagAccessEntity.RUN, other)
+        for entity in (None, DagAccessEntity.RUN, DagAccessEntity.XCOM, DagAccessEntity.TASK_INSTANCE,
+                       DagAccessEntity.TASK_LOGS, DagAccessEntity.AUDIT_LOG):  # fmt: skip
+            assert not may("GET", entity), entity
+        assert not manager.is_authorized_dag(method="GET", user=user)  # listing DAGs
+        assert not may("PUT", DagAccessEntity.RUN) and not may("PATCH")  # manage runs, pause
+        admin = appbuilder.sm.find_user(username="admin")
+        assert manager.is_authorized_dag(method="GET", user=admin, access_entity=DagAccessEntity.RUN, details=flow_1)
+
+
+def test_the_uis_session_slides_while_bearer_tokens_die_on_time(fab, monkeypatch):
+    """Tokens live jwt_expiration_time (15 minutes on our stacks); a UI request with a cookie token
+    past half its life gets a new one from Airflow's refresh middleware, an earlier one does not."""
+    import time
+
+    monkeypatch.setenv("AIRFLOW__API_AUTH__JWT_EXPIRATION_TIME", "900")
+    access.bootstrap()
+    manager = access.SupportFabAuthManager()
+    from airflow.providers.fab.auth_manager.cli_commands.utils import get_application_builder
+
+    with get_application_builder() as appbuilder:
+        manager.appbuilder = appbuilder
+        user_id = appbuilder.sm.find_user(username="admin").id
+        fresh = manager.deserialize_user({"sub": str(user_id), "exp": time.time() + 800})
+        assert manager.refresh_user(user=fresh) is None
+        old = manager.deserialize_user({"sub": str(user_id), "exp": time.time() + 300})
+        assert manager.refresh_user(user=old) is old

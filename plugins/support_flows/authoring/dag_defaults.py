@@ -77,11 +77,12 @@ def _first_step(operator) -> bool:
     )
 
 
-# What the PowerApps role may do on each event DAG: trigger it and read its runs and outputs
-# (DAG-level access control, synced into Airflow's FAB roles as the DAGs are parsed; see
-# support_flows.server.access for the rest of the role).
+# What the PowerApps role may do on each event DAG: start a run, nothing else (no read of the DAG,
+# its runs, XComs or logs: the outcome of its own runs comes from the one-call API). DAG-level
+# access control, synced into Airflow's FAB roles as the DAGs are parsed, which also revokes what an
+# older version granted; see support_flows.server.access for the rest of the role.
 POWERAPPS_ROLE = "PowerApps"
-EVENT_DAG_ACCESS = {POWERAPPS_ROLE: {"DAGs": {"can_read"}, "DAG Runs": {"can_read", "can_create"}}}
+EVENT_DAG_ACCESS = {POWERAPPS_ROLE: {"DAG Runs": {"can_create"}}}
 
 
 def event_dag_args(dag_id: str) -> dict:

@@ -1,15 +1,20 @@
 """Who may do what, through Airflow's own authorisation: the FAB auth manager, its roles and users,
 and DAG-level access control.
 
-- The ``PowerApps`` role may trigger the event DAGs and read their runs and outputs, nothing else.
-  Its per-DAG rights are declared on the DAGs (``access_control``: ``dag_defaults.EVENT_DAG_ACCESS``) and
-  synced by Airflow as it parses them; its one global right, reading XComs (the outputs; FAB still
-  checks the DAG), is granted here.
-- ``SupportFabAuthManager`` is FAB's auth manager with one change: creating a DAG run needs
-  ``can_create`` on the DAG's runs and ``can_read`` on the DAG. Stock FAB also asks for
-  ``can_edit`` on the DAG, which would let a user that may trigger also pause or edit it.
-  FAB's built-in roles that may create runs (User, Op, Admin) may edit DAGs anyway, so for them
-  nothing changes.
+- The ``PowerApps`` role may start runs of the event DAGs, nothing else: no read of DAGs, runs,
+  XComs, task instances or logs, through ``/api/v2`` or the UI's ``/ui`` (the outcome of a run it
+  started comes from the one-call API, ``support_flows.server.flow_calls``, which checks who started
+  the run). Its per-DAG right is declared on the DAGs (``access_control``:
+  ``dag_defaults.EVENT_DAG_ACCESS``) and synced by Airflow as it parses them; bootstrap takes away
+  any global right the role holds (an older version granted reading XComs).
+- ``SupportFabAuthManager`` is FAB's auth manager with two changes. Creating a run of a DAG needs
+  ``can_create`` on that DAG's runs (a per-DAG grant), or on all runs plus ``can_read`` on the DAG;
+  stock FAB also asks for ``can_edit`` on the DAG, which would let a user that may trigger also pause
+  or edit it (FAB's built-in roles that may create runs, User, Op and Admin, may edit DAGs anyway, so
+  for them nothing changes). And the UI's session slides: Airflow's tokens live
+  ``[api_auth] jwt_expiration_time`` (15 minutes on every stack here), and a UI request made in the
+  second half of its cookie token's life gets a new one, so a session in use never ends while a
+  stolen token dies within minutes.
 - ``python -m support_flows.server.access bootstrap [--api-key-file PATH] [--reset-password USER]``
   creates what is missing: the role, the ``admin`` and ``powerapps`` users (passwords from
   $SUPPORT_ADMIN_PASSWORD / $SUPPORT_POWERAPPS_PASSWORD), the integration keys' table, the
@@ -22,42 +27,62 @@ and DAG-level access control.
 
 from __future__ import annotations
 
+import contextvars
 import os
 import sys
+import time
 from pathlib import Path
 
 from airflow.providers.fab.auth_manager.fab_auth_manager import FabAuthManager
 
 from support_flows.authoring.dag_defaults import POWERAPPS_ROLE
 
-GLOBAL_GRANTS = (("can_read", "XComs"),)
 USERS = (  # user name, role, environment variable with the password
     ("admin", "Admin", "SUPPORT_ADMIN_PASSWORD"),
     ("powerapps", POWERAPPS_ROLE, "SUPPORT_POWERAPPS_PASSWORD"),
 )
 
 
+# The expiry of the token the current request came with, for ``refresh_user`` (set where Airflow
+# turns the token into a user, read right after by Airflow's refresh middleware in the same request).
+_token_expiry: contextvars.ContextVar[float | None] = contextvars.ContextVar("support_token_expiry", default=None)
+
+
 class SupportFabAuthManager(FabAuthManager):
-    """FAB's auth manager; triggering a DAG does not require the right to edit it."""
+    """FAB's auth manager; triggering a DAG does not require the right to edit it, and the UI's
+    session slides while it is used."""
 
     def is_authorized_dag(self, *, method, user, access_entity=None, details=None) -> bool:
         from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
         from airflow.providers.fab.www.security import permissions
 
         if method == "POST" and access_entity == DagAccessEntity.RUN and details and details.id:
-            may_create = any(
-                self._is_authorized(method="POST", resource_type=resource, user=user)
-                for resource in (
-                    permissions.RESOURCE_DAG_RUN,
-                    permissions.resource_name(details.id, permissions.RESOURCE_DAG_RUN),
-                )
-            )
-            return may_create and self._is_authorized_dag(method="GET", details=details, user=user)
+            this_dag = permissions.resource_name(details.id, permissions.RESOURCE_DAG_RUN)
+            if self._is_authorized(method="POST", resource_type=this_dag, user=user):
+                return True
+            return self._is_authorized(
+                method="POST", resource_type=permissions.RESOURCE_DAG_RUN, user=user
+            ) and self._is_authorized_dag(method="GET", details=details, user=user)
         return super().is_authorized_dag(method=method, user=user, access_entity=access_entity, details=details)
+
+    def deserialize_user(self, token: dict):
+        _token_expiry.set(token.get("exp"))
+        return super().deserialize_user(token)
+
+    def refresh_user(self, *, user):
+        """The user again (so Airflow sets a new cookie token) once the request's token is past half
+        its life; Airflow asks this for the UI's cookie token only, never for a bearer token."""
+        from airflow.configuration import conf
+
+        expires = _token_expiry.get()
+        lifetime = conf.getint("api_auth", "jwt_expiration_time")
+        if expires is not None and expires - time.time() < lifetime / 2:
+            return user
+        return None
 
 
 def bootstrap(api_key_file: Path | None = None, reset_password: str | None = None) -> list[str]:
-    """Create what is missing: the PowerApps role and its global grant, the two users, the keys'
+    """Create what is missing: the PowerApps role (without any global right), the two users, the keys'
     table and (with ``api_key_file``, when that file does not exist yet) an integration key for
     ``powerapps``, written there. Returns what it did. An existing user is left as it is, except
     the one named by ``reset_password``, whose password is set from its variable."""
@@ -77,10 +102,12 @@ def bootstrap(api_key_file: Path | None = None, reset_password: str | None = Non
         if role is None:
             role = security.add_role(POWERAPPS_ROLE)
             done.append(f"role {POWERAPPS_ROLE}")
-        for action, resource in GLOBAL_GRANTS:
-            permission = security.get_permission(action, resource) or security.create_permission(action, resource)
-            if permission not in role.permissions:
-                security.add_permission_to_role(role, permission)
+        for permission in list(role.permissions):
+            # a global right (DAG-level ones are "DAG Run:<id>"), except the one FAB gives every
+            # custom role at each start (reading "Website": FAB's own login pages, no data)
+            if ":" not in permission.resource.name and permission.resource.name != "Website":
+                security.remove_permission_from_role(role, permission)
+                done.append(f"role {POWERAPPS_ROLE}: {permission.action.name} on {permission.resource.name} taken away")
         done += _ensure_users(security, reset_password)
     done += api_keys.ensure_table()
     if api_key_file is not None and not api_key_file.exists():

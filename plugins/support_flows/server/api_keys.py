@@ -4,11 +4,14 @@ Airflow's API takes short-lived JWTs. A Power Platform connection cannot refresh
 the connector sends a long-lived key instead (``X-Api-Key``), like the deployment API tokens of
 managed Airflow services. ``ApiKeyAuth`` (an API-server middleware) checks the key on every request
 and, for a valid one, hands Airflow a JWT of the key's user that lives ``KEYED_TOKEN_SECONDS`` (the
-one request): Airflow's own authorisation (the user's FAB role) then decides what it may do.
+one request, never returned to the caller): Airflow's own authorisation (the user's FAB role, the
+``PowerApps`` role for the connection) then decides what it may do.
 
-- Scoped: a key acts as one Airflow user, bound to the user's id (a user deleted and made again
-  under the same name does not inherit it). Keys for users with the Admin role are refused unless
-  ``--allow-admin``.
+- Scoped twice: a key reaches only the routes that start flows and answer their outcomes
+  (``KEYED_ROUTES``; Airflow's token routes are not among them, so a key is never exchanged for a
+  token), and there it acts as one Airflow user, bound to the user's id (a user deleted and made
+  again under the same name does not inherit it). A key whose user holds the Admin or Op role is
+  refused, when it is made and at every use (the role may come later).
 - Hashed at rest: the table ``support_api_keys`` in Airflow's metadata database keeps the SHA-256
   of the key's secret part (256 random bits, so a plain hash is enough), never the key. The table
   is made by the deploy step (``access bootstrap``, or ``api_keys migrate``), never by a request.
@@ -43,7 +46,7 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
-from support_flows.server.api_guard import json_answer
+from support_flows.server.api_guard import api_path, json_answer
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +54,9 @@ HEADER = b"x-api-key"
 KEY_FORMAT = re.compile(r"^sfk_(?P<key_id>[0-9a-f]{12})_(?P<secret>[A-Za-z0-9_-]{43})$")
 LAST_USED_RESOLUTION = timedelta(minutes=1)  # last_used_at is written at most once a minute per key
 KEYED_TOKEN_SECONDS = 120  # the JWT handed to Airflow for one keyed request
-ADMIN_ROLE = "Admin"
+# Roles no key may act with, when it is made or at any use later: a leaked key must never be an
+# administrator's or an operator's (Op may read every run, clear, pause and edit connections).
+PRIVILEGED_ROLES = ("Admin", "Op")
 
 _metadata = sa.MetaData()
 api_keys = sa.Table(
@@ -143,17 +148,22 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(**{unit: int(match[1])})
 
 
-def create(username: str, name: str, *, expires_in: timedelta | None = None, allow_admin: bool = False) -> str:
+def privileged_role(user: dict) -> str | None:
+    """The first of ``PRIVILEGED_ROLES`` the user holds, or None."""
+    return next((role for role in PRIVILEGED_ROLES if role in user["roles"]), None)
+
+
+def create(username: str, name: str, *, expires_in: timedelta | None = None) -> str:
     """A new key for ``username``; the only time the key itself is seen."""
     key_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
     with _engine().begin() as conn:
         user = _user(conn, username=username)
         if user is None:
             raise ApiKeyError(f"no active Airflow user {username!r}")
-        if ADMIN_ROLE in user["roles"] and not allow_admin:
+        if role := privileged_role(user):
             raise ApiKeyError(
-                f"{username!r} has the {ADMIN_ROLE} role: a leaked key would be an administrator's; make the key for "
-                "a user with only the rights it needs (e.g. powerapps), or pass --allow-admin"
+                f"{username!r} has the {role} role: a leaked key would be an {role} user's; make the key for a "
+                "user with only the rights it needs (e.g. powerapps, role PowerApps)"
             )
         now = _now()
         conn.execute(
@@ -218,6 +228,8 @@ def check_key(key: str) -> KeyCheck:
             user = _user(conn, user_id=row["user_id"]) if row["user_id"] is not None else None
             if user is None:
                 return KeyCheck(None, key_id, "its user is gone or inactive")
+            if role := privileged_role(user):  # the user gained the role after the key was made
+                return KeyCheck(None, key_id, f"its user now holds the {role} role")
             last_used = _aware(row["last_used_at"])
             if last_used is None or now - last_used > LAST_USED_RESOLUTION:
                 conn.execute(api_keys.update().where(api_keys.c.key_id == key_id).values(last_used_at=now))
@@ -320,44 +332,32 @@ class TriggerLimiter:
         return 0.0
 
 
-TRIGGER_PATH = re.compile(r"/api/v2/dags/(?P<dag_id>[^/]+)/dagRuns/?$|/support/v1/flows/(?P<flow>[^/]+)/?$")
-RUN_PATH = re.compile(r"/api/v2/dags/(?P<dag_id>[^/]+)/dagRuns/(?P<run_id>[^/]+)(?:/.*)?$")
-LIST_PATHS = re.compile(r"/api/v2/dags/[^/]+/dagRuns/?$|/api/v2/dags/~/dagRuns/list/?$")
+TRIGGER_PATH = re.compile(r"^/api/v2/dags/(?P<dag_id>[^/]+)/dagRuns/?$|^/support/v1/flows/(?P<flow>[^/]+)/?$")
+# The only routes a key reaches: start a flow (Airflow's REST trigger, or the one-call API) and the
+# one-call API's own routes (the flows it may start, the outcome of a run it started). Everything
+# else, Airflow's token routes (``/auth/token``, ``/ui/auth/token``) included, is refused before
+# Airflow sees the request: a key is never exchanged for a token, and never reads runs, XComs,
+# task instances, logs or the UI's endpoints, whatever its user's role would allow.
+KEYED_ROUTES = (
+    ("POST", re.compile(r"^/api/v2/dags/[^/]+/dagRuns/?$")),
+    ("GET", re.compile(r"^/support/v1/flows/?$")),
+    ("POST", re.compile(r"^/support/v1/flows/[^/]+/?$")),
+    ("GET", re.compile(r"^/support/v1/flows/[^/]+/runs/[^/]+/?$")),
+    ("GET", re.compile(r"^/api/v2/monitor/health/?$")),
+)
+KEYED_ROUTES_TEXT = "POST /api/v2/dags/{dag_id}/dagRuns, POST /support/v1/flows/{dag_id} and its outcome route"
 
 
-def run_owner(dag_id: str, run_id: str) -> str | None:
-    """Who started the run (Airflow records the triggering user), or None for no such run."""
-    from airflow.models.dagrun import DagRun
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        row = session.execute(
-            sa.select(DagRun.triggering_user_name).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id)
-        ).first()
-    return None if row is None else (row[0] or "")
-
-
-async def reads_what_is_not_its_own(scope, username: str) -> str | None:
-    """Why a keyed request may not read what it asks for, or None. A key reads only the runs its
-    user started, one at a time: another user's run is answered 404, as if it did not exist (so run
-    ids do not leak), and listing runs (every run's conf) is refused."""
-    path, method = scope.get("path", ""), scope.get("method")
-    if method == "GET" and LIST_PATHS.search(path) or (method == "POST" and path.rstrip("/").endswith("/dagRuns/list")):
-        return "403:an integration key reads the runs it started one at a time (GET .../dagRuns/{run id}), not lists"
-    match = RUN_PATH.search(path) if method == "GET" else None
-    if match:
-        from urllib.parse import unquote
-
-        owner = await asyncio.to_thread(run_owner, unquote(match["dag_id"]), unquote(match["run_id"]))
-        if owner != username:
-            return f"404:the run {unquote(match['run_id'])} of {unquote(match['dag_id'])} was not found"
-    return None
+def keyed_route(scope) -> bool:
+    """Whether a request with a key may go on: one of ``KEYED_ROUTES``, under any base-URL prefix."""
+    method, path = scope.get("method"), api_path(scope)
+    return any(method == allowed and pattern.match(path) for allowed, pattern in KEYED_ROUTES)
 
 
 def _starts_a_run(scope) -> bool:
     from support_flows.core.catalog import allowed_conf_keys
 
-    match = TRIGGER_PATH.search(scope.get("path", ""))
+    match = TRIGGER_PATH.match(api_path(scope))
     dag_id = match and (match["dag_id"] or match["flow"])
     return bool(scope.get("method") == "POST" and dag_id and allowed_conf_keys(dag_id) is not None)
 
@@ -396,10 +396,12 @@ class ApiKeyAuth:
             log.warning("integration key refused (%s): key id %s from %s", found.refused, found.key_id or "-", source)
             return await json_answer(send, 401, "X-Api-Key: unknown, revoked, expired or malformed key")
         self.limiter.succeeded(key)
-        refusal = await reads_what_is_not_its_own(scope, found.username or "")
-        if refusal:
-            status, detail = refusal.split(":", 1)
-            return await json_answer(send, int(status), detail)
+        if not keyed_route(scope):  # authenticated, not authorised: a wrong key is 401 on every route
+            return await json_answer(
+                send,
+                403,
+                f"X-Api-Key: an integration key starts flows and reads their outcomes only ({KEYED_ROUTES_TEXT})",
+            )
         if _starts_a_run(scope) and (wait := self.triggers.wait_for(found.key_id)) > 0:
             seconds = str(max(1, int(wait + 0.999)))
             log.warning("integration key %s: over %d runs a minute; refused", found.key_id, self.triggers.per_minute)
@@ -428,7 +430,6 @@ def main(argv: list[str]) -> int:
     made.add_argument("--user", required=True, help="the Airflow user the key acts as")
     made.add_argument("--name", required=True, help="what the key is for, e.g. 'PowerApps production'")
     made.add_argument("--expires-in", help="how long the key works: 90d, 12h, 30m (default: until revoked)")
-    made.add_argument("--allow-admin", action="store_true", help="allow a key for a user with the Admin role")
     commands.add_parser("list", help="the keys (never their secrets)")
     gone = commands.add_parser("revoke", help="revoke a key: it stops working at once")
     gone.add_argument("key_id")
@@ -437,7 +438,7 @@ def main(argv: list[str]) -> int:
     try:
         if args.command == "create":
             expires = parse_duration(args.expires_in) if args.expires_in else None
-            print(create(args.user, args.name, expires_in=expires, allow_admin=args.allow_admin))
+            print(create(args.user, args.name, expires_in=expires))
         elif args.command == "list":
             for key in list_keys():
                 print(json.dumps(key, default=str))
