@@ -3,6 +3,10 @@
 
 Every 15 minutes (`SUPPORT_AUTO_ASSIGN_CRON`):
 
+0. **resume_stranded_tickets**: tickets still `new` 30 minutes after they were last touched lost
+   their Flow 1 run to an outage longer than its retries (the Support API or Graph after the
+   ticket existed); each gets what Flow 1 would have given it (the AI's answer, or the queue and
+   the acknowledgement), each e-mail once, so no outage leaves a ticket nobody will pick up.
 1. **plan_assignments**: unassigned tickets, most urgent and oldest first, each to the available
    agent with the most spare capacity below their cap (ties broken fairly); nobody is assigned past
    capacity.
@@ -40,7 +44,21 @@ ASSIGNED_BY = "auto-assign (workload)"
     **scheduled_dag_args(DAG_ID),
 )
 def support_auto_assign():
-    @step
+    @step(pool=SENDER_MAILBOX_POOL)
+    def resume_stranded_tickets(rt=None) -> list[int]:
+        from airflow.sdk import get_current_context
+
+        from support_flows.core import times
+        from support_flows.flows import tickets
+        from support_flows.operations import alerts
+
+        no_ai: dict[int, str] = {}
+        try:
+            return tickets.resume_stranded(rt, times.now(), on_ai_unavailable=no_ai.__setitem__)
+        finally:
+            alerts.report_ai_unavailable(rt, DAG_ID, get_current_context()["dag_run"].run_id, no_ai)
+
+    @step(trigger_rule="all_done")  # a ticket still stranded does not hold back the assignments
     def plan_assignments(rt=None) -> list[dict]:
         from support_flows.flows import assignment
 
@@ -73,7 +91,9 @@ def support_auto_assign():
         return assignment.withdraw_answered_reminders(rt)
 
     withdraw_answered_reminders()
-    return report(assign_ticket.expand(planned=plan_assignments()))  # the run's result
+    planned = plan_assignments()
+    resume_stranded_tickets() >> planned
+    return report(assign_ticket.expand(planned=planned))  # the run's result
 
 
 support_auto_assign()

@@ -48,13 +48,14 @@ def support_ticket_created():
         queue and an acknowledgement. Each step is safe to repeat, so a retry redoes only what is
         missing."""
         from support_flows.flows import tickets
+        from support_flows.operations import alerts
 
         run = get_current_context()["dag_run"]
         ticket = tickets.create_ticket_from_request(rt, params, run.run_id)
-        outcome = tickets.answer_or_queue(rt, ticket, triggered_at=run.run_after)
+        no_ai: dict[int, str] = {}
+        outcome = tickets.answer_or_queue(rt, ticket, triggered_at=run.run_after, on_ai_unavailable=no_ai.__setitem__)
+        alerts.report_ai_unavailable(rt, DAG_ID, run.run_id, no_ai)
         if outcome.get("no_reply_reason", "").startswith(tickets.EMAIL_CAP_REASON):
-            from support_flows.operations import alerts
-
             message = f"ticket {outcome['ticket_id']}: {outcome['no_reply_reason']}"
             alerts.record_capped(rt.store, DAG_ID, run.run_id, "answer_or_queue", "CustomerEmailCap", message)
         return outcome

@@ -82,6 +82,7 @@ def test_parsing_needs_no_connection_and_no_variable(monkeypatch, airflow_db):
 SENDS_FROM_THE_MAILBOX = {
     ("support_ticket_created", "answer_or_queue"),
     ("support_ticket_assigned", "notify_agent"),
+    ("support_auto_assign", "resume_stranded_tickets"),  # Flow 1's e-mails for tickets an outage left
     ("support_auto_assign", "assign_ticket"),
     ("support_ticket_resolved", "notify_customer"),
     ("support_ticket_resolved", "send_survey"),

@@ -92,11 +92,24 @@ def test_no_automatic_email_answers_our_own_mailbox_or_an_automatic_reply(run_da
 
 def test_one_address_gets_at_most_its_hourly_cap_of_emails_and_every_ticket_is_still_queued(run_dag, mock):
     """The public form (or a leaked key) cannot make the support mailbox a relay to a stranger."""
+    # one inbox, however the address is written: its case and a +tag do not make another person
+    spellings = ["maria@example.org", "Maria@Example.org", "maria+1@example.org", "MARIA+relay@example.org"]
     outcomes = [
-        run_dag("support_ticket_created", {**(PASSWORD_TICKET if n % 2 else UNKNOWN_TOPIC), "request_id": f"relay-{n}"})
+        run_dag(
+            "support_ticket_created",
+            {
+                **(PASSWORD_TICKET if n % 2 else UNKNOWN_TOPIC),
+                "customer_email": spellings[n % len(spellings)] if n else "maria@example.org",
+                "request_id": f"relay-{n}",
+            },
+        )
         for n in range(7)
     ]
-    sent = [m for m in customer_mail(mock) if m["to"] == ["maria@example.org"]]
+    sent = [
+        m
+        for m in customer_mail(mock)
+        if m["to"][0].lower().replace("+1", "").replace("+relay", "") == "maria@example.org"
+    ]
     assert len(sent) == 5  # the setting's default
     outputs = [o.outputs["answer_or_queue"] for o in outcomes]
     assert all(o.state == "success" for o in outcomes)
@@ -112,7 +125,7 @@ def test_one_address_gets_at_most_its_hourly_cap_of_emails_and_every_ticket_is_s
     # a rerun of a ticket that got its e-mail is not over its own cap, and sends nothing twice
     again = run_dag("support_ticket_created", {**UNKNOWN_TOPIC, "request_id": "relay-0"})
     assert again.outputs["answer_or_queue"]["customer_notified"] is True
-    assert len([m for m in customer_mail(mock) if m["to"] == ["maria@example.org"]]) == 5
+    assert len(customer_mail(mock)) == 5
 
 
 def test_the_same_request_id_yields_the_same_ticket_and_one_email(run_dag, mock):

@@ -3,6 +3,8 @@ administrators, repeats are folded, and an alert that Graph could not take is no
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import requests
 
 from support_flows.storage.reporting import ReportingStore
@@ -56,6 +58,36 @@ def test_repeated_failures_of_a_task_are_folded_into_one_alert(run_dag, mock):
         run_dag("support_ticket_assigned", {"ticket_id": ticket["id"], "agent_id": 4, "assigned_by": "admin"})
     assert len(alerts(mock)) == 1
     assert [r["alert_status"] for r in errors()] == ["sent", "folded", "folded"]
+
+
+def test_a_folded_failure_followed_by_silence_still_goes_out_within_its_window(run_dag, mock):
+    """A failure folded into an alert sent shortly before (say, an AI outage's) is not left for a
+    next alert that may never come: the error log's round sends it before the window closes, saying
+    how many failures the e-mail stands for, once."""
+    import time_machine
+
+    from support_flows.core import times
+
+    mock.seed()
+    refuse(mock, "/assign$")
+    runs = []
+    for _ in range(2):
+        ticket = new_ticket(mock)
+        runs.append(run_dag("support_ticket_assigned", {"ticket_id": ticket["id"], "agent_id": 4, "assigned_by": "x"}))
+    assert [r["alert_status"] for r in errors()] == ["sent", "folded"] and len(alerts(mock)) == 1
+    assert run_dag("support_error_log").outputs["send_pending_alerts"] == 0  # its window is open: not yet
+    assert len(alerts(mock)) == 1
+
+    # silence until the window (60 minutes) is about to close: the round that falls inside it sends it
+    with time_machine.travel(times.now() + timedelta(minutes=51), tick=True):
+        assert run_dag("support_error_log").outputs["send_pending_alerts"] == 1
+    first, flushed = alerts(mock)
+    assert "1 failure(s) not alerted yet" in flushed["subject"] and "support_ticket_assigned" in flushed["subject"]
+    assert runs[1].run_id in flushed["body"] and runs[0].run_id not in flushed["body"]
+    assert [r["alert_status"] for r in errors()] == ["sent", "sent"]
+    with time_machine.travel(times.now() + timedelta(minutes=61), tick=True):
+        assert run_dag("support_error_log").outputs["send_pending_alerts"] == 0
+    assert len(alerts(mock)) == 2
 
 
 def test_an_alert_graph_could_not_take_goes_out_with_the_next_one(run_dag, mock):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from support_flows.core import catalog, metrics, notifications, times
@@ -17,9 +18,16 @@ TICKET_FIELDS = ("customer_name", "customer_email", "subject", "description", "p
 EMAIL_CAP_REASON = "the customer's address had"
 
 
+def mailbox_of(address: str) -> str:
+    """The mailbox an address reaches, for counting what it got: case-insensitive, and without a
+    ``+tag`` (``Victim+1@example.org`` and ``victim+2@example.org`` are one person's inbox)."""
+    local, _, domain = address.strip().lower().rpartition("@")
+    return f"{local.split('+', 1)[0]}@{domain}"
+
+
 def _address_tag(ticket: dict) -> str:
-    """The ledger's name for a customer address: a digest, so the ledger holds no address."""
-    return hashlib.sha256(ticket["customer_email"].strip().lower().encode()).hexdigest()[:24]
+    """The ledger's name for a customer's mailbox: a digest, so the ledger holds no address."""
+    return hashlib.sha256(mailbox_of(ticket["customer_email"]).encode()).hexdigest()[:24]
 
 
 def over_email_cap(rt: FlowRuntime, ticket: dict) -> str | None:
@@ -61,6 +69,31 @@ def undelivered(rt: FlowRuntime, ticket_id: int, answer: str) -> None:
         log.error("ticket %s: could not queue it after its AI answer failed to go out: %s", ticket_id, err)
 
 
+AI_UNAVAILABLE_NOTE = (
+    "The AI could not be asked for an answer ({error}), so the ticket waits for an agent; the customer "
+    "was sent the acknowledgement."
+)
+# A ticket still ``new`` this long after it was last touched lost its Flow 1 run to an outage (the run
+# retries for about four minutes): the sweep (``resume_stranded``) finishes Flow 1's work on it.
+STRANDED_AFTER = timedelta(minutes=30)
+
+
+def ask_ai(rt: FlowRuntime, ticket_id: int) -> tuple[str | None, float | None, str | None]:
+    """The AI's answer and confidence, or why there is none: any error of the AI check (an outage
+    past the client's retries, a time-out, an answer that is not one) means "no AI answer", as the
+    seed's flow says, never a stranded ticket."""
+    try:
+        proposal = rt.api.check_ai_response(ticket_id)
+        answer, confidence = proposal["answer"], float(proposal["confidence"])
+        if answer is not None and not isinstance(answer, str):
+            raise TypeError(f"the answer is a {type(answer).__name__}, not text")
+    except Exception as err:  # noqa: BLE001 - every failure of the AI is the same for the ticket
+        why = f"{type(err).__name__}: {err}"[:500]
+        log.warning("ticket %s: no AI answer, the AI check failed: %s", ticket_id, why)
+        return None, None, why
+    return answer, confidence, None
+
+
 def create_ticket_from_request(rt: FlowRuntime, request: dict, run_id: str) -> dict:
     """Create the ticket; the same request id (the caller's, or this run's) gives the same ticket,
     as it is now (a rerun sees the status the first run left). A run the event watcher started for
@@ -93,12 +126,19 @@ def deliver_answer(
     return {"ticket_id": ticket_id, "status": "ai_responded", "customer_notified": True}
 
 
-def answer_or_queue(rt: FlowRuntime, ticket: dict, triggered_at: datetime | None = None) -> dict:
+def answer_or_queue(
+    rt: FlowRuntime,
+    ticket: dict,
+    triggered_at: datetime | None = None,
+    on_ai_unavailable: Callable[[int, str], None] | None = None,
+) -> dict:
     """Steps 2-5 of the seed: AI answer to the customer, or the queue and an acknowledgement.
 
     A rerun takes the path the first run took (the ticket's status says which), and the e-mail
     ledger keeps the customer from getting the same e-mail twice. ``triggered_at`` (the run's
-    trigger) times the customer's e-mail for the operators' dashboard.
+    trigger) times the customer's e-mail for the operators' dashboard. An AI check that fails
+    queues the ticket with a note saying why, and calls ``on_ai_unavailable(ticket_id, why)`` (the
+    DAG alerts the administrators: the flow layer does not reach the error log).
     """
     ticket_id = ticket["id"]
     loop_reason = notifications.automatic_reply_reason(ticket, rt.settings.sender_mailbox) or over_email_cap(rt, ticket)
@@ -107,10 +147,14 @@ def answer_or_queue(rt: FlowRuntime, ticket: dict, triggered_at: datetime | None
     if ticket["status"] == "ai_responded" and ticket.get("ai_response"):
         answer = ticket["ai_response"]
     elif ticket["status"] == "new":
-        proposal = rt.api.check_ai_response(ticket_id)
-        confident = proposal["answer"] and proposal["confidence"] >= rt.settings.ai_confidence_threshold
-        answer = proposal["answer"] if confident and not loop_reason else None
-        confidence = proposal["confidence"]
+        proposed, confidence, ai_problem = ask_ai(rt, ticket_id)
+        confident = proposed and confidence >= rt.settings.ai_confidence_threshold
+        answer = proposed if confident and not loop_reason else None
+        if ai_problem:
+            note = AI_UNAVAILABLE_NOTE.format(error=ai_problem)
+            rt.api.add_note(ticket_id, note, author="support-flows", key=f"ticket-{ticket_id}:ai-unavailable")
+            if on_ai_unavailable is not None:
+                on_ai_unavailable(ticket_id, ai_problem)
     else:
         answer = None
 
@@ -134,3 +178,25 @@ def answer_or_queue(rt: FlowRuntime, ticket: dict, triggered_at: datetime | None
     if loop_reason:
         outputs["no_reply_reason"] = loop_reason
     return outputs
+
+
+def resume_stranded(
+    rt: FlowRuntime, now: datetime, on_ai_unavailable: Callable[[int, str], None] | None = None
+) -> list[int]:
+    """Finish Flow 1 for tickets still ``new`` ``STRANDED_AFTER`` after they were last touched: their
+    run failed after the ticket existed (the Support API or Graph down longer than its retries).
+    Each gets what Flow 1 would have given it (the AI's answer, or the queue and the
+    acknowledgement), each e-mail once (the ledger). Returns the tickets resumed; one that still
+    fails is left for the next sweep, and the sweep fails at its end, naming them."""
+    cutoff = now - STRANDED_AFTER
+    resumed, failed = [], []
+    for ticket in rt.api.iter_tickets(status="new", updated_before=cutoff.isoformat(), page_size=200):
+        try:
+            answer_or_queue(rt, ticket, on_ai_unavailable=on_ai_unavailable)
+            resumed.append(ticket["id"])
+        except Exception as err:  # noqa: BLE001 - one ticket's failure does not hold back the others
+            log.error("ticket %s: still cannot finish Flow 1 for it: %s", ticket["id"], err)
+            failed.append(ticket["id"])
+    if failed:
+        raise RuntimeError(f"tickets still stranded in status new, retried next sweep: {failed}")
+    return resumed

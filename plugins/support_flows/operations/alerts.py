@@ -4,7 +4,10 @@ every task of every DAG.
 - Every failure, retries included, becomes a ``flow_errors`` row.
 - A failure for good e-mails the system administrators through Graph, naming the DAG, task, run,
   try, the error and a link to the log. Failures of the same task within the alert window are
-  folded into the next alert instead of making a storm.
+  folded instead of making a storm: into the next alert, or at the latest, when the window of the
+  alert that folded them closes, into one e-mail of their own saying how many it stands for
+  (``send_pending``, every 10 minutes), so a failure followed by silence still reaches someone
+  within the window.
 - If Graph is down, the failure is kept as ``pending``; it goes out with the next alert, or at the
   latest with ``send_pending`` (the ``support_error_log`` DAG, every 10 minutes) once Graph answers.
 - An alert the mailbox cannot carry (Graph refuses it, or ``sender_mailbox`` is wrong) goes out at
@@ -14,6 +17,7 @@ every task of every DAG.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from collections.abc import Iterable
@@ -110,6 +114,25 @@ def record_capped(store: ReportingStore, dag_id: str, run_id: str, task_id: str,
     record_failure(store, failure)
 
 
+AI_UNAVAILABLE = "AIUnavailable"
+AI_CHECK_TASK = "ai_check"  # what failed: the AI check, whichever task asked it (folds per DAG)
+
+
+def report_ai_unavailable(rt, dag_id: str, run_id: str, tickets: dict[int, str]) -> str | None:
+    """The AI check failed for these tickets (ticket id -> why), which were queued and acknowledged
+    instead: a final failure in the error log and an alert (folded with the others of an outage), the
+    run itself going on."""
+    if not tickets:
+        return None
+    listed = "; ".join(f"ticket {ticket_id}: {why}" for ticket_id, why in sorted(tickets.items()))
+    message = (
+        f"no AI answer for {len(tickets)} ticket(s): the AI check failed, so each was queued for an agent and "
+        f"the customer sent the acknowledgement ({listed})"
+    )
+    failure = run_failure(dag_id, run_id, AI_CHECK_TASK, AI_UNAVAILABLE, mask_addresses(message)[:MESSAGE_LIMIT])
+    return handle_failure(failure, rt.settings, rt.store, rt.graph)
+
+
 def alert(store: ReportingStore, graph, settings: Settings, failure: Failure) -> str:
     """Send (or fold, or keep pending) the alert for a failure for good; returns its status."""
     window_start = failure.occurred_at - timedelta(minutes=settings.alert_window_minutes)
@@ -155,30 +178,56 @@ def alert(store: ReportingStore, graph, settings: Settings, failure: Failure) ->
     return "sent"
 
 
+# How often ``send_pending`` runs (the support_error_log DAG's default schedule): folded failures go
+# out this long before their window closes, so the round that sends them falls inside the window.
+SEND_PENDING_PERIOD = timedelta(minutes=10)
+
+
+def folded_and_due(store: ReportingStore, settings: Settings, now: datetime) -> list[dict]:
+    """Folded failures whose window is about to close: no alert of their task was sent within the
+    last ``alert_window_minutes`` less one round of ``send_pending``, so no alert may come to carry
+    them before the window ends."""
+    folded = errors(store, statuses=["folded"])
+    if not folded:
+        return []
+    window = timedelta(minutes=settings.alert_window_minutes)
+    still_open = {
+        (r["dag_id"], r["task_id"]) for r in errors(store, statuses=["sent"], since=now - window + SEND_PENDING_PERIOD)
+    }
+    return [r for r in folded if (r["dag_id"], r["task_id"]) not in still_open]
+
+
 def send_pending(store: ReportingStore, graph, settings: Settings) -> int:
-    """Send the alerts Graph could not take (``pending``) in one e-mail, without waiting for another
-    failure; how many went out. Graph still down is no failure of this: they stay pending (0)."""
-    waiting = errors(store, statuses=["pending"])
+    """Send, in one e-mail, the failures no alert carried yet: those Graph could not take
+    (``pending``) and folded ones whose window is closing (``folded_and_due``), without waiting for
+    another failure; how many went out. Graph still down is no failure of this: they stay (0)."""
+    pending = errors(store, statuses=["pending"])
+    waiting = sorted(pending + folded_and_due(store, settings, times.now()), key=lambda r: r["occurred_at"])
     if not waiting:
         return 0
     fields = [f for f in Failure.__dataclass_fields__]
     first = Failure(**{f: waiting[0][f] for f in fields})
+    why = "held back while Graph was unavailable" if len(pending) == len(waiting) else "not alerted yet"
     html = notifications.render(
         "failure_alert.html",
         failure=first,
         others=waiting[1:],
         late=False,
-        heading=f"Alerts held back while Microsoft Graph was unavailable ({len(waiting)})",
+        heading=(
+            f"Alerts held back while Microsoft Graph was unavailable ({len(waiting)})"
+            if len(pending) == len(waiting)
+            else f"Failures not alerted yet: folded into an earlier alert's window, or held back ({len(waiting)})"
+        ),
     )
     keys = ",".join(f"{r['dag_id']}/{r['run_id']}/{r['task_id']}/{r['try_number']}" for r in waiting)
     try:
         graph.send_mail(
             settings.sender_mailbox,
             list(settings.sysadmin_recipients),
-            f"[support-flows] {len(waiting)} alert(s) held back while Graph was unavailable: "
+            f"[support-flows] {len(waiting)} failure(s) {why}: "
             f"{first.dag_id}.{first.task_id} failed: {first.error_type}"[:250],
             html,
-            headers={notifications.HEADER_KEY: f"pending-{abs(hash(keys))}"},
+            headers={notifications.HEADER_KEY: f"pending-{hashlib.sha256(keys.encode()).hexdigest()[:32]}"},
         )
     except Exception as err:  # noqa: BLE001 - still down: try again on the next run
         log.warning("Graph still refuses the %d pending alert(s): %s", len(waiting), err)
