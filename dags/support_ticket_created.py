@@ -15,7 +15,9 @@ the trigger (each extra task adds about a second; see docs/performance.md):
    that order: an e-mail outage does not keep the ticket from the agents). No automatic e-mail
    answers a ticket from our own mailbox or an automatic reply (mail-loop guard), nor a ticket
    whose address already had `customer_emails_per_hour` of these e-mails within the hour (the
-   ticket is queued, the output's `no_reply_reason` and the error log say why).
+   ticket is queued, the output's `no_reply_reason` and the error log say why), nor past the daily
+   ceiling of customer e-mails of the runs its caller started (`customer_emails_per_caller_per_day`:
+   the administrators are alerted, a key may have leaked).
 
 **Outputs** (XCom `return_value` of `answer_or_queue`): `{"ticket_id": 17, "status": "ai_responded"}`
 or `{"ticket_id": 18, "status": "queued"}`, plus `customer_notified`.
@@ -53,11 +55,15 @@ def support_ticket_created():
         run = get_current_context()["dag_run"]
         ticket = tickets.create_ticket_from_request(rt, params, run.run_id)
         no_ai: dict[int, str] = {}
-        outcome = tickets.answer_or_queue(rt, ticket, triggered_at=run.run_after, on_ai_unavailable=no_ai.__setitem__)
+        outcome = tickets.answer_or_queue(
+            rt,
+            ticket,
+            triggered_at=run.run_after,
+            on_ai_unavailable=no_ai.__setitem__,
+            caller=run.triggering_user_name,
+        )
         alerts.report_ai_unavailable(rt, DAG_ID, run.run_id, no_ai)
-        if outcome.get("no_reply_reason", "").startswith(tickets.EMAIL_CAP_REASON):
-            message = f"ticket {outcome['ticket_id']}: {outcome['no_reply_reason']}"
-            alerts.record_capped(rt.store, DAG_ID, run.run_id, "answer_or_queue", "CustomerEmailCap", message)
+        alerts.report_no_reply(rt, DAG_ID, run.run_id, outcome, run.triggering_user_name)
         return outcome
 
     return answer_or_queue()  # the run's result (what /wait and PowerApps read)

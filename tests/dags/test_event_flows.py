@@ -128,6 +128,30 @@ def test_one_address_gets_at_most_its_hourly_cap_of_emails_and_every_ticket_is_s
     assert len(customer_mail(mock)) == 5
 
 
+def test_a_callers_runs_get_at_most_its_daily_ceiling_of_customer_emails_and_the_admins_are_told(
+    run_dag, mock, monkeypatch
+):
+    """A leaked key mailing strangers (a new address each time, so no hourly cap holds) is held at
+    the caller's daily ceiling: every ticket is still queued, the administrators get one alert."""
+    monkeypatch.setenv("AIRFLOW_VAR_SUPPORT_CUSTOMER_EMAILS_PER_CALLER_PER_DAY", "3")
+    outcomes = [
+        run_dag(
+            "support_ticket_created",
+            {**UNKNOWN_TOPIC, "customer_email": f"stranger-{n}@example.net", "request_id": f"leak-{n}"},
+        ).outputs["answer_or_queue"]
+        for n in range(5)
+    ]
+    assert len([m for m in customer_mail(mock) if m["to"][0].startswith("stranger-")]) == 3
+    held = outcomes[3:]
+    assert all(o["status"] == "queued" and o["customer_notified"] is False for o in held)
+    assert all("customer_emails_per_caller_per_day is 3" in o["no_reply_reason"] for o in held)
+    rows = [e for e in ReportingStore().fetch_all("flow_errors") if e["error_type"] == "CallerEmailCeiling"]
+    assert len(rows) == 2 and all(r["is_final"] for r in rows) and not any("stranger" in r["message"] for r in rows)
+    assert sorted(r["alert_status"] for r in rows) == ["folded", "sent"]
+    (alert,) = [m for m in mock.mail() if m["to"] == ["sysadmin@support.example.com"]]
+    assert "CallerEmailCeiling" in alert["subject"] and "dag_test" in alert["body"]
+
+
 def test_the_same_request_id_yields_the_same_ticket_and_one_email(run_dag, mock):
     first = run_dag("support_ticket_created", {**PASSWORD_TICKET, "request_id": "pa-42"}).outputs["answer_or_queue"]
     again = run_dag("support_ticket_created", {**PASSWORD_TICKET, "request_id": "pa-42"}).outputs["answer_or_queue"]

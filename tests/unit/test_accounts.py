@@ -13,7 +13,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from support_flows.server import access, api_keys
+from support_flows.server import access, api_keys, limits
 
 
 @pytest.fixture
@@ -33,9 +33,11 @@ def fab(airflow_db, monkeypatch):
         appbuilder.sm.session.commit()
     with settings.engine.begin() as conn:
         conn.exec_driver_sql("DROP TABLE IF EXISTS support_api_keys")
+        conn.exec_driver_sql("DROP TABLE IF EXISTS support_rate_limits")
     yield
     with settings.engine.begin() as conn:
         conn.exec_driver_sql("DROP TABLE IF EXISTS support_api_keys")
+        conn.exec_driver_sql("DROP TABLE IF EXISTS support_rate_limits")
 
 
 def password_is(username: str, password: str) -> bool:
@@ -157,9 +159,9 @@ class Clock:
 
 def test_a_source_that_keeps_sending_wrong_keys_waits_and_good_keys_go_on():
     clock = Clock()
-    limiter = api_keys.FailureLimiter(limit=3, window=60, clock=clock)
+    limiter = limits.FailureLimiter(limit=3, window=60, windows=limits.Windows(clock=clock))
     good, bad = "sfk_good", "sfk_bad"
-    limiter.succeeded(good)
+    limiter.succeeded(good)  # (the middleware passes the key's digest)
     for _ in range(3):
         assert limiter.blocked_for("10.0.0.9", bad) == 0
         limiter.failed("10.0.0.9")
@@ -208,7 +210,7 @@ def test_the_middleware_logs_refusals_by_key_id_and_source_then_answers_429(fab,
     access.bootstrap()
     good = api_keys.create("powerapps", "production")
     wrong = good[:17] + ("A" if good[17] != "A" else "B") + good[18:]
-    auth = api_keys.ApiKeyAuth(None, api_keys.FailureLimiter(limit=2, window=60))
+    auth = api_keys.ApiKeyAuth(None, limits.FailureLimiter(limit=2, window=60, windows=limits.Windows()))
     with caplog.at_level(logging.WARNING, logger=api_keys.__name__):
         assert call(auth, wrong)[0] == 401
     (line,) = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
@@ -239,21 +241,56 @@ def test_the_token_for_a_keyed_request_lives_minutes(fab):
 
 def test_one_key_starts_at_most_its_cap_of_runs_a_minute():
     clock = Clock()
-    limiter = api_keys.TriggerLimiter(per_minute=3, clock=clock)
+    limiter = limits.TriggerLimiter(per_minute=3, windows=limits.Windows(clock=clock))
     assert [limiter.wait_for("k1") for _ in range(3)] == [0, 0, 0]
     clock.now += 15
     assert limiter.wait_for("k1") == pytest.approx(45)
     assert limiter.wait_for("k2") == 0  # another key
     clock.now += 45
     assert limiter.wait_for("k1") == 0
-    assert api_keys.TriggerLimiter(per_minute=0).wait_for("k1") == 0
+    assert limits.TriggerLimiter(per_minute=0).wait_for("k1") == 0
+
+
+@pytest.fixture
+def shared_counts(airflow_db):
+    """The limits' table in Airflow's metadata database, as the deploy step makes it."""
+    from airflow import settings
+
+    with settings.engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE IF EXISTS support_rate_limits")
+    assert limits.ensure_table() == ["table support_rate_limits"] and limits.ensure_table() == []
+    yield settings.engine
+    with settings.engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE IF EXISTS support_rate_limits")
+
+
+def test_two_workers_share_one_budget_of_runs_and_of_refused_keys(shared_counts):
+    """Two API-server workers (or replicas), each with its own limiter objects, count in the one
+    table: a key's runs a minute are capped over both, and a source's refused keys add up over both
+    (each worker lets at most one more through before it learns the source must wait)."""
+    clock = Clock()
+    first, second = (limits.TriggerLimiter(per_minute=3, windows=limits.Windows(shared_counts, clock)) for _ in "ab")
+    assert [first.wait_for("k1"), second.wait_for("k1"), first.wait_for("k1")] == [0, 0, 0]
+    assert second.wait_for("k1") == pytest.approx(60) and first.wait_for("k1") == pytest.approx(60)
+    clock.now += 61
+    assert second.wait_for("k1") == 0
+
+    a, b = (limits.FailureLimiter(limit=3, window=60, windows=limits.Windows(shared_counts, clock)) for _ in "ab")
+    a.failed("203.0.113.9")
+    b.failed("203.0.113.9")
+    assert a.blocked_for("203.0.113.9", "digest") == b.blocked_for("203.0.113.9", "digest") == 0
+    b.failed("203.0.113.9")  # the third refusal, on the second worker: the budget is spent
+    assert b.blocked_for("203.0.113.9", "digest") == pytest.approx(60)
+    a.failed("203.0.113.9")  # the first worker learns it on its next refusal
+    assert a.blocked_for("203.0.113.9", "digest") == pytest.approx(60)
+    assert a.blocked_for("198.51.100.4", "digest") == 0  # another source
 
 
 def test_over_its_cap_a_key_gets_429_on_triggers_only(fab, monkeypatch):
     access.bootstrap()
     key = api_keys.create("powerapps", "production")
     monkeypatch.setattr(api_keys, "_token_for", lambda user_id: "token")
-    auth = api_keys.ApiKeyAuth(None, triggers=api_keys.TriggerLimiter(per_minute=2))
+    auth = api_keys.ApiKeyAuth(None, triggers=limits.TriggerLimiter(per_minute=2, windows=limits.Windows()))
 
     def trigger(dag_id: str = "support_ticket_created") -> tuple[int, dict]:
         status, _, headers, _ = call(auth, key, method="POST", path=f"/api/v2/dags/{dag_id}/dagRuns")

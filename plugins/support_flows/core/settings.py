@@ -61,6 +61,14 @@ class Settings:
             "(more tickets are queued without an e-mail, so the public form cannot make the support mailbox a relay; 0: no cap)"
         },
     )
+    customer_emails_per_caller_per_day: int = field(
+        default=2000,
+        metadata={
+            "doc": "at most this many of Flow 1's customer e-mails a day for the runs one caller started (the PowerApps "
+            "user, whatever its keys): past it, tickets are queued without an e-mail and the administrators are "
+            "alerted, so a leaked key cannot spend Exchange's 10,000 recipients a day; 0: no ceiling"
+        },
+    )
     ai_answer_close_hours: int = field(
         default=72,
         metadata={

@@ -46,9 +46,38 @@ def over_email_cap(rt: FlowRuntime, ticket: dict) -> str | None:
     return None
 
 
-def count_customer_email(rt: FlowRuntime, ticket: dict) -> None:
-    """Count this ticket's e-mail against its address (once per ticket)."""
+CALLER_CEILING_REASON = "the runs of its caller had"
+
+
+def _caller_tag(caller: str) -> str:
+    return hashlib.sha256(caller.encode()).hexdigest()[:24]
+
+
+def over_caller_ceiling(rt: FlowRuntime, ticket: dict, caller: str | None) -> str | None:
+    """Why this ticket gets no e-mail, when the runs ``caller`` (the user who started the run; None
+    for the event watcher's) started had ``customer_emails_per_caller_per_day`` of Flow 1's e-mails
+    in the last 24 hours (a leaked key mailing strangers at 30 a minute would spend Exchange's daily
+    recipients in five hours), or None. A ticket already counted is never over."""
+    ceiling = rt.settings.customer_emails_per_caller_per_day
+    if not caller or ceiling <= 0:
+        return None
+    tag = _caller_tag(caller)
+    if rt.store.is_done(f"caller-email:{tag}:{ticket['id']}"):
+        return None
+    sent = rt.store.count_done(f"caller-email:{tag}:", since=times.now() - timedelta(hours=24))
+    if sent >= ceiling:
+        return (
+            f"{CALLER_CEILING_REASON} {sent} customer e-mails in 24 hours (customer_emails_per_caller_per_day is "
+            f"{ceiling}): queued without one"
+        )
+    return None
+
+
+def count_customer_email(rt: FlowRuntime, ticket: dict, caller: str | None = None) -> None:
+    """Count this ticket's e-mail against its address and its caller (once per ticket)."""
     rt.store.once(f"customer-email:{_address_tag(ticket)}:{ticket['id']}", "email_count", rt.owner, lambda: None)
+    if caller:
+        rt.store.once(f"caller-email:{_caller_tag(caller)}:{ticket['id']}", "email_count", rt.owner, lambda: None)
 
 
 UNDELIVERED_NOTE = (
@@ -106,12 +135,17 @@ def create_ticket_from_request(rt: FlowRuntime, request: dict, run_id: str) -> d
 
 
 def deliver_answer(
-    rt: FlowRuntime, ticket: dict, answer: str, confidence: float | None, triggered_at: datetime | None
+    rt: FlowRuntime,
+    ticket: dict,
+    answer: str,
+    confidence: float | None,
+    triggered_at: datetime | None,
+    caller: str | None = None,
 ) -> dict:
     """The AI's answer to the customer, e-mailed first: the ticket counts as answered by AI only
     once it went out (an answer that cannot go out leaves the ticket with the agents)."""
     ticket_id = ticket["id"]
-    count_customer_email(rt, ticket)
+    count_customer_email(rt, ticket, caller)
     try:
         links = rt.api.create_answer_links(ticket_id)
         email = notifications.ai_answer_email(ticket, answer, links)
@@ -131,6 +165,7 @@ def answer_or_queue(
     ticket: dict,
     triggered_at: datetime | None = None,
     on_ai_unavailable: Callable[[int, str], None] | None = None,
+    caller: str | None = None,
 ) -> dict:
     """Steps 2-5 of the seed: AI answer to the customer, or the queue and an acknowledgement.
 
@@ -138,10 +173,15 @@ def answer_or_queue(
     ledger keeps the customer from getting the same e-mail twice. ``triggered_at`` (the run's
     trigger) times the customer's e-mail for the operators' dashboard. An AI check that fails
     queues the ticket with a note saying why, and calls ``on_ai_unavailable(ticket_id, why)`` (the
-    DAG alerts the administrators: the flow layer does not reach the error log).
+    DAG alerts the administrators: the flow layer does not reach the error log). ``caller``: the user
+    who started the run, whose daily ceiling of customer e-mails this one counts against.
     """
     ticket_id = ticket["id"]
-    loop_reason = notifications.automatic_reply_reason(ticket, rt.settings.sender_mailbox) or over_email_cap(rt, ticket)
+    loop_reason = (
+        notifications.automatic_reply_reason(ticket, rt.settings.sender_mailbox)
+        or over_email_cap(rt, ticket)
+        or over_caller_ceiling(rt, ticket, caller)
+    )
 
     confidence = ticket.get("ai_confidence")
     if ticket["status"] == "ai_responded" and ticket.get("ai_response"):
@@ -159,12 +199,12 @@ def answer_or_queue(
         answer = None
 
     if answer:
-        return deliver_answer(rt, ticket, answer, confidence, triggered_at)
+        return deliver_answer(rt, ticket, answer, confidence, triggered_at, caller)
 
     if ticket["status"] == "new":  # queued first: the ticket reaches the agents even if no e-mail can go out
         ticket = rt.api.update_ticket(ticket_id, status="queued")
     if not loop_reason:
-        count_customer_email(rt, ticket)
+        count_customer_email(rt, ticket, caller)
     if not loop_reason and rt.mailer.send(
         f"ticket-{ticket_id}:acknowledgement", notifications.acknowledgement_email(ticket)
     ):

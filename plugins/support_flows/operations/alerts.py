@@ -133,6 +133,23 @@ def report_ai_unavailable(rt, dag_id: str, run_id: str, tickets: dict[int, str])
     return handle_failure(failure, rt.settings, rt.store, rt.graph)
 
 
+def report_no_reply(rt, dag_id: str, run_id: str, outcome: dict, caller: str | None) -> None:
+    """A limit held back a customer's e-mail (``outcome["no_reply_reason"]``, see
+    ``flows.tickets``): the caller's daily ceiling is alerted (a key may have leaked; the
+    administrators decide), a mailbox's hourly cap only logged (a storm of those is what it is for)."""
+    from support_flows.flows import tickets  # the reasons' wording
+
+    reason = outcome.get("no_reply_reason") or ""
+    message = f"ticket {outcome['ticket_id']}: {reason}"
+    if reason.startswith(tickets.CALLER_CEILING_REASON):
+        failure = run_failure(
+            dag_id, run_id, "caller_email_ceiling", "CallerEmailCeiling", f"{message}; started by {caller}"
+        )
+        handle_failure(failure, rt.settings, rt.store, rt.graph)
+    elif reason.startswith(tickets.EMAIL_CAP_REASON):
+        record_capped(rt.store, dag_id, run_id, "answer_or_queue", "CustomerEmailCap", message)
+
+
 def alert(store: ReportingStore, graph, settings: Settings, failure: Failure) -> str:
     """Send (or fold, or keep pending) the alert for a failure for good; returns its status."""
     window_start = failure.occurred_at - timedelta(minutes=settings.alert_window_minutes)

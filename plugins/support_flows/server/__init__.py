@@ -6,8 +6,9 @@
 
 - ``listener``: sees every task failure: the error log, alerts, failure reasons
 - ``failure_reasons``: why a run failed on its input, for the calling app (the run's note)
-- ``api_guard``: the API-server middleware that refuses unknown fields in trigger bodies
+- ``api_guard``: the API-server middleware that checks bodies (linear, off the event loop) and refuses unknown fields
 - ``api_keys``: the integration keys of the PowerApps connection
+- ``limits``: the keys' limits (refused keys per caller, runs per key), one budget for every API-server worker and replica
 - ``flow_calls``: the one-call API (``/support/v1/flows/{dag_id}``): start a flow, answer its outcome
 - ``access``: roles and users through the FAB auth manager, and the bootstrap command
 - ``preload``: modules imported once in the parent processes, so task processes start fast

@@ -109,7 +109,9 @@ def bootstrap(api_key_file: Path | None = None, reset_password: str | None = Non
                 security.remove_permission_from_role(role, permission)
                 done.append(f"role {POWERAPPS_ROLE}: {permission.action.name} on {permission.resource.name} taken away")
         done += _ensure_users(security, reset_password)
-    done += api_keys.ensure_table()
+    from support_flows.server import limits
+
+    done += api_keys.ensure_table() + limits.ensure_table()
     if api_key_file is not None and not api_key_file.exists():
         write_secret(api_key_file, api_keys.create("powerapps", f"written to {api_key_file}") + "\n")
         done.append(f"an integration key for powerapps in {api_key_file}")

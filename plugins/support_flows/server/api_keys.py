@@ -20,7 +20,9 @@ one request, never returned to the caller): Airflow's own authorisation (the use
   revoking the old one (``list`` shows when each key was last used).
 - Watched: a refused key is logged with its key id (never its secret) and the source address;
   a source that keeps sending wrong keys is answered 429 with ``Retry-After`` without a database
-  lookup, while keys that worked recently go on working.
+  lookup, while keys that worked recently go on working; a key starts at most
+  ``SUPPORT_KEY_TRIGGERS_PER_MINUTE`` runs a minute. Both budgets are shared by every API-server
+  worker and replica (``support_flows.server.limits``).
 
     python -m support_flows.server.api_keys create --user powerapps --name "PowerApps production" [--expires-in 365d]
     python -m support_flows.server.api_keys list
@@ -38,15 +40,13 @@ import logging
 import re
 import secrets
 import sys
-import time
-from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
 from support_flows.server.api_guard import api_path, json_answer
+from support_flows.server.limits import FailureLimiter, TriggerLimiter
 
 log = logging.getLogger(__name__)
 
@@ -254,84 +254,6 @@ def _token_for(user_id: int) -> str:
     )
 
 
-@dataclass
-class FailureLimiter:
-    """Slows a source that keeps sending wrong keys: past ``limit`` refusals within ``window``
-    seconds, its keyed requests are answered 429 until the window ends, without a database
-    lookup, except with a key that worked within ``window`` (a good client behind the same
-    address goes on). Per API-server worker, in memory."""
-
-    limit: int = 20
-    window: float = 60.0
-    clock: Callable[[], float] = time.monotonic
-    _failures: dict = field(default_factory=dict)  # source -> (window start, count)
-    _good: OrderedDict = field(default_factory=OrderedDict)  # key digest -> last success
-
-    def blocked_for(self, source: str, key: str) -> float:
-        """Seconds ``source`` must wait before its next attempt with ``key`` (0: go on)."""
-        now = self.clock()
-        start, count = self._failures.get(source, (now, 0))
-        if now - start >= self.window:
-            self._failures.pop(source, None)
-            return 0.0
-        if count < self.limit:
-            return 0.0
-        good = self._good.get(_digest(key))
-        if good is not None and now - good < self.window:
-            return 0.0
-        return self.window - (now - start)
-
-    def failed(self, source: str) -> None:
-        now = self.clock()
-        start, count = self._failures.get(source, (now, 0))
-        if now - start >= self.window:
-            start, count = now, 0
-        self._failures[source] = (start, count + 1)
-        if len(self._failures) > 10_000:  # a flood from many addresses: forget the oldest windows
-            for stale in sorted(self._failures, key=lambda s: self._failures[s][0])[:5_000]:
-                del self._failures[stale]
-
-    def succeeded(self, key: str) -> None:
-        digest = _digest(key)
-        self._good[digest] = self.clock()
-        self._good.move_to_end(digest)
-        while len(self._good) > 1_000:
-            self._good.popitem(last=False)
-
-
-def key_triggers_per_minute() -> int:
-    """The cap on runs one key may start in a minute (``SUPPORT_KEY_TRIGGERS_PER_MINUTE`` in the
-    API server's environment, default 600: well above a busy help desk, far below a script
-    that uses a leaked key to mass-create tickets); 0: no cap."""
-    import os
-
-    return int(os.environ.get("SUPPORT_KEY_TRIGGERS_PER_MINUTE", "600"))
-
-
-@dataclass
-class TriggerLimiter:
-    """Counts the runs each key starts in a sliding minute (per API-server worker, in memory)."""
-
-    per_minute: int = field(default_factory=key_triggers_per_minute)
-    clock: Callable[[], float] = time.monotonic
-    _starts: dict = field(default_factory=dict)  # key id -> deque of start times
-
-    def wait_for(self, key_id: str) -> float:
-        """0 and counted when ``key_id`` may start a run now, else the seconds until it may."""
-        from collections import deque
-
-        if self.per_minute <= 0:
-            return 0.0
-        now = self.clock()
-        starts = self._starts.setdefault(key_id, deque())
-        while starts and now - starts[0] >= 60:
-            starts.popleft()
-        if len(starts) >= self.per_minute:
-            return 60 - (now - starts[0])
-        starts.append(now)
-        return 0.0
-
-
 TRIGGER_PATH = re.compile(r"^/api/v2/dags/(?P<dag_id>[^/]+)/dagRuns/?$|^/support/v1/flows/(?P<flow>[^/]+)/?$")
 # The only routes a key reaches: start a flow (Airflow's REST trigger, or the one-call API) and the
 # one-call API's own routes (the flows it may start, the outcome of a run it started). Everything
@@ -381,7 +303,7 @@ class ApiKeyAuth:
             return await self.app(scope, receive, send)
         key = keys[0].decode("latin-1").strip()
         source = (scope.get("client") or ("unknown", 0))[0]
-        wait = self.limiter.blocked_for(source, key)
+        wait = self.limiter.blocked_for(source, _digest(key))
         if wait > 0:
             seconds = str(max(1, int(wait + 0.999)))
             return await json_answer(
@@ -392,17 +314,17 @@ class ApiKeyAuth:
             )
         found = await asyncio.to_thread(check_key, key)
         if found.user_id is None:
-            self.limiter.failed(source)
+            await asyncio.to_thread(self.limiter.failed, source)
             log.warning("integration key refused (%s): key id %s from %s", found.refused, found.key_id or "-", source)
             return await json_answer(send, 401, "X-Api-Key: unknown, revoked, expired or malformed key")
-        self.limiter.succeeded(key)
+        self.limiter.succeeded(_digest(key))
         if not keyed_route(scope):  # authenticated, not authorised: a wrong key is 401 on every route
             return await json_answer(
                 send,
                 403,
                 f"X-Api-Key: an integration key starts flows and reads their outcomes only ({KEYED_ROUTES_TEXT})",
             )
-        if _starts_a_run(scope) and (wait := self.triggers.wait_for(found.key_id)) > 0:
+        if _starts_a_run(scope) and (wait := await asyncio.to_thread(self.triggers.wait_for, found.key_id)) > 0:
             seconds = str(max(1, int(wait + 0.999)))
             log.warning("integration key %s: over %d runs a minute; refused", found.key_id, self.triggers.per_minute)
             return await json_answer(
@@ -443,7 +365,9 @@ def main(argv: list[str]) -> int:
             for key in list_keys():
                 print(json.dumps(key, default=str))
         elif args.command == "migrate":
-            print("api keys: " + (", ".join(ensure_table()) or "table up to date"))
+            from support_flows.server import limits
+
+            print("api keys: " + (", ".join(ensure_table() + limits.ensure_table()) or "tables up to date"))
         elif not revoke(args.key_id):
             print(f"error: no active key {args.key_id}", file=sys.stderr)
             return 1

@@ -32,3 +32,24 @@ def test_the_helm_chart():
     config = yaml.safe_load((ROOT / "deploy" / "helm" / "values.yaml").read_text())["config"]["api_auth"]
     assert 0 < int(config["jwt_expiration_time"]) <= LONGEST
     assert 0 < int(config["jwt_cli_expiration_time"]) <= LONGEST
+
+
+# The API server sees the caller's address, not the proxy's (the keys' limits count per caller),
+# and takes X-Forwarded-For from the proxy alone: compose and Helm set both.
+
+
+def test_compose_trusts_the_forwarded_address_from_its_proxy_only():
+    compose = yaml.safe_load((ROOT / "docker-compose.yaml").read_text())
+    api = compose["services"]["airflow-apiserver"]
+    assert "--proxy-headers" in api["command"].split()
+    proxy_address = compose["services"]["proxy"]["networks"]["default"]["ipv4_address"]
+    assert api["environment"]["FORWARDED_ALLOW_IPS"] == proxy_address
+    config = compose["configs"]["proxy-config"]["content"]
+    assert "proxy_set_header X-Forwarded-For $$remote_addr;" in config  # what the caller sent is replaced
+
+
+def test_helm_trusts_the_forwarded_address_from_the_ingress_only():
+    api = yaml.safe_load((ROOT / "deploy" / "helm" / "values.yaml").read_text())["apiServer"]
+    assert api["args"][-1].split()[-2:] == ["api-server", "--proxy-headers"]
+    (trusted,) = [e["value"] for e in api["env"] if e["name"] == "FORWARDED_ALLOW_IPS"]
+    assert trusted not in ("*", "0.0.0.0/0")
