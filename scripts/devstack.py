@@ -43,6 +43,7 @@ from support_flows_dev.processes import CrashLoop, Supervisor, end_session, port
 ROOT = Path(__file__).resolve().parent.parent
 
 AIRFLOW_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+RETENTION_JOB = ("clean", "--every-day-at", "02:45")  # docker-compose.yaml's airflow-retention says the same
 # How long Airflow's tokens live (docker-compose.yaml and deploy/helm/values.yaml say the same; a
 # test holds them to it): a stolen token dies within minutes, the UI's session slides (access.py).
 JWT_SECONDS = 900
@@ -161,7 +162,6 @@ class Stack:
     def connections(self) -> dict[str, dict]:
         """The connections of CONTRACT section 3, pointed at the mock and the reporting database."""
         reporting = urllib.parse.urlsplit(self.reporting_url)
-        metadata = urllib.parse.urlsplit(self.metadata_url)
         return {
             "support_api": {
                 "conn_type": "http",
@@ -195,15 +195,6 @@ class Stack:
             },
             # the second alert channel (support_flows/clients/alert_webhook.py): the mock's chat sink
             "support_alert_webhook": {"conn_type": "http", "host": f"http://localhost:{self.mock_port}/_mock/webhook"},
-            # only the retention clean-up uses it (support_flows/operations/maintenance.py)
-            "airflow_metadata": {
-                "conn_type": "postgres",
-                "host": metadata.hostname,
-                "port": metadata.port or 5432,
-                "login": urllib.parse.unquote(metadata.username or ""),
-                "password": urllib.parse.unquote(metadata.password or ""),
-                "schema": metadata.path.lstrip("/"),
-            },
         }
 
     def env(self) -> dict[str, str]:
@@ -382,6 +373,9 @@ class Stack:
         self.say("==> " + bootstrap.bootstrap_access(env, self.passwords(), self.api_key_file))
         for name in AIRFLOW_COMPONENTS:
             self._spawn(name, [self._airflow(), name], env)
+        # the retention clean-up as compose's airflow-retention service runs it: a deploy job beside
+        # Airflow (the deploy steps' database address), never a task (support_flows/operations/maintenance.py)
+        self._spawn("retention", [sys.executable, "-m", "support_flows.operations.maintenance", *RETENTION_JOB], env)
         if self.executor == "celery":
             for n in range(1, self.workers + 1):
                 self.start_worker(n, env)

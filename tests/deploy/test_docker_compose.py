@@ -25,6 +25,7 @@ AIRFLOW_SERVICES = {
     "airflow-triggerer",
     "airflow-worker",
     "airflow-init",
+    "airflow-retention",
 }
 # .env.example's settings that are not secrets (everything else in it is one)
 NOT_SECRETS = {

@@ -202,7 +202,6 @@ def test_secrets_only_by_reference(values):
     assert values["redis"]["passwordSecretName"] and "password" not in values["redis"]
     assert {s["envName"]: s["secretName"] for s in values["secret"]} == {
         "AIRFLOW_CONN_SUPPORT_REPORTING": "support-flows-reporting-db",
-        "AIRFLOW_CONN_AIRFLOW_METADATA": "support-flows-metadata-conn",  # the retention clean-up's
     }
 
 
@@ -218,3 +217,19 @@ def test_statsd_mappings_are_the_compose_files(values):
     mappings = yaml.safe_load((ROOT / "deploy" / "statsd" / "mappings.yml").read_text())["mappings"]
     assert values["statsd"]["overrideMappings"] == mappings
     assert values["config"]["metrics"]["statsd_prefix"] == "support_flows"
+
+
+def test_retention_is_a_job_of_its_own_and_the_log_groomers_keep_the_same_days(values):
+    """chart/templates/cleanup/cleanup-cronjob.yaml runs cleanup.command/args with the chart's
+    standard environment (its metadata connection): the retention clean-up is that job, not a task,
+    and no connection to Airflow's database is handed to the other pods. Each component's log
+    groomer (logGroomerSidecar.retentionDays) keeps task logs as long as runs are kept."""
+    from support_flows.core.settings import Settings
+
+    cleanup = values["cleanup"]
+    assert cleanup["enabled"] and cleanup["command"][-1] == "support_flows.operations.maintenance"
+    assert cleanup["args"] == ["clean"] and len(cleanup["schedule"].split()) == 5
+    assert not any(s["envName"].startswith("AIRFLOW_CONN_AIRFLOW") for s in values["secret"])
+    days = Settings.__dataclass_fields__["metadata_retention_days"].default
+    for component in ("workers", "scheduler", "triggerer", "dagProcessor"):
+        assert values[component]["logGroomerSidecar"]["retentionDays"] == days, component

@@ -24,7 +24,6 @@ DEFAULTS = {
     "SUPPORT_ANALYTICS_CRON": "15 1 * * *",
     "SUPPORT_ERROR_LOG_CRON": "*/10 * * * *",
     "SUPPORT_AI_ANSWERS_CRON": "5 * * * *",
-    "SUPPORT_RETENTION_CRON": "45 2 * * *",
 }
 
 

@@ -27,7 +27,6 @@ FEEDBACK_RECEIVED = "support_feedback_received"
 ANALYTICS_LOAD = "support_analytics_load"
 BACKEND_EVENTS = "support_backend_events"
 ERROR_LOG = "support_error_log"
-METADATA_RETENTION = "support_metadata_retention"
 
 
 @dataclass(frozen=True)
@@ -79,8 +78,6 @@ DAGS: dict[str, DagEntry] = {
                  "continuously", "flow runs started", ("flow-1", "flow-6"), ("watcher",)),
         DagEntry(ERROR_LOG, "all: alerts Graph held back, the `flow_errors` Asset", "scheduled", "every 10 minutes",
                  "alerts sent, errors published", ("flow-all",), ("operations",)),
-        DagEntry(METADATA_RETENTION, "all: runs, XComs and task logs past their retention purged", "scheduled",
-                 "nightly", "the clean-up's report", ("flow-all",), ("operations",)),
     )
 }  # fmt: skip
 

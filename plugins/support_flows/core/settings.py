@@ -51,7 +51,7 @@ class Settings:
         default=30,
         metadata={
             "doc": "runs (their conf: a PowerApps ticket's customer data), XComs, the audit log and task logs "
-            "older than this are purged from Airflow every night (support_metadata_retention)"
+            "older than this are purged from Airflow every night (the retention job: python -m support_flows.operations.maintenance)"
         },
     )
     customer_emails_per_hour: int = field(

@@ -1,8 +1,11 @@
-"""Retention: a PowerApps run's conf (the customer's name and address), its XComs and its task logs
-are gone from Airflow once older than metadata_retention_days; newer ones stay."""
+"""Retention, the deploy job (``python -m support_flows.operations.maintenance clean``): a PowerApps
+run's conf (the customer's name and address), its XComs and its task logs are gone from Airflow once
+older than metadata_retention_days; newer ones stay. It runs with the deploy steps' own database
+address: no task, and no connection any task could read, holds it."""
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import timedelta
 
@@ -61,48 +64,67 @@ def no_long_retries(monkeypatch):
 
 
 @pytest.fixture
-def metadata_connection(monkeypatch, tmp_path):
-    """The connection the clean-up reads the database's address from: this session's database."""
-    import json
-
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_AIRFLOW_METADATA",
-        json.dumps(
-            {"conn_type": "sqlite", "host": os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"][len("sqlite:///") :]}
-        ),
-    )
+def log_folder(monkeypatch, tmp_path):
     logs = tmp_path / "logs"
     monkeypatch.setenv("AIRFLOW__LOGGING__BASE_LOG_FOLDER", str(logs))
     return logs
 
 
 def test_runs_xcoms_and_logs_past_their_retention_are_purged_and_newer_ones_stay(
-    run_dag, mock, metadata_connection, monkeypatch
+    run_dag, mock, log_folder, monkeypatch, capsys
 ):
+    from support_flows.operations import maintenance
+
     monkeypatch.setenv("AIRFLOW_VAR_SUPPORT_METADATA_RETENTION_DAYS", "30")
     before = runs()
     old = aged_run(run_dag, timedelta(days=31))
     older = aged_run(run_dag, timedelta(days=400))
     new = aged_run(run_dag, timedelta(days=29))
     assert {old, older, new} <= runs() and {old, older, new} <= xcom_runs()
-    old_log = metadata_connection / "dag_id=support_ticket_created" / f"run_id={old}" / "attempt=1.log"
-    new_log = metadata_connection / "dag_id=support_ticket_created" / f"run_id={new}" / "attempt=1.log"
+    old_log = log_folder / "dag_id=support_ticket_created" / f"run_id={old}" / "attempt=1.log"
+    new_log = log_folder / "dag_id=support_ticket_created" / f"run_id={new}" / "attempt=1.log"
     for path, days in ((old_log, 31), (new_log, 29)):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(f"{NAME} <{EMAIL}>")
         moment = path.stat().st_mtime - days * 86400
         os.utime(path, (moment, moment))
 
-    result = run_dag("support_metadata_retention")
-    assert result.state == "success", result
+    assert maintenance.main(["clean", "--dry-run"]) == 0  # says, deletes nothing
+    assert {old, older, new} <= runs() and old_log.exists()
+    assert maintenance.main(["clean"]) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report["days"] == 30 and report["log_files_deleted"] == 1
     assert old not in runs() and older not in runs() and new in runs()
     assert old not in xcom_runs() and older not in xcom_runs() and new in xcom_runs()
     assert before - runs() <= before  # runs made by other tests are only ever removed when old
     assert not old_log.exists() and new_log.exists()
-    assert result.outputs["delete_old_task_logs"] == 1
 
 
-def test_without_the_metadata_connection_the_clean_up_fails_naming_it(run_dag, mock, capfd):
-    result = run_dag("support_metadata_retention")
-    assert result.state == "failed"
-    assert "the connection airflow_metadata is missing" in capfd.readouterr().out
+def test_the_job_names_what_failed_and_exits_non_zero(monkeypatch, capsys, tmp_path):
+    from support_flows.operations import maintenance
+
+    monkeypatch.setenv("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{tmp_path}/no-such-dir/airflow.db")
+    assert maintenance.main(["clean", "--days", "30"]) == 1
+    assert "airflow db clean failed" in capsys.readouterr().err
+
+
+def test_the_nightly_service_waits_for_its_time():
+    from datetime import UTC, datetime
+
+    from support_flows.operations import maintenance
+
+    at_one = datetime(2026, 12, 6, 1, 0, tzinfo=UTC)
+    assert maintenance.seconds_until("02:45", at_one) == 105 * 60
+    assert maintenance.seconds_until("00:30", at_one) == (23 * 60 + 30) * 60  # tomorrow
+
+
+def test_no_task_can_reach_the_metadata_databases_owner():
+    """No connection of Airflow's own database in any stack's environment: the job uses the deploy
+    steps' own address, which no task container is given for it."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    for path in ("docker-compose.yaml", "deploy/helm/values.yaml", "scripts/devstack.py"):
+        assert (
+            "AIRFLOW_METADATA" not in (root / path).read_text() and "airflow_metadata" not in (root / path).read_text()
+        ), path
