@@ -1,5 +1,5 @@
 """
-### The central error log's own round (every 10 minutes)
+### The central error log's own round, and the housekeeping (every 10 minutes)
 
 Every task failure of every DAG lands in `flow_errors` (the package's listener) and a failure for
 good alerts the system administrators at once. This DAG does what no failure triggers:
@@ -10,10 +10,13 @@ good alerts the system administrators at once. This DAG does what no failure tri
 2. **publish_new_errors**: when new rows reached `flow_errors` since the last round, an event of the
    `support_reporting.flow_errors` Asset, so DAGs that watch the error log can be scheduled on it;
    skipped (no event) when there is nothing new.
+3. **purge_kept_requests**: the personal fields the API server kept for runs' first steps, out of
+   Airflow's metadata (`support_internal.intake`), once older than `intake_retention_hours` (24).
 
 Schedule: `SUPPORT_ERROR_LOG_CRON` (default every 10 minutes).
 
-**Outputs**: how many pending alerts went out; how many new errors were published.
+**Outputs**: how many pending alerts went out; how many new errors were published; how many runs'
+kept fields were deleted.
 
 **Rerun**: safe; a pending alert is sent once, and the published position only moves forward.
 """
@@ -54,7 +57,18 @@ def support_error_log():
             raise AirflowSkipException("no new rows in flow_errors since the last round: no Asset event")
         return published
 
+    @step
+    def purge_kept_requests(rt=None) -> int:
+        """Runs' personal fields past intake_retention_hours (support_flows.storage.intake)."""
+        from datetime import timedelta
+
+        from support_flows.core import times
+        from support_flows.storage import intake
+
+        return intake.purge(rt.store.engine, times.now() - timedelta(hours=rt.settings.intake_retention_hours))
+
     send_pending_alerts() >> publish_new_errors()
+    purge_kept_requests()  # beside the error log's own two
 
 
 support_error_log()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from e2e_support import EVENT_DAGS, Stack
+from e2e_support import EVENT_DAGS, Stack, customer_data_in_airflow, customers_of
 
 _SHARED: dict[str, Stack] = {}
 _STARTS: list[str] = []  # the node id of each test that started the shared stack
@@ -68,8 +68,18 @@ def pytest_collection_modifyitems(session, config, items):
 
 
 def pytest_runtest_teardown(item, nextitem):
+    """After the shared stack's last user: every customer's name and address its backend holds is
+    looked for in Airflow's metadata database and task logs (CONTRACT section 1: runs carry
+    references); found, it fails that last test's teardown, naming where."""
     if "stack" in _SHARED and (nextitem is None or not _uses_shared_stack(nextitem)):
-        _SHARED.pop("stack").stop()
+        stack = _SHARED.pop("stack")
+        try:
+            found = customer_data_in_airflow(stack, customers_of(stack))
+        finally:
+            stack.stop()
+        assert found == [], "customers' names or addresses in Airflow's metadata after the e2e tests:\n" + "\n".join(
+            found
+        )
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -280,3 +280,68 @@ def test_the_state_folder_and_its_secrets_are_the_owners_alone(stack):
     assert stack.state_dir.stat().st_mode & 0o077 in (0, 0o001)
     secrets = [p for p in stack.state_dir.iterdir() if p.is_file() and ("password" in p.name or "key" in p.name)]
     assert secrets and all(p.stat().st_mode & 0o077 == 0 for p in secrets), secrets
+
+
+def test_no_customers_words_stay_in_airflows_metadata_on_any_path_a_run_starts_from(stack):
+    """CONTRACT section 1: runs carry references. A new ticket through Airflow's REST trigger (as
+    PowerApps and the UI's trigger form send it), through the one call with the key, from another
+    channel (the watcher), and a rating's comment: each reaches the backend whole, and none of the
+    customers' names, addresses, subjects, descriptions or comments is in Airflow's metadata
+    database (run conf, XComs, the audit log, anything) or its task logs."""
+    import secrets
+
+    from e2e_support import customer_data_in_airflow
+
+    tag = secrets.token_hex(4)
+
+    def ticket(path: str) -> dict:
+        return {
+            "customer_name": f"Person {path} {tag}",
+            "customer_email": f"{path}-{tag}@example.org",
+            "subject": f"Subject {path} {tag}",
+            "description": f"Words of {path} {tag}: my password stopped working.",
+        }
+
+    client, admin = Client(stack), Client(stack, "admin")
+    by_rest = client.trigger("support_ticket_created", {**ticket("rest"), "request_id": f"rest-{tag}"})
+    assert by_rest.status_code == 200, by_rest.text
+    assert set(by_rest.json()["conf"]) <= {"request_id", "priority", "channel", "ticket_id"}, by_rest.json()["conf"]
+    by_form = admin.trigger("support_ticket_created", ticket("form"))  # the UI's form posts the same route
+    assert by_form.status_code == 200, by_form.text
+    one_call = requests.post(
+        f"{stack.airflow_url}/support/v1/flows/support_ticket_created",
+        json={**ticket("call"), "request_id": f"call-{tag}"},
+        headers={"X-Api-Key": stack.api_key_file.read_text().strip()},
+        timeout=130,
+    )
+    assert one_call.status_code in (200, 202), one_call.text
+    requests.post(f"{stack.mock_url}/api/inbound/tickets", json={**ticket("channel"), "channel": "web"}, timeout=30)
+
+    assert client.wait("support_ticket_created", by_rest.json()["dag_run_id"]) == "success"
+    rest_ticket = client.output("support_ticket_created", by_rest.json()["dag_run_id"], "answer_or_queue")["ticket_id"]
+    assert admin.wait("support_ticket_created", by_form.json()["dag_run_id"]) == "success"
+    assert client.wait("support_ticket_created", one_call.json()["run_id"]) == "success"
+    for dag_id, conf in (  # a rating is taken for a resolved ticket
+        ("support_ticket_assigned", {"ticket_id": rest_ticket, "agent_id": 3, "assigned_by": "admin"}),
+        ("support_ticket_resolved", {"ticket_id": rest_ticket, "agent_id": 3, "resolution_summary": "Reset it."}),
+    ):
+        started = client.trigger(dag_id, conf)
+        assert started.status_code == 200 and client.wait(dag_id, started.json()["dag_run_id"]) == "success", dag_id
+    comment = f"Comment {tag}: it took too long"
+    rating = client.trigger("support_feedback_received", {"ticket_id": rest_ticket, "rating": 2, "comment": comment})
+    assert rating.status_code == 200, rating.text
+    assert client.wait("support_feedback_received", rating.json()["dag_run_id"]) == "success"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # the channel ticket's acknowledgement: its run is done
+        if any(m["to"] == [f"channel-{tag}@example.org"] for m in mock_get(stack, "/_mock/mail")["items"]):
+            break
+        time.sleep(1)
+
+    # the backend got every word: the fields reached the flows
+    backend = {t["customer_email"]: t for t in mock_get(stack, "/api/tickets", limit=500)["items"]}
+    for path in ("rest", "form", "call", "channel"):
+        assert backend[f"{path}-{tag}@example.org"]["customer_name"] == f"Person {path} {tag}", path
+    assert any(f["comment"] == comment for f in mock_get(stack, "/api/feedback", limit=1000)["items"])
+    needles = {value for path in ("rest", "form", "call", "channel") for value in ticket(path).values()} | {comment}
+    time.sleep(3)  # the task logs' last lines reach their files
+    assert customer_data_in_airflow(stack, needles) == []

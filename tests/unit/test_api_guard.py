@@ -74,10 +74,14 @@ def test_a_caller_chosen_run_id_is_refused_naming_the_field(run_id):
     assert airflow.bodies == []
 
 
+RESOLVE = "/api/v2/dags/support_ticket_resolved/dagRuns"
+RESOLUTION = {"ticket_id": 1, "agent_id": 3, "resolution_summary": "Reset the password."}
+
+
 def test_a_null_run_id_and_a_missing_logical_date_pass_with_logical_date_null():
-    status, _, airflow = call(TRIGGER, json.dumps({"dag_run_id": None, "conf": TICKET}).encode(), chunk=7)
+    status, _, airflow = call(RESOLVE, json.dumps({"dag_run_id": None, "conf": RESOLUTION}).encode(), chunk=7)
     assert status == 200
-    assert json.loads(airflow.bodies[0]) == {"dag_run_id": None, "conf": TICKET, "logical_date": None}
+    assert json.loads(airflow.bodies[0]) == {"dag_run_id": None, "conf": RESOLUTION, "logical_date": None}
 
 
 def test_run_ids_of_dags_outside_the_catalog_are_airflows_business():
@@ -109,8 +113,83 @@ def test_a_deeply_nested_body_is_a_400_not_a_server_error(path):
 
 def test_brackets_inside_strings_do_not_count_as_nesting():
     deep_text = "[{" * 500
-    status, _, airflow = call(TRIGGER, json.dumps({"conf": {**TICKET, "description": deep_text}}).encode())
-    assert status == 200 and json.loads(airflow.bodies[0])["conf"]["description"] == deep_text
+    status, _, airflow = call(RESOLVE, json.dumps({"conf": {**RESOLUTION, "resolution_summary": deep_text}}).encode())
+    assert status == 200 and json.loads(airflow.bodies[0])["conf"]["resolution_summary"] == deep_text
+
+
+# --- a customer's words never reach Airflow (server/personal.py) ---------------------------------------
+
+
+@pytest.fixture
+def kept(monkeypatch) -> dict:
+    """The caller may start the flow; what the guard keeps for the run, by run id."""
+    from support_flows.server import personal
+
+    stored: dict = {}
+
+    async def may_start(scope, dag_id):
+        return True
+
+    monkeypatch.setattr(personal, "caller_may_start", may_start)
+    monkeypatch.setattr(personal, "keep", lambda dag_id, run_id, fields: stored.setdefault(run_id, (dag_id, fields)))
+    return stored
+
+
+def test_a_triggers_personal_fields_are_kept_for_its_run_and_never_reach_airflow(kept):
+    body = {"conf": {**TICKET, "priority": "high", "request_id": "pa-7"}}
+    status, _, airflow = call(TRIGGER, json.dumps(body).encode())
+    assert status == 200
+    handed = json.loads(airflow.bodies[0])
+    assert handed["conf"] == {"priority": "high", "request_id": "pa-7"}  # references, no customer's words
+    assert handed["dag_run_id"].startswith("manual__") and handed["logical_date"] is None
+    assert kept == {handed["dag_run_id"]: ("support_ticket_created", TICKET)}
+    for value in TICKET.values():
+        assert value not in airflow.bodies[0].decode()
+
+
+def test_a_rating_comment_is_kept_too_and_a_rating_without_one_goes_on_unchanged(kept):
+    rating = {"ticket_id": 4, "rating": 2}
+    path = "/api/v2/dags/support_feedback_received/dagRuns"
+    _, _, airflow = call(path, json.dumps({"conf": {**rating, "comment": "Too slow."}}).encode())
+    assert json.loads(airflow.bodies[0])["conf"] == rating and list(kept.values()) == [
+        ("support_feedback_received", {"comment": "Too slow."})
+    ]
+    _, _, airflow = call(path, json.dumps({"conf": rating}).encode())
+    assert "dag_run_id" not in json.loads(airflow.bodies[0]) and len(kept) == 1
+
+
+def test_without_the_right_to_start_the_flow_the_fields_are_dropped_not_kept():
+    """No valid token (nor the key's): Airflow answers 401 to what is left; nothing is kept, so
+    nobody fills the table without the right to start a run."""
+    status, _, airflow = call(TRIGGER, json.dumps({"conf": TICKET}).encode())
+    assert status == 200 and json.loads(airflow.bodies[0])["conf"] == {}
+    assert "dag_run_id" not in json.loads(airflow.bodies[0])
+
+
+@pytest.mark.parametrize(
+    "field, value, why",
+    [
+        ("customer_email", "not-an-address", "not a valid email"),
+        ("customer_email", "a@b.org\n", "not in the expected form"),
+        ("customer_name", "x" * 201, "longer than 200 characters"),
+        ("subject", "", "shorter than 1 character"),
+    ],
+)
+def test_a_personal_field_its_param_refuses_is_400_naming_it_without_repeating_it(kept, field, value, why):
+    status, answer, airflow = call(TRIGGER, json.dumps({"conf": {**TICKET, field: value}}).encode())
+    assert status == 400 and answer["detail"] == f"conf.{field}: {why}"
+    assert airflow.bodies == [] and kept == {}
+
+
+def test_when_the_fields_cannot_be_kept_the_trigger_is_503_and_nothing_reaches_airflow(kept, monkeypatch):
+    from support_flows.server import personal
+
+    def down(dag_id, run_id, fields):
+        raise personal.NotKept("OperationalError")
+
+    monkeypatch.setattr(personal, "keep", down)
+    status, answer, airflow = call(TRIGGER, json.dumps({"conf": TICKET}).encode())
+    assert status == 503 and "try again" in answer["detail"] and airflow.bodies == []
 
 
 @pytest.mark.parametrize("declared", [True, False], ids=["content-length", "streamed"])

@@ -44,8 +44,9 @@ def step(python_callable=None, **kwargs):
             return assignment.notify_agent(rt, assigned, params["assigned_by"])
 
     The first steps of a run (no step upstream) check its conf for fields the DAG does not know
-    (once per run, not in every task). The runtime's clients are closed when the function returns
-    or fails.
+    (once per run, not in every task), and get the customer's words the API server kept out of the
+    conf (``support_flows.server.personal``) in their ``params``. The runtime's clients are closed
+    when the function returns or fails.
     """
 
     def decorate(fn):
@@ -56,10 +57,13 @@ def step(python_callable=None, **kwargs):
             from support_flows.core.runtime import FlowRuntime
 
             ctx = get_current_context()
-            if _first_step(ctx["ti"].task):
-                catalog.check_conf(ctx["ti"].dag_id, ctx["dag_run"].conf)
             rt = FlowRuntime.current()
             try:
+                if _first_step(ctx["ti"].task):
+                    kept = _kept_fields(rt, ctx)
+                    if kept and "params" in kw:
+                        kw["params"] = {**kw["params"], **kept}
+                    catalog.check_conf(ctx["ti"].dag_id, {**(ctx["dag_run"].conf or {}), **kept})
                 return fn(*args, rt=rt, **kw)
             finally:
                 rt.close()
@@ -68,6 +72,18 @@ def step(python_callable=None, **kwargs):
         return task(run, **kwargs)
 
     return decorate(python_callable) if python_callable else decorate
+
+
+def _kept_fields(rt, ctx) -> dict:
+    """The run's personal fields, kept out of Airflow's metadata by the API server, when its conf has
+    none of them itself (``dag.test()`` and the CLI pass them in the conf); {} when there are none."""
+    dag_id, conf = ctx["ti"].dag_id, ctx["dag_run"].conf or {}
+    names = catalog.personal_fields(dag_id)
+    if not names or any(conf.get(name) is not None for name in names):
+        return {}
+    from support_flows.storage import intake
+
+    return intake.read(rt.store.engine, dag_id, ctx["dag_run"].run_id) or {}
 
 
 def _first_step(operator) -> bool:

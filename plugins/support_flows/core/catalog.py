@@ -23,6 +23,7 @@ AUTO_ASSIGN = "support_auto_assign"
 TICKET_RESOLVED = "support_ticket_resolved"
 ESCALATE_STALE_TICKETS = "support_escalate_stale_tickets"
 DAILY_SUMMARY = "support_daily_summary"
+SLA_WATCH = "support_sla_watch"
 FEEDBACK_RECEIVED = "support_feedback_received"
 ANALYTICS_LOAD = "support_analytics_load"
 BACKEND_EVENTS = "support_backend_events"
@@ -67,6 +68,8 @@ DAGS: dict[str, DagEntry] = {
                  powerapps_action=("ResolveTicket", "Resolve a ticket (Flow 3)"), powerapps=True),
         DagEntry(ESCALATE_STALE_TICKETS, "4 Escalation", "scheduled", "daily", "escalated tickets, notification statuses",
                  ("flow-4",)),
+        DagEntry(SLA_WATCH, "4 Escalation, on time: each SLA warning and breach within 15 minutes", "scheduled",
+                 "every 15 minutes", "escalated tickets, notification statuses", ("flow-4",)),
         DagEntry(DAILY_SUMMARY, "5 Daily summary", "scheduled", "daily, end of the support day", "the report",
                  ("flow-5",), params=params.daily_summary),
         DagEntry(FEEDBACK_RECEIVED, "6 Feedback", "event", "REST, backend events", "`feedback_id`, `followup_task_id`",
@@ -76,8 +79,8 @@ DAGS: dict[str, DagEntry] = {
                  ("flow-3", "flow-6"), ("analytics",), params=params.analytics_load),
         DagEntry(BACKEND_EVENTS, "1 and 6 from other channels, customers' replies, survey answers", "continuous",
                  "continuously", "flow runs started", ("flow-1", "flow-6"), ("watcher",)),
-        DagEntry(ERROR_LOG, "all: alerts Graph held back, the `flow_errors` Asset", "scheduled", "every 10 minutes",
-                 "alerts sent, errors published", ("flow-all",), ("operations",)),
+        DagEntry(ERROR_LOG, "all: alerts Graph held back, the `flow_errors` Asset, kept requests purged", "scheduled", "every 10 minutes",
+                 "alerts sent, errors published, kept requests purged", ("flow-all",), ("operations",)),
     )
 }  # fmt: skip
 
@@ -130,6 +133,41 @@ def watcher_only(dag_id: str) -> list[str]:
     from support_flows.core.params import WATCHER_ONLY
 
     return [name for name, schema in _schemas(dag_id).items() if schema.get(WATCHER_ONLY)]
+
+
+def personal_fields(dag_id: str) -> list[str]:
+    """Fields that hold a customer's own words or address (``params.PERSONAL``): never kept in
+    Airflow's metadata (``support_flows.storage.intake``)."""
+    from support_flows.core.params import PERSONAL
+
+    return [name for name, schema in _schemas(dag_id).items() if schema.get(PERSONAL)]
+
+
+def field_problem(dag_id: str, name: str, value: Any) -> str | None:
+    """What is wrong with one field's value by its Param's JSON schema (as Airflow checks a
+    trigger's conf), naming the field and the rule, not repeating the value (a customer's words), or
+    None."""
+    import jsonschema
+
+    schema = _schemas(dag_id)[name]
+    checker = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
+    error = next(iter(checker.iter_errors(value)), None)
+    if error is None:
+        return None
+    rule, limit = error.validator, error.validator_value
+    if rule == "maxLength":
+        why = f"longer than {limit} characters"
+    elif rule == "minLength":
+        why = f"shorter than {limit} character{'s' if limit != 1 else ''}"
+    elif rule == "format":
+        why = f"not a valid {limit}"
+    elif rule == "pattern":
+        why = "not in the expected form"
+    elif rule == "type":
+        why = f"must be {' or '.join(limit) if isinstance(limit, list) else limit}"
+    else:
+        why = f"fails its {rule} rule"
+    return f"conf.{name}: {why}"
 
 
 def conf_problem(dag_id: str, conf: dict | None) -> str | None:

@@ -70,7 +70,7 @@ def feedback_fact(feedback: dict, followup_task_id: str | None = None) -> dict:
         "agent_id": feedback.get("agent_id"),
         "rating": feedback["rating"],
         "low_rating": feedback["rating"] <= 2,
-        "has_comment": bool(feedback.get("comment")),
+        "has_comment": bool(feedback.get("has_comment") or feedback.get("comment")),
         "source": feedback["source"],
         "submitted_at": moment(feedback["created_at"]),
     }

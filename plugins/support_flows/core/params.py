@@ -20,8 +20,12 @@ CHANNELS = ["powerapps", "web", "email", "phone", "chat"]
 EMAIL_PATTERN = r"^[^@\s<>\"(),;:]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+(?!\n)$"
 
 
-def _text(title: str, description: str, max_length: int, *, min_length: int = 1, default: Any = ...) -> Param:
+def _text(
+    title: str, description: str, max_length: int, *, min_length: int = 1, default: Any = ..., personal: bool = False
+) -> Param:
     schema: dict[str, Any] = {"type": "string", "minLength": min_length, "maxLength": max_length}
+    if personal:
+        schema[PERSONAL] = True
     if default is ...:
         return Param(title=title, description=description, **schema)
     return Param(default, title=title, description=description, **{**schema, "type": ["null", "string"]})
@@ -38,6 +42,9 @@ def _id(title: str, description: str) -> Param:
 REQUIRED_UNLESS = "x-required-unless"
 # A field only the event watcher sets: refused from the REST API (``catalog.watcher_only``).
 WATCHER_ONLY = "x-set-by-watcher"
+# A customer's own words or address: never kept in Airflow's metadata. The API server takes it out of
+# a trigger and keeps it for the run's first step (``support_flows.storage.intake``).
+PERSONAL = "x-personal"
 
 
 def _new_ticket_text(title: str, description: str, max_length: int) -> Param:
@@ -48,7 +55,7 @@ def _new_ticket_text(title: str, description: str, max_length: int) -> Param:
         type=["null", "string"],
         minLength=1,
         maxLength=max_length,
-        **{REQUIRED_UNLESS: "ticket_id"},
+        **{REQUIRED_UNLESS: "ticket_id", PERSONAL: True},
     )
 
 
@@ -63,7 +70,7 @@ def ticket_created() -> dict[str, Param]:
             format="email",
             pattern=EMAIL_PATTERN,
             maxLength=320,
-            **{REQUIRED_UNLESS: "ticket_id"},
+            **{REQUIRED_UNLESS: "ticket_id", PERSONAL: True},
         ),
         "subject": _new_ticket_text("Subject", "One line that says what the ticket is about.", 200),
         "description": _new_ticket_text("Description", "The customer's message.", 20000),
@@ -116,7 +123,9 @@ def feedback_received() -> dict[str, Param]:
         "rating": Param(
             title="Rating", description="1 (very poor) to 5 (excellent) stars.", type="integer", minimum=1, maximum=5
         ),
-        "comment": _text("Comment (optional)", "The customer's words.", 5000, min_length=0, default=None),
+        "comment": _text(
+            "Comment (optional)", "The customer's words.", 5000, min_length=0, default=None, personal=True
+        ),
     }
 
 

@@ -54,6 +54,14 @@ class Settings:
             "older than this are purged from Airflow every night (the retention job: python -m support_flows.operations.maintenance)"
         },
     )
+    intake_retention_hours: int = field(
+        default=24,
+        metadata={
+            "doc": "how long a run's personal fields (a new ticket's customer name, address, subject and description, "
+            "a rating's comment) are kept for its first step, out of Airflow's metadata, before they are deleted "
+            "(support_flows.storage.intake); a retry or a rerun within it finds them"
+        },
+    )
     customer_emails_per_hour: int = field(
         default=5,
         metadata={
@@ -101,8 +109,13 @@ class Settings:
             "(docs/operations.md, SLA policies)"
         },
     )
-    business_days: str = field(default="", metadata={"doc": "e.g. Mon-Fri; empty: ages count every hour"})
-    business_hours: str = field(default="", metadata={"doc": "e.g. 09:00-17:00; with business_days"})
+    business_days: str = field(
+        default="",
+        metadata={
+            "doc": "e.g. Mon-Fri: the SLA clocks, the agents' reminders and auto-assignment keep to them; empty: every day"
+        },
+    )
+    business_hours: str = field(default="", metadata={"doc": "e.g. 09:00-17:00, in timezone; with business_days"})
     holiday_country: str = field(
         default="", metadata={"doc": "public holidays of this country (ISO code, e.g. US, DE) are not working days"}
     )

@@ -17,8 +17,11 @@ FOLLOW_UP_DUE = timedelta(days=2)
 
 
 def save(rt: FlowRuntime, ticket_id: int, rating: int, comment: str | None) -> dict:
-    """Save the feedback (one per ticket: the Support API returns the first for a repeat)."""
-    return rt.api.create_feedback(ticket_id, rating, comment)
+    """Save the feedback (one per ticket: the Support API returns the first for a repeat). What the
+    next steps get (through XCom, in Airflow's metadata) says whether there was a comment, never
+    the customer's words."""
+    saved = rt.api.create_feedback(ticket_id, rating, comment)
+    return {**{k: v for k, v in saved.items() if k != "comment"}, "has_comment": bool(saved.get("comment"))}
 
 
 def create_follow_up(rt: FlowRuntime, feedback: dict) -> str | None:

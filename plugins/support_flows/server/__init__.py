@@ -8,6 +8,7 @@
 - ``failure_reasons``: why a run failed on its input, for the calling app (the run's note)
 - ``api_guard``: the API-server middleware that checks bodies (linear, off the event loop) and refuses unknown fields
 - ``api_keys``: the integration keys of the PowerApps connection
+- ``personal``: a trigger's customer fields taken out before Airflow sees them, kept for the run's first step
 - ``limits``: the keys' limits (refused keys per caller, runs per key), one budget for every API-server worker and replica
 - ``flow_calls``: the one-call API (``/support/v1/flows/{dag_id}``): start a flow, answer its outcome
 - ``access``: roles and users through the FAB auth manager, and the bootstrap command

@@ -17,6 +17,10 @@ materialisation of an asset whose one producer is such a DAG):
   the event watcher starts the run, and a field only the watcher may set (``ticket_id`` of Flow 1);
 - a caller-chosen ``dag_run_id`` is refused with 400: run ids are Airflow's to choose, so nobody can
   take the id the event watcher will give a channel ticket's run (Power Platform never sends one);
+- a trigger's personal fields (a new ticket's customer name, address, subject and description, a
+  rating's comment) are checked by their Params here and never reach Airflow: they are kept for
+  the run's first step in the package's own table, under the run id the body then names
+  (``support_flows.server.personal``);
 - Airflow 3 requires ``logical_date`` in a trigger body (``null`` for "now"), but Power Platform
   leaves out a body field the maker does not fill in: a body without it gets ``null``, as Airflow
   2 did. A body that has one keeps it.
@@ -28,7 +32,7 @@ import asyncio
 import json
 import re
 
-from support_flows.core.catalog import allowed_conf_keys, conf_problem, watcher_only
+from support_flows.core.catalog import allowed_conf_keys, conf_problem, personal_fields, watcher_only
 
 MAX_BODY_BYTES = 256 * 1024  # the largest payload (two 20,000-character texts) is a tenth of this
 MAX_DEPTH = 32  # the deepest payload is 3 levels (body, conf, a value)
@@ -36,11 +40,12 @@ API_PATH = re.compile(r"^/api/v2/|^/support/v1/")  # Airflow's REST API, the one
 TRIGGER_PATH = re.compile(r"^/api/v2/dags/(?P<dag_id>[^/]+)/dagRuns/?$")
 BACKFILL_PATH = re.compile(r"^/api/v2/backfills(/dry_run)?/?$")
 MATERIALIZE_PATH = re.compile(r"^/api/v2/assets/(?P<asset_id>\d+)/materialize/?$")
-# One token at every position, so the scan is linear whatever the body: a string (its closing quote
-# optional, so an unterminated one is consumed once, not retried from each quote inside it: the
-# old ``"(?:[^"\\]|\\.)*"`` took 359 s on 256 KiB of ``"\"\"\"...``), a bracket, or a run of anything
-# else. Possessive quantifiers: nothing is ever tried twice.
-_TOKENS = re.compile(rb'"(?:[^"\\]++|\\.)*+"?|[\[{]|[\]}]|[^"\[\]{}]++|\\', re.DOTALL)
+# A JSON string, its closing quote optional: an unterminated string is consumed to the body's end
+# once, not retried from each quote inside it (the old ``"(?:[^"\\]|\\.)*"`` took 359 s on 256 KiB of
+# ``"\"\"\"...``); possessive quantifiers, so nothing is ever tried twice. Blanking every string
+# this way, then finding the brackets, is linear in the body and runs in C but for the brackets.
+_STRING = re.compile(rb'"(?:[^"\\]++|\\.)*+"?', re.DOTALL)
+_BRACKETS = re.compile(rb"[\[\]{}]")
 
 
 class BodyRefused(Exception):
@@ -60,15 +65,14 @@ def nesting_depth(body: bytes, stop_above: int | None = None) -> int:
     """How deeply a JSON text nests, counted without parsing it (brackets inside strings do not
     count), in one linear pass; it stops as soon as the depth passes ``stop_above``."""
     depth = deepest = 0
-    for token in _TOKENS.finditer(body):
-        first = body[token.start()]
-        if first in b"[{":
+    for bracket in _BRACKETS.finditer(_STRING.sub(b'""', body)):
+        if bracket[0] in (b"[", b"{"):
             depth += 1
             if depth > deepest:
                 deepest = depth
                 if stop_above is not None and deepest > stop_above:
                     return deepest
-        elif first in b"]}":
+        else:
             depth -= 1
     return deepest
 
@@ -205,6 +209,11 @@ class UnknownConfFieldGuard:
             # off the event loop: the loop serves every other request (health probes, the task
             # execution API) while a body is scanned and parsed
             body = await asyncio.to_thread(checked_body, path, body, produced_by)
+            trigger = TRIGGER_PATH.match(path)
+            if trigger and personal_fields(trigger["dag_id"]):
+                from support_flows.server import personal
+
+                body = await personal.trigger_body(scope, trigger["dag_id"], body)
         except BodyRefused as refused:
             # a body past the cap was not read to its end: the connection cannot carry another request
             close = [(b"connection", b"close")] if refused.status == 413 else []

@@ -14,7 +14,8 @@ mounted in the API server by the plugin, is that one call:
   read back only by the user who started it (anyone else gets 404, so run ids do not leak).
 - **What**: the body is the flow's conf (its Params); unknown, missing and watcher-only fields are
   refused with 400 naming the field, as the REST guard does, and Airflow validates the Params
-  (400). The run is created by Airflow's own trigger route.
+  (400). The run is created by Airflow's own trigger route, without the customer's words: those
+  are checked here and kept for the run's first step (``support_flows.server.personal``).
 - **Waiting**: a waiting call holds no thread and no database connection: one poller per API-server
   worker reads the state of every awaited run in one query (``RunWatch``), and the call sleeps on
   a future. Finished within ``wait_seconds`` (default 20, at most 100: Power Platform gives up on
@@ -41,6 +42,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 
 from support_flows.core import catalog
+from support_flows.server import personal
 
 log = logging.getLogger(__name__)
 
@@ -342,16 +344,12 @@ async def flows(request: Request) -> dict:
     return {"flows": allowed}
 
 
-@app.post("/flows/{dag_id}", name="start_flow")
-async def start_flow(dag_id: str, request: Request) -> JSONResponse:
-    """Start the flow with the body's fields and answer its outcome (or 202 and where to ask)."""
+async def _fields(dag_id: str, request: Request) -> tuple[dict, dict]:
+    """The body's fields, checked as the REST guard checks a trigger's conf: (the customer's words,
+    the rest). The customer's words never reach Airflow: they are kept for the run's first step
+    (``support_flows.server.personal``)."""
     from support_flows.server.api_guard import BodyRefused, check_run_body
 
-    _flow(dag_id)
-    user = await caller(request)
-    if not await asyncio.to_thread(may, user, dag_id, "POST"):
-        raise HTTPException(403, f"{user.get_name()} may not start {dag_id}")
-    wait_seconds = _wait_seconds(request)
     try:
         conf = json.loads(await request.body() or b"{}")
     except ValueError as err:
@@ -362,24 +360,60 @@ async def start_flow(dag_id: str, request: Request) -> JSONResponse:
         check_run_body(dag_id, {"body": conf}, "body", None)
     except BodyRefused as refused:
         raise HTTPException(refused.status, refused.detail) from None
+    fields, rest = personal.split(dag_id, conf)
+    found = personal.problem(dag_id, fields, prefix="body") if fields else None
+    if found:
+        raise HTTPException(400, found)
+    return fields, rest
 
+
+async def _keep(dag_id: str, run_id: str | None, fields: dict) -> str | None:
+    """The run id the fields are kept under (a new one when the call names none)."""
+    if not fields:
+        return run_id
+    from support_flows.core import times
+
+    run_id = run_id or personal.new_run_id(times.now())
+    try:
+        await asyncio.to_thread(personal.keep, dag_id, run_id, fields)
+    except personal.NotKept:
+        raise HTTPException(
+            503, "the request cannot be taken now (its fields could not be stored); try again"
+        ) from None
+    return run_id
+
+
+async def _repeated(dag_id: str, run_id: str, user, conf: dict, fields: dict) -> None:
+    """A call whose idempotency key names a run that exists: the same caller and body answer that
+    run; anyone else's is 409, another body 422."""
+    earlier = await asyncio.to_thread(existing_run, dag_id, run_id)
+    if earlier is None or earlier["owner"] != user.get_name():
+        raise HTTPException(409, "Idempotency-Key: a run with this key is being made; repeat the call")
+    kept = await asyncio.to_thread(personal.kept, dag_id, run_id) if fields else None
+    if earlier["conf"] != conf or (kept is not None and kept != fields):
+        raise HTTPException(422, "Idempotency-Key: used before with a different body; use a new key for a new request")
+    log.info("one-call API: %s repeated with key; answering run %s", dag_id, run_id)
+
+
+@app.post("/flows/{dag_id}", name="start_flow")
+async def start_flow(dag_id: str, request: Request) -> JSONResponse:
+    """Start the flow with the body's fields and answer its outcome (or 202 and where to ask)."""
+    _flow(dag_id)
+    user = await caller(request)
+    if not await asyncio.to_thread(may, user, dag_id, "POST"):
+        raise HTTPException(403, f"{user.get_name()} may not start {dag_id}")
+    wait_seconds = _wait_seconds(request)
+    fields, conf = await _fields(dag_id, request)
     key = request.headers.get("idempotency-key") or (
         conf.get("request_id") if dag_id == catalog.TICKET_CREATED else None
     )
     if key is not None and not IDEMPOTENCY_KEY.match(str(key)):
         raise HTTPException(400, "Idempotency-Key: 1 to 200 printable characters without spaces")
-    run_id = run_id_for(user.get_name(), dag_id, str(key)) if key is not None else None
+    run_id = await _keep(dag_id, run_id_for(user.get_name(), dag_id, str(key)) if key is not None else None, fields)
     try:
         run_id = await asyncio.to_thread(start_run, dag_id, conf, run_id, user, request)
     except RunExists:
-        earlier = await asyncio.to_thread(existing_run, dag_id, run_id)
-        if earlier is None or earlier["owner"] != user.get_name():
-            raise HTTPException(409, "Idempotency-Key: a run with this key is being made; repeat the call") from None
-        if earlier["conf"] != conf:
-            raise HTTPException(
-                422, "Idempotency-Key: used before with a different body; use a new key for a new request"
-            ) from None
-        log.info("one-call API: %s repeated with key; answering run %s", dag_id, run_id)
+        await _repeated(dag_id, run_id, user, conf, fields)
     return await answer(request, dag_id, run_id, wait_seconds)
 
 

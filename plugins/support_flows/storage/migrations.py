@@ -26,6 +26,7 @@ from support_flows.storage.tables import (
     escalation_candidates,
     escalations,
     flow_runs,
+    intake,
     metadata,
     reminders,
     schema_version,
@@ -199,6 +200,11 @@ def _migrate_to_10(conn: sa.Connection) -> None:
     create_views(conn)
 
 
+def _migrate_to_11(conn: sa.Connection) -> None:
+    """Where a run's personal fields wait for its first step, out of Airflow's metadata (``intake``)."""
+    intake.create(conn, checkfirst=True)
+
+
 def create_views(conn: sa.Connection) -> None:
     prefix = f'"{ANALYTICS}".' if _is_postgres(conn) else ""
     for name, query in VIEWS.items():
@@ -219,6 +225,7 @@ MIGRATIONS = {
     8: _migrate_to_8,
     9: _migrate_to_9,
     10: _migrate_to_10,
+    11: _migrate_to_11,
 }
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 11
 # On PostgreSQL the tables analysts read live in one schema and the package's own bookkeeping in
 # another, so the analyst role can be given the first alone. SQLite has no schemas: there both
 # map to the one database (``prepare_engine``).
@@ -270,6 +270,21 @@ reminders = sa.Table(
     sa.Column("event_id", sa.String(200), nullable=False),
     sa.Column("starts_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    schema=INTERNAL,
+)
+
+# Internal (version 11): the personal fields of a run's request (a new ticket's customer name, address,
+# subject and description; a rating's comment), kept here instead of in Airflow's metadata (the run's
+# conf, the audit log): written by the API server when it accepts the trigger, read by the run's first
+# step, encrypted with Airflow's Fernet key, deleted after ``intake_retention_hours``
+# (support_flows.storage.intake).
+intake = sa.Table(
+    "intake",
+    metadata,
+    sa.Column("dag_id", sa.String(250), primary_key=True),
+    sa.Column("run_id", sa.String(250), primary_key=True),
+    sa.Column("fields", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, index=True),
     schema=INTERNAL,
 )
 
