@@ -17,7 +17,10 @@
    not count as activity) and one e-mail per supervisor (the admins for unassigned tickets).
 4. **record_escalations**: the levels reached, in the `escalations` table; returns the outputs.
 
-Schedule: `SUPPORT_ESCALATION_CRON` (default daily 07:00) in the support centre's time zone.
+Schedule: `SUPPORT_ESCALATION_CRON` (default daily 07:00) in the support centre's time zone. The
+same steps run every 15 minutes as `support_sla_watch`, so a short SLA's warning and breach are
+noticed within 15 minutes of falling due; a level is recorded once per clock start, whichever run
+finds it first, so this morning run sends what the watch has not (when it was paused, say).
 
 **Outputs**: `{"escalated": {"reminder": [ticket ids], "supervisor": [ticket ids]},
 "agent_notifications": {...}, "supervisor_notifications": {...}}`; the details (clock, agent,
@@ -28,19 +31,14 @@ supervisor, hours on the clock, target) are in the `escalations` table.
 
 from __future__ import annotations
 
-from airflow.sdk import dag, get_current_context
+from airflow.sdk import dag
 
-from support_flows.authoring.dag_defaults import scheduled_dag_args, step
-from support_flows.authoring.pools import SENDER_MAILBOX_POOL
+from support_flows.authoring.dag_defaults import scheduled_dag_args
+from support_flows.authoring.escalation_steps import escalation_steps
 from support_flows.authoring.schedules import cron
 from support_flows.core import catalog
-from support_flows.storage.reporting_assets import ESCALATIONS
 
 DAG_ID = catalog.ESCALATE_STALE_TICKETS
-
-
-def _run_id() -> str:
-    return get_current_context()["dag_run"].run_id
 
 
 @dag(
@@ -49,39 +47,7 @@ def _run_id() -> str:
     **scheduled_dag_args(DAG_ID),
 )
 def support_escalate_stale_tickets():
-    @step
-    def find_stale_tickets(rt=None) -> dict:
-        """How many tickets reach each level (the tickets themselves go to the reporting database)."""
-        from support_flows.core.runtime import run_moment
-        from support_flows.flows import escalation
-
-        return escalation.find_stale_tickets(rt, run_moment(), _run_id())
-
-    @step(pool=SENDER_MAILBOX_POOL)
-    def remind_agents(found: dict, rt=None) -> dict:
-        from support_flows.flows import escalation
-
-        return escalation.remind_agents(rt, _run_id()) if found["reminder"] else {}
-
-    @step(pool=SENDER_MAILBOX_POOL)
-    def tell_supervisors(found: dict, rt=None) -> dict:
-        from support_flows.flows import escalation
-
-        return escalation.tell_supervisors(rt, _run_id()) if found["supervisor"] else {}
-
-    @step(outlets=[ESCALATIONS])
-    def record_escalations(agent_notifications: dict, supervisor_notifications: dict, rt=None) -> dict:
-        from support_flows.core.runtime import run_moment
-        from support_flows.flows import escalation
-
-        return {
-            "escalated": escalation.record(rt, _run_id(), run_moment()),
-            "agent_notifications": agent_notifications,
-            "supervisor_notifications": supervisor_notifications,
-        }
-
-    found = find_stale_tickets()
-    record_escalations(remind_agents(found), tell_supervisors(found))
+    escalation_steps()
 
 
 support_escalate_stale_tickets()

@@ -88,6 +88,8 @@ SENDS_FROM_THE_MAILBOX = {
     ("support_ticket_resolved", "send_survey"),
     ("support_escalate_stale_tickets", "remind_agents"),
     ("support_escalate_stale_tickets", "tell_supervisors"),
+    ("support_sla_watch", "remind_agents"),  # the same steps every 15 minutes
+    ("support_sla_watch", "tell_supervisors"),
     ("support_daily_summary", "email_admins"),
     ("support_feedback_received", "thank_customer"),
     ("support_error_log", "send_pending_alerts"),

@@ -140,3 +140,41 @@ def test_the_targets_are_settings(run_dag, mock, monkeypatch):
     result = run_dag("support_escalate_stale_tickets")
     # normal tickets past 8 hours on the response clock: rows 1 (30), 2 (50), 4 (80); urgent and low none
     assert levels(result) == {(t[1], "reminder"), (t[2], "reminder"), (t[4], "reminder")}
+
+
+def test_an_urgent_tickets_warning_and_breach_are_noticed_within_15_minutes_of_falling_due(run_dag, mock):
+    """support_sla_watch runs every 15 minutes: an urgent ticket queued at T gets its warning (2
+    working hours) from the run at T+2h05 and its breach (4 hours) from the run at T+4h05, each once,
+    instead of both together at the next morning's run."""
+    from datetime import timedelta
+
+    import time_machine
+
+    from support_flows.core import times
+
+    start = times.now()
+    ticket = mock.post(
+        "/api/tickets",
+        {"customer_name": "Ana", "customer_email": "ana@example.org", "subject": "Site down", "description": "500s",
+         "priority": "urgent"},
+    )  # fmt: skip
+    mock.patch(f"/api/tickets/{ticket['id']}", {"status": "queued"})  # in the queue: nobody has it
+
+    def watch_at(minutes: int) -> dict:
+        with time_machine.travel(start + timedelta(minutes=minutes), tick=True):
+            result = run_dag("support_sla_watch")
+        assert result.state == "success", result.task_states
+        return result.outputs["record_escalations"]["escalated"]
+
+    def mine(escalated: dict) -> dict:
+        return {level: [t for t in ids if t == ticket["id"]] for level, ids in escalated.items()}
+
+    assert mine(watch_at(60)) == {"reminder": [], "supervisor": []}  # an hour in: nothing due
+    assert mine(watch_at(125)) == {"reminder": [ticket["id"]], "supervisor": []}  # the warning, on time
+    admins = [m for m in mock.mail() if f"#{ticket['id']}" in m["body"]]
+    assert len(admins) == 1  # nobody has it: the admins are warned
+    assert mine(watch_at(140)) == {"reminder": [], "supervisor": []}  # not twice
+    assert mine(watch_at(245)) == {"reminder": [], "supervisor": [ticket["id"]]}  # the breach, on time
+    notes = mock.get(f"/api/tickets/{ticket['id']}/notes")["items"]
+    assert sum("escalat" in n["body"].lower() for n in notes) == 1
+    assert len([m for m in mock.mail() if f"#{ticket['id']}" in m["body"]]) == 2

@@ -3,6 +3,7 @@
 - ``dag_defaults``: the ``@dag`` arguments of each kind (event, scheduled) and ``@step``, a task
   that gets its runtime and the run's Params as arguments
 - ``schedules``: cron schedules in the support centre's time zone
+- ``escalation_steps``: Flow 4's tasks, for its daily DAG and its 15-minute SLA watch
 - ``pools``: the pool that keeps the flows within Graph's limit per mailbox
 - ``lateness``: deadline alerts for runs that are late
 """

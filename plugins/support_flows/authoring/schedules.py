@@ -6,6 +6,7 @@ it comes from the environment (cheap, no I/O), not from Airflow Variables in the
                                       the Variable support_timezone; Airflow looks at the
                                       environment before the database)
     SUPPORT_ESCALATION_CRON           default "0 7 * * *"    (daily, before the support day)
+    SUPPORT_SLA_WATCH_CRON            default "*/15 * * * *" (the same steps: short SLAs on time)
     SUPPORT_DAILY_SUMMARY_CRON        default "30 18 * * *"  (end of the support day)
     SUPPORT_AUTO_ASSIGN_CRON          default "*/15 * * * *"
     SUPPORT_ANALYTICS_CRON            default "15 1 * * *"
@@ -19,6 +20,7 @@ from airflow.sdk import CronTriggerTimetable
 
 DEFAULTS = {
     "SUPPORT_ESCALATION_CRON": "0 7 * * *",
+    "SUPPORT_SLA_WATCH_CRON": "*/15 * * * *",
     "SUPPORT_DAILY_SUMMARY_CRON": "30 18 * * *",
     "SUPPORT_AUTO_ASSIGN_CRON": "*/15 * * * *",
     "SUPPORT_ANALYTICS_CRON": "15 1 * * *",
