@@ -86,22 +86,76 @@ def list_requests():
     return {"items": [dict(r) for r in rows]}
 
 
-@bp.post("/webhook")
-def receive_webhook():
-    """A chat webhook (Teams, Slack): the second alert channel posts here; JSON with ``text``."""
+ADAPTIVE_CARD = "application/vnd.microsoft.card.adaptive"
+
+
+def _webhook_problem(kind: str, body) -> str | None:
+    """Why the real receiver would refuse ``body``, or None. Slack's incoming webhooks answer 400
+    (``no_text``) without ``text`` or ``blocks``. A Teams Workflows webhook ("Send webhook alerts to a
+    channel") posts each Adaptive Card of ``attachments``; it answers 202 to anything and then
+    fails its run, so nothing reaches the channel: the mock refuses it at once, to be seen."""
+    if not isinstance(body, dict):
+        return "body: a JSON object is required"
+    if kind == "slack":
+        if (isinstance(body.get("text"), str) and body["text"]) or (
+            isinstance(body.get("blocks"), list) and body["blocks"]
+        ):
+            return None
+        return "text: no_text (Slack takes text or blocks)"
+    attachments = body.get("attachments")
+    if body.get("type") != "message" or not isinstance(attachments, list) or not attachments:
+        return "attachments: a message with Adaptive Card attachments is required (Teams Workflows)"
+    for n, attachment in enumerate(attachments):
+        if not isinstance(attachment, dict) or attachment.get("contentType") != ADAPTIVE_CARD:
+            return f"attachments[{n}].contentType: {ADAPTIVE_CARD} is required"
+        card = attachment.get("content")
+        if not isinstance(card, dict) or card.get("type") != "AdaptiveCard" or not isinstance(card.get("version"), str):
+            return f"attachments[{n}].content: an AdaptiveCard with a version is required"
+        if not isinstance(card.get("body"), list) or not card["body"]:
+            return f"attachments[{n}].content.body: the card shows nothing"
+    return None
+
+
+def _webhook_text(kind: str, body: dict) -> str:
+    """What a person sees in the channel: Slack's text, or the card's text blocks."""
+    if kind == "slack":
+        return body.get("text") or ""
+    return "\n".join(
+        element.get("text", "")
+        for attachment in body["attachments"]
+        for element in attachment["content"]["body"]
+        if isinstance(element, dict) and element.get("type") == "TextBlock"
+    )
+
+
+@bp.post("/webhook/<kind>")
+def receive_webhook(kind: str):
+    """A chat webhook the second alert channel posts to, as strict as the real one: ``teams`` (a
+    Workflows webhook: an Adaptive Card) or ``slack`` (an incoming webhook: ``text``)."""
+    if kind not in ("teams", "slack"):
+        raise ApiError(404, f"kind: {kind!r} is not a webhook of the mock (teams, slack)", "kind")
     body = request.get_json(silent=True)
-    if not isinstance(body, dict) or not isinstance(body.get("text"), str) or not body["text"]:
-        raise ApiError(400, "text: a JSON object with a non-empty text is required", "text")
+    problem = _webhook_problem(kind, body)
+    if problem:
+        raise ApiError(400, problem, problem.split(":", 1)[0])
     with Tx(db()) as conn:
-        conn.execute("INSERT INTO webhook_messages (body, received_at) VALUES (?,?)", (json.dumps(body), now_ts()))
-    return {"ok": True}
+        conn.execute(
+            "INSERT INTO webhook_messages (body, received_at) VALUES (?,?)",
+            (json.dumps({"kind": kind, "body": body}), now_ts()),
+        )
+    return ("", 202) if kind == "teams" else "ok"
 
 
 @bp.get("/webhook")
 def list_webhook_messages():
-    """What the chat webhook received, oldest first."""
+    """What the chat webhooks received, oldest first: each body, its kind and the text it shows."""
     rows = db().execute("SELECT body, received_at FROM webhook_messages ORDER BY id")
-    return {"items": [{**json.loads(r["body"]), "received_at": r["received_at"]} for r in rows]}
+    items = []
+    for row in rows:
+        stored = json.loads(row["body"])
+        kind, body = stored["kind"], stored["body"]
+        items.append({"kind": kind, "body": body, "text": _webhook_text(kind, body), "received_at": row["received_at"]})
+    return {"items": items}
 
 
 @bp.post("/reset")

@@ -194,7 +194,11 @@ class Stack:
                 "schema": reporting.path.lstrip("/"),
             },
             # the second alert channel (support_flows/clients/alert_webhook.py): the mock's chat sink
-            "support_alert_webhook": {"conn_type": "http", "host": f"http://localhost:{self.mock_port}/_mock/webhook"},
+            "support_alert_webhook": {
+                "conn_type": "http",
+                "host": f"http://localhost:{self.mock_port}/_mock/webhook/teams",
+                "extra": {"format": "teams"},
+            },
         }
 
     def env(self) -> dict[str, str]:

@@ -123,7 +123,11 @@ def connections_for(mock: MockServer, reporting_url: str) -> dict[str, dict]:
             },
         },
         "support_reporting": {"conn_type": "sqlite", "host": reporting_url},
-        "support_alert_webhook": {"conn_type": "http", "host": f"{mock.url}/_mock/webhook"},
+        "support_alert_webhook": {
+            "conn_type": "http",
+            "host": f"{mock.url}/_mock/webhook/teams",
+            "extra": {"format": "teams"},
+        },
     }
 
 

@@ -172,3 +172,44 @@ def test_state_survives_a_restart(tmp_path):
     first.post("/_mock/seed", json={})
     again = create_app(path).test_client()
     assert len(again.get("/api/agents").json["items"]) == 8
+
+
+# --- the chat webhooks: as strict as Teams Workflows and Slack ---------------------------------------
+
+
+def test_the_webhook_sinks_take_what_the_real_receivers_show_and_refuse_the_rest(mock):
+    import requests
+
+    from support_flows.clients import alert_webhook
+
+    text = "[support-flows] support_ticket_assigned.notify_agent failed\nthe mailbox refused the alert: why"
+    for kind in ("teams", "slack"):
+        ok = requests.post(f"{mock.url}/_mock/webhook/{kind}", json=alert_webhook.payload(text, kind), timeout=10)
+        assert ok.status_code in (200, 202), (kind, ok.text)
+    # the retired connectors' plain text on a Workflows webhook shows nothing; a card on Slack neither
+    wrong = {"teams": {"text": text}, "slack": alert_webhook.payload(text, "teams")}
+    for kind, body in wrong.items():
+        refused = requests.post(f"{mock.url}/_mock/webhook/{kind}", json=body, timeout=10)
+        assert refused.status_code == 400, (kind, refused.text)
+    bad_card = alert_webhook.payload(text, "teams")
+    bad_card["attachments"][0]["content"]["body"] = []
+    assert requests.post(f"{mock.url}/_mock/webhook/teams", json=bad_card, timeout=10).status_code == 400
+    received = mock.get("/_mock/webhook")["items"]
+    assert [(m["kind"], m["text"].splitlines()[0]) for m in received] == [
+        ("teams", "[support-flows] support_ticket_assigned.notify_agent failed"),
+        ("slack", "[support-flows] support_ticket_assigned.notify_agent failed"),
+    ]
+
+
+def test_the_webhooks_format_comes_from_the_connection_or_its_url():
+    import pytest
+
+    from support_flows.clients.alert_webhook import receiver_format
+
+    assert (
+        receiver_format("https://prod-12.westeurope.logic.azure.com:443/workflows/abc/triggers/manual", {}) == "teams"
+    )
+    assert receiver_format("https://hooks.slack.com/services/T/B/X", {}) == "slack"
+    assert receiver_format("https://hooks.slack.com/services/T/B/X", {"format": "Teams"}) == "teams"
+    with pytest.raises(ValueError, match="extra format 'discord'"):
+        receiver_format("https://example.org/hook", {"format": "discord"})

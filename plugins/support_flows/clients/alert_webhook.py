@@ -2,10 +2,17 @@
 for when the mailbox cannot carry an alert: Graph refuses the e-mail, or ``sender_mailbox`` is wrong,
 which would otherwise silence every alert at once.
 
-An Airflow notifier (``AlertWebhookNotifier``), so a DAG can also name it in a callback. It posts
-``{"text": ...}`` (what incoming webhooks take) to the URL of the connection ``support_alert_webhook``
-(conn type http; its host is the whole webhook URL, e.g.
-``AIRFLOW_CONN_SUPPORT_ALERT_WEBHOOK='{"conn_type": "http", "host": "https://hooks.slack.com/services/..."}'``).
+An Airflow notifier (``AlertWebhookNotifier``), so a DAG can also name it in a callback. It posts to
+the URL of the connection ``support_alert_webhook`` (conn type http; its host is the whole webhook
+URL) in the receiver's own format, the connection's extra ``format`` (else guessed from the URL):
+
+- ``teams``: a Teams Workflows webhook (the "Send webhook alerts to a channel" template, which
+  replaced the retired Office 365 connectors) posts the Adaptive Cards of a message's
+  ``attachments``; a plain ``{"text": ...}`` shows nothing there;
+- ``slack``: a Slack incoming webhook takes ``{"text": ...}`` (Mattermost and others too).
+
+    AIRFLOW_CONN_SUPPORT_ALERT_WEBHOOK='{"conn_type": "http", "host": "https://prod-12.westeurope.logic.azure.com/workflows/...", "extra": {"format": "teams"}}'
+
 Without that connection there is no second channel, and the e-mail alert waits for Graph as before.
 """
 
@@ -22,6 +29,44 @@ TEXT_LIMIT = 3000  # well within Slack's and Teams' message limits
 TIMEOUT_SECONDS = 10
 
 
+FORMATS = ("teams", "slack")
+
+
+def receiver_format(host: str, extra: dict) -> str:
+    """The format the webhook takes: the connection's extra ``format``, else guessed from its URL
+    (Teams Workflows URLs are Power Automate's; anything else gets Slack's ``text``)."""
+    chosen = (extra.get("format") or "").lower()
+    if chosen:
+        if chosen not in FORMATS:
+            raise ValueError(f"connection {CONN_ID}: extra format {chosen!r} is not one of {', '.join(FORMATS)}")
+        return chosen
+    teams_hosts = ("logic.azure.com", "powerautomate.com", "powerplatform.com", "flow.microsoft.com")
+    return "teams" if any(part in host for part in teams_hosts) or "/workflows/" in host else "slack"
+
+
+def payload(text: str, receiver: str) -> dict:
+    """The body the receiver shows ``text`` from."""
+    text = text[:TEXT_LIMIT]
+    if receiver == "slack":
+        return {"text": text}
+    heading, _, rest = text.partition("\n")
+    blocks = [{"type": "TextBlock", "text": heading, "weight": "Bolder", "size": "Medium", "wrap": True}]
+    if rest.strip():
+        blocks.append({"type": "TextBlock", "text": rest.strip(), "wrap": True})
+    card = {
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "type": "AdaptiveCard",
+        "version": "1.4",
+        "body": blocks,
+    }
+    return {
+        "type": "message",
+        "attachments": [
+            {"contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": None, "content": card}
+        ],
+    }
+
+
 class AlertWebhookNotifier(BaseNotifier):
     """Post ``text`` to the alert webhook (a Jinja template, rendered with the callback's context)."""
 
@@ -33,10 +78,13 @@ class AlertWebhookNotifier(BaseNotifier):
 
     def notify(self, context) -> None:
         from airflow.providers.http.hooks.http import HttpHook
+        from airflow.sdk import BaseHook
 
+        connection = BaseHook.get_connection(self.conn_id)
+        receiver = receiver_format(connection.host or "", connection.extra_dejson)
         HttpHook(method="POST", http_conn_id=self.conn_id).run(
             endpoint=None,
-            json={"text": self.text[:TEXT_LIMIT]},
+            json=payload(self.text, receiver),
             extra_options={"timeout": TIMEOUT_SECONDS, "check_response": True},
         )
 
