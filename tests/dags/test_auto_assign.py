@@ -113,3 +113,48 @@ def test_the_reminder_leaves_once_the_agent_responds_and_stays_until_then(run_da
     again = run_dag("support_auto_assign")  # the next sweep: nothing twice (the seed's queue got reminders too)
     assert again.outputs["withdraw_answered_reminders"]["withdrawn"] == []
     assert in_calendar() == {waiting["id"], chased["id"]}
+
+
+# --- working hours (the desk's business_days and business_hours) --------------------------------------
+
+FRIDAY_3PM = "2026-12-04T15:00:00+00:00"  # a Friday
+
+
+def desk_hours(monkeypatch) -> None:
+    monkeypatch.setenv("AIRFLOW_VAR_SUPPORT_BUSINESS_DAYS", "Mon-Fri")
+    monkeypatch.setenv("AIRFLOW_VAR_SUPPORT_BUSINESS_HOURS", "09:00-17:00")
+
+
+def test_a_reminder_that_would_fall_outside_working_hours_falls_at_the_next_working_hour(run_dag, mock, monkeypatch):
+    """Assigned on a Friday at 15:00: 24 hours later is Saturday 15:00; the reminder comes on Monday
+    at 09:00, when the agent is at work, and the agent's e-mail says so."""
+    from datetime import datetime
+
+    import time_machine
+
+    desk_hours(monkeypatch)
+    mock.seed()
+    with time_machine.travel(datetime.fromisoformat(FRIDAY_3PM), tick=True):
+        ticket = mock.post("/api/tickets", NEW)
+        result = run_dag("support_ticket_assigned", {"ticket_id": ticket["id"], "agent_id": 4, "assigned_by": "admin"})
+    assert result.state == "success", result.task_states
+    (event,) = [e for e in mock.get("/_mock/events")["items"] if f"#{ticket['id']} " in e["subject"]]
+    assert event["start"]["dateTime"].startswith("2026-12-07T09:00") and event["start"]["timeZone"] == "UTC"
+    (mail,) = [m for m in mock.mail() if f"#{ticket['id']}" in m["subject"]]
+    assert "2026-12-07 09:00 UTC" in mail["body"]
+
+
+def test_auto_assignment_gives_tickets_only_within_the_desks_working_hours(run_dag, mock, monkeypatch):
+    from datetime import datetime
+
+    import time_machine
+
+    desk_hours(monkeypatch)
+    mock.seed()
+    queued = len(mock.get("/api/tickets", status="queued", unassigned="true")["items"])
+    for closed in ("2026-12-05T10:00:00+00:00", "2026-12-04T20:30:00+00:00"):  # a Saturday; a Friday evening
+        with time_machine.travel(datetime.fromisoformat(closed), tick=True):
+            assert run_dag("support_auto_assign").outputs["report"]["count"] == 0, closed
+    assert len(mock.get("/api/tickets", status="queued", unassigned="true")["items"]) == queued
+    with time_machine.travel(datetime.fromisoformat("2026-12-07T09:30:00+00:00"), tick=True):  # Monday morning
+        assert run_dag("support_auto_assign").outputs["report"]["count"] == queued

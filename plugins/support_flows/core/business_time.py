@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from support_flows.core.settings import Settings, SettingsError
@@ -89,6 +89,39 @@ class BusinessCalendar:
     @property
     def is_wall_clock(self) -> bool:
         return self.days is None and self.hours is None and not self.holidays
+
+    def _window(self, day: date) -> tuple[datetime, datetime] | None:
+        """The working window of a local day, or None for a day off."""
+        if (self.days is not None and day.weekday() not in self.days) or day in self.holidays:
+            return None
+        open_t, close_t = self.hours or (time.min, time.max)
+        start = datetime.combine(day, open_t, tzinfo=self.tz)
+        end = (
+            datetime.combine(day + timedelta(days=1), time.min, tzinfo=self.tz)
+            if close_t == time.max
+            else datetime.combine(day, close_t, tzinfo=self.tz)
+        )
+        return start, end
+
+    def is_working(self, moment: datetime) -> bool:
+        """Whether ``moment`` falls in working hours."""
+        if self.is_wall_clock:
+            return True
+        window = self._window(moment.astimezone(self.tz).date())
+        return window is not None and window[0] <= moment < window[1]
+
+    def next_working_moment(self, moment: datetime) -> datetime:
+        """``moment`` itself when it is in working hours, else the start of the next working window
+        (a reminder due at 3 a.m. or on a Sunday comes when the desk opens)."""
+        if self.is_working(moment):
+            return moment
+        day = moment.astimezone(self.tz).date()
+        for _ in range(400):  # a year of days off at most: a calendar with no working day is refused
+            window = self._window(day)
+            if window is not None and window[1] > moment:
+                return max(window[0], moment).astimezone(moment.tzinfo or UTC)
+            day += timedelta(days=1)
+        raise ValueError("the business calendar has no working day within a year")
 
     def hours_between(self, start: datetime, end: datetime) -> float:
         """Hours from ``start`` to ``end`` that count (both aware datetimes)."""

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
-from support_flows.core import notifications
+from support_flows.core import notifications, times
+from support_flows.core.business_time import BusinessCalendar
 from support_flows.core.runtime import FlowRuntime
 from support_flows.core.times import moment
 from support_flows.storage.reporting import ReportingStore
@@ -31,7 +32,10 @@ def assignment_key(assignment: dict) -> str:
 
 
 def reminder_time(rt: FlowRuntime, assignment: dict) -> datetime:
-    return moment(assignment["assigned_at"]) + timedelta(hours=rt.settings.followup_reminder_hours)
+    """``followup_reminder_hours`` after the assignment, moved to the desk's next working hour when it
+    would fall outside them (at night, on a weekend or a holiday: ``business_days``, ``business_hours``)."""
+    due = moment(assignment["assigned_at"]) + timedelta(hours=rt.settings.followup_reminder_hours)
+    return BusinessCalendar.from_settings(rt.settings).next_working_moment(due)
 
 
 def notify_agent(rt: FlowRuntime, assignment: dict, assigned_by: str) -> str:
@@ -99,8 +103,11 @@ def plan_by_workload(rt: FlowRuntime) -> list[dict]:
     Each ticket goes to the available agent with the most spare capacity (capacity minus open
     tickets); ties go to the agent given fewest tickets in this round, then the least loaded, then
     the lowest id. Nobody is planned past capacity, and no more tickets are read than there is
-    room for.
+    room for. Outside the desk's working hours (``business_days``, ``business_hours``, holidays)
+    nobody is given a ticket.
     """
+    if not BusinessCalendar.from_settings(rt.settings).is_working(times.now()):
+        return []  # outside the desk's working hours nobody is on shift: the queue waits for the morning
     agents = {a["id"]: a for a in rt.api.list_agents(role="agent", available=True)}
     spare = {aid: a["capacity"] - a["workload"] for aid, a in agents.items() if a["capacity"] > a["workload"]}
     room = sum(spare.values())
