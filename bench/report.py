@@ -258,6 +258,27 @@ def key_flood() -> str:
     )
 
 
+def hostile_bodies() -> str:
+    d = load("hostile_bodies")
+
+    def ms(v: float | None) -> str:
+        return "-" if v is None else f"{v * 1000:.0f} ms"
+
+    rows = [
+        [
+            name,
+            ", ".join(str(status) for status in row["statuses"]),
+            ms(row["p50_s"]),
+            ms(row["p95_s"]),
+            x(row["p95_ratio"]),
+            ms(row["health_p95_s"]),
+        ]
+        for name, row in d["rows"].items()
+    ]
+    rows.append(["the health probe, idle", "", "", "", "", ms(d["idle_health_p95_s"])])
+    return table(["256 KiB body, no credentials", "answers", "p50", "p95", "p95 x good body", "health probe p95"], rows)
+
+
 def one_call() -> str:
     d = load("one_call")
 
@@ -373,6 +394,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "burst": burst,
     "burst_readme": burst_readme,
     "key_flood": key_flood,
+    "hostile_bodies": hostile_bodies,
     "one_call": one_call,
     "one_call_targets": one_call_targets,
     "scheduler_loop": scheduler_loop,
