@@ -8,7 +8,10 @@ an Asset so analytics DAGs can be scheduled on it:
    catches anything the event flows missed).
 2. **load_feedback**: feedback of each day not loaded yet into `feedback_facts`.
 3. **load_agent_performance**: each agent's days not loaded yet into `agent_daily_performance`.
-4. **load_agents_and_calendar**: the `agents` (name, team, supervisor, active) and the `calendar`
+4. **close_the_day**: the day before the run, now over, completed in `daily_summary` (its 18:30
+   report counted the day so far; what happened in the evening counts now) and the whole day's
+   report archived in SharePoint under the same paths (no second e-mail).
+5. **load_agents_and_calendar**: the `agents` (name, team, supervisor, active) and the `calendar`
    (business days and holidays of the support centre, through the end of next year) that analysts
    label their reports with.
 
@@ -34,6 +37,7 @@ from support_flows.storage.reporting_assets import (
     AGENT_DAILY_PERFORMANCE,
     AGENTS,
     CALENDAR,
+    DAILY_SUMMARY,
     FEEDBACK_FACTS,
     TICKET_FACTS,
 )
@@ -96,7 +100,19 @@ def support_analytics_load():
             "calendar": analytics.load_calendar(rt, run_day(rt.settings.timezone)),
         }
 
-    load_tickets() >> [load_feedback(), load_agent_performance(), load_agents_and_calendar()]
+    @step(outlets=[DAILY_SUMMARY])
+    def close_the_day(params, rt=None) -> dict:
+        """The day before the run (or ``load_date``), over now: its daily_summary row and archived
+        report completed with the whole day."""
+        from datetime import timedelta
+
+        from support_flows.core.runtime import run_day
+        from support_flows.flows import daily_summary
+
+        day = _requested_day(params) or run_day(rt.settings.timezone) - timedelta(days=1)
+        return daily_summary.close_day(rt, day)
+
+    load_tickets() >> [load_feedback(), load_agent_performance(), load_agents_and_calendar(), close_the_day()]
 
 
 support_analytics_load()

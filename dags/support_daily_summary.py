@@ -11,6 +11,11 @@ centre's time zone):
 4. **archive_in_sharepoint**: HTML and CSV under `Reports/YYYY/MM/` in the configured site.
 5. **record_summary**: the `daily_summary` row; returns the outputs.
 
+Every report says which part of the day it covers: at 18:30 "00:00 to 18:30, so far" (in the
+subject, the e-mail, the archive and the CSV; `daily_summary.covers_until`). The day is completed
+after it is over by the nightly analytics load (`support_analytics_load`, step `close_the_day`):
+the row counts the whole day, and the archived report is replaced by the whole day's.
+
 **Rerun** a past day with `report_date` (YYYY-MM-DD) in the trigger form, or clear/backfill a
 run: the report is reproduced exactly, nothing is sent or uploaded twice, no row changes.
 

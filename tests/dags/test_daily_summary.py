@@ -136,3 +136,45 @@ def test_the_days_sla_figures_count_first_responses_warnings_breaches_and_reopen
     assert row["sla_paused"] == 2  # the demo's two AI answers wait on the customer
     (mail,) = mock.mail()[-1:]
     assert "SLA breaches escalated" in mail["body"]
+
+
+def test_the_1830_report_says_it_covers_the_day_so_far_and_the_nightly_load_completes_the_whole_day(run_dag, mock):
+    """The report at 18:30 counts the day up to then and says so; a ticket created at 20:30 still
+    reaches the day's figures: the nightly analytics load closes the day, completes its
+    daily_summary row (covers_until: the end of the day) and archives the whole day's report under
+    the same paths, without a second e-mail."""
+    from datetime import time
+
+    import time_machine
+
+    from support_flows.core import times
+
+    day = times.now().date()
+    evening, midnight = datetime.combine(day, time(18, 30), tzinfo=UTC), datetime.combine(day, time.min, tzinfo=UTC)
+    midnight += timedelta(days=1)
+    mock.seed()
+    with time_machine.travel(evening, tick=True):
+        assert run_dag("support_daily_summary").state == "success"
+    (mail,) = mock.mail()
+    assert "(00:00 to 18:30, so far)" in mail["subject"] and "00:00 to 18:30, so far" in mail["body"]
+    (row,) = ReportingStore().fetch_all("daily_summary")
+    so_far = row["created"]
+    assert row["report_date"] == day and row["covers_until"].replace(tzinfo=UTC) < midnight
+
+    with time_machine.travel(evening + timedelta(hours=2), tick=True):  # the evening's ticket
+        mock.post(
+            "/api/tickets",
+            {"customer_name": "Late", "customer_email": "late@example.org", "subject": "s", "description": "d"},
+        )
+    with time_machine.travel(midnight + timedelta(hours=1, minutes=15), tick=True):
+        closing = run_dag("support_analytics_load")
+    assert closing.state == "success", closing.task_states
+    assert closing.outputs["close_the_day"]["whole_day"] and closing.outputs["close_the_day"]["summary_row_written"]
+    (row,) = ReportingStore().fetch_all("daily_summary")
+    assert row["created"] == so_far + 1 and row["covers_until"].replace(tzinfo=UTC) == midnight
+    folder = f"Reports/{day:%Y}/{day:%m}"
+    archived = requests.get(f"{mock.url}/_mock/files/{folder}/daily-summary-{day}.html", timeout=10).text
+    csv_text = requests.get(f"{mock.url}/_mock/files/{folder}/daily-summary-{day}.csv", timeout=10).text
+    assert "the whole day" in archived and "period,covers,the whole day" in csv_text
+    assert f"day,created,{so_far + 1}" in csv_text
+    assert len(mock.mail()) == 1  # the admins had the day's report; the archive and the table are complete

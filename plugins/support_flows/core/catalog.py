@@ -75,7 +75,7 @@ DAGS: dict[str, DagEntry] = {
         DagEntry(FEEDBACK_RECEIVED, "6 Feedback", "event", "REST, backend events", "`feedback_id`, `followup_task_id`",
                  ("flow-6",), params=params.feedback_received,
                  powerapps_action=("SubmitFeedback", "Submit a customer's feedback (Flow 6)"), powerapps=True),
-        DagEntry(ANALYTICS_LOAD, "reporting", "scheduled", "nightly", "rows loaded since the last load",
+        DagEntry(ANALYTICS_LOAD, "reporting; 5: the day closed", "scheduled", "nightly", "rows loaded since the last load",
                  ("flow-3", "flow-6"), ("analytics",), params=params.analytics_load),
         DagEntry(BACKEND_EVENTS, "1 and 6 from other channels, customers' replies, survey answers", "continuous",
                  "continuously", "flow runs started", ("flow-1", "flow-6"), ("watcher",)),

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from support_flows.core import notifications
+from support_flows.core import notifications, times
 from support_flows.core.chart import trend_chart
 from support_flows.core.runtime import FlowRuntime
 from support_flows.core.sla import REMINDER, SUPERVISOR, Clocks, first_response_hours
@@ -28,9 +28,14 @@ CHART_CID = "daily-trend-chart"
 
 
 def collect(rt: FlowRuntime, day: date) -> dict:
+    """The day's figures, and how much of the day they cover: up to now for the day still going
+    (the 18:30 report), the whole day once it is over (a past day, the nightly closing)."""
     tz = rt.settings.timezone
+    start, end = _day_bounds(day, tz)
+    until = min(times.now(), end)
     return {
         "day": day.isoformat(),
+        "covers": {"from": start.isoformat(), "until": until.isoformat(), "whole_day": until >= end},
         "stats": {**rt.api.daily_stats(day, tz), **sla_figures(rt, day, tz)},
         "history": rt.api.stats_history(day, 14, tz),
         "flow_health": flow_health(rt.store, day, tz),
@@ -103,6 +108,27 @@ def flow_health(store, day: date, tz: str) -> list[dict]:
     return out
 
 
+def period_label(data: dict, tz: str) -> str:
+    """Which part of the day a report covers, in words: ``the whole day`` or ``00:00 to 18:30``."""
+    covers = data.get("covers")
+    if not covers or covers["whole_day"]:
+        return "the whole day"
+    until = datetime.fromisoformat(covers["until"]).astimezone(ZoneInfo(tz))
+    return f"00:00 to {until:%H:%M}, so far"
+
+
+def close_day(rt: FlowRuntime, day: date) -> dict:
+    """The whole of a day that is over, after its 18:30 report: the ``daily_summary`` row completed
+    (what happened in the evening counted) and the whole day's report archived under the same
+    paths. No e-mail: the admins had the day's report; the archive and the table are complete."""
+    data = collect(rt, day)
+    report = render(rt, data)
+    archived = archive(rt, report)
+    written = rt.store.upsert("daily_summary", [summary_row(rt, data, report)])
+    return {"report_date": day.isoformat(), "whole_day": data["covers"]["whole_day"], "archived": archived,
+            "summary_row_written": bool(written)}  # fmt: skip
+
+
 def paths(rt: FlowRuntime, day: date) -> tuple[str, str]:
     folder = f"{rt.settings.report_folder.strip('/')}/{day:%Y}/{day:%m}"
     return f"{folder}/daily-summary-{day.isoformat()}.html", f"{folder}/daily-summary-{day.isoformat()}.csv"
@@ -119,9 +145,11 @@ def render(rt: FlowRuntime, data: dict) -> dict:
         [d["resolved"] for d in history],
         [d["backlog"] for d in history],
     )
+    period = period_label(data, rt.settings.timezone)
     context = {
         "stats": stats,
         "history": history,
+        "period": period,
         "day_label": f"{day:%A} {day.day} {day:%B %Y}",
         "headline": [
             ("Created", stats["created"], "#1f4e79"),
@@ -142,20 +170,22 @@ def render(rt: FlowRuntime, data: dict) -> dict:
     )
     return {
         "day": data["day"],
-        "subject": f"Daily support summary {day.isoformat()}: {stats['created']} created, {stats['resolved']} resolved",
+        "subject": f"Daily support summary {day.isoformat()} ({period}): {stats['created']} created, "
+        f"{stats['resolved']} resolved",
         "email_html": email_html,
         "archive_html": archive_html,
-        "csv": to_csv(stats, history, data.get("flow_health", [])),
+        "csv": to_csv(stats, history, data.get("flow_health", []), period),
         "png_b64": base64.b64encode(png).decode(),
         "html_path": html_path,
         "csv_path": csv_path,
     }
 
 
-def to_csv(stats: dict, history: list[dict], health: list[dict]) -> str:
+def to_csv(stats: dict, history: list[dict], health: list[dict], period: str = "the whole day") -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["section", "name", "value"])
+    writer.writerow(["period", "covers", period])
     for key in (
         "created",
         "resolved",
@@ -271,6 +301,7 @@ def summary_row(rt: FlowRuntime, data: dict, report: dict) -> dict:
         },
         "report_html_path": report["html_path"],
         "report_csv_path": report["csv_path"],
+        "covers_until": datetime.fromisoformat(data["covers"]["until"]) if data.get("covers") else None,
     }
 
 

@@ -205,6 +205,12 @@ def _migrate_to_11(conn: sa.Connection) -> None:
     intake.create(conn, checkfirst=True)
 
 
+def _migrate_to_12(conn: sa.Connection) -> None:
+    """``daily_summary.covers_until``: how much of the day a row's figures cover (the 18:30 report
+    counts the day so far; the nightly load completes the row once the day is over)."""
+    _add_columns(conn, daily_summary, ("covers_until",))
+
+
 def create_views(conn: sa.Connection) -> None:
     prefix = f'"{ANALYTICS}".' if _is_postgres(conn) else ""
     for name, query in VIEWS.items():
@@ -226,6 +232,7 @@ MIGRATIONS = {
     9: _migrate_to_9,
     10: _migrate_to_10,
     11: _migrate_to_11,
+    12: _migrate_to_12,
 }
 
 

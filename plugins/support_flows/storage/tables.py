@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = 11
+SCHEMA_VERSION = 12
 # On PostgreSQL the tables analysts read live in one schema and the package's own bookkeeping in
 # another, so the analyst role can be given the first alone. SQLite has no schemas: there both
 # map to the one database (``prepare_engine``).
@@ -104,6 +104,8 @@ daily_summary = sa.Table(
     sa.Column("avg_rating", sa.Float),
     sa.Column("report_html_path", sa.String(400)),
     sa.Column("report_csv_path", sa.String(400)),
+    # version 12: the moment the figures count up to (the end of the day once the nightly load closed it)
+    sa.Column("covers_until", sa.DateTime(timezone=True)),
     sa.Column("loaded_at", sa.DateTime(timezone=True)),  # when this row was last written
     schema=ANALYTICS,
 )
