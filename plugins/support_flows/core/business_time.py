@@ -133,15 +133,9 @@ class BusinessCalendar:
         total = 0.0
         day = local_start.date()
         while day <= local_end.date():
-            if (self.days is None or day.weekday() in self.days) and day not in self.holidays:
-                open_t, close_t = self.hours or (time.min, time.max)
-                window_start = datetime.combine(day, open_t, tzinfo=self.tz)
-                window_end = (
-                    datetime.combine(day + timedelta(days=1), time.min, tzinfo=self.tz)
-                    if close_t == time.max
-                    else datetime.combine(day, close_t, tzinfo=self.tz)
-                )
-                lo, hi = max(window_start, local_start), min(window_end, local_end)
+            window = self._window(day)
+            if window is not None:
+                lo, hi = max(window[0], local_start), min(window[1], local_end)
                 if hi > lo:
                     total += (hi - lo).total_seconds() / 3600
             day += timedelta(days=1)

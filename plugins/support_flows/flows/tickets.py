@@ -30,6 +30,14 @@ def _address_tag(ticket: dict) -> str:
     return hashlib.sha256(mailbox_of(ticket["customer_email"]).encode()).hexdigest()[:24]
 
 
+def _counted_since(rt: FlowRuntime, prefix: str, ticket: dict, within: timedelta) -> int | None:
+    """How many e-mails the ledger counted under ``prefix`` within the last ``within``; None when
+    this ticket's own was counted already (a retry or a rerun is never over its own limit)."""
+    if rt.store.is_done(f"{prefix}{ticket['id']}"):
+        return None
+    return rt.store.count_done(prefix, since=times.now() - within)
+
+
 def over_email_cap(rt: FlowRuntime, ticket: dict) -> str | None:
     """Why this ticket gets no e-mail, when its address already had ``customer_emails_per_hour``
     of Flow 1's e-mails within the hour (a form or a leaked key used to mail a stranger), or None.
@@ -37,11 +45,8 @@ def over_email_cap(rt: FlowRuntime, ticket: dict) -> str | None:
     cap = rt.settings.customer_emails_per_hour
     if cap <= 0:
         return None
-    tag = _address_tag(ticket)
-    if rt.store.is_done(f"customer-email:{tag}:{ticket['id']}"):
-        return None
-    sent = rt.store.count_done(f"customer-email:{tag}:", since=times.now() - timedelta(hours=1))
-    if sent >= cap:
+    sent = _counted_since(rt, f"customer-email:{_address_tag(ticket)}:", ticket, timedelta(hours=1))
+    if sent is not None and sent >= cap:
         return f"{EMAIL_CAP_REASON} {sent} e-mails in the last hour (customer_emails_per_hour is {cap}): queued without one"
     return None
 
@@ -61,11 +66,8 @@ def over_caller_ceiling(rt: FlowRuntime, ticket: dict, caller: str | None) -> st
     ceiling = rt.settings.customer_emails_per_caller_per_day
     if not caller or ceiling <= 0:
         return None
-    tag = _caller_tag(caller)
-    if rt.store.is_done(f"caller-email:{tag}:{ticket['id']}"):
-        return None
-    sent = rt.store.count_done(f"caller-email:{tag}:", since=times.now() - timedelta(hours=24))
-    if sent >= ceiling:
+    sent = _counted_since(rt, f"caller-email:{_caller_tag(caller)}:", ticket, timedelta(hours=24))
+    if sent is not None and sent >= ceiling:
         return (
             f"{CALLER_CEILING_REASON} {sent} customer e-mails in 24 hours (customer_emails_per_caller_per_day is "
             f"{ceiling}): queued without one"
