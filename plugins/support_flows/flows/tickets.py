@@ -25,9 +25,13 @@ def mailbox_of(address: str) -> str:
     return f"{local.split('+', 1)[0]}@{domain}"
 
 
+def _tag(text: str) -> str:
+    """The ledger's name for a mailbox or a caller: a digest, so the ledger holds neither."""
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
 def _address_tag(ticket: dict) -> str:
-    """The ledger's name for a customer's mailbox: a digest, so the ledger holds no address."""
-    return hashlib.sha256(mailbox_of(ticket["customer_email"]).encode()).hexdigest()[:24]
+    return _tag(mailbox_of(ticket["customer_email"]))
 
 
 def _counted_since(rt: FlowRuntime, prefix: str, ticket: dict, within: timedelta) -> int | None:
@@ -54,10 +58,6 @@ def over_email_cap(rt: FlowRuntime, ticket: dict) -> str | None:
 CALLER_CEILING_REASON = "the runs of its caller had"
 
 
-def _caller_tag(caller: str) -> str:
-    return hashlib.sha256(caller.encode()).hexdigest()[:24]
-
-
 def over_caller_ceiling(rt: FlowRuntime, ticket: dict, caller: str | None) -> str | None:
     """Why this ticket gets no e-mail, when the runs ``caller`` (the user who started the run; None
     for the event watcher's) started had ``customer_emails_per_caller_per_day`` of Flow 1's e-mails
@@ -66,7 +66,7 @@ def over_caller_ceiling(rt: FlowRuntime, ticket: dict, caller: str | None) -> st
     ceiling = rt.settings.customer_emails_per_caller_per_day
     if not caller or ceiling <= 0:
         return None
-    sent = _counted_since(rt, f"caller-email:{_caller_tag(caller)}:", ticket, timedelta(hours=24))
+    sent = _counted_since(rt, f"caller-email:{_tag(caller)}:", ticket, timedelta(hours=24))
     if sent is not None and sent >= ceiling:
         return (
             f"{CALLER_CEILING_REASON} {sent} customer e-mails in 24 hours (customer_emails_per_caller_per_day is "
@@ -79,7 +79,7 @@ def count_customer_email(rt: FlowRuntime, ticket: dict, caller: str | None = Non
     """Count this ticket's e-mail against its address and its caller (once per ticket)."""
     rt.store.once(f"customer-email:{_address_tag(ticket)}:{ticket['id']}", "email_count", rt.owner, lambda: None)
     if caller:
-        rt.store.once(f"caller-email:{_caller_tag(caller)}:{ticket['id']}", "email_count", rt.owner, lambda: None)
+        rt.store.once(f"caller-email:{_tag(caller)}:{ticket['id']}", "email_count", rt.owner, lambda: None)
 
 
 UNDELIVERED_NOTE = (

@@ -45,6 +45,7 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
+from support_flows.server import limits
 from support_flows.server.api_guard import api_path, json_answer
 from support_flows.server.limits import FailureLimiter, TriggerLimiter
 
@@ -365,8 +366,6 @@ def main(argv: list[str]) -> int:
             for key in list_keys():
                 print(json.dumps(key, default=str))
         elif args.command == "migrate":
-            from support_flows.server import limits
-
             print("api keys: " + (", ".join(ensure_table() + limits.ensure_table()) or "tables up to date"))
         elif not revoke(args.key_id):
             print(f"error: no active key {args.key_id}", file=sys.stderr)

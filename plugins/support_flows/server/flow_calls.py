@@ -371,16 +371,10 @@ async def _keep(dag_id: str, run_id: str | None, fields: dict) -> str | None:
     """The run id the fields are kept under (a new one when the call names none)."""
     if not fields:
         return run_id
-    from support_flows.core import times
-
-    run_id = run_id or personal.new_run_id(times.now())
     try:
-        await asyncio.to_thread(personal.keep, dag_id, run_id, fields)
+        return await asyncio.to_thread(personal.keep_for_run, dag_id, fields, run_id)
     except personal.NotKept:
-        raise HTTPException(
-            503, "the request cannot be taken now (its fields could not be stored); try again"
-        ) from None
-    return run_id
+        raise HTTPException(503, personal.NOT_KEPT) from None
 
 
 async def _repeated(dag_id: str, run_id: str, user, conf: dict, fields: dict) -> None:

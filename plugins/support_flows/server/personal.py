@@ -28,8 +28,12 @@ log = logging.getLogger(__name__)
 _store: dict = {}
 
 
+NOT_KEPT = "the request cannot be taken now (its fields could not be stored); try again"
+
+
 class NotKept(Exception):
-    """The fields could not be kept (the reporting database is away): the request is refused (503)."""
+    """The fields could not be kept (the reporting database is away): the request is refused (503,
+    ``NOT_KEPT``)."""
 
 
 def new_run_id(now: datetime) -> str:
@@ -60,6 +64,14 @@ def _engine():
 
         _store["engine"] = ReportingStore().engine
     return _store["engine"]
+
+
+def keep_for_run(dag_id: str, fields: dict, run_id: str | None = None) -> str:
+    """Keep the fields under ``run_id`` (a new run id when none is given); the run id. ``NotKept``
+    when they cannot be kept. A run that had some already keeps those (a repeated call)."""
+    run_id = run_id or new_run_id(times.now())
+    keep(dag_id, run_id, fields)
+    return run_id
 
 
 def keep(dag_id: str, run_id: str, fields: dict) -> bool:
@@ -100,24 +112,35 @@ async def trigger_body(scope: dict, dag_id: str, body: bytes) -> bytes:
     cannot be kept."""
     from support_flows.server.api_guard import BodyRefused
 
+    split_body = await asyncio.to_thread(_split_body, dag_id, body)  # before anyone is authenticated: off the loop
+    if split_body is None:
+        return body
+    payload, fields, rest = split_body
+    if not await caller_may_start(scope, dag_id):  # Airflow answers 401 or 403; the fields never reach it
+        return json.dumps({**payload, "conf": rest}).encode()
+    try:
+        run_id = await asyncio.to_thread(keep_for_run, dag_id, fields)
+    except NotKept:
+        raise BodyRefused(503, NOT_KEPT) from None
+    return json.dumps({**payload, "conf": rest, "dag_run_id": run_id}).encode()
+
+
+def _split_body(dag_id: str, body: bytes) -> tuple[dict, dict, dict] | None:
+    """(the body, its conf's personal fields, the rest of its conf), or None when it has no personal
+    field; ``BodyRefused`` for a field its Param refuses."""
+    from support_flows.server.api_guard import BodyRefused
+
     try:
         payload = json.loads(body or b"{}")
     except ValueError:
-        return body
+        return None
     conf = payload.get("conf") if isinstance(payload, dict) else None
     if not isinstance(conf, dict):
-        return body
+        return None
     fields, rest = split(dag_id, conf)
     if not fields:
-        return body
+        return None
     found = problem(dag_id, fields)
     if found:
         raise BodyRefused(400, found)
-    if not await caller_may_start(scope, dag_id):  # Airflow answers 401 or 403; the fields never reach it
-        return json.dumps({**payload, "conf": rest}).encode()
-    run_id = new_run_id(times.now())
-    try:
-        await asyncio.to_thread(keep, dag_id, run_id, fields)
-    except NotKept:
-        raise BodyRefused(503, "the request cannot be taken now (its fields could not be stored); try again") from None
-    return json.dumps({**payload, "conf": rest, "dag_run_id": run_id}).encode()
+    return payload, fields, rest
