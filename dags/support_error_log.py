@@ -10,13 +10,16 @@ good alerts the system administrators at once. This DAG does what no failure tri
 2. **publish_new_errors**: when new rows reached `flow_errors` since the last round, an event of the
    `support_reporting.flow_errors` Asset, so DAGs that watch the error log can be scheduled on it;
    skipped (no event) when there is nothing new.
-3. **purge_kept_requests**: the personal fields the API server kept for runs' first steps, out of
+3. **warn_of_mail_budget**: a sender mailbox that has used `mail_budget_warning_percent` (80 %) of
+   Exchange Online's 10,000 recipients a day warns the system administrators, once a day per mailbox
+   (support_flows.core.mailer: internal mail waits first, then customers' mail too).
+4. **purge_kept_requests**: the personal fields the API server kept for runs' first steps, out of
    Airflow's metadata (`support_internal.intake`), once older than `intake_retention_hours` (24).
 
 Schedule: `SUPPORT_ERROR_LOG_CRON` (default every 10 minutes).
 
-**Outputs**: how many pending alerts went out; how many new errors were published; how many runs'
-kept fields were deleted.
+**Outputs**: how many pending alerts went out; how many new errors were published; the mailboxes
+warned; how many runs' kept fields were deleted.
 
 **Rerun**: safe; a pending alert is sent once, and the published position only moves forward.
 """
@@ -57,6 +60,12 @@ def support_error_log():
             raise AirflowSkipException("no new rows in flow_errors since the last round: no Asset event")
         return published
 
+    @step(pool=SENDER_MAILBOX_POOL)
+    def warn_of_mail_budget(ti=None, rt=None) -> list[str]:
+        from support_flows.operations import alerts
+
+        return alerts.warn_of_mail_budget(rt, ti.dag_id, ti.run_id)
+
     @step
     def purge_kept_requests(rt=None) -> int:
         """Runs' personal fields past intake_retention_hours (support_flows.storage.intake)."""
@@ -68,6 +77,7 @@ def support_error_log():
         return intake.purge(rt.store.engine, times.now() - timedelta(hours=rt.settings.intake_retention_hours))
 
     send_pending_alerts() >> publish_new_errors()
+    warn_of_mail_budget()
     purge_kept_requests()  # beside the error log's own two
 
 

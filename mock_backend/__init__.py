@@ -66,8 +66,9 @@ def create_app(
     ``extra_mailboxes`` exist in the directory beside the tenant's own (``tenant.MAILBOXES``)."""
     from mock_backend.answer_page import bp as answer_bp
     from mock_backend.control import bp as control_bp
-    from mock_backend.graph import MailboxThrottle, token_bp
+    from mock_backend.exchange import Exchange
     from mock_backend.graph import bp as graph_bp
+    from mock_backend.graph import token_bp
     from mock_backend.support_api import bp as api_bp
     from mock_backend.survey_page import bp as survey_bp
     from mock_backend.vault import bp as vault_bp
@@ -82,7 +83,7 @@ def create_app(
     app.config["FAULTS"] = FaultBook()
     app.config["WRITE_LOCK"] = threading.Lock()
     app.config["DB_POOL"] = queue.LifoQueue(maxsize=POOL_SIZE)
-    app.config["MAILBOXES"] = MailboxThrottle()
+    app.config["EXCHANGE"] = Exchange()
     app.config["EXTRA_MAILBOXES"] = frozenset(extra_mailboxes)
     app.json.sort_keys = False
     store.init_db(db_path)
@@ -94,6 +95,7 @@ def create_app(
     app.before_request(_start_and_inject_faults)
     app.teardown_request(_release_mailbox)
     app.after_request(_log_request)
+    app.after_request(_answer_lost_after_acceptance)  # Flask runs these last first: logged as answered
     app.teardown_appcontext(_close_db)
     app.register_error_handler(ApiError, _api_error)
     app.register_error_handler(HTTPException, _http_error)
@@ -121,20 +123,37 @@ def _ids_that_can_exist():
 
 
 def _start_and_inject_faults():
-    """Time the request; answer 429 past a mailbox's concurrency limit; inject the faults asked for."""
+    """Time the request; answer 429 past a mailbox's limits (mock_backend.exchange); inject the
+    faults asked for (one that accepts first is answered after the request is done)."""
     g.started = time.perf_counter()
     if _is_control(request.path):
         return None
-    g.mailbox, throttled = current_app.config["MAILBOXES"].enter(request.path)
+    g.mailbox, throttled = current_app.config["EXCHANGE"].enter(request.path)
     if throttled is not None:
-        return throttled
-    return current_app.config["FAULTS"].apply(request.method, request.path, graph=request.path.startswith("/graph/"))
+        from mock_backend.graph import throttled_response
+
+        return throttled_response(*throttled)
+    graph = request.path.startswith("/graph/")
+    rule = current_app.config["FAULTS"].take(request.method, request.path)
+    if rule is not None and rule.accept:
+        g.lost_answer = rule
+        return None
+    return current_app.config["FAULTS"].answer(rule, graph=graph)
+
+
+def _answer_lost_after_acceptance(response):
+    """A fault with ``accept``: the request was done (the mail sent, the task created); its answer
+    is held ``delay_s`` (a client with a shorter timeout gives up) and replaced by the rule's error."""
+    rule = g.pop("lost_answer", None)
+    if rule is None or response.status_code >= 400:
+        return response
+    return current_app.config["FAULTS"].answer(rule, graph=request.path.startswith("/graph/"))
 
 
 def _release_mailbox(_exc):
     mailbox = g.pop("mailbox", None)
     if mailbox is not None:
-        current_app.config["MAILBOXES"].leave(mailbox)
+        current_app.config["EXCHANGE"].leave(mailbox)
 
 
 def _log_request(response):

@@ -21,8 +21,12 @@ def _addresses(recipients) -> list[str]:
 
 @bp.get("/mail")
 def list_mail():
-    """Every e-mail Graph accepted: from, to, cc, subject, body, custom headers, attachments."""
+    """Every e-mail Graph accepted: from, to, cc, subject, body, custom headers, attachments; when it
+    left the Outbox (``left_outbox_at``: Exchange's 30 a minute) and its ``status``: ``sent``,
+    ``outbox`` (still waiting to leave) or ``undeliverable`` (past 10,000 recipients a day: the
+    non-delivery report is in ``/_mock/inbox``)."""
     items = []
+    now = now_ts()
     for row in db().execute("SELECT * FROM graph_mail ORDER BY id"):
         message = json.loads(row["message"])
         items.append(
@@ -37,10 +41,57 @@ def list_mail():
                 "headers": {h["name"]: h["value"] for h in message.get("internetMessageHeaders") or []},
                 "attachments": [a.get("name") for a in message.get("attachments") or []],
                 "received_at": row["received_at"],
+                "left_outbox_at": row["left_outbox_at"] or row["received_at"],
+                "status": "outbox"
+                if row["status"] == "sent" and (row["left_outbox_at"] or "") > now
+                else row["status"],
                 "message": message,
             }
         )
     return {"items": items}
+
+
+@bp.get("/inbox")
+def list_inbox():
+    """What arrived in our own mailboxes: Exchange's non-delivery reports."""
+    rows = db().execute("SELECT mailbox, message, received_at FROM graph_inbox ORDER BY id")
+    items = []
+    for row in rows:
+        message = json.loads(row["message"])
+        items.append(
+            {
+                "mailbox": row["mailbox"],
+                "from": message["from"]["emailAddress"]["address"],
+                "subject": message.get("subject"),
+                "body": (message.get("body") or {}).get("content"),
+                "headers": {h["name"]: h["value"] for h in message.get("internetMessageHeaders") or []},
+                "received_at": row["received_at"],
+            }
+        )
+    return {"items": items}
+
+
+@bp.get("/limits")
+def get_limits():
+    """Exchange Online's limits the mock holds (mock_backend.exchange)."""
+    return current_app.config["EXCHANGE"].describe()
+
+
+@bp.put("/limits")
+def set_limits():
+    """Change some limits (``{"messages_per_minute": 5, "time_scale": 24}``) until the next reset;
+    the counts so far are kept."""
+    from mock_backend.exchange import Limits
+
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ApiError(400, "request body: expected an object of limit names to numbers", None)
+    exchange = current_app.config["EXCHANGE"]
+    try:
+        exchange.limits = Limits.parse(body, exchange.limits)
+    except (TypeError, ValueError) as err:
+        raise ApiError(400, str(err), str(err).split(":")[0]) from None
+    return exchange.describe()
 
 
 @bp.get("/events")
@@ -166,6 +217,7 @@ def reset():
             conn.execute(f"DELETE FROM {table}")
         conn.execute("DELETE FROM sqlite_sequence")
     current_app.config["FAULTS"].clear()
+    current_app.config["EXCHANGE"].reset()
     return {"status": "reset"}
 
 

@@ -1,8 +1,11 @@
 """Fault injection: the next ``times`` requests matching a rule fail the way the rule says.
 
 A rule: ``{"path": "<regex>", "method": "POST", "status": 503, "times": 2, "delay_s": 0,
-"retry_after": null, "body": null}``. ``status`` omitted with ``delay_s`` set: the request is only
-slowed, then served. ``body`` set: that raw body is answered with status 200 (a malformed reply).
+"retry_after": null, "body": null, "accept": false}``. ``status`` omitted with ``delay_s`` set: the
+request is only slowed, then served. ``body`` set: that raw body is answered with status 200 (a
+malformed reply). ``accept``: the request is done first (Graph took the mail, created the task) and
+only its answer fails: held ``delay_s`` (past the client's timeout, it times out) and then answered
+with ``status`` (504 unless given); what a client that retries blindly turns into a duplicate.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from dataclasses import asdict, dataclass
 
 from flask import Response, jsonify
 
-ALLOWED_KEYS = {"path", "method", "status", "times", "delay_s", "retry_after", "body"}
+ALLOWED_KEYS = {"path", "method", "status", "times", "delay_s", "retry_after", "body", "accept"}
 
 
 @dataclass
@@ -26,6 +29,7 @@ class FaultRule:
     delay_s: float = 0.0
     retry_after: float | None = None
     body: str | None = None
+    accept: bool = False
 
     @classmethod
     def parse(cls, raw: object, index: int) -> FaultRule:
@@ -40,10 +44,14 @@ class FaultRule:
             re.compile(raw["path"])
         except re.error as err:
             raise ValueError(f"rules[{index}].path: invalid regular expression: {err}") from err
+        accept = raw.get("accept", False)
+        if not isinstance(accept, bool):
+            raise ValueError(f"rules[{index}].accept: must be true or false")
         rule = cls(
             path=raw["path"],
             method=(raw.get("method") or None) and str(raw["method"]).upper(),
-            status=raw.get("status", 503 if not raw.get("delay_s") else None),
+            status=raw.get("status", 504 if accept else 503 if not raw.get("delay_s") else None),
+            accept=accept,
             times=int(raw.get("times", 1)),
             delay_s=float(raw.get("delay_s") or 0),
             retry_after=raw.get("retry_after"),
@@ -53,6 +61,8 @@ class FaultRule:
             raise ValueError(f"rules[{index}].times: must be at least 1")
         if rule.status is not None and not 100 <= int(rule.status) <= 599:
             raise ValueError(f"rules[{index}].status: must be an HTTP status")
+        if rule.accept and (rule.status is None or int(rule.status) < 500):
+            raise ValueError(f"rules[{index}].status: a fault that accepts answers 5xx after the delay")
         return rule
 
 
@@ -75,7 +85,8 @@ class FaultBook:
         with self._lock:
             return [asdict(rule) for rule in self._rules]
 
-    def _take(self, method: str, path: str) -> FaultRule | None:
+    def take(self, method: str, path: str) -> FaultRule | None:
+        """The first rule that matches this request, used up once."""
         with self._lock:
             for rule in self._rules:
                 if (rule.method in (None, method)) and re.search(rule.path, path):
@@ -85,9 +96,8 @@ class FaultBook:
                     return rule
         return None
 
-    def apply(self, method: str, path: str, *, graph: bool = False) -> Response | None:
-        """The injected answer for this request, if a rule matches (Graph's error format for ``graph``)."""
-        rule = self._take(method, path)
+    def answer(self, rule: FaultRule | None, *, graph: bool = False) -> Response | None:
+        """What ``rule`` answers: after its delay, its error or body (None: serve the request)."""
         if rule is None:
             return None
         if rule.delay_s:
@@ -99,7 +109,7 @@ class FaultBook:
         if graph:
             from mock_backend.graph import graph_error_response
 
-            code = "TooManyRequests" if int(rule.status) == 429 else "InjectedFault"
+            code = {429: "TooManyRequests", 504: "GatewayTimeout"}.get(int(rule.status), "InjectedFault")
             response = graph_error_response(int(rule.status), code, f"injected fault: {rule.status}")
         else:
             response = jsonify(error=f"injected fault: {rule.status}", field=None)

@@ -16,26 +16,22 @@ import binascii
 import json
 import re
 import secrets
-import threading
 import uuid
-from collections import Counter
-from datetime import datetime
+from datetime import UTC, datetime
 from urllib.parse import unquote, urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from flask import Blueprint, Response, jsonify, request, url_for
+from flask import Blueprint, Response, current_app, jsonify, request, url_for
 
 from mock_backend import db, tenant
 from mock_backend.graph_schema import graph_schema
-from mock_backend.store import Tx, now_ts
+from mock_backend.store import Tx, now_ts, to_ts
 
 bp = Blueprint("graph", __name__, url_prefix="/graph/v1.0")
 token_bp = Blueprint("identity", __name__)
 
 TOKEN_PREFIX = "mock-"  # tokens are not stored, so clients' cached tokens survive a restart of the mock
 MAX_REQUEST_BYTES = 4 * 1024 * 1024  # Outlook's request limit (sendMail) and OneDrive's simple upload limit
-MAILBOX_CONCURRENCY = 4  # Outlook: concurrent requests per app and mailbox
-THROTTLE_RETRY_AFTER_S = 1
 USER_NAMESPACE = uuid.UUID("5b0f4c1e-61a4-4c55-9c7e-0f3c2d6a9e10")
 
 
@@ -129,40 +125,10 @@ def _item_body(content: object, field: str) -> None:
 
 # --- throttling ------------------------------------------------------------------------------------------
 
-_MAILBOX_PATH = re.compile(r"^/graph/v1\.0/users/([^/]+)/.+")
 
-
-class MailboxThrottle:
-    """Outlook's MailboxConcurrency limit: at most 4 requests in flight per mailbox; the 5th gets
-    429 with Retry-After. Shared by the request threads of one mock."""
-
-    def __init__(self, limit: int = MAILBOX_CONCURRENCY) -> None:
-        self.limit = limit
-        self._in_flight: Counter[str] = Counter()
-        self._lock = threading.Lock()
-
-    def enter(self, path: str) -> tuple[str | None, Response | None]:
-        """The mailbox this request holds a slot of (release it later), or the 429 answer."""
-        match = _MAILBOX_PATH.match(path)
-        if not match:
-            return None, None
-        mailbox = unquote(match.group(1)).lower()
-        with self._lock:
-            if self._in_flight[mailbox] >= self.limit:
-                return None, graph_error_response(
-                    429,
-                    "ApplicationThrottled",
-                    "Application is over its MailboxConcurrency limit.",
-                    retry_after=THROTTLE_RETRY_AFTER_S,
-                )
-            self._in_flight[mailbox] += 1
-        return mailbox, None
-
-    def leave(self, mailbox: str) -> None:
-        with self._lock:
-            self._in_flight[mailbox] -= 1
-            if self._in_flight[mailbox] <= 0:
-                del self._in_flight[mailbox]
+def throttled_response(reason: str, retry_after: float) -> Response:
+    """Outlook's answer past a mailbox's limits (mock_backend.exchange): 429 ApplicationThrottled."""
+    return graph_error_response(429, "ApplicationThrottled", reason, retry_after=max(1, round(retry_after + 0.499)))
 
 
 # --- identity platform -------------------------------------------------------------------------------
@@ -255,6 +221,7 @@ MESSAGE_PROPERTIES = {
     "categories",
     "isReadReceiptRequested",
     "isDeliveryReceiptRequested",
+    "internetMessageId",
 }
 
 
@@ -276,13 +243,9 @@ def _attachments(items: object) -> None:
             raise GraphError(400, "ErrorInvalidRequest", f"attachments[{n}].contentBytes is not base64.") from None
 
 
-@bp.post("/users/<mailbox>/sendMail")
-def send_mail(mailbox: str):
-    """Graph's `POST /users/{id}/sendMail`: 202 and the message in the outbox, from a mailbox that exists."""
-    _existing_mailbox(mailbox)
-    body = _body()
-    _only(body, {"message", "saveToSentItems"}, "microsoft.graph.sendMail")
-    message = body.get("message")
+def _checked_message(message: object) -> dict:
+    """A message as sendMail and a draft take it: Graph's rules first (with their own codes), then
+    Graph's schema."""
     if not isinstance(message, dict):
         raise GraphError(400, "ErrorInvalidRequest", "message is required.")
     _only(message, MESSAGE_PROPERTIES, "microsoft.graph.message")
@@ -295,14 +258,150 @@ def send_mail(mailbox: str):
         if not str(header.get("name", "")).lower().startswith("x-"):
             raise GraphError(400, "InvalidInternetMessageHeader", "Custom headers must start with 'x-'.")
     _attachments(message.get("attachments"))
+    message_id = message.get("internetMessageId")
+    if message_id is not None and not (isinstance(message_id, str) and INTERNET_MESSAGE_ID.match(message_id)):
+        raise GraphError(400, "ErrorInvalidInternetMessageId", "internetMessageId must look like <local@domain>.")
+    return message
+
+
+INTERNET_MESSAGE_ID = re.compile(r"^<[^<>@\s]+@[^<>@\s]+>$")
+
+
+def _recipient_count(message: dict) -> int:
+    return sum(len(message.get(field) or []) for field in ("toRecipients", "ccRecipients", "bccRecipients"))
+
+
+def _submit(mailbox: str, message: dict) -> str:
+    """The message leaves ``mailbox`` through Exchange's limits (mock_backend.exchange): into Sent
+    Items, leaving the Outbox when the message rate allows, or a non-delivery report past the
+    recipient rate. Its new id (an item's id changes when it moves to Sent Items)."""
+    leaves, delivered = current_app.config["EXCHANGE"].submit(mailbox, _recipient_count(message))
+    item_id = _new_item_id()
+    conn = db()
+    conn.execute(
+        "INSERT INTO graph_mail (mailbox, message, received_at, left_outbox_at, status, item_id, internet_message_id)"
+        " VALUES (?,?,?,?,?,?,?)",
+        (
+            mailbox,
+            json.dumps(message),
+            now_ts(),
+            to_ts(datetime.fromtimestamp(leaves, UTC)),
+            "sent" if delivered else "undeliverable",
+            item_id,
+            message.get("internetMessageId"),
+        ),
+    )
+    if not delivered:
+        conn.execute(
+            "INSERT INTO graph_inbox (mailbox, message, received_at) VALUES (?,?,?)",
+            (mailbox, json.dumps(_non_delivery_report(mailbox, message)), now_ts()),
+        )
+    return item_id
+
+
+def _non_delivery_report(mailbox: str, message: dict) -> dict:
+    limit = current_app.config["EXCHANGE"].limits.recipients_per_day
+    return {
+        "from": {"emailAddress": {"name": "Microsoft Outlook", "address": f"postmaster@{mailbox.split('@')[-1]}"}},
+        "toRecipients": [{"emailAddress": {"address": mailbox}}],
+        "subject": f"Undeliverable: {message.get('subject') or ''}",
+        "body": {
+            "contentType": "text",
+            "content": (
+                "Your message couldn't be delivered because you exceeded your sending limit"
+                f" ({limit} recipients in 24 hours). 550 5.2.2 STOREDRV.Submission.Exception:"
+                "SubmissionQuotaExceededException"
+            ),
+        },
+        "internetMessageHeaders": [{"name": "x-original-message-id", "value": message.get("internetMessageId") or ""}],
+    }
+
+
+def _new_item_id() -> str:
+    return "AAMk" + secrets.token_urlsafe(30)
+
+
+@bp.post("/users/<mailbox>/sendMail")
+def send_mail(mailbox: str):
+    """Graph's `POST /users/{id}/sendMail`: 202, and the message leaves through Exchange's limits."""
+    _existing_mailbox(mailbox)
+    body = _body()
+    _only(body, {"message", "saveToSentItems"}, "microsoft.graph.sendMail")
+    message = _checked_message(body.get("message"))
     if "saveToSentItems" in body and not isinstance(body["saveToSentItems"], bool):
         raise GraphError(400, "BadRequest", "saveToSentItems must be a Boolean.")
     _as_graph(graph_schema().check_action, body, "sendMail")  # after the rules above, with their own codes
-    db().execute(
-        "INSERT INTO graph_mail (mailbox, message, received_at) VALUES (?,?,?)",
-        (mailbox, json.dumps(message), now_ts()),
-    )
+    _submit(mailbox, message)
     return "", 202
+
+
+@bp.post("/users/<mailbox>/messages")
+def create_draft(mailbox: str):
+    """Graph's `POST /users/{id}/messages`: 201 and a draft (not sent) in the Drafts folder."""
+    _existing_mailbox(mailbox)
+    message = _checked_message(_body())
+    _as_graph(graph_schema().check, message, "message")
+    draft = {
+        **message,
+        "id": _new_item_id(),
+        "isDraft": True,
+        "createdDateTime": now_ts(),
+        "internetMessageId": message.get("internetMessageId") or f"<{secrets.token_hex(12)}@mock.outlook.com>",
+    }
+    db().execute(
+        "INSERT INTO graph_drafts (id, mailbox, message, internet_message_id, created_at) VALUES (?,?,?,?,?)",
+        (draft["id"], mailbox.lower(), json.dumps(draft), draft["internetMessageId"], now_ts()),
+    )
+    return draft, 201
+
+
+@bp.post("/users/<mailbox>/messages/<message_id>/send")
+def send_draft(mailbox: str, message_id: str):
+    """Graph's `POST /users/{id}/messages/{id}/send`: 202 and the draft leaves; a draft already sent
+    is no longer there (its item moved to Sent Items with a new id): 404 ErrorItemNotFound."""
+    _existing_mailbox(mailbox)
+    if request.get_data():
+        raise GraphError(400, "BadRequest", "send takes no request body.")
+    with Tx(db()) as conn:
+        row = conn.execute(
+            "SELECT message FROM graph_drafts WHERE id = ? AND mailbox = ?", (message_id, mailbox.lower())
+        ).fetchone()
+        if row is None:
+            raise GraphError(404, "ErrorItemNotFound", "The specified object was not found in the store.")
+        draft = json.loads(row["message"])
+        conn.execute("DELETE FROM graph_drafts WHERE id = ?", (message_id,))
+        _submit(mailbox, {k: v for k, v in draft.items() if k in MESSAGE_PROPERTIES})
+    return "", 202
+
+
+_BY_MESSAGE_ID = re.compile(r"^internetMessageId eq '((?:[^']|'')*)'$")
+
+
+@bp.get("/users/<mailbox>/messages")
+def find_messages(mailbox: str):
+    """Graph's `GET /users/{id}/messages?$filter=internetMessageId eq '<...>'` over every folder
+    (drafts and Sent Items here): the one filter the flows use; others are 400 in this mock."""
+    _existing_mailbox(mailbox)
+    match = _BY_MESSAGE_ID.match(request.args.get("$filter", ""))
+    if not match:
+        raise GraphError(400, "BadRequest", "This mock filters messages by internetMessageId eq '<...>' only.")
+    wanted = match.group(1).replace("''", "'")
+    conn = db()
+    found = [
+        {"id": r["id"], "isDraft": True, "internetMessageId": wanted, "createdDateTime": r["created_at"]}
+        for r in conn.execute(
+            "SELECT id, created_at FROM graph_drafts WHERE mailbox = ? AND internet_message_id = ?",
+            (mailbox.lower(), wanted),
+        )
+    ]
+    found += [
+        {"id": r["item_id"], "isDraft": False, "internetMessageId": wanted, "sentDateTime": r["received_at"]}
+        for r in conn.execute(
+            "SELECT item_id, received_at FROM graph_mail WHERE lower(mailbox) = ? AND internet_message_id = ?",
+            (mailbox.lower(), wanted),
+        )
+    ]
+    return {"value": found}
 
 
 # --- calendar ---------------------------------------------------------------------------------------------
@@ -509,6 +608,16 @@ def get_planner_plan(plan_id: str):
     if plan_id not in tenant.PLANS:
         raise GraphError(404, "NotFound", "The requested item is not found.")
     return {"id": plan_id, "title": tenant.PLANS[plan_id], "createdDateTime": "2026-01-01T00:00:00Z"}
+
+
+@bp.get("/planner/plans/<plan_id>/tasks")
+def list_plan_tasks(plan_id: str):
+    """``GET /planner/plans/{plan-id}/tasks``: the plan's tasks (what a client reads to see whether a
+    task it may have created is there)."""
+    if plan_id not in tenant.PLANS:
+        raise GraphError(404, "NotFound", "The requested item is not found.")
+    rows = db().execute("SELECT task FROM graph_tasks WHERE json_extract(task, '$.planId') = ? ORDER BY id", (plan_id,))
+    return {"value": [json.loads(r["task"]) for r in rows]}
 
 
 @bp.post("/planner/tasks")

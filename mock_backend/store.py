@@ -116,6 +116,20 @@ CREATE TABLE IF NOT EXISTS webhook_messages (
     body TEXT NOT NULL,
     received_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS graph_drafts (
+    id TEXT PRIMARY KEY,
+    mailbox TEXT NOT NULL,
+    message TEXT NOT NULL,
+    internet_message_id TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS graph_drafts_by_message_id ON graph_drafts (mailbox, internet_message_id);
+CREATE TABLE IF NOT EXISTS graph_inbox (
+    id INTEGER PRIMARY KEY,
+    mailbox TEXT NOT NULL,
+    message TEXT NOT NULL,
+    received_at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS graph_events (
     id INTEGER PRIMARY KEY,
     mailbox TEXT NOT NULL,
@@ -173,6 +187,8 @@ DATA_TABLES = (
     "graph_tasks",
     "graph_events",
     "graph_mail",
+    "graph_drafts",
+    "graph_inbox",
     "events",
     "surveys",
     "answer_links",
@@ -210,6 +226,11 @@ ADDED_COLUMNS = (
     ("tickets", "agent_responded_at", "TEXT"),
     ("tickets", "waiting_periods", "TEXT NOT NULL DEFAULT '[]'"),
     ("tickets", "reopen_count", "INTEGER NOT NULL DEFAULT 0"),
+    # Exchange's Outbox and limits (mock_backend.exchange): when a message left, whether it bounced
+    ("graph_mail", "left_outbox_at", "TEXT"),
+    ("graph_mail", "status", "TEXT NOT NULL DEFAULT 'sent'"),
+    ("graph_mail", "item_id", "TEXT"),
+    ("graph_mail", "internet_message_id", "TEXT"),
 )
 
 
@@ -221,6 +242,7 @@ def init_db(path: str) -> None:
             present = {row["name"] for row in conn.execute(f"PRAGMA table_info({table})")}
             if column not in present:
                 conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+        conn.execute("CREATE INDEX IF NOT EXISTS graph_mail_by_message_id ON graph_mail (internet_message_id)")
     finally:
         conn.close()
 

@@ -32,6 +32,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+SEND_MAIL = r"/messages/[^/]+/send$"  # the Graph request that sends an e-mail (a draft: core.mailer)
+
+
 class MockServer:
     """The mock backend in this process, on free HTTP and HTTPS ports."""
 

@@ -5,10 +5,12 @@ watcher starts the reply flow, the hourly DAG closes what waited too long."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from helpers import SEND_MAIL
 from support_flows.storage.reporting import ReportingStore
 
 PASSWORD_TICKET = {
@@ -128,14 +130,14 @@ def test_a_reply_for_an_unknown_ticket_fails_with_a_reason(run_dag, mock, capfd)
 def test_an_ai_answer_that_never_reached_the_customer_is_never_closed_as_answered(run_dag, mock):
     """Graph refuses every send: Flow 1 fails loudly, and the ticket waits for an agent (queued, a
     note with the AI's suggestion), not 'answered by AI'; the closing DAG leaves it alone."""
-    mock.faults({"path": "sendMail", "status": 400, "times": 100})
+    mock.faults({"path": SEND_MAIL, "status": 400, "times": 100})
     result = run_dag("support_ticket_created", PASSWORD_TICKET)
     assert result.state == "failed"
     (ticket,) = mock.get("/api/tickets")["items"]
     assert ticket["status"] == "queued" and ticket["ai_response"] is None
     (note,) = mock.get(f"/api/tickets/{ticket['id']}/notes")["items"]
     assert "could not be e-mailed" in note["body"] and "reset your password" in note["body"]
-    sent = [r for r in mock.get("/_mock/requests")["items"] if r["path"].endswith("/sendMail")]
+    sent = [r for r in mock.get("/_mock/requests")["items"] if re.search(SEND_MAIL, r["path"])]
     assert sent, "the premise: the answer's e-mail was tried and refused"
 
     closing = run_dag("support_close_ai_answers", logical_date=datetime.now(UTC) + timedelta(hours=73))

@@ -93,6 +93,7 @@ SENDS_FROM_THE_MAILBOX = {
     ("support_daily_summary", "email_admins"),
     ("support_feedback_received", "thank_customer"),
     ("support_error_log", "send_pending_alerts"),
+    ("support_error_log", "warn_of_mail_budget"),  # its warning is an alert e-mail
 }
 
 

@@ -24,6 +24,14 @@ def customer_mail(mock) -> list[dict]:
     return [m for m in mock.mail() if m["to"] != ["sysadmin@support.example.com"]]
 
 
+def mail_item(mock) -> str:
+    """The id of the one draft the flow made (the send request's path names it)."""
+    import re
+
+    (path,) = [r["path"] for r in mock.get("/_mock/requests")["items"] if r["path"].endswith("/send")]
+    return re.search(r"/messages/([^/]+)/send$", path).group(1)
+
+
 def tickets(mock) -> list[dict]:
     return mock.get("/api/tickets", limit=1000)["items"]
 
@@ -41,7 +49,9 @@ def test_new_ticket_with_an_ai_answer_is_answered_by_email(run_dag, mock):
         "POST /api/tickets",
         f"POST /api/tickets/{number}/ai-response",
         f"POST /api/tickets/{number}/answer-links",  # "this solved my problem" / "I still need help"
-        "POST /graph/v1.0/users/support@support.example.com/sendMail",  # the answer counts once it went out
+        # the answer counts once it went out: a draft with its own message id, then send (core.mailer)
+        "POST /graph/v1.0/users/support@support.example.com/messages",
+        f"POST /graph/v1.0/users/support@support.example.com/messages/{mail_item(mock)}/send",
         f"PATCH /api/tickets/{number}",
     ]
     outputs = result.outputs["answer_or_queue"]

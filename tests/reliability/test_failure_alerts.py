@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import requests
 
+from helpers import SEND_MAIL
 from support_flows.storage.reporting import ReportingStore
 
 ADMIN = "sysadmin@support.example.com"
@@ -94,7 +95,7 @@ def test_an_alert_graph_could_not_take_goes_out_with_the_next_one(run_dag, mock)
     mock.seed()
     ticket = new_ticket(mock)
     refuse(mock, "/assign$")
-    mock.faults({"path": "sendMail", "status": 503, "times": 10})
+    mock.faults({"path": SEND_MAIL, "status": 503, "times": 10})
     run_dag("support_ticket_assigned", {"ticket_id": ticket["id"], "agent_id": 4, "assigned_by": "admin"})
     assert errors()[0]["alert_status"] == "pending" and alerts(mock) == []
     requests.delete(f"{mock.url}/_mock/faults", timeout=10)
@@ -128,7 +129,7 @@ def test_an_alert_graph_could_not_take_goes_out_once_graph_is_back_without_anoth
     mock.seed()
     ticket = new_ticket(mock)
     refuse(mock, "/assign$")
-    mock.faults({"path": "sendMail", "status": 503, "times": 100})
+    mock.faults({"path": SEND_MAIL, "status": 503, "times": 100})
     run_dag("support_ticket_assigned", {"ticket_id": ticket["id"], "agent_id": 4, "assigned_by": "admin"})
     assert errors()[0]["alert_status"] == "pending"
 

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 import pytest
 import requests
 
+from helpers import SEND_MAIL
 from support_flows.storage.reporting import ReportingStore
 
 WHEN = datetime(2026, 11, 10, 12, 0, tzinfo=UTC)
@@ -67,7 +68,7 @@ DEPENDENCIES = {
     ),
     "graph_mail": Dependency(
         "support_ticket_created",
-        r"/sendMail$",
+        SEND_MAIL,
         "POST",
         lambda mock: NEW_TICKET,
         lambda mock: sum(m["to"] == [CUSTOMER] for m in mock.mail()),
@@ -101,6 +102,9 @@ FAULTS = {
     "rate_limited_429": ({"status": 429, "times": 2, "retry_after": 0.2}, True),
     "slow_past_timeout": ({"status": 504, "delay_s": 1.5, "times": 1}, True),
     "malformed_body": ({"body": "<html>Service temporarily unavailable</html>", "times": 1}, True),
+    # Graph (or the backend) did it and the answer was lost: a blind retry would do it twice
+    "answer_lost_after_acceptance": ({"status": 504, "accept": True, "times": 1}, True),
+    "answer_lost_past_timeout": ({"status": 504, "accept": True, "delay_s": 1.5, "times": 1}, True),
     "persistent_5xx": ({"status": 500, "times": 1000}, False),
     "client_4xx": ({"status": 400, "times": 1}, False),
 }
@@ -134,6 +138,9 @@ def assert_the_fault_fired(mock, dep: Dependency, rule: dict, recovers: bool) ->
     assert calls, f"{dep.method} {dep.path} was never called: the fault could not fire"
     if "body" in rule:  # answered 200 with a body the client cannot use, then asked again
         assert len(calls) >= 2 and all(status < 300 for status in calls), calls
+        return
+    if rule.get("accept"):  # done, then its answer lost (logged when it ends): what follows may only look
+        assert calls.count(rule["status"]) == 1, calls
         return
     if recovers:  # every injected answer was given, and the endpoint then answered
         assert calls.count(rule["status"]) == rule["times"] and any(status < 300 for status in calls), calls
@@ -202,7 +209,7 @@ def test_reporting_database_down_fails_loudly_and_sends_nothing_twice(
 def test_graph_down_for_good_still_puts_the_new_ticket_in_the_queue(mock, run_dag, fast_clients):
     """Without an AI answer the ticket joins the unassigned queue before the acknowledgement goes
     out, so an e-mail outage does not keep it from the agents."""
-    mock.faults({"path": "/sendMail$", "method": "POST", "status": 503, "times": 1000})
+    mock.faults({"path": SEND_MAIL, "method": "POST", "status": 503, "times": 1000})
     conf = {
         "customer_name": "Ana Lima",
         "customer_email": CUSTOMER,

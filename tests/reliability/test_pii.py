@@ -11,6 +11,7 @@ from __future__ import annotations
 import requests
 import sqlalchemy as sa
 
+from helpers import SEND_MAIL
 from support_flows.storage import tables
 from support_flows.storage.reporting import ReportingStore
 
@@ -58,7 +59,7 @@ def test_no_table_holds_the_customers_name_or_address(run_dag, mock, reporting_b
     answered = run_dag("support_ticket_created", {**TICKET, "request_id": "pii-1"})
     assert answered.state == "success"
 
-    mock.faults({"path": "sendMail", "status": 400, "times": 100})
+    mock.faults({"path": SEND_MAIL, "status": 400, "times": 100})
     refused = run_dag("support_ticket_created", {**TICKET, "subject": "Dark mode please", "request_id": "pii-2"})
     assert refused.state == "failed"
     requests.delete(f"{mock.url}/_mock/faults", timeout=10)  # the refusal is over
@@ -83,7 +84,7 @@ def test_no_table_holds_the_customers_name_or_address(run_dag, mock, reporting_b
     with create_session() as session:  # the other backend's variant ran the watcher in this database too
         session.query(DagRun).filter(DagRun.run_id.like("backend_event__%")).delete(synchronize_session=False)
     inbound = mock.post("/api/inbound/tickets", {**TICKET, "subject": "Invoice missing", "channel": "email"})
-    mock.faults({"path": "sendMail", "status": 400, "times": 100})
+    mock.faults({"path": SEND_MAIL, "status": 400, "times": 100})
     assert run_dag("support_backend_events").state == "success"
     with create_session() as session:
         started = [r.conf for r in session.query(DagRun).filter(DagRun.run_id.like("backend_event__%"))]

@@ -17,18 +17,93 @@ def graph(connections) -> GraphClient:
     return GraphClient(retry_policy=RetryPolicy(base_delay=0.01), timeout=2)
 
 
+SEND = r"/messages/[^/]+/send$"  # the request that sends a draft
+
+
+def send(graph, subject="s", to="a@example.org", n=0, **options):
+    return graph.send_mail(
+        "support@support.example.com", to, subject, "<p>x</p>", message_id=f"<mail-{n}@support.example.com>", **options
+    )
+
+
 def test_mail_reaches_the_outbox_with_html_body_and_headers(graph, mock):
     graph.send_mail(
         "support@support.example.com",
         ["maria@example.org"],
         "Your ticket #7",
         "<p>Hello <b>Maria</b></p>",
+        message_id="<ticket-7-ack@support.example.com>",
         headers={"x-support-flows-key": "ticket-7-ack"},
     )
     (mail,) = mock.mail()
     assert mail["from"] == "support@support.example.com" and mail["to"] == ["maria@example.org"]
     assert mail["content_type"] == "HTML" and mail["body"] == "<p>Hello <b>Maria</b></p>"
     assert mail["headers"] == {"x-support-flows-key": "ticket-7-ack"}
+    assert mail["message"]["internetMessageId"] == "<ticket-7-ack@support.example.com>"
+    posts = [r["path"] for r in mock.get("/_mock/requests")["items"] if r["method"] == "POST"]
+    assert posts[-2].endswith("/users/support@support.example.com/messages") and posts[-1].endswith("/send")
+
+
+@pytest.mark.parametrize("lost", ["gateway_timeout", "past_the_client_timeout"])
+@pytest.mark.parametrize("step", ["draft", "send"])
+def test_a_send_whose_answer_was_lost_after_graph_took_it_is_not_repeated(mock, connections, lost, step):
+    """Graph did the request and the answer never arrived: the next attempt finds the draft (or the
+    sent message) by its internetMessageId instead of making another: one e-mail."""
+    graph = GraphClient(retry_policy=RetryPolicy(base_delay=0.01), timeout=0.5)
+    path = SEND if step == "send" else r"/users/[^/]+/messages$"
+    delay = 1.0 if lost == "past_the_client_timeout" else 0
+    mock.faults({"path": path, "method": "POST", "accept": True, "delay_s": delay, "times": 1})
+    assert send(graph) in ("sent", "already_sent")
+    assert len(mock.mail()) == 1
+    lost_answers = [r for r in mock.get("/_mock/requests")["items"] if r["status"] == 504]
+    assert len(lost_answers) == 1 or delay, "the premise: one answer was lost"
+    graph.close()
+
+
+def test_a_later_try_that_looks_first_does_not_send_again(graph, mock):
+    assert send(graph) == "sent"
+    assert send(graph, look_first=True) == "already_sent"
+    assert len(mock.mail()) == 1
+
+
+def test_a_later_try_sends_the_draft_an_earlier_try_left(graph, mock):
+    mock.faults({"path": SEND, "status": 400, "times": 1})
+    with pytest.raises(GraphRequestError):
+        send(graph)
+    assert mock.mail() == []
+    assert send(graph, look_first=True) == "sent"
+    assert len(mock.mail()) == 1
+    drafts = [r for r in mock.get("/_mock/requests")["items"] if r["path"].endswith("/messages")]
+    assert len(drafts) == 1  # the draft was made once and sent on the second try
+
+
+def test_a_planner_task_whose_answer_was_lost_is_found_not_made_again(mock, connections):
+    graph = GraphClient(retry_policy=RetryPolicy(base_delay=0.01), timeout=0.5)
+    mock.faults({"path": r"/planner/tasks$", "method": "POST", "accept": True, "delay_s": 1.0, "times": 1})
+    task = graph.create_planner_task("support-follow-ups", "Follow up ticket #9")
+    (stored,) = mock.get("/_mock/tasks")["items"]
+    assert task["id"] == stored["id"]
+    assert graph.create_planner_task("support-follow-ups", "Follow up ticket #9", look_first=True)["id"] == task["id"]
+    assert len(mock.get("/_mock/tasks")["items"]) == 1
+    graph.close()
+
+
+def test_throttling_waits_as_asked_without_using_up_attempts(mock, connections):
+    waits: list[float] = []
+    graph = GraphClient(retry_policy=RetryPolicy(base_delay=0.01), sleep=waits.append)
+    mock.faults({"path": SEND, "status": 429, "times": 5, "retry_after": 2})
+    assert send(graph) == "sent"
+    assert waits == [2.0] * 5  # five 429s: more than the three attempts, and no failure
+    assert len(mock.mail()) == 1
+    graph.close()
+
+
+def test_throttling_past_its_budget_gives_up_like_any_transient_failure(mock, connections):
+    graph = GraphClient(retry_policy=RetryPolicy(base_delay=0.01, throttle_budget=3), sleep=lambda s: None)
+    mock.faults({"path": SEND, "status": 429, "times": 100, "retry_after": 2})
+    with pytest.raises(GraphError, match="failed after 3 attempts"):
+        send(graph)
+    graph.close()
 
 
 def test_calendar_event_with_transaction_id_is_created_once(graph, mock):
@@ -111,20 +186,20 @@ def test_a_file_over_the_simple_upload_limit_is_refused_before_sending(graph, mo
 
 def test_transient_failures_are_retried_three_attempts_in_all(graph, mock):
     mock.faults(
-        {"path": "sendMail", "status": 503, "times": 2},
+        {"path": SEND, "status": 503, "times": 2},
         {"path": "planner", "status": 429, "times": 1, "retry_after": 0},
     )
-    graph.send_mail("support@support.example.com", "a@example.org", "s", "<p>x</p>")
+    send(graph)
     graph.create_planner_task("support-follow-ups", "t")
     assert len(mock.mail()) == 1 and len(mock.get("/_mock/tasks")["items"]) == 1
-    sends = [r for r in mock.get("/_mock/requests")["items"] if r["path"].endswith("sendMail")]
+    sends = [r for r in mock.get("/_mock/requests")["items"] if r["path"].endswith("/send")]
     assert [r["status"] for r in sends] == [503, 503, 202]  # the SDK's own retries are off
 
 
 def test_persistent_5xx_gives_up_after_three_attempts(graph, mock):
-    mock.faults({"path": "sendMail", "status": 500, "times": 3})
+    mock.faults({"path": SEND, "status": 500, "times": 3})
     with pytest.raises(GraphError, match="failed after 3 attempts"):
-        graph.send_mail("support@support.example.com", "a@example.org", "s", "<p>x</p>")
+        send(graph)
     assert mock.mail() == []
 
 
@@ -133,7 +208,7 @@ def test_4xx_fails_at_once(graph, mock):
     with pytest.raises(GraphRequestError, match="403"):
         graph.create_planner_task("support-follow-ups", "t")
     with pytest.raises(GraphRequestError, match="400"):
-        graph.send_mail("support@support.example.com", "not-an-address", "s", "<p>x</p>")
+        send(graph, to="not-an-address")
 
 
 def test_timeout_counts_as_transient(mock, connections):
@@ -145,9 +220,9 @@ def test_timeout_counts_as_transient(mock, connections):
 
 def test_one_token_for_all_of_a_client_s_requests_and_a_new_one_after_close(graph, mock):
     for n in range(3):
-        graph.send_mail("support@support.example.com", ["maria@example.org"], f"Update {n}", "<p>Hi</p>")
+        send(graph, f"Update {n}", n=n)
     assert len(mock.mail()) == 3 and mock.token_requests() == 1
     graph.close()
-    graph.send_mail("support@support.example.com", ["maria@example.org"], "After close", "<p>Hi</p>")
+    send(graph, "After close", n=4)
     assert len(mock.mail()) == 4 and mock.token_requests() == 2
     graph.close()

@@ -4,11 +4,16 @@ Everything goes through the microsoft-azure provider's ``KiotaRequestAdapterHook
 ``support_graph`` connection (type msgraph), so reaching the real Graph or the mock is a matter of
 connection settings alone (``host``/``schema`` or extra ``base_url``, ``authority``, ``tenant_id``).
 
-Two things are done differently from the provider's defaults, on purpose:
+Three things are done differently from the provider's defaults, on purpose:
 - errors keep their HTTP status and ``Retry-After``, so the shared retry policy can tell a
-  transient failure (429, 5xx, timeout) from a refusal (other 4xx);
+  transient failure (5xx, timeout), throttling (429: wait as asked, no attempt used) and a refusal
+  (other 4xx) apart;
 - the SDK's own retry middleware is switched off per request, so a call is tried exactly as often
-  as the policy says (3 attempts), not 3 times 4.
+  as the policy says (3 attempts), not 3 times 4;
+- nothing that is not idempotent is retried blind: when a POST timed out or got a 5xx, Graph may
+  have done it, so the next attempt first asks whether it did (``recover``). Mail goes as a draft
+  with our own ``internetMessageId``, then ``send``: a message already sent is found in Sent Items
+  and not sent again; a Planner task is looked for in its plan by title.
 
 A client keeps one request adapter (its connection lookup, its token, its HTTP connections) for its
 life, on an event loop of its own that runs in the calling thread for each request: the tasks are
@@ -81,6 +86,19 @@ class _StatusKeepingHandler(ResponseHandler):
         return {"status": response.status_code, "body": value}
 
 
+def _failure(err: Exception, what: str, not_found: str | None) -> Exception:
+    """What a failed attempt means: throttled (429), unsure whether Graph did it (5xx, a time-out
+    after sending), not sent at all (no connection), or refused (other 4xx)."""
+    if isinstance(err, _HttpStatusError):
+        if err.status == 429:
+            return TransientError(str(err), err.retry_after, throttled=True)
+        if err.status >= 500:
+            return TransientError(str(err), err.retry_after, unsure=True)
+        return GraphRequestError(err.status, str(err.body), what, not_found if err.status == 404 else None)
+    never_sent = isinstance(err, (httpx.ConnectError, httpx.ConnectTimeout))
+    return TransientError(f"{type(err).__name__}: {err}", unsure=not never_sent)
+
+
 SIMPLE_UPLOAD_MAX_BYTES = 4 * 1024 * 1024
 _NO_SDK_RETRIES: RequestOption = RetryHandlerOption(delay=0, max_retries=0, should_retry=False)
 
@@ -144,9 +162,11 @@ class GraphClient:
             self._loop.close()
             self._hook = None  # its adapter belonged to the closed loop
 
-    async def _send_once(self, method: str, url: str, path_parameters: dict, data: Any, headers: dict | None) -> Any:
+    async def _send_once(
+        self, method: str, url: str, path_parameters: dict, query: dict | None, data: Any, headers: dict | None
+    ) -> Any:
         info = self.hook.request_information(
-            url=url, method=method, path_parameters=path_parameters, data=data, headers=headers
+            url=url, method=method, path_parameters=path_parameters, query_parameters=query, data=data, headers=headers
         )
         info.request_options[ResponseHandlerOption.get_key()] = ResponseHandlerOption(
             response_handler=_StatusKeepingHandler()
@@ -160,28 +180,36 @@ class GraphClient:
         url: str,
         *,
         path_parameters: dict | None = None,
+        query_parameters: dict | None = None,
         data: Any = None,
         headers: dict | None = None,
         what: str | None = None,
         expect: tuple[str, ...] = ("id",),
         expect_status: tuple[int, ...] = (200, 201),
         not_found: str | None = None,
+        recover: Callable[[], Any] | None = None,
     ) -> Any:
         """One Graph request with the retry policy; the answer must have ``expect_status`` and,
         for a JSON answer, the keys ``expect`` (else ``GraphResponseError`` says what was expected).
-        ``not_found``: what to fix when Graph answers 404 (a setting naming what does not exist)."""
+        ``not_found``: what to fix when Graph answers 404 (a setting naming what does not exist).
+        ``recover``: for a request that is not idempotent, what Graph made of an attempt whose answer
+        was lost (None: nothing), asked before the next attempt; its answer is then this call's."""
         what = what or f"{method} {url}"
+        unsure = False
 
         def attempt() -> Any:
+            nonlocal unsure
+            if unsure and recover is not None:
+                done = recover()
+                if done is not None:
+                    log.warning("Graph %s: the attempt whose answer was lost had been done; not repeated", what)
+                    return done
             try:
-                answer = self._run(self._send_once(method, url, path_parameters or {}, data, headers))
-            except _HttpStatusError as err:
-                if err.status == 429 or err.status >= 500:
-                    raise TransientError(str(err), err.retry_after) from err
-                hint = not_found if err.status == 404 else None
-                raise GraphRequestError(err.status, str(err.body), what, hint) from err
-            except (httpx.TimeoutException, httpx.TransportError) as err:
-                raise TransientError(f"{type(err).__name__}: {err}") from err
+                answer = self._run(self._send_once(method, url, path_parameters or {}, query_parameters, data, headers))
+            except (_HttpStatusError, httpx.TimeoutException, httpx.TransportError) as err:
+                failure = _failure(err, what, not_found)
+                unsure = unsure or getattr(failure, "unsure", False)
+                raise failure from err
             status, body = answer["status"], answer["body"]
             if status not in expect_status:
                 raise GraphResponseError(
@@ -210,33 +238,86 @@ class GraphClient:
         subject: str,
         html: str,
         *,
+        message_id: str,
         cc: str | Iterable[str] | None = None,
         headers: dict[str, str] | None = None,
         attachments: list[dict] | None = None,
         reference: str | None = None,
-    ) -> None:
-        """Send an HTML e-mail from ``sender``'s mailbox. ``headers`` names must start with ``x-``.
+        look_first: bool = False,
+    ) -> str:
+        """Send an HTML e-mail from ``sender``'s mailbox, at most once for ``message_id`` (an
+        RFC 5322 id, ``<local@domain>``, unique to the e-mail): a draft carrying that id, then
+        ``send``. ``look_first``: an earlier try may have got as far as a draft or sent it; look for
+        it before making another. ``"sent"``, or ``"already_sent"`` when Graph had sent it before.
 
-        ``attachments`` are Graph ``fileAttachment`` objects (e.g. an inline chart with
-        ``isInline`` and ``contentId``). ``reference`` (e.g. the e-mail's idempotency key, which
-        names the ticket) goes into error messages instead of the recipients: those end up in
-        ``flow_errors``, which holds no customer address.
+        ``headers`` names must start with ``x-``. ``attachments`` are Graph ``fileAttachment``
+        objects (e.g. an inline chart with ``isInline`` and ``contentId``). ``reference`` (e.g. the
+        e-mail's idempotency key, which names the ticket) goes into error messages instead of the
+        recipients: those end up in ``flow_errors``, which holds no customer address.
         """
+        mailbox = MSGraphMailHook.extract_sender(sender)
         message = MSGraphMailHook.build_message(
             to=to, subject=subject, html_content=html, cc=cc, custom_headers=headers
         )
         if attachments:
             message["attachments"] = attachments
+        message["internetMessageId"] = message_id
+        what = f"({reference})" if reference else ""
+        not_found = f"the mailbox {sender} does not exist in the tenant; correct the setting sender_mailbox"
+        earlier = self.find_message(mailbox, message_id) if look_first else None
+        if earlier and not earlier["isDraft"]:
+            return "already_sent"
+
+        def draft_made() -> dict | None:
+            found = self.find_message(mailbox, message_id)
+            return found and {**found, "_sent": not found["isDraft"]}
+
+        draft = earlier or self.request(
+            "POST",
+            "users/{user_id}/messages",
+            path_parameters={"user_id": mailbox},
+            data=message,
+            what=f"create the draft {what}".rstrip(),
+            expect=("id",),
+            expect_status=(201,),
+            not_found=not_found,
+            recover=draft_made,
+        )
+        if draft.get("_sent"):
+            return "already_sent"
+
+        def was_sent() -> dict | None:
+            found = self.find_message(mailbox, message_id)
+            return {} if found and not found["isDraft"] else None
+
         self.request(
             "POST",
-            "users/{user_id}/sendMail",
-            path_parameters={"user_id": MSGraphMailHook.extract_sender(sender)},
-            data={"message": message, "saveToSentItems": True},
-            what=f"sendMail ({reference})" if reference else "sendMail",
+            "users/{user_id}/messages/{message_id}/send",
+            path_parameters={"user_id": mailbox, "message_id": draft["id"]},
+            what=f"send {what}".rstrip(),
             expect=(),
             expect_status=(202,),
-            not_found=f"the mailbox {sender} does not exist in the tenant; correct the setting sender_mailbox",
+            not_found=not_found,
+            recover=was_sent,
         )
+        return "sent"
+
+    def find_message(self, mailbox: str, message_id: str) -> dict | None:
+        """The message with this ``internetMessageId`` in ``mailbox`` (any folder): ``{"id",
+        "isDraft"}``, a sent one before a draft; None when there is none."""
+        found = self.request(
+            "GET",
+            "users/{user_id}/messages",
+            path_parameters={"user_id": mailbox},
+            query_parameters={
+                "$filter": "internetMessageId eq '" + message_id.replace("'", "''") + "'",
+                "$select": "id,isDraft",
+            },
+            what="look for a message by its id",
+            expect=("value",),
+            expect_status=(200,),
+        )["value"]
+        return min(found, key=lambda m: m.get("isDraft", True), default=None)
 
     # --- calendar ---------------------------------------------------------------------------------------
 
@@ -369,9 +450,15 @@ class GraphClient:
         due: datetime | None = None,
         assignee_ids: Iterable[str] = (),
         bucket_id: str | None = None,
+        look_first: bool = False,
     ) -> dict:
         """A Planner task assigned to users by directory id (see ``user_id``). Its description and
-        links are its details, which Graph sets apart: ``update_planner_task_details``."""
+        links are its details, which Graph sets apart: ``update_planner_task_details``.
+
+        ``title`` must be unique in the plan to the thing followed up: an attempt whose answer was
+        lost, or an earlier try (``look_first``), is recognised by it and not repeated."""
+        if look_first and (earlier := self.find_planner_task(plan_id, title)):
+            return earlier
         body: dict[str, Any] = {"planId": plan_id, "title": title}
         if bucket_id:
             body["bucketId"] = bucket_id
@@ -389,7 +476,21 @@ class GraphClient:
             data=body,
             what=f"create Planner task in plan {plan_id}",
             not_found=f"no Planner plan {plan_id}; correct the setting planner_plan_id",
+            recover=lambda: self.find_planner_task(plan_id, title),
         )
+
+    def find_planner_task(self, plan_id: str, title: str) -> dict | None:
+        """The plan's task with this title, the newest; None when there is none."""
+        tasks = self.request(
+            "GET",
+            "planner/plans/{plan_id}/tasks",
+            path_parameters={"plan_id": plan_id},
+            what=f"list the tasks of plan {plan_id}",
+            expect=("value",),
+            expect_status=(200,),
+        )["value"]
+        same = [t for t in tasks if t.get("title") == title]
+        return max(same, key=lambda t: t.get("createdDateTime") or "", default=None)
 
     def update_planner_task_details(
         self, task_id: str, *, description: str | None = None, references: dict[str, str] | None = None

@@ -1,6 +1,10 @@
 """The retry policy every outside call shares: a few quick attempts inside the client for
-transient failures (connection errors, timeouts, 5xx, 429), with exponential backoff that honours
-``Retry-After``. Longer outages are the task's ``retries`` business, not this loop's."""
+transient failures (connection errors, timeouts, 5xx), with exponential backoff that honours
+``Retry-After``. Longer outages are the task's ``retries`` business, not this loop's.
+
+Throttling (429) is no failure: the service is up and says when to come back. It does not use
+up an attempt; the call waits as long as ``Retry-After`` says, up to ``throttle_budget`` seconds
+in all (a task must still end), and only then gives up like any other transient failure."""
 
 from __future__ import annotations
 
@@ -18,11 +22,15 @@ T = TypeVar("T")
 
 
 class TransientError(Exception):
-    """A failure worth another attempt; ``retry_after`` is the server's wish in seconds, if any."""
+    """A failure worth another attempt; ``retry_after`` is the server's wish in seconds, if any;
+    ``throttled``: the server is up and asks us to slow down (429), so the wait uses no attempt.
+    ``unsure``: the request may have been done (a time-out or 5xx after it was sent)."""
 
-    def __init__(self, message: str, retry_after: float | None = None):
+    def __init__(
+        self, message: str, retry_after: float | None = None, *, throttled: bool = False, unsure: bool = False
+    ):
         super().__init__(message)
-        self.retry_after = retry_after
+        self.retry_after, self.throttled, self.unsure = retry_after, throttled, unsure
 
 
 @dataclass(frozen=True)
@@ -34,6 +42,7 @@ class RetryPolicy:
     base_delay: float | Callable[[], float] = 1.0
     max_delay: float = 30.0
     jitter: float = 0.1
+    throttle_budget: float = 600.0
 
     def delay(self, attempt: int, retry_after: float | None = None) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
@@ -72,16 +81,25 @@ def call_with_retries(
     """Run ``call``; on ``TransientError`` wait and try again, up to ``policy.attempts`` in all.
 
     When the last attempt fails, ``give_up(error, attempts)`` builds the exception raised instead.
+    A throttled answer waits its ``Retry-After`` without using an attempt, within ``throttle_budget``.
     """
-    for attempt in range(1, policy.attempts + 1):
+    attempt, throttled_for = 1, 0.0
+    while True:
         try:
             return call()
         except TransientError as err:
-            if attempt == policy.attempts:
+            if err.throttled:
+                wait = max(err.retry_after if err.retry_after is not None else policy.delay(1), 0.0)
+                if throttled_for + wait <= policy.throttle_budget:
+                    throttled_for += wait
+                    log.info("%s throttled: waiting %.1fs as asked (%.0fs so far)", what, wait, throttled_for)
+                    sleep(wait)
+                    continue
+            if attempt >= policy.attempts:
                 raise give_up(err, attempt) from err
             wait = policy.delay(attempt, err.retry_after)
             log.warning(
                 "%s failed (attempt %d of %d): %s; retrying in %.1fs", what, attempt, policy.attempts, err, wait
             )
             sleep(wait)
-    raise AssertionError("unreachable")
+            attempt += 1

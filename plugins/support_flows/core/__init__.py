@@ -5,7 +5,8 @@
 - ``outcomes``: what each PowerApps flow answers, field by field
 - ``settings``: typed settings read at run time from Airflow Variables or the environment
 - ``runtime``: a task's settings, clients, store and mailer in one object
-- ``notifications``: e-mails from Jinja2 templates (``templates/``) and the mailer that sends each once
+- ``notifications``: e-mails from Jinja2 templates (``templates/``)
+- ``mailer``: the one road for e-mail: once per key, exactly once at Graph, the mailboxes' daily budgets
 - ``facts``: rows of the reporting tables built from the Support API's objects, the customer key
 - ``times``: the Support API's times as aware times, and now
 - ``business_time``: ages in business hours, with the business calendar

@@ -2,8 +2,8 @@
 customer wrote can never inject markup. Layouts are tables with inline styles, which is what
 Outlook renders faithfully, and carry no information in images.
 
-``Mailer`` sends through Graph from the configured mailbox, each e-mail under an idempotency key in
-the side-effect ledger, so a retried or rerun task never sends the same e-mail twice.
+They are sent by ``support_flows.core.mailer``, the one road for e-mail. ``to_customer`` marks what
+goes to a customer: it goes first when a mailbox's daily budget is short.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ class Email:
     to: tuple[str, ...]
     subject: str
     html: str
+    to_customer: bool = False
 
 
 def render(template: str, **context: Any) -> str:
@@ -76,6 +77,7 @@ def ai_answer_email(ticket: dict, answer: str, links: dict | None = None) -> Ema
             heading="Here is an answer to your request",
             preheader=f"Ticket #{ticket['id']}: an answer to your question",
         ),
+        to_customer=True,
     )
 
 
@@ -89,6 +91,7 @@ def acknowledgement_email(ticket: dict) -> Email:
             heading="We received your request",
             preheader=f"Ticket #{ticket['id']} is in our queue",
         ),
+        to_customer=True,
     )
 
 
@@ -139,6 +142,7 @@ def resolution_email(ticket: dict, summary: str, agent: dict | None) -> Email:
             heading="Your ticket is resolved",
             preheader=f"Ticket #{ticket['id']} is resolved",
         ),
+        to_customer=True,
     )
 
 
@@ -153,6 +157,7 @@ def survey_email(ticket: dict, survey_url: str) -> Email:
             heading="How did we do?",
             preheader="One question about your recent ticket",
         ),
+        to_customer=True,
     )
 
 
@@ -167,6 +172,7 @@ def feedback_thanks_email(ticket: dict, rating: int) -> Email:
             heading="Thank you for your feedback",
             preheader="We read every rating",
         ),
+        to_customer=True,
     )
 
 
@@ -197,23 +203,3 @@ def automatic_reply_reason(ticket: dict, own_mailbox: str) -> str | None:
     if AUTOMATIC_SUBJECTS.match(ticket.get("subject") or ""):
         return "the subject marks an automatic reply"
     return None
-
-
-class Mailer:
-    """Sends the flows' e-mails from the configured mailbox, each at most once per key."""
-
-    def __init__(self, graph, store, sender: str, owner: str):
-        self.graph, self.store, self.sender, self.owner = graph, store, sender, owner
-
-    def send(self, key: str, email: Email) -> bool:
-        """Send unless an e-mail with this key was sent before; True when sent now."""
-
-        def deliver() -> dict:
-            self.graph.send_mail(
-                self.sender, list(email.to), email.subject, email.html, headers={HEADER_KEY: key}, reference=key
-            )
-            # the ledger (side_effects.detail) keeps no address or subject: both can be the customer's
-            return {"recipients": len(email.to)}
-
-        _, sent_now = self.store.once(f"mail:{key}", "mail", self.owner, deliver)
-        return sent_now

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from support_flows.clients.graph import GraphClient
 from support_flows.clients.retry import RetryPolicy
 from support_flows.clients.support_api import SupportApiHook
-from support_flows.core.notifications import Mailer
+from support_flows.core.mailer import Mailer
 from support_flows.core.settings import LazySettings, Settings
 from support_flows.storage.reporting import ReportingStore
 
@@ -57,7 +57,7 @@ class FlowRuntime:
 
     @functools.cached_property
     def mailer(self) -> Mailer:
-        return Mailer(self.graph, self.store, self.settings.sender_mailbox, self.owner)
+        return Mailer(self.graph, self.store, self.settings, self.owner)
 
     def close(self) -> None:
         """Let the clients' connections go at the end of the task."""

@@ -28,7 +28,33 @@ class SettingsError(ValueError):
 @dataclass(frozen=True)
 class Settings:
     sender_mailbox: str = field(
-        default="support@support.example.com", metadata={"doc": "mailbox every e-mail is sent from", "tenant": True}
+        default="support@support.example.com", metadata={"doc": "mailbox the e-mails are sent from", "tenant": True}
+    )
+    extra_sender_mailboxes: tuple[str, ...] = field(
+        default=(),
+        metadata={
+            "doc": "more mailboxes that share the sending (Exchange allows each 30 messages a minute and 10,000 "
+            "recipients a day): each e-mail leaves from the one that has used least of its day; empty: only sender_mailbox"
+        },
+    )
+    mailbox_recipients_per_day: int = field(
+        default=10_000,
+        metadata={
+            "doc": "Exchange Online's recipient rate limit of each sender mailbox, counted over a rolling 24 hours"
+        },
+    )
+    mail_budget_warning_percent: int = field(
+        default=80,
+        metadata={
+            "doc": "the system administrators are warned (once a day per mailbox) when a mailbox has used this much of its day"
+        },
+    )
+    internal_mail_reserve_percent: int = field(
+        default=10,
+        metadata={
+            "doc": "the last part of each mailbox's day kept for customers: internal mail (agents, supervisors, reports, "
+            "digests, alerts) waits while less than this is left; customers' mail goes until the budget is spent"
+        },
     )
     admin_recipients: tuple[str, ...] = field(
         default=("support-admins@support.example.com",), metadata={"doc": "who gets the daily summary", "tenant": True}

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 from support_flows.clients.support_api import SupportApiRequestError
 from support_flows.core.facts import ticket_fact
+from support_flows.core.mailer import ledger_key
 from support_flows.core.runtime import FlowRuntime
 from support_flows.core.sla import Clocks
 from support_flows.flows.tickets import undelivered
@@ -79,7 +80,7 @@ def close_unanswered(rt: FlowRuntime, now: datetime) -> dict:
     def facts():
         nonlocal closed
         for ticket in rt.api.iter_tickets(status="ai_responded", activity_before=cutoff.isoformat()):
-            if not rt.store.is_done(f"mail:ticket-{ticket['id']}:ai-answer"):
+            if not rt.store.is_done(ledger_key(f"ticket-{ticket['id']}:ai-answer")):
                 # the ledger never saw the answer go out: not answered, whatever its status says
                 log.warning("ticket %s: its AI answer was never e-mailed; handed to the agents", ticket["id"])
                 undelivered(rt, ticket["id"], ticket.get("ai_response") or "")

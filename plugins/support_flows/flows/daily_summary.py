@@ -236,18 +236,8 @@ def email_admins(rt: FlowRuntime, report: dict) -> str:
         "isInline": True,
     }
 
-    def deliver() -> dict:
-        rt.graph.send_mail(
-            rt.settings.sender_mailbox,
-            list(rt.settings.admin_recipients),
-            report["subject"],
-            report["email_html"],
-            headers={notifications.HEADER_KEY: f"daily-summary-{report['day']}"},
-            attachments=[chart],
-        )
-        return {"to": list(rt.settings.admin_recipients)}
-
-    _, sent = rt.store.once(f"mail:daily-summary-{report['day']}", "mail", rt.owner, deliver)
+    email = notifications.Email(tuple(rt.settings.admin_recipients), report["subject"], report["email_html"])
+    sent = rt.mailer.send(f"daily-summary-{report['day']}", email, attachments=[chart])
     return "sent" if sent else "already_sent"
 
 

@@ -28,6 +28,7 @@ from urllib.parse import quote
 import sqlalchemy as sa
 
 from support_flows.core import notifications, times
+from support_flows.core.mailer import Mailer, budget_used
 from support_flows.core.settings import Settings, airflow_ui_url
 from support_flows.storage.reporting import EPOCH, ERRORS_WATERMARK, ReportingStore
 from support_flows.storage.tables import flow_errors
@@ -106,6 +107,35 @@ def record_failure(store: ReportingStore, failure: Failure) -> None:
     store.upsert("flow_errors", [row])
 
 
+MAIL_BUDGET = "MailBudgetWarning"
+
+
+def warn_of_mail_budget(rt, dag_id: str, run_id: str) -> list[str]:
+    """Warn the system administrators, once a day per mailbox, when a sender mailbox has used
+    ``mail_budget_warning_percent`` of its 24 hours' recipients (support_flows.core.mailer); the
+    mailboxes warned now. Past the budget, customers' mail waits and internal mail waits earlier."""
+    settings = rt.settings
+    limit = settings.mailbox_recipients_per_day
+    warned = []
+    for mailbox, used in budget_used(rt.store, settings).items():
+        if used * 100 < limit * settings.mail_budget_warning_percent:
+            continue
+        message = (
+            f"the sender mailbox {mailbox} has sent to {used} of its {limit} recipients in the last 24 hours "
+            f"({used * 100 // limit}%): past {100 - settings.internal_mail_reserve_percent}% internal mail waits, "
+            "at 100% customers' mail waits too; add a mailbox to extra_sender_mailboxes or find what sends so much"
+        )
+        failure = run_failure(dag_id, run_id, "mail_budget", MAIL_BUDGET, message)
+
+        def warn(failure=failure) -> dict:
+            return {"alert": handle_failure(failure, settings, rt.store, rt.graph)}
+
+        _, now = rt.store.once(f"mail-budget-warning:{mailbox}:{times.now().date()}", "warning", rt.owner, warn)
+        if now:
+            warned.append(mailbox)
+    return warned
+
+
 def record_capped(store: ReportingStore, dag_id: str, run_id: str, task_id: str, error_type: str, message: str) -> None:
     """A limit that held (the run went on without what it capped): in the error log, not alerted
     (a storm of these is what the limit is for)."""
@@ -177,14 +207,9 @@ def alert(store: ReportingStore, graph, settings: Settings, failure: Failure) ->
     if waiting:
         subject += f" (+{len(waiting)} more)"
     try:
-        graph.send_mail(
-            settings.sender_mailbox,
-            list(settings.sysadmin_recipients),
-            subject[:250],
-            html,
-            headers={
-                notifications.HEADER_KEY: f"alert-{failure.dag_id}-{failure.run_id}-{failure.task_id}-{failure.try_number}"
-            },
+        _mailer(store, graph, settings).send(
+            f"alert-{failure.dag_id}-{failure.run_id}-{failure.task_id}-{failure.try_number}",
+            notifications.Email(tuple(settings.sysadmin_recipients), subject[:250], html),
         )
     except Exception as err:  # noqa: BLE001 - the alert must never hide the failure it reports
         log.error("could not send the failure alert (%s); it goes out with the next one", err)
@@ -198,6 +223,14 @@ def alert(store: ReportingStore, graph, settings: Settings, failure: Failure) ->
 # How often ``send_pending`` runs (the support_error_log DAG's default schedule): folded failures go
 # out this long before their window closes, so the round that sends them falls inside the window.
 SEND_PENDING_PERIOD = timedelta(minutes=10)
+
+
+def _mailer(store: ReportingStore, graph, settings: Settings) -> Mailer:
+    """Alerts leave by the one road for e-mail, as the administrators' internal mail."""
+    return Mailer(graph, store, settings, owner=ALERTS_OWNER)
+
+
+ALERTS_OWNER = "support_flows.operations.alerts"
 
 
 def folded_and_due(store: ReportingStore, settings: Settings, now: datetime) -> list[dict]:
@@ -238,13 +271,14 @@ def send_pending(store: ReportingStore, graph, settings: Settings) -> int:
     )
     keys = ",".join(f"{r['dag_id']}/{r['run_id']}/{r['task_id']}/{r['try_number']}" for r in waiting)
     try:
-        graph.send_mail(
-            settings.sender_mailbox,
-            list(settings.sysadmin_recipients),
-            f"[support-flows] {len(waiting)} failure(s) {why}: "
-            f"{first.dag_id}.{first.task_id} failed: {first.error_type}"[:250],
-            html,
-            headers={notifications.HEADER_KEY: f"pending-{hashlib.sha256(keys.encode()).hexdigest()[:32]}"},
+        _mailer(store, graph, settings).send(
+            f"pending-{hashlib.sha256(keys.encode()).hexdigest()[:32]}",
+            notifications.Email(
+                tuple(settings.sysadmin_recipients),
+                f"[support-flows] {len(waiting)} failure(s) {why}: "
+                f"{first.dag_id}.{first.task_id} failed: {first.error_type}"[:250],
+                html,
+            ),
         )
     except Exception as err:  # noqa: BLE001 - still down: try again on the next run
         log.warning("Graph still refuses the %d pending alert(s): %s", len(waiting), err)
@@ -300,13 +334,15 @@ def _send_alert(store: ReportingStore, graph, settings: Settings, failure: Failu
             late=False,
             heading=f"Flow failed: {failure.dag_id}.{failure.task_id}",
         )
-        graph.send_mail(
-            settings.sender_mailbox,
-            list(settings.sysadmin_recipients),
-            f"[support-flows] {failure.dag_id}.{failure.task_id} failed: {failure.error_type} (error log unavailable)"[
-                :250
-            ],
-            html,
+        _mailer(store, graph, settings).send_unrecorded(
+            f"alert-{failure.dag_id}-{failure.run_id}-{failure.task_id}-{failure.try_number}",
+            notifications.Email(
+                tuple(settings.sysadmin_recipients),
+                f"[support-flows] {failure.dag_id}.{failure.task_id} failed: {failure.error_type} (error log unavailable)"[
+                    :250
+                ],
+                html,
+            ),
         )
         return "sent_unlogged"
     except Exception as err:  # noqa: BLE001

@@ -1,5 +1,10 @@
 """The side-effect ledger: an e-mail, a Planner task or an upload is claimed under an idempotency key
 before it is made and recorded after, so a retried task or a cleared run does it once.
+
+A claim whose action failed is released, not forgotten: the outside system may have done it
+before the failure (Graph took the e-mail, the answer was lost), so whoever takes the key next
+calls ``resume``, which looks before it acts. E-mails also record their sender mailbox and
+recipient count: Exchange's daily budget per mailbox is counted here (``recipients_since``).
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from support_flows.storage.loads import dialect_insert
 from support_flows.storage.migrations import prepare_engine
 from support_flows.storage.tables import side_effects
 
+RELEASED = ""  # the owner of a claim whose action failed: free for anyone to take
+
 
 class SideEffectInProgress(Exception):
     """Another task is doing this side effect right now; try again later."""
@@ -28,21 +35,28 @@ def once(
     owner: str,
     action: Callable[[], Any],
     lease: timedelta = timedelta(minutes=10),
+    *,
+    resume: Callable[[], Any] | None = None,
+    mailbox: str | None = None,
+    recipients: int | None = None,
 ) -> tuple[Any, bool]:
     """Do ``action`` unless the side effect ``key`` was already done; return (result, done_now).
 
     The key is claimed before acting, so two runs racing for the same key cannot both act. A
     retry of the same task (same ``owner``) takes its own claim over at once; another owner waits
     until the claim's lease has run out (its holder died). If ``action`` raises, the claim is
-    released and the side effect counts as not done.
+    released (anyone may take it) and the side effect counts as not done; the next taker of a
+    claim made before calls ``resume`` (default ``action``): it may have been done after all.
+    ``mailbox`` and ``recipients``: an e-mail's share of its mailbox's daily budget.
     """
     engine = prepare_engine(engine)
     insert = dialect_insert(engine)
     now = datetime.now(UTC)
+    budget = {"mailbox": mailbox, "recipients": recipients}
     with engine.begin() as conn:
         claimed = conn.execute(
             insert(side_effects)
-            .values(key=key, kind=kind, state="pending", owner=owner, claimed_at=now)
+            .values(key=key, kind=kind, state="pending", owner=owner, claimed_at=now, **budget)
             .on_conflict_do_nothing(index_elements=["key"])
             .returning(side_effects.c.key)  # rowcount is not reliable here on every driver
         ).first()
@@ -51,17 +65,20 @@ def once(
             if row.state == "done":
                 return (json.loads(row.detail) if row.detail else None), False
             claimed_at = row.claimed_at if row.claimed_at.tzinfo else row.claimed_at.replace(tzinfo=UTC)
-            if row.owner != owner and claimed_at > now - lease:
+            if row.owner not in (owner, RELEASED) and claimed_at > now - lease:
                 raise SideEffectInProgress(f"{kind} {key!r} is being done by {row.owner} since {claimed_at:%H:%M:%S}")
-            conn.execute(side_effects.update().where(side_effects.c.key == key).values(owner=owner, claimed_at=now))
+            conn.execute(
+                side_effects.update().where(side_effects.c.key == key).values(owner=owner, claimed_at=now, **budget)
+            )
+            action = resume or action
     try:
         result = action()
     except BaseException:
         with engine.begin() as conn:
             conn.execute(
-                side_effects.delete().where(
-                    side_effects.c.key == key, side_effects.c.state == "pending", side_effects.c.owner == owner
-                )
+                side_effects.update()
+                .where(side_effects.c.key == key, side_effects.c.state == "pending", side_effects.c.owner == owner)
+                .values(owner=RELEASED)
             )
         raise
     with engine.begin() as conn:
@@ -92,3 +109,15 @@ def count_done(engine: Engine, prefix: str, since: datetime) -> int:
                 side_effects.c.done_at >= since,
             )
         ).scalar()
+
+
+def recipients_since(engine: Engine, since: datetime) -> dict[str, int]:
+    """Recipients of the e-mails sent since ``since``, per sender mailbox (as the sender recorded it:
+    lower case)."""
+    with prepare_engine(engine).connect() as conn:
+        rows = conn.execute(
+            sa.select(side_effects.c.mailbox, sa.func.sum(side_effects.c.recipients))
+            .where(side_effects.c.mailbox.is_not(None), side_effects.c.done_at >= since)
+            .group_by(side_effects.c.mailbox)
+        ).all()
+    return {mailbox: int(total or 0) for mailbox, total in rows}

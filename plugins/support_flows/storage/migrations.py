@@ -211,6 +211,14 @@ def _migrate_to_12(conn: sa.Connection) -> None:
     _add_columns(conn, daily_summary, ("covers_until",))
 
 
+def _migrate_to_13(conn: sa.Connection) -> None:
+    """``side_effects.mailbox`` and ``recipients``: what each e-mail took of its sender mailbox's
+    daily recipient budget (Exchange Online: 10,000 a day), indexed for the rolling count."""
+    _add_columns(conn, side_effects, ("mailbox", "recipients"))
+    index = next(i for i in side_effects.indexes if i.name == "side_effects_mail_budget")
+    index.create(conn, checkfirst=True)
+
+
 def create_views(conn: sa.Connection) -> None:
     prefix = f'"{ANALYTICS}".' if _is_postgres(conn) else ""
     for name, query in VIEWS.items():
@@ -233,6 +241,7 @@ MIGRATIONS = {
     10: _migrate_to_10,
     11: _migrate_to_11,
     12: _migrate_to_12,
+    13: _migrate_to_13,
 }
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from support_flows.storage.ledger import count_done, is_done, once
+from support_flows.storage.ledger import count_done, is_done, once, recipients_since
 from support_flows.storage.loads import dialect_insert, upsert
 from support_flows.storage.migrations import prepare_engine, require_schema
 from support_flows.storage.tables import (
@@ -59,8 +59,13 @@ class ReportingStore:
     def upsert(self, table: sa.Table | str, rows: Iterable[dict[str, Any]]) -> int:
         return upsert(self.engine, table, rows)
 
-    def once(self, key: str, kind: str, owner: str, action: Callable[[], Any]) -> tuple[Any, bool]:
-        return once(self.engine, key, kind, owner, action)
+    def once(self, key: str, kind: str, owner: str, action: Callable[[], Any], **options: Any) -> tuple[Any, bool]:
+        """``ledger.once``: ``resume``, ``mailbox``, ``recipients`` as options."""
+        return once(self.engine, key, kind, owner, action, **options)
+
+    def recipients_since(self, since: datetime) -> dict[str, int]:
+        """Recipients of the e-mails sent since ``since``, per sender mailbox."""
+        return recipients_since(self.engine, since)
 
     def is_done(self, key: str) -> bool:
         """Whether the side effect ``key`` is recorded as done in the ledger."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = 12
+SCHEMA_VERSION = 13
 # On PostgreSQL the tables analysts read live in one schema and the package's own bookkeeping in
 # another, so the analyst role can be given the first alone. SQLite has no schemas: there both
 # map to the one database (``prepare_engine``).
@@ -220,6 +220,10 @@ side_effects = sa.Table(
     sa.Column("detail", sa.Text),
     sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("done_at", sa.DateTime(timezone=True)),
+    # an e-mail's sender mailbox and recipient count: Exchange's daily budget per mailbox (schema 13)
+    sa.Column("mailbox", sa.String(320)),
+    sa.Column("recipients", sa.Integer),
+    sa.Index("side_effects_mail_budget", "mailbox", "done_at"),
     schema=INTERNAL,
 )
 
