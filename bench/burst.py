@@ -1,6 +1,8 @@
 """A burst of ticket-created triggers, as PowerApps would send them at a busy moment: how long the
 stack takes to accept them and to drain them, how many runs fail, and whether every ticket and
-exactly one e-mail per ticket came out (tickets lost must be 0, duplicate e-mails 0).
+exactly one e-mail per ticket came out (tickets lost must be 0, duplicate e-mails 0), within
+Exchange Online's limits the mock holds (30 messages a minute leave the Outbox: when the last one
+left, against the floor the rate allows; 429s answered; alert e-mails sent).
 
     .venv/bin/python bench/burst.py [--triggers 200] [--senders 8] [--executor local|local-pg|celery]
 
@@ -93,8 +95,11 @@ def burst(stack, triggers: int, senders: int, timeout: float = 1800, retry: bool
     burst_ids = {f"burst-{n}" for n in range(triggers)}
     tickets = [t for t in mock_tickets(stack) if t["request_id"] in burst_ids]
     per_ticket = collections.Counter(t["request_id"] for t in tickets)
-    mail = collections.Counter(address for m in mock_mail(stack) for address in m["to"] if address.startswith("burst-"))
+    everything = mock_mail(stack)
+    burst_mail = [m for m in everything if any(a.startswith("burst-") for a in m["to"])]
+    mail = collections.Counter(address for m in burst_mail for address in m["to"] if address.startswith("burst-"))
     return {
+        **exchange_figures(stack, burst_mail, everything),
         "triggers": triggers,
         "senders": senders,
         "client_retries": retry,
@@ -114,6 +119,28 @@ def burst(stack, triggers: int, senders: int, timeout: float = 1800, retry: bool
     }
 
 
+def exchange_figures(stack, burst_mail: list[dict], everything: list[dict]) -> dict:
+    """How the burst's e-mails left within Exchange's 30 messages a minute, and what Graph throttled."""
+    import math
+    from datetime import datetime
+
+    import requests
+
+    moment = datetime.fromisoformat
+    first = min((moment(m["received_at"]) for m in burst_mail), default=None)
+    last_left = max((moment(m["left_outbox_at"]) for m in burst_mail), default=None)
+    statuses = [r["status"] for r in requests.get(f"{stack.mock_url}/_mock/requests", timeout=60).json()["items"]]
+    limits = requests.get(f"{stack.mock_url}/_mock/limits", timeout=60).json()
+    return {
+        "emails": len(burst_mail),
+        "mail_last_left_outbox_seconds": (last_left - first).total_seconds() if first else 0.0,
+        "exchange_rate_floor_seconds": 60.0 * max(math.ceil(len(burst_mail) / limits["messages_per_minute"]) - 1, 0),
+        "emails_undeliverable": sum(m["status"] == "undeliverable" for m in burst_mail),
+        "alert_emails": sum("[support-flows]" in (m["subject"] or "") for m in everything),
+        "throttled_answers": statuses.count(429),
+    }
+
+
 REPORTED = (
     "accepted",
     "rejected",
@@ -126,6 +153,11 @@ REPORTED = (
     "tickets_duplicated",
     "customers_without_email",
     "duplicate_emails",
+    "mail_last_left_outbox_seconds",
+    "exchange_rate_floor_seconds",
+    "emails_undeliverable",
+    "alert_emails",
+    "throttled_answers",
 )
 
 

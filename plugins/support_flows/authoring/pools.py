@@ -5,7 +5,10 @@ Requests. Every task that sends from the support mailbox (``support_sender_mailb
 ``SENDER_MAILBOX_POOL``, so however many workers there are, at most 4 such tasks talk to the mailbox
 at once; the rest wait in Airflow's queue, visible under Admin > Pools. The pool is made at deploy
 time by ``python -m support_flows.server.access bootstrap`` when missing; slots an admin set in the UI are
-kept. Sending from several mailboxes would take one pool each.
+kept. With ``extra_sender_mailboxes`` the e-mails spread over several mailboxes
+(support_flows.core.mailer) and the pool's 4 slots keep every one of them within its limit; an admin
+may raise the slots to 4 per mailbox. A throttled request waits as Graph asks (``Retry-After``)
+inside its slot, never failing the task.
 """
 
 from __future__ import annotations
