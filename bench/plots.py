@@ -141,7 +141,41 @@ def parse_figure(result: dict) -> Path:
     return path
 
 
+def soak_figure(result: dict) -> Path:
+    """The day's memory per component (RSS of its process tree) and the API's p95, over real minutes."""
+    samples = result["samples"]
+    xs = [sample["second"] / 60 for sample in samples]  # numbers: minutes along the axis
+    components = [name for name in samples[-1]["rss_mib"] if name not in ("retention",)]
+    series = {name: [sample["rss_mib"].get(name, 0.0) for sample in samples] for name in components}
+    path = IMG / f"soak_{result['executor']}_memory.png"
+    path.write_bytes(
+        line_chart(
+            xs,
+            series,
+            title=f"{result['tickets']} tickets in {result['minutes']:.0f} min ({result['executor']}): RSS per component, MiB, by minute",
+            unit="MiB",
+            width=760,
+        )
+    )
+    windows = [w for w in result["api_p95_by_window"] if w["one_call_p95_s"] is not None]
+    latency = IMG / f"soak_{result['executor']}_latency.png"
+    latency.write_bytes(
+        line_chart(
+            [w["from_s"] / 60 for w in windows],
+            {
+                "one call p95 (trigger to outcome)": [w["one_call_p95_s"] for w in windows],
+                "admin trigger p95": [w["trigger_p95_s"] or 0.0 for w in windows],
+            },
+            title="The API over the day: p95 per window, seconds, by minute",
+            unit="s",
+            width=760,
+        )
+    )
+    return path
+
+
 FIGURES = {
+    "soak_": soak_figure,
     "trigger_latency_local": latency_figure,
     "trigger_latency_celery": latency_figure,
     "scheduled_at_scale": memory_figure,

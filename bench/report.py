@@ -1,8 +1,8 @@
-"""The figures of docs/performance.md, rendered from bench/results/*.json: every table of figures in
-that file sits between markers naming its block here, so a figure always has a results file behind
-it. `python bench/report.py --write` rewrites the blocks after a benchmark ran;
-tests/test_performance_doc.py fails when a block differs from its results or a table of figures
-has no block."""
+"""The figures of docs/performance.md and docs/capacity.md, rendered from bench/results/*.json: every
+table of figures in those files sits between markers naming its block here, so a figure always has
+a results file behind it. `python bench/report.py --write` rewrites the blocks after a benchmark
+ran; tests/test_performance_doc.py fails when a block differs from its results or a table of
+figures has no block."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 DOC = ROOT / "docs" / "performance.md"
+DOCS = (DOC, ROOT / "docs" / "capacity.md")
 BEGIN = re.compile(r"<!-- bench/report\.py: (\w+) -->")
 END = "<!-- end of block -->"
 
@@ -385,7 +386,157 @@ def writes() -> str:
     return table(["rows", "upsert", "raw COPY", "ratio", "the same rows again (nothing changes)"], rows)
 
 
+def _mib(value: float) -> str:
+    return f"{value:,.0f} MiB"
+
+
+def soak() -> str:
+    """The busy day of bench/soak.py, per stack it ran on."""
+    rows = []
+    for name, label in (
+        ("soak_local", "README stack (LocalExecutor, embedded PostgreSQL)"),
+        ("soak_celery", "Celery, 2 workers"),
+    ):
+        path = RESULTS / f"{name}.json"
+        if not path.exists():
+            continue
+        d = load(name)
+        p95s = [w["one_call_p95_s"] for w in d["api_p95_by_window"] if w["one_call_p95_s"] is not None]
+        first, last = d["samples"][0]["rss_mib"], d["samples"][-1]["rss_mib"]
+        growth = sum(last.values()) - sum(first.values())
+        rows.append(
+            [
+                label,
+                f"{d['tickets']:,} in {d['real_seconds'] / 60:.0f} min",
+                f"{d['tickets_lost']} / {d['lifecycle_incomplete']} / {d['duplicate_emails']}",
+                f"{min(p95s):.2f}-{max(p95s):.2f} s" if p95s else "-",
+                f"{sum(first.values()):,.0f} -> {sum(last.values()):,.0f} MiB ({growth:+,.0f})",
+                f"{d['metadata_mib']['per_1000_tickets']:.1f} MiB; {d['metadata_mib']['after_retention_clean_and_vacuum_full']:.1f} MiB after",
+                f"{d['cpu_seconds_per_ticket']:.2f} s ({d['cpu_seconds_per_ticket_beyond_idle']:.2f} beyond idle)",
+                f"{d['trivial_cpu_seconds_per_run_beyond_idle'] * d['runs_per_ticket']:.2f} s ({d['runs_per_ticket']:.1f} runs)",
+            ]
+        )
+    return table(
+        [
+            "stack",
+            "tickets",
+            "lost / lifecycle incomplete / duplicate e-mails",
+            "one call p95, per window",
+            "RSS of all processes, first -> last sample",
+            "metadata per 1,000 tickets; whole database after the retention job",
+            "CPU per ticket",
+            "trivial runs, CPU per ticket's worth",
+        ],
+        rows,
+    )
+
+
+def soak_schedules() -> str:
+    d = load("soak_local")
+    return table(
+        ["scheduled DAG during the day", "runs", "latest start after its interval", "failed"],
+        [
+            [dag, str(d[key]["runs"]), s(d[key]["max_start_delay_s"] or 0, 1), str(d[key]["failed"])]
+            for dag, key in (("support_sla_watch", "sla_watch"), ("support_error_log", "error_log"))
+        ],
+    )
+
+
+def burst_exchange() -> str:
+    b = load("burst_local")
+    return table(
+        [
+            "burst (README stack)",
+            "accepted",
+            "drained",
+            "failed runs",
+            "customers mailed once",
+            "last e-mail left the Outbox",
+            "the rate's floor",
+            "429s",
+            "alert e-mails",
+        ],
+        [
+            [
+                f"{b['triggers']} new tickets from {b['senders']} clients",
+                f"{b['accepted']} in {b['accept_seconds']:.0f} s",
+                f"{b['drain_seconds']:.0f} s",
+                str(b["runs_failed"]),
+                f"{b['accepted'] - b['customers_without_email']} of {b['accepted']} ({b['duplicate_emails']} duplicates)",
+                f"{b['mail_last_left_outbox_seconds']:.0f} s",
+                f"{b['exchange_rate_floor_seconds']:.0f} s",
+                str(b["throttled_answers"]),
+                str(b["alert_emails"]),
+            ]
+        ],
+    )
+
+
+PEAK_HOUR_SHARE = 0.12  # the busiest desk hour's share of the day's tickets (bench/soak.py: 80 % in 10 hours, uneven)
+CPU_HEADROOM = 0.7  # the share of the cores the flows may use in the busiest hour
+EXCHANGE_PER_MINUTE, EXCHANGE_RECIPIENTS_PER_DAY = 30, 10_000
+
+
+def capacity_inputs() -> dict:
+    """What the model takes from the measurements: per ticket CPU, e-mails and runs; the drain rates."""
+    d, local, celery = load("soak_local"), load("burst_local"), load("burst_celery")
+    return {
+        "cores": d["machine"]["cpus"],
+        "cpu_per_ticket": d["cpu_seconds_per_ticket_beyond_idle"],
+        "emails_per_ticket": d["emails"] / d["tickets"],
+        "runs_per_ticket": d["runs_per_ticket"],
+        "local_runs_per_minute": local["runs_per_minute"],
+        "celery_runs_per_minute": celery["runs_per_minute"],
+    }
+
+
+def capacity_model() -> str:
+    """Tickets a day each shape carries before its first limit, from the measured per-ticket costs."""
+    m = capacity_inputs()
+    hour = 3600 * CPU_HEADROOM
+
+    def per_day(per_peak_hour: float) -> float:
+        return per_peak_hour / PEAK_HOUR_SHARE
+
+    exchange_rate = per_day(EXCHANGE_PER_MINUTE * 60 / m["emails_per_ticket"])
+    exchange_daily = EXCHANGE_RECIPIENTS_PER_DAY / m["emails_per_ticket"]
+    shapes = [
+        ("README stack (1 machine, 2 cores, LocalExecutor)", m["cores"], m["local_runs_per_minute"], 1, "measured"),
+        ("Celery, 2 workers on the same 2 cores", m["cores"], m["celery_runs_per_minute"], 1, "measured"),
+        (
+            "Celery or Helm, 4 worker cores beside the scheduler's machine, 2 mailboxes",
+            4 + m["cores"],
+            m["local_runs_per_minute"],
+            2,
+            "estimated",
+        ),
+    ]
+    rows = []
+    for label, cores, runs_per_minute, mailboxes, how in shapes:
+        limits = {
+            "CPU": per_day(cores * hour / m["cpu_per_ticket"]),
+            "the scheduler loop (runs drained)": per_day(runs_per_minute * 60 / m["runs_per_ticket"]),
+            "Exchange: 30 messages a minute": exchange_rate * mailboxes,
+            "Exchange: 10,000 recipients a day": exchange_daily * mailboxes,
+        }
+        first = min(limits, key=limits.get)
+        rows.append(
+            [label, how]
+            + [f"{value:,.0f}" + (" **(first)**" if name == first else "") for name, value in limits.items()]
+        )
+    return table(["shape", "figures", "CPU", "scheduler loop", "Exchange rate", "Exchange daily recipients"], rows) + (
+        f"\n\nInputs (bench/results/soak_local.json, burst_local.json, burst_celery.json): {m['cpu_per_ticket']:.2f} CPU s"
+        f" per ticket beyond idle, {m['emails_per_ticket']:.2f} e-mails and {m['runs_per_ticket']:.2f} DAG runs per ticket,"
+        f" drains of {m['local_runs_per_minute']:.0f} (README stack) and {m['celery_runs_per_minute']:.0f} (Celery) runs a"
+        f" minute; the busiest hour carries {PEAK_HOUR_SHARE:.0%} of the day and may use {CPU_HEADROOM:.0%} of the cores."
+    )
+
+
 BLOCKS: dict[str, Callable[[], str]] = {
+    "capacity_model": capacity_model,
+    "soak": soak,
+    "soak_schedules": soak_schedules,
+    "burst_exchange": burst_exchange,
     "targets_issue_6": targets_issue_6,
     "targets_issue_11": targets_issue_11,
     "parse_cost": parse_cost,
@@ -417,7 +568,7 @@ def rendered(text: str) -> str:
     out, at = [], 0
     for name, start, end in blocks_in(text):
         if name not in BLOCKS:
-            raise SystemExit(f"docs/performance.md names a block {name!r} that bench/report.py does not render")
+            raise SystemExit(f"a document names a block {name!r} that bench/report.py does not render")
         out += [text[at:start], "\n", BLOCKS[name](), "\n"]
         at = end
     return "".join([*out, text[at:]])
@@ -425,14 +576,16 @@ def rendered(text: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--write", action="store_true", help="rewrite the blocks of docs/performance.md")
+    parser.add_argument(
+        "--write", action="store_true", help="rewrite the blocks of docs/performance.md and docs/capacity.md"
+    )
     args = parser.parse_args(argv)
-    text = DOC.read_text()
-    new = rendered(text)
-    if args.write:
-        DOC.write_text(new)
-    else:
-        sys.stdout.write(new)
+    for doc in DOCS:
+        new = rendered(doc.read_text())
+        if args.write:
+            doc.write_text(new)
+        else:
+            sys.stdout.write(new)
     return 0
 
 

@@ -44,6 +44,7 @@ from datetime import UTC, datetime
 import psutil
 import requests
 from benchstack import TRIVIAL_DAG_ID, Client, bench_stack, executor_options, mock_mail, mock_tickets, write_results
+from plots import draw
 
 ONE_CALL = "/support/v1/flows/support_ticket_created"
 KNOWN_TOPICS = ("Cannot log in", "Question about my invoice")  # the mock's AI answers these
@@ -498,7 +499,7 @@ def main() -> None:
         f"{result['runs_per_ticket']:.1f} runs/ticket), metadata {result['metadata_mib']['per_1000_tickets']:.1f} MiB/1000 tickets"
     )
     out = write_results(f"soak_{args.executor}", result)
-    print(f"wrote {out}")
+    print(f"wrote {out} and {draw(out.stem, result)}")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
 
 CONTRACT_DAGS = {
     "support_ticket_created",
@@ -140,3 +144,30 @@ def test_the_powerapps_guides_payload_table_is_the_catalogs():
 
     guide = (Path(__file__).resolve().parents[2] / "docs" / "powerapps.md").read_text()
     assert conf_table() in guide, "regenerate it: python -m support_flows.core.catalog"
+
+
+def test_parsing_the_dag_folder_looks_nothing_up(airflow_db, monkeypatch):
+    """Nothing reads a Variable, a connection or the network while a DAG file is parsed: with Key
+    Vault as the secrets backend each lookup would be a vault call per file per parse (the
+    schedules' time zone comes from the environment: support_flows.authoring.schedules)."""
+    import socket
+
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.sdk import BaseHook, Connection, Variable
+
+    looked_up: list[str] = []
+
+    def counting(what):
+        def lookup(*args, **kwargs):
+            looked_up.append(f"{what}{args[-1:] or ''}")
+            raise AssertionError(f"{what} looked up at parse time")
+
+        return lookup
+
+    monkeypatch.setattr(Variable, "get", counting("Variable.get"))
+    monkeypatch.setattr(BaseHook, "get_connection", counting("BaseHook.get_connection"))
+    monkeypatch.setattr(Connection, "get", counting("Connection.get"))
+    monkeypatch.setattr(socket.socket, "connect", counting("socket.connect"))
+    bag = DagBag(str(ROOT / "dags"), include_examples=False)
+    assert bag.import_errors == {} and len(bag.dag_ids) >= 13  # the premise: every file parsed
+    assert looked_up == []

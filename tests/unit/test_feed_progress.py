@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 
 import pytest
 
-from support_flows.clients.retry import RetryPolicy
+from support_flows.clients.retry import CallRetryPolicy
 from support_flows.clients.support_api import (
     MalformedEventFeed,
     SupportApiHook,
@@ -36,7 +36,7 @@ def hook(monkeypatch) -> SupportApiHook:
         "AIRFLOW_CONN_SUPPORT_API",
         json.dumps({"conn_type": "http", "host": "api.test", "port": 5000, "schema": "http"}),
     )
-    return SupportApiHook(retry_policy=RetryPolicy(base_delay=0, jitter=0), sleep=lambda _: None)
+    return SupportApiHook(retry_policy=CallRetryPolicy(base_delay=0, jitter=0), sleep=lambda _: None)
 
 
 @pytest.mark.parametrize(

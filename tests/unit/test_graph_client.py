@@ -9,12 +9,12 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from mock_backend.graph import directory_id
 from support_flows.clients.graph import GraphClient, GraphError, GraphRequestError, GraphUserNotFound
-from support_flows.clients.retry import RetryPolicy
+from support_flows.clients.retry import CallRetryPolicy
 
 
 @pytest.fixture
 def graph(connections) -> GraphClient:
-    return GraphClient(retry_policy=RetryPolicy(base_delay=0.01), timeout=2)
+    return GraphClient(retry_policy=CallRetryPolicy(base_delay=0.01), timeout=2)
 
 
 SEND = r"/messages/[^/]+/send$"  # the request that sends a draft
@@ -49,7 +49,7 @@ def test_mail_reaches_the_outbox_with_html_body_and_headers(graph, mock):
 def test_a_send_whose_answer_was_lost_after_graph_took_it_is_not_repeated(mock, connections, lost, step):
     """Graph did the request and the answer never arrived: the next attempt finds the draft (or the
     sent message) by its internetMessageId instead of making another: one e-mail."""
-    graph = GraphClient(retry_policy=RetryPolicy(base_delay=0.01), timeout=0.5)
+    graph = GraphClient(retry_policy=CallRetryPolicy(base_delay=0.01), timeout=0.5)
     path = SEND if step == "send" else r"/users/[^/]+/messages$"
     delay = 1.0 if lost == "past_the_client_timeout" else 0
     mock.faults({"path": path, "method": "POST", "accept": True, "delay_s": delay, "times": 1})
@@ -78,7 +78,7 @@ def test_a_later_try_sends_the_draft_an_earlier_try_left(graph, mock):
 
 
 def test_a_planner_task_whose_answer_was_lost_is_found_not_made_again(mock, connections):
-    graph = GraphClient(retry_policy=RetryPolicy(base_delay=0.01), timeout=0.5)
+    graph = GraphClient(retry_policy=CallRetryPolicy(base_delay=0.01), timeout=0.5)
     mock.faults({"path": r"/planner/tasks$", "method": "POST", "accept": True, "delay_s": 1.0, "times": 1})
     task = graph.create_planner_task("support-follow-ups", "Follow up ticket #9")
     (stored,) = mock.get("/_mock/tasks")["items"]
@@ -90,7 +90,7 @@ def test_a_planner_task_whose_answer_was_lost_is_found_not_made_again(mock, conn
 
 def test_throttling_waits_as_asked_without_using_up_attempts(mock, connections):
     waits: list[float] = []
-    graph = GraphClient(retry_policy=RetryPolicy(base_delay=0.01), sleep=waits.append)
+    graph = GraphClient(retry_policy=CallRetryPolicy(base_delay=0.01), sleep=waits.append)
     mock.faults({"path": SEND, "status": 429, "times": 5, "retry_after": 2})
     assert send(graph) == "sent"
     assert waits == [2.0] * 5  # five 429s: more than the three attempts, and no failure
@@ -99,7 +99,7 @@ def test_throttling_waits_as_asked_without_using_up_attempts(mock, connections):
 
 
 def test_throttling_past_its_budget_gives_up_like_any_transient_failure(mock, connections):
-    graph = GraphClient(retry_policy=RetryPolicy(base_delay=0.01, throttle_budget=3), sleep=lambda s: None)
+    graph = GraphClient(retry_policy=CallRetryPolicy(base_delay=0.01, throttle_budget=3), sleep=lambda s: None)
     mock.faults({"path": SEND, "status": 429, "times": 100, "retry_after": 2})
     with pytest.raises(GraphError, match="failed after 3 attempts"):
         send(graph)
@@ -212,7 +212,7 @@ def test_4xx_fails_at_once(graph, mock):
 
 
 def test_timeout_counts_as_transient(mock, connections):
-    graph = GraphClient(retry_policy=RetryPolicy(base_delay=0.01), timeout=0.5)
+    graph = GraphClient(retry_policy=CallRetryPolicy(base_delay=0.01), timeout=0.5)
     mock.faults({"path": "planner", "delay_s": 1.5, "status": 504, "times": 1})
     graph.create_planner_task("support-follow-ups", "after a slow answer")
     assert [t["title"] for t in mock.get("/_mock/tasks")["items"]] == ["after a slow answer"]

@@ -71,3 +71,14 @@ def test_each_package_docstring_names_its_modules():
         doc = importlib.import_module(f"support_flows.{layer}").__doc__ or ""
         missing = [p.stem for p in paths if f"``{p.stem}``" not in doc]
         assert missing == [], f"support_flows.{layer}'s docstring lacks {missing}"
+
+
+def test_the_readme_and_the_docs_name_nothing_outside_the_repository():
+    """A clone has only the repository: a path that leaves it (``../``) is a path a reader cannot follow."""
+    leaving = [
+        f"{path.relative_to(ROOT)}:{number}: {line.strip()[:80]}"
+        for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if re.search(r"(^|[\s`(])\.\./", line)
+    ]
+    assert leaving == [], leaving

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from support_flows.clients.retry import RetryPolicy, TransientError, call_with_retries, parse_retry_after
+from support_flows.clients.retry import CallRetryPolicy, TransientError, call_with_retries, parse_retry_after
 from support_flows.core.settings import Settings, SettingsError, load_settings
 
 
@@ -36,7 +36,7 @@ def test_a_bad_value_names_the_variable(monkeypatch):
 
 
 def test_backoff_doubles_and_is_capped():
-    policy = RetryPolicy(base_delay=2, max_delay=5, jitter=0)
+    policy = CallRetryPolicy(base_delay=2, max_delay=5, jitter=0)
     assert [policy.delay(n) for n in (1, 2, 3)] == [2, 4, 5]
     assert policy.delay(1, retry_after=3.5) == 3.5
 
@@ -52,7 +52,7 @@ def test_call_with_retries_stops_at_the_policy_and_wraps_the_last_error():
         call_with_retries(
             flaky,
             what="x",
-            policy=RetryPolicy(jitter=0),
+            policy=CallRetryPolicy(jitter=0),
             sleep=sleeps.append,
             give_up=lambda err, n: RuntimeError(f"gave up after {n}: {err}"),
         )

@@ -8,7 +8,7 @@ from datetime import date
 import pytest
 import requests
 
-from support_flows.clients.retry import RetryPolicy
+from support_flows.clients.retry import CallRetryPolicy
 from support_flows.clients.support_api import (
     SupportApiError,
     SupportApiHook,
@@ -35,7 +35,7 @@ def sleeps() -> list[float]:
 
 @pytest.fixture
 def hook(sleeps) -> SupportApiHook:
-    return SupportApiHook(retry_policy=RetryPolicy(base_delay=1.0, jitter=0), sleep=sleeps.append)
+    return SupportApiHook(retry_policy=CallRetryPolicy(base_delay=1.0, jitter=0), sleep=sleeps.append)
 
 
 def test_creates_a_ticket_and_returns_it(requests_mock, hook):

@@ -39,7 +39,7 @@ from kiota_abstractions.request_option import RequestOption
 from kiota_abstractions.response_handler import ResponseHandler
 from kiota_http.middleware.options import ResponseHandlerOption, RetryHandlerOption
 
-from support_flows.clients.retry import RetryPolicy, TransientError, call_with_retries, parse_retry_after
+from support_flows.clients.retry import CallRetryPolicy, TransientError, call_with_retries, parse_retry_after
 
 
 class GraphError(AirflowException):
@@ -117,12 +117,12 @@ class GraphClient:
         self,
         conn_id: str = "support_graph",
         timeout: float = 30.0,
-        retry_policy: RetryPolicy | None = None,
+        retry_policy: CallRetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.conn_id = conn_id
         self.timeout = timeout
-        self.retry_policy = retry_policy or RetryPolicy()
+        self.retry_policy = retry_policy or CallRetryPolicy()
         self._sleep = sleep
         self._user_ids: dict[str, str] = {}
         self._hook: KiotaRequestAdapterHook | None = None

@@ -34,9 +34,10 @@ class TransientError(Exception):
 
 
 @dataclass(frozen=True)
-class RetryPolicy:
-    """``base_delay`` may be a function, asked at the first retry: a task reads the setting behind
-    it (a round trip to the API server) only when a call actually fails."""
+class CallRetryPolicy:
+    """How one outside call is retried inside the client (not Airflow's ``airflow.sdk.RetryPolicy``,
+    which decides a task's retries). ``base_delay`` may be a function, asked at the first retry: a
+    task reads the setting behind it (a round trip to the API server) only when a call fails."""
 
     attempts: int = 3
     base_delay: float | Callable[[], float] = 1.0
@@ -74,7 +75,7 @@ def call_with_retries(
     call: Callable[[], T],
     *,
     what: str,
-    policy: RetryPolicy,
+    policy: CallRetryPolicy,
     give_up: Callable[[TransientError, int], Exception],
     sleep: Callable[[float], None] = time.sleep,
 ) -> T:

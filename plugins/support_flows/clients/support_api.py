@@ -18,7 +18,7 @@ import requests
 from airflow.providers.http.hooks.http import HttpHook
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from support_flows.clients.retry import RetryPolicy, TransientError, call_with_retries, parse_retry_after
+from support_flows.clients.retry import CallRetryPolicy, TransientError, call_with_retries, parse_retry_after
 
 log = logging.getLogger(__name__)
 
@@ -62,13 +62,13 @@ class SupportApiHook(HttpHook):
         self,
         support_api_conn_id: str = default_conn_name,
         timeout: float = 30.0,
-        retry_policy: RetryPolicy | None = None,
+        retry_policy: CallRetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         super().__init__(method="GET", http_conn_id=support_api_conn_id)
         self.support_api_conn_id = support_api_conn_id
         self.timeout = timeout
-        self.retry_policy = retry_policy or RetryPolicy()
+        self.retry_policy = retry_policy or CallRetryPolicy()
         self._sleep = sleep
         self._session: requests.Session | None = None
 

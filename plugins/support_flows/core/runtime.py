@@ -10,7 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from support_flows.clients.graph import GraphClient
-from support_flows.clients.retry import RetryPolicy
+from support_flows.clients.retry import CallRetryPolicy
 from support_flows.clients.support_api import SupportApiHook
 from support_flows.core.mailer import Mailer
 from support_flows.core.settings import LazySettings, Settings
@@ -37,8 +37,8 @@ class FlowRuntime:
         return cls(owner=owner, settings=LazySettings(**setting_overrides))
 
     @functools.cached_property
-    def retry_policy(self) -> RetryPolicy:
-        return RetryPolicy(base_delay=lambda: self.settings.retry_base_seconds)
+    def retry_policy(self) -> CallRetryPolicy:
+        return CallRetryPolicy(base_delay=lambda: self.settings.retry_base_seconds)
 
     @functools.cached_property
     def api(self) -> SupportApiHook:

@@ -14,6 +14,7 @@ placeholder domain, or names something that does not exist.
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, get_type_hints
@@ -195,7 +196,32 @@ def _convert(name: str, kind: Any, raw: str) -> Any:
 
 def _read(name: str, kind: Any) -> Any:
     raw = raw_setting(name)
-    return _DEFAULTS[name] if raw is None else _convert(name, kind, raw)
+    value = _DEFAULTS[name] if raw is None else _convert(name, kind, raw)
+    if name == "timezone":
+        _check_one_timezone(value)
+    return value
+
+
+TIMEZONE_ENVIRONMENT = "AIRFLOW_VAR_SUPPORT_TIMEZONE"
+
+
+def schedule_timezone() -> str:
+    """The time zone of the schedules: fixed when a DAG file is parsed, so read from the environment
+    alone (no Variable, no secrets backend, no database at parse time)."""
+    return os.environ.get(TIMEZONE_ENVIRONMENT) or "UTC"
+
+
+def _check_one_timezone(value: str) -> None:
+    """The tasks' time zone (the Variable: environment, vault, database) must be the schedules'. A
+    Variable kept in the database or the vault while the environment says otherwise would move the
+    report's day but not the schedule: the task fails (and the deploy preflight refuses), naming both."""
+    schedules = schedule_timezone()
+    if value.strip() != schedules:
+        raise SettingsError(
+            f"Variable {VARIABLE_PREFIX}timezone is {value.strip()!r} but the schedules use {schedules!r} "
+            f"({TIMEZONE_ENVIRONMENT}): set {TIMEZONE_ENVIRONMENT}={value.strip()} for every Airflow component "
+            "and delete the Variable from the database or the vault, so one setting drives both"
+        )
 
 
 def _check_escalation_hours(reminder: int, supervisor: int) -> None:

@@ -311,9 +311,9 @@ def handle_failure(
         return "caller_input"
     if graph is None:
         from support_flows.clients.graph import GraphClient
-        from support_flows.clients.retry import RetryPolicy
+        from support_flows.clients.retry import CallRetryPolicy
 
-        graph = GraphClient(timeout=10, retry_policy=RetryPolicy(attempts=2, base_delay=1))
+        graph = GraphClient(timeout=10, retry_policy=CallRetryPolicy(attempts=2, base_delay=1))
         try:
             return _send_alert(store, graph, settings, failure, logged)
         finally:

@@ -81,9 +81,9 @@ def check_tenant_settings(read: Callable[[str], str | None] = raw_setting) -> li
 def check_graph(settings: Settings, graph=None) -> list[Problem]:
     """A token, then the sender mailbox, the SharePoint site and the Planner plan, each looked up."""
     from support_flows.clients.graph import GraphClient, GraphRequestError
-    from support_flows.clients.retry import RetryPolicy
+    from support_flows.clients.retry import CallRetryPolicy
 
-    graph = graph or GraphClient(timeout=settings.graph_timeout_seconds, retry_policy=RetryPolicy(attempts=1))
+    graph = graph or GraphClient(timeout=settings.graph_timeout_seconds, retry_policy=CallRetryPolicy(attempts=1))
     try:
         try:
             graph.access_token()
@@ -127,10 +127,10 @@ def check_graph(settings: Settings, graph=None) -> list[Problem]:
 
 
 def check_support_api(hook=None) -> list[Problem]:
-    from support_flows.clients.retry import RetryPolicy
+    from support_flows.clients.retry import CallRetryPolicy
     from support_flows.clients.support_api import SupportApiHook
 
-    ok, message = (hook or SupportApiHook(timeout=10.0, retry_policy=RetryPolicy(attempts=1))).test_connection()
+    ok, message = (hook or SupportApiHook(timeout=10.0, retry_policy=CallRetryPolicy(attempts=1))).test_connection()
     if ok:
         return []
     return [
