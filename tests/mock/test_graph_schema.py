@@ -7,7 +7,9 @@ from __future__ import annotations
 import pytest
 from test_graph_rules import EVENT, MESSAGE, bearer, refused
 
-from mock_backend import create_app, graph
+from mock_backend import create_app
+from mock_backend.graph import calendar, planner
+from mock_backend.graph import mail as mail_area
 from mock_backend.graph_schema import SchemaError, graph_schema
 
 
@@ -22,10 +24,10 @@ def client(tmp_path):
 @pytest.mark.parametrize(
     "accepted, graph_type",
     [
-        (graph.MESSAGE_PROPERTIES, "message"),
-        (graph.EVENT_PROPERTIES, "event"),
-        (graph.TASK_PROPERTIES, "plannerTask"),
-        (graph.DETAILS_PROPERTIES, "plannerTaskDetails"),
+        (mail_area.MESSAGE_PROPERTIES, "message"),
+        (calendar.EVENT_PROPERTIES, "event"),
+        (planner.TASK_PROPERTIES, "plannerTask"),
+        (planner.DETAILS_PROPERTIES, "plannerTaskDetails"),
     ],
 )
 def test_every_property_the_mock_accepts_is_one_graph_declares(accepted, graph_type):
