@@ -90,6 +90,28 @@ def test_something_the_tenant_does_not_have_is_named(deployed, monkeypatch, mock
     assert problem.message.startswith(f"{value!r}: {says}")
 
 
+def test_an_extra_sender_mailbox_the_tenant_does_not_have_is_named(deployed, monkeypatch):
+    monkeypatch.setenv(
+        "AIRFLOW_VAR_SUPPORT_EXTRA_SENDER_MAILBOXES", f"sysadmin@{tenant.DOMAIN}, nobody@{tenant.DOMAIN}"
+    )
+    (problem,) = preflight.run_checks()
+    assert problem.subject.startswith("Variable support_extra_sender_mailboxes ")
+    assert problem.message.startswith(f"'nobody@{tenant.DOMAIN}': no such mailbox")
+
+
+def test_a_time_zone_variable_that_disagrees_with_the_schedules_is_named(deployed, monkeypatch):
+    """The Variable kept apart from the environment the schedules read (in the vault or the
+    database; here a stand-in for that lookup)."""
+    from support_flows.core import settings
+
+    real = settings.raw_setting
+    monkeypatch.setattr(settings, "raw_setting", lambda name: "Europe/Paris" if name == "timezone" else real(name))
+    (problem,) = preflight.run_checks()
+    assert problem.subject == "settings"
+    assert "support_timezone is 'Europe/Paris' but the schedules use 'UTC'" in problem.message
+    assert "AIRFLOW_VAR_SUPPORT_TIMEZONE=Europe/Paris" in problem.message
+
+
 def test_graph_without_a_token_is_named_once(deployed, monkeypatch):
     graph = dict(deployed["support_graph"])
     graph["extra"] = {**graph["extra"], "authority": "https://127.0.0.1:9"}  # nothing listens there

@@ -2,7 +2,7 @@
 
 Before anything starts, it checks what a deployment must have and the code cannot default: every
 tenant setting set to the customer's own value (no placeholder domain such as ``example.com``
-left), a token from Microsoft Graph, the sender mailbox, the Planner plan and the SharePoint site
+left), a token from Microsoft Graph, the sender mailboxes, the Planner plan and the SharePoint site
 existing in the tenant, the Support API answering, and the reporting database at this code's
 schema version. It prints one line per problem, naming the setting (or connection) and the fix,
 and exits 1; with nothing wrong it prints one line and exits 0.
@@ -79,7 +79,7 @@ def check_tenant_settings(read: Callable[[str], str | None] = raw_setting) -> li
 
 
 def check_graph(settings: Settings, graph=None) -> list[Problem]:
-    """A token, then the sender mailbox, the SharePoint site and the Planner plan, each looked up."""
+    """A token, then the sender mailboxes, the SharePoint site and the Planner plan, each looked up."""
     from support_flows.clients.graph import GraphClient, GraphRequestError
     from support_flows.clients.retry import CallRetryPolicy
 
@@ -108,9 +108,18 @@ def check_graph(settings: Settings, graph=None) -> list[Problem]:
             ),
             ("planner_plan_id", graph.planner_plan, "no such Planner plan; use the plan id from the plan's URL"),
         )
+        extra = [
+            (
+                "extra_sender_mailboxes",
+                graph.user_id,
+                "no such mailbox in the tenant's directory; it cannot share the sending",
+                m,
+            )
+            for m in settings.extra_sender_mailboxes
+        ]
         problems = []
-        for name, look_up, fix in lookups:
-            value = getattr(settings, name)
+        for name, look_up, fix, *one in [*lookups, *extra]:
+            value = one[0] if one else getattr(settings, name)
             try:
                 look_up(value)
             except GraphRequestError as err:  # GraphUserNotFound too
