@@ -260,7 +260,7 @@ def build(dags: dict) -> tuple[dict, dict]:
                 "in": "header",
                 "name": "X-Api-Key",
                 "description": "An integration key of the PowerApps user "
-                "(python -m support_flows.server.api_keys create)",
+                "(python -m support_flows.server.access keys create)",
             }
         },
         "security": [{"api_key": []}],
@@ -284,7 +284,7 @@ def build(dags: dict) -> tuple[dict, dict]:
                     "uiDefinition": {
                         "displayName": "API key",
                         "description": "The integration key your Airflow admin created for PowerApps",
-                        "tooltip": "sfk_...: python -m support_flows.server.api_keys create --user powerapps --name ...",
+                        "tooltip": "sfk_...: python -m support_flows.server.access keys create --user powerapps --name ...",
                         "constraints": {"tabIndex": 2, "clearText": False, "required": "true"},
                     },
                 },

@@ -161,7 +161,7 @@ def connection(stack) -> dict[str, str]:
 
 def api_keys(stack: Stack, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "support_flows.server.api_keys", *args],
+        [sys.executable, "-m", "support_flows.server.access", "keys", *args],
         env=stack.env(),
         cwd=ROOT,
         capture_output=True,

@@ -13,7 +13,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from support_flows.server import access, api_keys, limits
+from support_flows.server import access, api_keys, key_scope, key_store, limits
 
 
 @pytest.fixture
@@ -79,37 +79,37 @@ def set_roles(username: str, *roles: str) -> None:
 
 def test_keys_are_refused_for_admins_and_operators_when_made_and_at_use(fab):
     access.bootstrap()
-    with pytest.raises(api_keys.ApiKeyError, match="'admin' has the Admin role"):
-        api_keys.create("admin", "too strong")
-    assert api_keys.main(["create", "--user", "admin", "--name", "x"]) == 1
+    with pytest.raises(key_store.ApiKeyError, match="'admin' has the Admin role"):
+        key_store.create("admin", "too strong")
+    assert access.main(["keys", "create", "--user", "admin", "--name", "x"]) == 1
     with pytest.raises(SystemExit):  # no way around it
-        api_keys.main(["create", "--user", "admin", "--name", "x", "--allow-admin"])
-    key = api_keys.create("powerapps", "production")
-    assert api_keys.check_key(key).user_id is not None
+        access.main(["keys", "create", "--user", "admin", "--name", "x", "--allow-admin"])
+    key = key_store.create("powerapps", "production")
+    assert key_store.check_key(key).user_id is not None
     for role in ("Op", "Admin"):  # the key's user gains the role later: the key stops at its next use
         set_roles("powerapps", "PowerApps", role)
-        assert api_keys.check_key(key).refused == f"its user now holds the {role} role"
+        assert key_store.check_key(key).refused == f"its user now holds the {role} role"
     set_roles("powerapps", "PowerApps")
-    assert api_keys.check_key(key).user_id is not None
+    assert key_store.check_key(key).user_id is not None
 
 
 def test_a_key_can_expire(fab, monkeypatch):
     access.bootstrap()
-    key = api_keys.create("powerapps", "pilot", expires_in=api_keys.parse_duration("12h"))
-    assert api_keys.check_key(key).user_id is not None
-    later = api_keys._now() + timedelta(hours=12, seconds=1)
-    monkeypatch.setattr(api_keys, "_now", lambda: later)
-    assert api_keys.check_key(key).refused == "expired"
+    key = key_store.create("powerapps", "pilot", expires_in=key_store.parse_duration("12h"))
+    assert key_store.check_key(key).user_id is not None
+    later = key_store._now() + timedelta(hours=12, seconds=1)
+    monkeypatch.setattr(key_store, "_now", lambda: later)
+    assert key_store.check_key(key).refused == "expired"
     for wrong in ("0d", "12", "1w", "-3h"):
-        with pytest.raises(api_keys.ApiKeyError, match="--expires-in"):
-            api_keys.parse_duration(wrong)
+        with pytest.raises(key_store.ApiKeyError, match="--expires-in"):
+            key_store.parse_duration(wrong)
 
 
 def test_a_key_is_bound_to_its_users_id_not_the_name(fab):
     from airflow.providers.fab.auth_manager.cli_commands.utils import get_application_builder
 
     access.bootstrap()
-    key = api_keys.create("powerapps", "production")
+    key = key_store.create("powerapps", "production")
     with get_application_builder() as appbuilder:
         # PostgreSQL's sequences never give a deleted user's id again; SQLite reuses the highest
         # one, so a later user keeps the deleted one from being the highest, as on a real deploy
@@ -118,7 +118,7 @@ def test_a_key_is_bound_to_its_users_id_not_the_name(fab):
         appbuilder.sm.session.delete(appbuilder.sm.find_user(username="powerapps"))
         appbuilder.sm.session.commit()
     access.bootstrap()  # a new user under the same name
-    assert api_keys.check_key(key).refused == "its user is gone or inactive"
+    assert key_store.check_key(key).refused == "its user is gone or inactive"
 
 
 def test_the_deploy_step_brings_an_older_keys_table_up_to_date(fab):
@@ -134,16 +134,16 @@ def test_the_deploy_step_brings_an_older_keys_table_up_to_date(fab):
         )
         conn.exec_driver_sql(
             "INSERT INTO support_api_keys VALUES ('0123456789ab', 'old', 'powerapps', ?, '2026-01-01', NULL, NULL)",
-            (api_keys._digest("s" * 43),),
+            (key_store.digest("s" * 43),),
         )
-    done = api_keys.ensure_table()
+    done = key_store.ensure_table()
     assert "support_api_keys.user_id" in done and "support_api_keys.expires_at" in done
-    assert api_keys.check_key("sfk_0123456789ab_" + "s" * 43).user_id is not None
-    assert api_keys.ensure_table() == []
+    assert key_store.check_key("sfk_0123456789ab_" + "s" * 43).user_id is not None
+    assert key_store.ensure_table() == []
 
 
 def test_no_request_creates_the_table(fab, caplog):
-    assert api_keys.check_key("sfk_0123456789ab_" + "s" * 43).refused == "cannot be checked now"
+    assert key_store.check_key("sfk_0123456789ab_" + "s" * 43).refused == "cannot be checked now"
     from airflow import settings
 
     assert not sa.inspect(settings.engine).has_table("support_api_keys")
@@ -208,7 +208,7 @@ def call(
 
 def test_the_middleware_logs_refusals_by_key_id_and_source_then_answers_429(fab, caplog, monkeypatch):
     access.bootstrap()
-    good = api_keys.create("powerapps", "production")
+    good = key_store.create("powerapps", "production")
     wrong = good[:17] + ("A" if good[17] != "A" else "B") + good[18:]
     auth = api_keys.ApiKeyAuth(None, limits.FailureLimiter(limit=2, window=60, windows=limits.Windows()))
     with caplog.at_level(logging.WARNING, logger=api_keys.__name__):
@@ -222,7 +222,7 @@ def test_the_middleware_logs_refusals_by_key_id_and_source_then_answers_429(fab,
     assert status == 429 and 1 <= int(headers[b"retry-after"]) <= 60 and "too many refused keys" in body["detail"]
     assert call(auth, wrong, source="198.51.100.1")[0] == 401  # another address is not slowed
 
-    monkeypatch.setattr(api_keys, "_token_for", lambda user_id: f"token-for-{user_id}")
+    monkeypatch.setattr(api_keys, "token_for", lambda user_id: f"token-for-{user_id}")
     status, _, _, seen = call(api_keys.ApiKeyAuth(None), good)
     assert status == 200 and seen[0][b"authorization"].startswith(b"Bearer token-for-")
 
@@ -234,9 +234,9 @@ def test_the_token_for_a_keyed_request_lives_minutes(fab):
     from airflow.api_fastapi.app import create_auth_manager
 
     create_auth_manager()
-    user_id = api_keys.check_key(api_keys.create("powerapps", "production")).user_id
-    claims = jwt.decode(api_keys._token_for(user_id), options={"verify_signature": False})
-    assert claims["exp"] - claims["iat"] == api_keys.KEYED_TOKEN_SECONDS <= 300
+    user_id = key_store.check_key(key_store.create("powerapps", "production")).user_id
+    claims = jwt.decode(key_scope.token_for(user_id), options={"verify_signature": False})
+    assert claims["exp"] - claims["iat"] == key_scope.KEYED_TOKEN_SECONDS <= 300
 
 
 def test_one_key_starts_at_most_its_cap_of_runs_a_minute():
@@ -288,8 +288,8 @@ def test_two_workers_share_one_budget_of_runs_and_of_refused_keys(shared_counts)
 
 def test_over_its_cap_a_key_gets_429_on_triggers_only(fab, monkeypatch):
     access.bootstrap()
-    key = api_keys.create("powerapps", "production")
-    monkeypatch.setattr(api_keys, "_token_for", lambda user_id: "token")
+    key = key_store.create("powerapps", "production")
+    monkeypatch.setattr(api_keys, "token_for", lambda user_id: "token")
     auth = api_keys.ApiKeyAuth(None, triggers=limits.TriggerLimiter(per_minute=2, windows=limits.Windows()))
 
     def trigger(dag_id: str = "support_ticket_created") -> tuple[int, dict]:
@@ -335,8 +335,8 @@ NOT_FOR_KEYS = [
 @pytest.mark.parametrize("method, path", NOT_FOR_KEYS)
 def test_a_key_reaches_only_the_routes_that_start_flows_and_answer_their_outcomes(fab, monkeypatch, method, path):
     access.bootstrap()
-    key = api_keys.create("powerapps", "production")
-    monkeypatch.setattr(api_keys, "_token_for", lambda user_id: pytest.fail("a refused route gets no token"))
+    key = key_store.create("powerapps", "production")
+    monkeypatch.setattr(api_keys, "token_for", lambda user_id: pytest.fail("a refused route gets no token"))
     auth = api_keys.ApiKeyAuth(None)
     for prefix in ("", "/airflow"):  # under a base-URL prefix too
         status, body, _, seen = call(auth, key, method=method, path=prefix + path)
@@ -357,8 +357,8 @@ def test_a_key_reaches_only_the_routes_that_start_flows_and_answer_their_outcome
 )
 def test_a_key_starts_flows_and_reads_outcomes_as_its_user(fab, monkeypatch, method, path):
     access.bootstrap()
-    key = api_keys.create("powerapps", "production")
-    monkeypatch.setattr(api_keys, "_token_for", lambda user_id: f"token-for-{user_id}")
+    key = key_store.create("powerapps", "production")
+    monkeypatch.setattr(api_keys, "token_for", lambda user_id: f"token-for-{user_id}")
     status, _, _, seen = call(api_keys.ApiKeyAuth(None), key, method=method, path=path)
     assert status == 200 and seen[0][b"authorization"].startswith(b"Bearer token-for-")
     assert b"x-api-key" not in seen[0]

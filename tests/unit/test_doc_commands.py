@@ -87,7 +87,7 @@ ALL = [(path, line, command) for path in DOCS for line, command in _commands_in(
 
 def test_the_docs_commands_were_found():
     assert len(ALL) >= 60, len(ALL)  # the premise: the blocks and spans were read
-    assert any("api_keys create" in c for _, _, c in ALL) and any("bench/parse_cost.py" in c for _, _, c in ALL)
+    assert any("access keys create" in c for _, _, c in ALL) and any("bench/parse_cost.py" in c for _, _, c in ALL)
 
 
 @functools.cache
@@ -114,9 +114,14 @@ def _ours(words: list[str]) -> tuple[list[str], list[str]] | None:
             first = rest[0] if rest and not rest[0].startswith("-") else None
             if first and "|" in first:
                 return [["-m", module, sub] for sub in first.split("|")], rest[1:]
-            if first and first.isidentifier():  # a subcommand (help lists it; its own help has its options)
-                return [["-m", module, first]], rest[1:]
-            return [["-m", module]], rest
+            subcommands = []  # each listed by the help above it; the last one's help has its options
+            while (
+                rest
+                and rest[0].isidentifier()
+                and re.search(r"\{[^}]*\b" + rest[0] + r"\b[^}]*\}", _help("-m", module, *subcommands))
+            ):
+                subcommands.append(rest.pop(0))
+            return [["-m", module, *subcommands]], rest
         if words[1:2] == ["-X"]:
             return None  # Python's own option
         return [[words[1]]], words[2:]

@@ -15,6 +15,8 @@ and DAG-level access control.
   ``[api_auth] jwt_expiration_time`` (15 minutes on every stack here), and a UI request made in the
   second half of its cookie token's life gets a new one, so a session in use never ends while a
   stolen token dies within minutes.
+- ``python -m support_flows.server.access keys create|list|revoke|migrate``: the PowerApps
+  connection's integration keys (``support_flows.server.key_store``), beside the other deploy steps.
 - ``python -m support_flows.server.access bootstrap [--api-key-file PATH] [--reset-password USER]``
   creates what is missing: the role, the ``admin`` and ``powerapps`` users (passwords from
   $SUPPORT_ADMIN_PASSWORD / $SUPPORT_POWERAPPS_PASSWORD), the integration keys' table, the
@@ -88,7 +90,7 @@ def bootstrap(api_key_file: Path | None = None, reset_password: str | None = Non
     the one named by ``reset_password``, whose password is set from its variable."""
     from airflow.providers.fab.auth_manager.cli_commands.utils import get_application_builder
 
-    from support_flows.server import api_keys
+    from support_flows.server import key_store
 
     known = {username: variable for username, _, variable in USERS}
     if reset_password is not None and reset_password not in known:
@@ -111,9 +113,9 @@ def bootstrap(api_key_file: Path | None = None, reset_password: str | None = Non
         done += _ensure_users(security, reset_password)
     from support_flows.server import limits
 
-    done += api_keys.ensure_table() + limits.ensure_table()
+    done += key_store.ensure_table() + limits.ensure_table()
     if api_key_file is not None and not api_key_file.exists():
-        write_secret(api_key_file, api_keys.create("powerapps", f"written to {api_key_file}") + "\n")
+        write_secret(api_key_file, key_store.create("powerapps", f"written to {api_key_file}") + "\n")
         done.append(f"an integration key for powerapps in {api_key_file}")
     from support_flows.authoring import pools
 
@@ -165,9 +167,46 @@ def main(argv: list[str]) -> int:
     boot = commands.add_parser("bootstrap", help="create the role, users, keys' table and first key when missing")
     boot.add_argument("--api-key-file", type=Path, help="write a first key for powerapps here (once)")
     boot.add_argument("--reset-password", metavar="USER", help="set USER's password from its variable")
+    keys = commands.add_parser("keys", help="the PowerApps connection's integration keys").add_subparsers(
+        dest="action", required=True
+    )
+    made = keys.add_parser("create", help="create a key and print it (once)")
+    made.add_argument("--user", required=True, help="the Airflow user the key acts as")
+    made.add_argument("--name", required=True, help="what the key is for, e.g. 'PowerApps production'")
+    made.add_argument("--expires-in", help="how long the key works: 90d, 12h, 30m (default: until revoked)")
+    keys.add_parser("list", help="the keys (never their secrets)")
+    gone = keys.add_parser("revoke", help="revoke a key: it stops working at once")
+    gone.add_argument("key_id")
+    keys.add_parser("migrate", help="create or update the keys' tables (a deploy step; bootstrap runs it)")
     args = parser.parse_args(argv)
+    if args.command == "keys":
+        return keys_command(args)
     done = bootstrap(args.api_key_file, args.reset_password)
     print("access: " + (", ".join(done) if done else "nothing to do"))
+    return 0
+
+
+def keys_command(args) -> int:
+    """``keys create|list|revoke|migrate`` (support_flows.server.key_store)."""
+    import json
+
+    from support_flows.server import key_store, limits
+
+    try:
+        if args.action == "create":
+            expires = key_store.parse_duration(args.expires_in) if args.expires_in else None
+            print(key_store.create(args.user, args.name, expires_in=expires))
+        elif args.action == "list":
+            for key in key_store.list_keys():
+                print(json.dumps(key, default=str))
+        elif args.action == "migrate":
+            print("api keys: " + (", ".join(key_store.ensure_table() + limits.ensure_table()) or "tables up to date"))
+        elif not key_store.revoke(args.key_id):
+            print(f"error: no active key {args.key_id}", file=sys.stderr)
+            return 1
+    except key_store.ApiKeyError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     return 0
 
 
