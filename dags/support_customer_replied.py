@@ -30,6 +30,7 @@ from __future__ import annotations
 from airflow.sdk import dag
 
 from support_flows.authoring.dag_defaults import event_dag_args, step
+from support_flows.authoring.pools import SENDER_MAILBOX_POOL
 from support_flows.core import catalog
 
 DAG_ID = catalog.CUSTOMER_REPLIED
@@ -41,7 +42,7 @@ DAG_ID = catalog.CUSTOMER_REPLIED
     **event_dag_args(DAG_ID),
 )
 def support_customer_replied():
-    @step
+    @step(pool=SENDER_MAILBOX_POOL)  # it e-mails the agent (or acknowledges a new linked ticket)
     def hand_to_agent(params, rt=None) -> dict:
         from support_flows.flows import replies
 

@@ -85,6 +85,7 @@ def test_parsing_needs_no_connection_and_no_variable(monkeypatch, airflow_db):
 # Every task that sends from the support mailbox (Mailer / GraphClient.send_mail on it)
 SENDS_FROM_THE_MAILBOX = {
     ("support_ticket_created", "answer_or_queue"),
+    ("support_customer_replied", "hand_to_agent"),
     ("support_ticket_assigned", "notify_agent"),
     ("support_auto_assign", "resume_stranded_tickets"),  # Flow 1's e-mails for tickets an outage left
     ("support_auto_assign", "assign_ticket"),

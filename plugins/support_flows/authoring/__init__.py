@@ -4,6 +4,5 @@
   that gets its runtime and the run's Params as arguments
 - ``schedules``: cron schedules in the support centre's time zone
 - ``escalation_steps``: Flow 4's tasks, for its daily DAG and its 15-minute SLA watch
-- ``pools``: the pool that keeps the flows within Graph's limit per mailbox
-- ``lateness``: deadline alerts for runs that are late
+- ``pools``: the pool of the tasks that send from the sender mailboxes (Graph's 4 concurrent requests)
 """
