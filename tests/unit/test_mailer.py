@@ -70,6 +70,28 @@ def test_a_task_that_failed_after_graph_took_its_mail_does_not_send_it_again_on_
     first.close(), retry.close()
 
 
+def test_a_retry_looks_in_the_mailbox_of_the_first_try_whichever_has_room_now(mock, connections, monkeypatch):
+    mock.faults(
+        {"path": SEND_MAIL, "method": "POST", "accept": True, "times": 1},
+        {"path": r"/messages", "method": "GET", "status": 503, "times": 3},
+    )
+    first = runtime("d/r/t/-1", extra_sender_mailboxes=(SYSADMIN,))
+    with pytest.raises(GraphError):
+        first.mailer.send("ticket-3:ack", customer(3))
+    retry = runtime("d/r2/t/-1", extra_sender_mailboxes=(SYSADMIN,))
+    monkeypatch.setattr(retry.mailer, "choose_mailbox", lambda recipients, to_customer: SYSADMIN)  # room moved
+    assert retry.mailer.send("ticket-3:ack", customer(3)) is True
+    assert [m["from"] for m in mock.mail()] == [SUPPORT]  # found where it went, not sent again from the other
+    first.close(), retry.close()
+
+
+def test_an_email_sent_before_the_budget_ran_short_is_not_held(mock, connections):
+    rt = runtime(mailbox_recipients_per_day=1)
+    assert rt.mailer.send("ticket-1:ack", customer(1)) is True
+    assert rt.mailer.send("ticket-1:ack", customer(1)) is False  # a rerun: no MailBudgetSpent
+    rt.close()
+
+
 def test_customers_mail_goes_first_when_a_mailboxs_day_is_short(mock, connections):
     rt = runtime(mailbox_recipients_per_day=10, internal_mail_reserve_percent=20)
     for n in range(7):

@@ -72,9 +72,14 @@ class Mailer:
     def send(self, key: str, email: Email, *, attachments: list[dict] | None = None) -> bool:
         """Send unless the e-mail ``key`` was sent before; True when sent now."""
         recipients = len(email.to)
-        mailbox = self.choose_mailbox(recipients, email.to_customer)
+        try:
+            mailbox = self.choose_mailbox(recipients, email.to_customer)
+        except (MailBudgetSpent, MailHeldBack):
+            if self.store.is_done(ledger_key(key)):
+                return False  # sent before the budget ran short: nothing waits
+            raise
 
-        def deliver(look_first: bool = False) -> dict:
+        def deliver(mailbox: str = mailbox, look_first: bool = False) -> dict:
             self.graph.send_mail(
                 mailbox,
                 list(email.to),
@@ -94,7 +99,8 @@ class Mailer:
             KIND,
             self.owner,
             deliver,
-            resume=lambda: deliver(look_first=True),
+            # an earlier try may have sent it from the mailbox it claimed first: look there
+            resume=lambda: deliver(self.store.claimed_mailbox(ledger_key(key)) or mailbox, look_first=True),
             mailbox=mailbox,
             recipients=recipients,
         )

@@ -67,8 +67,10 @@ def once(
             claimed_at = row.claimed_at if row.claimed_at.tzinfo else row.claimed_at.replace(tzinfo=UTC)
             if row.owner not in (owner, RELEASED) and claimed_at > now - lease:
                 raise SideEffectInProgress(f"{kind} {key!r} is being done by {row.owner} since {claimed_at:%H:%M:%S}")
+            # an e-mail keeps the mailbox of its first claim: that is where an earlier try may have sent it
+            kept = {} if row.mailbox else budget
             conn.execute(
-                side_effects.update().where(side_effects.c.key == key).values(owner=owner, claimed_at=now, **budget)
+                side_effects.update().where(side_effects.c.key == key).values(owner=owner, claimed_at=now, **kept)
             )
             action = resume or action
     try:
@@ -88,6 +90,12 @@ def once(
             .values(state="done", detail=json.dumps(result, default=str), done_at=datetime.now(UTC))
         )
     return result, True
+
+
+def claimed_mailbox(engine: Engine, key: str) -> str | None:
+    """The sender mailbox recorded with the e-mail ``key``'s claim (its first), if any."""
+    with prepare_engine(engine).connect() as conn:
+        return conn.execute(sa.select(side_effects.c.mailbox).where(side_effects.c.key == key)).scalar()
 
 
 def is_done(engine: Engine, key: str) -> bool:

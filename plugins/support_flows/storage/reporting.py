@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from support_flows.storage.ledger import count_done, is_done, once, recipients_since
+from support_flows.storage.ledger import claimed_mailbox, count_done, is_done, once, recipients_since
 from support_flows.storage.loads import dialect_insert, upsert
 from support_flows.storage.migrations import prepare_engine, require_schema
 from support_flows.storage.tables import (
@@ -62,6 +62,10 @@ class ReportingStore:
     def once(self, key: str, kind: str, owner: str, action: Callable[[], Any], **options: Any) -> tuple[Any, bool]:
         """``ledger.once``: ``resume``, ``mailbox``, ``recipients`` as options."""
         return once(self.engine, key, kind, owner, action, **options)
+
+    def claimed_mailbox(self, key: str) -> str | None:
+        """The sender mailbox an e-mail's first claim recorded."""
+        return claimed_mailbox(self.engine, key)
 
     def recipients_since(self, since: datetime) -> dict[str, int]:
         """Recipients of the e-mails sent since ``since``, per sender mailbox."""
