@@ -8,8 +8,8 @@ from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from mock_backend import db
-from mock_backend.graph.common import GraphError, _as_graph, _body, _item_body, _only, bp
-from mock_backend.graph.directory import _existing_mailbox
+from mock_backend.graph.common import GraphError, as_graph, bp, item_body, only, request_body
+from mock_backend.graph.directory import existing_mailbox
 from mock_backend.graph_schema import graph_schema
 from mock_backend.store import Tx, now_ts
 
@@ -58,15 +58,15 @@ def _date_time_time_zone(value: object, field: str) -> datetime:
 @bp.post("/users/<mailbox>/events")
 def create_event(mailbox: str):
     """Graph's `POST /users/{id}/events`: a calendar event in an existing mailbox, its body read against Graph's schema."""
-    _existing_mailbox(mailbox)
-    body = _body()
-    _only(body, EVENT_PROPERTIES, "microsoft.graph.event")
+    existing_mailbox(mailbox)
+    body = request_body()
+    only(body, EVENT_PROPERTIES, "microsoft.graph.event")
     start = _date_time_time_zone(body.get("start"), "start")
     end = _date_time_time_zone(body.get("end"), "end")
     if body["start"]["timeZone"] == body["end"]["timeZone"] and end < start:
         raise GraphError(400, "ErrorInvalidRequest", "The end of the event is before its start.")
-    _as_graph(graph_schema().check, body, "event")  # after the rules above, with their own codes
-    _item_body(body.get("body"), "body")
+    as_graph(graph_schema().check, body, "event")  # after the rules above, with their own codes
+    item_body(body.get("body"), "body")
     transaction_id = body.get("transactionId")
     with Tx(db()) as conn:
         if transaction_id:

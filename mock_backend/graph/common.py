@@ -57,7 +57,7 @@ def _require_bearer_token():
         raise GraphError(401, "InvalidAuthenticationToken", "Access token is empty or was not issued by this tenant.")
 
 
-def _body() -> dict:
+def request_body() -> dict:
     if (request.content_length or 0) > MAX_REQUEST_BYTES:
         raise GraphError(413, "RequestEntityTooLarge", f"The request is larger than {MAX_REQUEST_BYTES} bytes.")
     body = request.get_json(silent=True)
@@ -66,7 +66,7 @@ def _body() -> dict:
     return body
 
 
-def _as_graph(check, *args) -> None:
+def as_graph(check, *args) -> None:
     """Graph's own schema (``graph_schema``) over a body: what its reader refuses is a 400 BadRequest."""
     from mock_backend.graph_schema import SchemaError
 
@@ -76,14 +76,14 @@ def _as_graph(check, *args) -> None:
         raise GraphError(400, "BadRequest", str(err)) from None
 
 
-def _only(body: dict, allowed: set[str], type_name: str) -> None:
+def only(body: dict, allowed: set[str], type_name: str) -> None:
     """Graph's OData reader refuses properties its type does not have."""
     for name in body:
         if name not in allowed and not name.startswith("@odata."):
             raise GraphError(400, "BadRequest", f"The property '{name}' does not exist on type '{type_name}'.")
 
 
-def _addresses(recipients: object, field: str) -> list[str]:
+def addresses(recipients: object, field: str) -> list[str]:
     if recipients is None:
         return []
     if not isinstance(recipients, list):
@@ -97,7 +97,7 @@ def _addresses(recipients: object, field: str) -> list[str]:
     return out
 
 
-def _item_body(content: object, field: str) -> None:
+def item_body(content: object, field: str) -> None:
     """An itemBody: ``{"contentType": "text" | "html", "content": str}``."""
     if content is None:
         return

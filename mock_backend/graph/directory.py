@@ -15,7 +15,7 @@ def directory_id(upn: str) -> str:
     return str(uuid.uuid5(USER_NAMESPACE, upn.strip().lower()))
 
 
-def _directory_user(key: str) -> dict | None:
+def directory_user(key: str) -> dict | None:
     """A user by object id or UPN. The directory is the backend's agents (UPN = e-mail address) and
     the tenant's own mailboxes (``tenant.MAILBOXES``: the support mailbox, the admins' lists)."""
     rows = (
@@ -33,7 +33,7 @@ def _directory_user(key: str) -> dict | None:
 @bp.get("/users/<key>")
 def get_user(key: str):
     """``GET /users/{id | userPrincipalName}``: the user, or Graph's 404 for one not in the directory."""
-    user = _directory_user(key)
+    user = directory_user(key)
     if user is None:
         raise GraphError(
             404,
@@ -43,8 +43,8 @@ def get_user(key: str):
     return user
 
 
-def _existing_mailbox(mailbox: str) -> None:
+def existing_mailbox(mailbox: str) -> None:
     """Graph answers a mailbox that is not in the directory with 404 ErrorInvalidUser, for mail and
     calendars alike: a wrong ``sender_mailbox`` fails here, as it would in the tenant."""
-    if _directory_user(mailbox) is None:
+    if directory_user(mailbox) is None:
         raise GraphError(404, "ErrorInvalidUser", f"The requested user '{mailbox}' is invalid.")

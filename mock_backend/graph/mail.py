@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from flask import current_app, request
 
 from mock_backend import db
-from mock_backend.graph.common import GraphError, _addresses, _as_graph, _body, _item_body, _only, bp
-from mock_backend.graph.directory import _existing_mailbox
+from mock_backend.graph.common import GraphError, addresses, as_graph, bp, item_body, only, request_body
+from mock_backend.graph.directory import existing_mailbox
 from mock_backend.graph_schema import graph_schema
 from mock_backend.store import Tx, now_ts, to_ts
 
@@ -61,12 +61,12 @@ def _checked_message(message: object) -> dict:
     Graph's schema."""
     if not isinstance(message, dict):
         raise GraphError(400, "ErrorInvalidRequest", "message is required.")
-    _only(message, MESSAGE_PROPERTIES, "microsoft.graph.message")
-    if not _addresses(message.get("toRecipients"), "toRecipients"):
+    only(message, MESSAGE_PROPERTIES, "microsoft.graph.message")
+    if not addresses(message.get("toRecipients"), "toRecipients"):
         raise GraphError(400, "ErrorInvalidRecipients", "At least one recipient is required.")
-    _addresses(message.get("ccRecipients"), "ccRecipients")
-    _addresses(message.get("bccRecipients"), "bccRecipients")
-    _item_body(message.get("body") or {}, "body")
+    addresses(message.get("ccRecipients"), "ccRecipients")
+    addresses(message.get("bccRecipients"), "bccRecipients")
+    item_body(message.get("body") or {}, "body")
     for header in message.get("internetMessageHeaders") or []:
         if not str(header.get("name", "")).lower().startswith("x-"):
             raise GraphError(400, "InvalidInternetMessageHeader", "Custom headers must start with 'x-'.")
@@ -137,13 +137,13 @@ def _new_item_id() -> str:
 @bp.post("/users/<mailbox>/sendMail")
 def send_mail(mailbox: str):
     """Graph's `POST /users/{id}/sendMail`: 202, and the message leaves through Exchange's limits."""
-    _existing_mailbox(mailbox)
-    body = _body()
-    _only(body, {"message", "saveToSentItems"}, "microsoft.graph.sendMail")
+    existing_mailbox(mailbox)
+    body = request_body()
+    only(body, {"message", "saveToSentItems"}, "microsoft.graph.sendMail")
     message = _checked_message(body.get("message"))
     if "saveToSentItems" in body and not isinstance(body["saveToSentItems"], bool):
         raise GraphError(400, "BadRequest", "saveToSentItems must be a Boolean.")
-    _as_graph(graph_schema().check_action, body, "sendMail")  # after the rules above, with their own codes
+    as_graph(graph_schema().check_action, body, "sendMail")  # after the rules above, with their own codes
     _submit(mailbox, message)
     return "", 202
 
@@ -151,9 +151,9 @@ def send_mail(mailbox: str):
 @bp.post("/users/<mailbox>/messages")
 def create_draft(mailbox: str):
     """Graph's `POST /users/{id}/messages`: 201 and a draft (not sent) in the Drafts folder."""
-    _existing_mailbox(mailbox)
-    message = _checked_message(_body())
-    _as_graph(graph_schema().check, message, "message")
+    existing_mailbox(mailbox)
+    message = _checked_message(request_body())
+    as_graph(graph_schema().check, message, "message")
     draft = {
         **message,
         "id": _new_item_id(),
@@ -172,7 +172,7 @@ def create_draft(mailbox: str):
 def send_draft(mailbox: str, message_id: str):
     """Graph's `POST /users/{id}/messages/{id}/send`: 202 and the draft leaves; a draft already sent
     is no longer there (its item moved to Sent Items with a new id): 404 ErrorItemNotFound."""
-    _existing_mailbox(mailbox)
+    existing_mailbox(mailbox)
     if request.get_data():
         raise GraphError(400, "BadRequest", "send takes no request body.")
     with Tx(db()) as conn:
@@ -194,7 +194,7 @@ _BY_MESSAGE_ID = re.compile(r"^internetMessageId eq '((?:[^']|'')*)'$")
 def find_messages(mailbox: str):
     """Graph's `GET /users/{id}/messages?$filter=internetMessageId eq '<...>'` over every folder
     (drafts and Sent Items here): the one filter the flows use; others are 400 in this mock."""
-    _existing_mailbox(mailbox)
+    existing_mailbox(mailbox)
     match = _BY_MESSAGE_ID.match(request.args.get("$filter", ""))
     if not match:
         raise GraphError(400, "BadRequest", "This mock filters messages by internetMessageId eq '<...>' only.")

@@ -12,8 +12,8 @@ from urllib.parse import unquote, urlparse
 from flask import jsonify, request
 
 from mock_backend import db, tenant
-from mock_backend.graph.common import GraphError, _as_graph, _body, _only, bp
-from mock_backend.graph.directory import _directory_user
+from mock_backend.graph.common import GraphError, as_graph, bp, only, request_body
+from mock_backend.graph.directory import directory_user
 from mock_backend.graph_schema import graph_schema
 from mock_backend.store import Tx, now_ts
 
@@ -45,7 +45,7 @@ def _assignments(assignments: object) -> None:
             uuid.UUID(user_id)
         except ValueError:
             raise GraphError(400, "BadRequest", f"The assignment key '{user_id}' is not a user id (a GUID).") from None
-        if _directory_user(user_id) is None:
+        if directory_user(user_id) is None:
             raise GraphError(404, "Request_ResourceNotFound", f"The user '{user_id}' does not exist in the directory.")
         if not isinstance(assignment, dict) or assignment.get("@odata.type") != "#microsoft.graph.plannerAssignment":
             raise GraphError(
@@ -91,8 +91,8 @@ def list_plan_tasks(plan_id: str):
 @bp.post("/planner/tasks")
 def create_planner_task():
     """Graph's `POST /planner/tasks`: a task in a plan of the tenant, assigned by user id."""
-    body = _body()
-    _only(body, TASK_PROPERTIES, "microsoft.graph.plannerTask")  # details are read-only here
+    body = request_body()
+    only(body, TASK_PROPERTIES, "microsoft.graph.plannerTask")  # details are read-only here
     for field in ("planId", "title"):
         if not isinstance(body.get(field), str) or not body[field]:
             raise GraphError(400, "BadRequest", f"{field} is required.")
@@ -103,7 +103,7 @@ def create_planner_task():
     for field in ("dueDateTime", "startDateTime"):
         if body.get(field) is not None:
             _timestamp(body[field], field)
-    _as_graph(graph_schema().check, body, "plannerTask")  # after the rules above, with their own codes
+    as_graph(graph_schema().check, body, "plannerTask")  # after the rules above, with their own codes
     task = {"id": secrets.token_urlsafe(21)[:28], "createdDateTime": now_ts(), "percentComplete": 0, **body}
     with Tx(db()) as conn:
         conn.execute("INSERT INTO graph_tasks (task, created_at) VALUES (?,?)", (json.dumps(task), now_ts()))
@@ -159,9 +159,9 @@ def _references(references: object) -> None:
 @bp.patch("/planner/tasks/<task_id>/details")
 def update_planner_task_details(task_id: str):
     """Planner updates need the ETag they change (If-Match): 412 when it is stale."""
-    body = _body()
-    _only(body, DETAILS_PROPERTIES, "microsoft.graph.plannerTaskDetails")
-    _as_graph(graph_schema().check, body, "plannerTaskDetails")
+    body = request_body()
+    only(body, DETAILS_PROPERTIES, "microsoft.graph.plannerTaskDetails")
+    as_graph(graph_schema().check, body, "plannerTaskDetails")
     if "references" in body:
         _references(body["references"])
     if not request.headers.get("If-Match"):
