@@ -320,6 +320,12 @@ def watch(stack, soak: Soak, stop: threading.Event, every: float, samples: list)
         samples.append(
             {"second": time.monotonic() - soak.started, "health_p50": statistics.median(probes), **sample(stack)}
         )
+        print(
+            f"  {samples[-1]['second'] / 60:5.1f} min (desk {soak.now_desk():5.2f} h): {len(soak.ticket_ids)} tickets,"
+            f" {sum(soak.runs_started.values())} runs started, {sum(soak.failures.values())} client failures,"
+            f" RSS {sum(samples[-1]['rss_mib'].values()):,.0f} MiB",
+            flush=True,
+        )
 
 
 def wait_for_drain(admin: Client, timeout: float) -> None:
