@@ -169,6 +169,6 @@ def test_parsing_the_dag_folder_looks_nothing_up(airflow_db, monkeypatch):
     monkeypatch.setattr(BaseHook, "get_connection", counting("BaseHook.get_connection"))
     monkeypatch.setattr(Connection, "get", counting("Connection.get"))
     monkeypatch.setattr(socket.socket, "connect", counting("socket.connect"))
-    bag = DagBag(str(ROOT / "dags"), include_examples=False)
+    bag = DagBag(str(ROOT / "dags"))
     assert bag.import_errors == {} and len(bag.dag_ids) >= 13  # the premise: every file parsed
     assert looked_up == []

@@ -19,7 +19,7 @@ import os
 
 from airflow.sdk import CronTriggerTimetable
 
-from support_flows.core.settings import schedule_timezone
+from support_flows.core.times import schedule_timezone
 
 DEFAULTS = {
     "SUPPORT_ESCALATION_CRON": "0 7 * * *",

@@ -14,10 +14,11 @@ placeholder domain, or names something that does not exist.
 from __future__ import annotations
 
 import dataclasses
-import os
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, get_type_hints
+
+from support_flows.core.times import TIMEZONE_ENVIRONMENT, schedule_timezone
 
 VARIABLE_PREFIX = "support_"
 
@@ -200,15 +201,6 @@ def _read(name: str, kind: Any) -> Any:
     if name == "timezone":
         _check_one_timezone(value)
     return value
-
-
-TIMEZONE_ENVIRONMENT = "AIRFLOW_VAR_SUPPORT_TIMEZONE"
-
-
-def schedule_timezone() -> str:
-    """The time zone of the schedules: fixed when a DAG file is parsed, so read from the environment
-    alone (no Variable, no secrets backend, no database at parse time)."""
-    return os.environ.get(TIMEZONE_ENVIRONMENT) or "UTC"
 
 
 def _check_one_timezone(value: str) -> None:

@@ -1,8 +1,19 @@
-"""Time as the flows read it: the Support API's ISO 8601 texts as aware times, and now, in UTC."""
+"""Time as the flows read it: the Support API's ISO 8601 texts as aware times, now, in UTC, and the
+schedules' time zone (light: DAG files import it while they are parsed)."""
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
+
+TIMEZONE_ENVIRONMENT = "AIRFLOW_VAR_SUPPORT_TIMEZONE"
+
+
+def schedule_timezone() -> str:
+    """The time zone of the schedules: fixed when a DAG file is parsed, so read from the environment
+    alone (no Variable, no secrets backend, no database at parse time). The tasks' time zone, the
+    Variable support_timezone, must agree (``support_flows.core.settings``)."""
+    return os.environ.get(TIMEZONE_ENVIRONMENT) or "UTC"
 
 
 def moment(value: str | datetime | None) -> datetime | None:
