@@ -4,6 +4,7 @@
     python3 scripts/dev.py run    # virtualenv, install, mock backend + Airflow, demo data; Ctrl-C stops
     python3 scripts/dev.py test   # virtualenv, install, the whole test suite on every core (extra args go to pytest)
     python3 scripts/dev.py test --quick   # the unit, DAG and mock tests only, on every core
+    python3 scripts/dev.py test --fuzz    # the generated-request tests only, with their full budget
     python3 scripts/dev.py lock   # re-resolve requirements-dev.txt and rewrite constraints.txt
 
 Standard library only: this file runs before anything is installed. It creates ``.venv`` (or
@@ -36,6 +37,7 @@ INSTALL_FLAGS_VERSION = b"v4"
 PROJECTS = (ROOT, ROOT / "mock_backend", ROOT / "scripts")
 # `test --quick`: what a change to one flow needs first (no Airflow processes, no stack), on every core
 QUICK_TESTS = ("tests/unit", "tests/dags", "tests/mock")
+FUZZ_VARIABLE = "SUPPORT_FUZZ"  # "full": the generated-request tests take their whole budget
 PYPROJECTS = tuple(project / "pyproject.toml" for project in PROJECTS)
 # The Python and platform of the production image (Dockerfile: apache/airflow:3.3.2-python3.11 on
 # linux/amd64): `lock` resolves for them, whatever machine runs it.
@@ -178,6 +180,11 @@ def main(argv: list[str]) -> int:
     elif rest[:1] == ["--quick"]:
         rest = rest[1:]
         launcher = ["-m", "pytest", "-n", "auto", *QUICK_TESTS]
+    elif rest[:1] == ["--fuzz"]:
+        # schemathesis with its full budget (tests/helpers.py fuzz_budget); every other run has a short one
+        rest = rest[1:]
+        os.environ[FUZZ_VARIABLE] = "full"
+        launcher = ["-m", "pytest", "-n", "auto", "--dist", "loadgroup", "-m", "fuzz"]
     else:
         # every core; the end-to-end tests are one unit of work on one worker (tests/conftest.py's scheduler)
         launcher = ["-m", "pytest", "-n", "auto", "--dist", "loadgroup"]

@@ -134,6 +134,12 @@ def connections_for(mock: MockServer, reporting_url: str) -> dict[str, dict]:
     }
 
 
+def fuzz_budget(short: int, full: int) -> int:
+    """How many examples per operation schemathesis generates: ``short`` in the everyday runs (the
+    whole suite must stay within minutes), ``full`` under ``python3 scripts/dev.py test --fuzz``."""
+    return full if os.environ.get("SUPPORT_FUZZ") == "full" else short
+
+
 def schemathesis(definition, url: str, workdir, *args: str) -> tuple[subprocess.CompletedProcess, dict]:
     """Run the schemathesis CLI against ``url`` with the API ``definition``: a new seed each run,
     printed (SCHEMATHESIS_SEED=N replays it), no example database, a JSON report. Returns what it

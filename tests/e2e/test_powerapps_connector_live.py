@@ -19,7 +19,7 @@ import requests
 import sqlalchemy as sa
 
 from e2e_support import NEW_TICKET, Stack, mock_get
-from helpers import schemathesis
+from helpers import fuzz_budget, schemathesis
 from support_flows_dev.powerapps_connector import EVENT_ACTIONS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -280,6 +280,7 @@ SCHEMATHESIS_CHECKS = (
 )
 
 
+@pytest.mark.fuzz
 def test_every_answer_to_generated_requests_is_declared_and_of_its_declared_shape(stack, connection, tmp_path):
     """schemathesis (the CLI) generates requests from the connector's definition (valid and invalid
     bodies, odd path values, the key in its header) and checks every answer against it: no server
@@ -297,7 +298,7 @@ def test_every_answer_to_generated_requests_is_declared_and_of_its_declared_shap
         "--checks",
         ",".join(SCHEMATHESIS_CHECKS),
         "--max-examples",
-        "12",
+        str(fuzz_budget(short=6, full=50)),
         "--request-timeout",
         "60",
         "--max-failures",
@@ -305,7 +306,7 @@ def test_every_answer_to_generated_requests_is_declared_and_of_its_declared_shap
     )
     assert done.returncode == 0, f"schemathesis found answers the definition does not declare:\n{done.stdout[-6000:]}"
     assert summary["complete"] and summary["operations"]["tested"] == 9, summary["operations"]
-    assert summary["test_cases"]["generated"] >= 100 and summary["test_cases"]["unique_failures"] == 0
+    assert summary["test_cases"]["generated"] >= 50 and summary["test_cases"]["unique_failures"] == 0
     # the premise: generated bodies reached Airflow both ways, accepted (runs made) and refused (4xx)
     for operation, rates in summary["valid_rates"].items():
         if operation.startswith("POST "):
