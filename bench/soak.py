@@ -493,7 +493,7 @@ def main() -> None:
             "per_1000_tickets": (size_after - size_before) / 2**20 * per_thousand,
             "after_retention_clean_and_vacuum_full": size_cleaned / 2**20,
         }
-        result["trivial_runs"] = min(total_runs, 300)
+        result["trivial_runs"] = min(total_runs, 200)
         per_run, beyond_idle = trivial_cpu(stack, result["trivial_runs"], idle_rate)
         result["trivial_cpu_seconds_per_run"] = per_run
         result["trivial_cpu_seconds_per_run_beyond_idle"] = beyond_idle

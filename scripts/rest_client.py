@@ -23,11 +23,29 @@ class Client:
     def __init__(self, stack: Stack, user: str = "powerapps"):
         self.base, self.user = stack.airflow_url, user
         self._outcomes: dict[tuple[str, str], dict] = {}
-        password = stack.passwords()[user]
-        token = requests.post(f"{self.base}/auth/token", json={"username": user, "password": password}, timeout=30)
-        token.raise_for_status()
+        self._password = stack.passwords()[user]
         self.session = requests.Session()
+        self._log_in()
+        self.session.hooks["response"].append(self._log_in_again_on_401)
+
+    def _log_in(self) -> None:
+        token = requests.post(
+            f"{self.base}/auth/token", json={"username": self.user, "password": self._password}, timeout=30
+        )
+        token.raise_for_status()
         self.session.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+
+    def _log_in_again_on_401(self, response: requests.Response, **send_options) -> requests.Response:
+        """Airflow's tokens live 15 minutes on every stack here: a client that outlives its token
+        (a benchmark of an hour) logs in again and repeats the request once, as an app would."""
+        request = response.request
+        if response.status_code != 401 or request.headers.get("X-Logged-In-Again"):
+            return response
+        self._log_in()
+        again = request.copy()
+        again.headers["Authorization"] = self.session.headers["Authorization"]
+        again.headers["X-Logged-In-Again"] = "1"
+        return self.session.send(again, **send_options)
 
     def trigger(self, dag_id: str, conf: dict) -> requests.Response:
         """Trigger as the PowerApps guide tells makers to: a 5xx or a time-out is retried with backoff
