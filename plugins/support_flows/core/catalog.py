@@ -1,10 +1,12 @@
 """The one list of the package's DAGs: each DAG's id, flow number, kind, what starts it, its REST
-payload (Params), the task whose return value holds its outputs, and its PowerApps action.
+payload (the Params, defined in ``params``), what its outputs hold (the fields PowerApps reads are
+in ``outcomes``) and its PowerApps action.
 
 The DAG files, the REST guard (``support_flows.server.api_guard``), the event watcher
 (``support_flows.operations.events``), the connector generator (``scripts/powerapps_connector.py``) and
 the README's table of flows (``python -m support_flows.core.catalog``, checked by a test) all read
-it here, so adding a DAG or a field is one change in one place.
+it here. A new DAG is its file in ``dags/``, its steps in ``flows/``, an entry here and, for one
+PowerApps starts, its Params and outcome fields (tests fail while one of them is missing).
 """
 
 from __future__ import annotations
