@@ -502,7 +502,13 @@ def capacity_model() -> str:
     exchange_daily = EXCHANGE_RECIPIENTS_PER_DAY / m["emails_per_ticket"]
     shapes = [
         ("README stack (1 machine, 2 cores, LocalExecutor)", m["cores"], m["local_runs_per_minute"], 1, "measured"),
-        ("Celery, 2 workers on the same 2 cores", m["cores"], m["celery_runs_per_minute"], 1, "measured"),
+        (
+            "Celery, 2 workers on the same 2 cores",
+            m["cores"],
+            m["celery_runs_per_minute"],
+            1,
+            "drain measured; CPU per ticket the README stack's",
+        ),
         (
             "Celery or Helm, 4 worker cores beside the scheduler's machine, 2 mailboxes",
             4 + m["cores"],
