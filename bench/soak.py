@@ -369,8 +369,6 @@ def outcomes(stack, soak: Soak) -> dict:
 def schedule_on_time(admin: Client, dag_id: str, since) -> dict:
     """How late the scheduled DAG's runs due during the day started after their interval ended (the
     SLA watch's warnings are due within its 15 minutes)."""
-    from datetime import datetime
-
     runs = admin.runs(dag_id)
     lags = [
         (datetime.fromisoformat(r["start_date"]) - datetime.fromisoformat(r["data_interval_end"])).total_seconds()

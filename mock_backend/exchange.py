@@ -69,8 +69,7 @@ class Exchange:
 
     def __init__(self, limits: Limits | None = None) -> None:
         self._lock = threading.Lock()
-        self.limits = limits or Limits.from_env()
-        self.reset()
+        self.reset(limits)
 
     def reset(self, limits: Limits | None = None) -> None:
         with self._lock:
@@ -145,9 +144,3 @@ class Exchange:
                 leaves = max(now, departures[-limits.messages_per_minute] + minute)
             departures.append(leaves)
             return leaves, True
-
-    def recipients_today(self, mailbox: str) -> int:
-        now = time.time()
-        with self._lock:
-            day = self.limits.seconds(DAY_S)
-            return sum(n for at, n in self._recipients.get(mailbox.lower(), ()) if at > now - day)

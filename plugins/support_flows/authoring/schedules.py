@@ -32,10 +32,6 @@ DEFAULTS = {
 }
 
 
-def timezone_name() -> str:
-    return schedule_timezone()
-
-
 def cron(name: str) -> CronTriggerTimetable:
     """The cron schedule ``name`` in the support centre's time zone."""
-    return CronTriggerTimetable(os.environ.get(name) or DEFAULTS[name], timezone=timezone_name())
+    return CronTriggerTimetable(os.environ.get(name) or DEFAULTS[name], timezone=schedule_timezone())

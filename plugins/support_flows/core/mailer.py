@@ -80,17 +80,7 @@ class Mailer:
             raise
 
         def deliver(mailbox: str = mailbox, look_first: bool = False) -> dict:
-            self.graph.send_mail(
-                mailbox,
-                list(email.to),
-                email.subject,
-                email.html,
-                message_id=message_id(key, mailbox),
-                headers={HEADER_KEY: key},
-                attachments=attachments,
-                reference=key,
-                look_first=look_first,
-            )
+            self._send(mailbox, key, email, attachments=attachments, look_first=look_first)
             # the ledger (side_effects.detail) keeps no address or subject: both can be the customer's
             return {"recipients": recipients}
 
@@ -110,7 +100,10 @@ class Mailer:
         """Send without the ledger: only for the alert that says the reporting database (where the
         ledger lives) is what failed. Still a draft then ``send`` with the key's message id, so a
         lost answer is not sent twice."""
-        mailbox = self.settings.sender_mailbox
+        self._send(self.settings.sender_mailbox, key, email)
+
+    def _send(self, mailbox: str, key: str, email: Email, **options: Any) -> None:
+        """The e-mail from ``mailbox`` as a draft with the key's message id, then ``send``."""
         self.graph.send_mail(
             mailbox,
             list(email.to),
@@ -119,6 +112,7 @@ class Mailer:
             message_id=message_id(key, mailbox),
             headers={HEADER_KEY: key},
             reference=key,
+            **options,
         )
 
     def choose_mailbox(self, recipients: int, to_customer: bool) -> str:
