@@ -132,12 +132,11 @@ def test_a_reporting_database_at_another_version_is_named(deployed):
     url = deployed["support_reporting"]["host"]
     engine = sa.create_engine(f"sqlite:///{url}")
     with engine.begin() as conn:
-        conn.exec_driver_sql(
-            "DELETE FROM reporting_schema_version WHERE version = (SELECT max(version) FROM reporting_schema_version)"
-        )
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = 'v12'")  # one revision behind
     engine.dispose()
     (problem,) = preflight.run_checks()
     assert problem.subject == "connection support_reporting"
+    assert "at schema version 12, this code needs schema version 13" in problem.message
     assert "run `python -m support_flows.storage.migrations migrate`" in problem.message
 
 

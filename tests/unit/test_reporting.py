@@ -42,41 +42,14 @@ def ticket_row(ticket_id: int, status: str = "queued") -> dict:
     }
 
 
-@pytest.fixture
-def sqlite_engine(tmp_path):
-    return migrations.prepare_engine(sa.create_engine(f"sqlite:///{tmp_path / 'reporting.sqlite'}"))
-
-
-@pytest.fixture
-def pg_engine(postgres_url):
-    """A database of its own on the test server, dropped afterwards."""
-    name = f"reporting_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"CREATE DATABASE {name}"))
-    engine = sa.create_engine(sa.engine.make_url(postgres_url).set(database=name))
-    yield engine
-    engine.dispose()
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"DROP DATABASE {name} WITH (FORCE)"))
-    admin.dispose()
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def engine(request):
-    return request.getfixturevalue("sqlite_engine" if request.param == "sqlite" else "pg_engine")
-
-
 def test_schema_is_created_once_and_versioned(engine):
     assert ensure_schema(engine) == tables.SCHEMA_VERSION
     assert ensure_schema(engine) == tables.SCHEMA_VERSION
     postgres = engine.dialect.name == "postgresql"
     names = set(sa.inspect(engine).get_table_names(schema=tables.ANALYTICS if postgres else None))
     assert names >= CONTRACT_TABLES
-    version_table = f"{tables.INTERNAL}.reporting_schema_version" if postgres else "reporting_schema_version"
     with engine.connect() as conn:
-        versions = [v for (v,) in conn.execute(sa.text(f"SELECT version FROM {version_table} ORDER BY version"))]
-    assert versions == list(range(1, tables.SCHEMA_VERSION + 1))  # each migration step once
+        assert migrations.current_revision(conn) == f"v{tables.SCHEMA_VERSION}"
 
 
 def test_loading_the_same_rows_twice_changes_nothing(engine):
@@ -239,206 +212,6 @@ def test_the_data_dictionary_documents_every_table_and_column():
             assert f"`{column}`" in line, f"view {name}.{column} is not documented"
 
 
-def _version_2(engine) -> sa.MetaData:
-    """The reporting schema as version 2 left it: every table in the default schema (``public``),
-    no ``loaded_at``; with one ticket and its versions recorded."""
-    legacy = sa.MetaData()
-    for table in tables.metadata.sorted_tables:
-        sa.Table(table.name, legacy, *[c._copy() for c in table.columns if c.name != "loaded_at"])
-    legacy.create_all(engine)
-    with engine.begin() as conn:
-        conn.execute(legacy.tables["ticket_facts"].insert(), [ticket_row(7, "resolved")])
-        conn.execute(legacy.tables["reporting_schema_version"].insert(), [{"version": 1}, {"version": 2}])
-    return legacy
-
-
-def drop_views(conn) -> None:
-    """Back to before version 10 (no views), so a test can put a table back to an older form."""
-    prefix = f'"{tables.ANALYTICS}".' if conn.dialect.name == "postgresql" else ""
-    for name in tables.VIEWS:
-        conn.exec_driver_sql(f'DROP VIEW IF EXISTS {prefix}"{name}"')
-
-
-def test_migrates_from_the_previous_version_keeping_the_data(engine):
-    raw = engine.execution_options(schema_translate_map=None) if engine.dialect.name == "sqlite" else engine
-    _version_2(raw)
-    assert ensure_schema(engine) == tables.SCHEMA_VERSION
-    store = ReportingStore(engine=engine)
-    (row,) = store.fetch_all("ticket_facts")
-    assert row["ticket_id"] == 7 and row["status"] == "resolved" and row["loaded_at"] is None
-    assert store.upsert("ticket_facts", [ticket_row(7, "closed")]) == 1
-    (row,) = store.fetch_all("ticket_facts")
-    assert row["status"] == "closed" and row["loaded_at"] is not None
-    if engine.dialect.name == "postgresql":
-        assert sa.inspect(engine).get_table_names(schema="public") == []  # nothing left behind
-        assert "side_effects" in sa.inspect(engine).get_table_names(schema=tables.INTERNAL)
-    with engine.connect() as conn:
-        versions = conn.execute(sa.select(tables.schema_version.c.version).order_by("version")).scalars().all()
-    assert versions == list(range(1, tables.SCHEMA_VERSION + 1))
-    assert ensure_schema(engine) == tables.SCHEMA_VERSION  # again: nothing to do
-    assert store.fetch_all("ticket_facts") == [row]
-
-
-def test_migrates_the_time_watermarks_to_one_unit(engine):
-    """Version 5: the analytics tickets' watermark was epoch milliseconds, the analytics days day
-    ordinals; after the migration both read back as the same moments, and the event cursor (an id)
-    is untouched."""
-    from support_flows.storage.tables import watermarks
-
-    ensure_schema(engine)
-    updated = datetime(2026, 11, 20, 8, 30, 15, 123000, tzinfo=UTC)
-    with engine.begin() as conn:
-        conn.execute(sa.delete(tables.schema_version).where(tables.schema_version.c.version >= 5))
-        conn.execute(
-            watermarks.insert(),
-            [
-                {"name": "analytics_tickets", "position": int(updated.timestamp() * 1000), "updated_at": NOW},
-                {"name": "analytics_feedback_days", "position": date(2026, 11, 19).toordinal(), "updated_at": NOW},
-                {"name": "analytics_agent_days", "position": date(2026, 11, 18).toordinal(), "updated_at": NOW},
-                {"name": "backend_events", "position": 4711, "updated_at": NOW},
-            ],
-        )
-    assert ensure_schema(engine) == tables.SCHEMA_VERSION
-    store = ReportingStore(engine=engine)
-    assert store.get_moment("analytics_tickets") == updated
-    assert store.get_moment("analytics_feedback_days") == datetime(2026, 11, 19, tzinfo=UTC)
-    assert store.get_moment("analytics_agent_days") == datetime(2026, 11, 18, tzinfo=UTC)
-    assert store.get_watermark("backend_events") == 4711
-
-
-def test_version_6_adds_the_daily_summarys_ai_figures_keeping_the_days_reported(engine):
-    """A database at version 5 (daily_summary without the three columns, one day in it) gets them,
-    empty for that day, and the next report fills them."""
-    ensure_schema(engine)
-    table = f'"{tables.ANALYTICS}"."daily_summary"' if engine.dialect.name == "postgresql" else "daily_summary"
-    with engine.begin() as conn:
-        drop_views(conn)
-        for column in ("resolved_by_ai", "awaiting_customer", "assigned"):
-            conn.exec_driver_sql(f"ALTER TABLE {table} DROP COLUMN {column}")
-        conn.exec_driver_sql(
-            f"INSERT INTO {table} (report_date, timezone, created, resolved, ai_responded, backlog)"
-            " VALUES ('2026-11-30', 'UTC', 4, 2, 1, 3)"
-        )
-        conn.execute(sa.delete(tables.schema_version).where(tables.schema_version.c.version >= 6))
-    assert ensure_schema(engine) == tables.SCHEMA_VERSION
-    store = ReportingStore(engine=engine)
-    (day,) = store.fetch_all("daily_summary")
-    assert (day["created"], day["resolved_by_ai"], day["awaiting_customer"], day["assigned"]) == (4, None, None, None)
-    row = {k: v for k, v in day.items() if k != "loaded_at"}
-    store.upsert("daily_summary", [{**row, "resolved_by_ai": 1, "awaiting_customer": 2, "assigned": 3}])
-    (day,) = store.fetch_all("daily_summary")
-    assert (day["resolved_by_ai"], day["awaiting_customer"], day["assigned"]) == (1, 2, 3)
-
-
-def test_version_7_adds_the_ai_answers_outcome_to_ticket_facts_keeping_the_rows(engine):
-    """A database at version 6 (ticket_facts without ai_answer_outcome, one row in it) gets the
-    column, empty for that row, and the next load fills it."""
-    ensure_schema(engine)
-    table = f'"{tables.ANALYTICS}"."ticket_facts"' if engine.dialect.name == "postgresql" else "ticket_facts"
-    with engine.begin() as conn:
-        drop_views(conn)
-        conn.exec_driver_sql(f"ALTER TABLE {table} DROP COLUMN ai_answer_outcome")
-        conn.exec_driver_sql(
-            f"INSERT INTO {table} (ticket_id, customer_key, priority, channel, status, ai_responded, created_at,"
-            " source_updated_at) VALUES (7, 'k', 'normal', 'web', 'resolved', TRUE, '2026-11-30 10:00:00+00',"
-            " '2026-11-30 11:00:00+00')"
-        )
-        conn.execute(sa.delete(tables.schema_version).where(tables.schema_version.c.version >= 7))
-    assert ensure_schema(engine) == tables.SCHEMA_VERSION
-    store = ReportingStore(engine=engine)
-    (row,) = store.fetch_all("ticket_facts")
-    assert row["ticket_id"] == 7 and row["ai_answer_outcome"] is None
-    store.upsert(
-        "ticket_facts", [{**{k: v for k, v in row.items() if k != "loaded_at"}, "ai_answer_outcome": "confirmed"}]
-    )
-    assert store.fetch_all("ticket_facts")[0]["ai_answer_outcome"] == "confirmed"
-
-
-def test_version_8_adds_the_daily_summarys_deflection_figures_keeping_the_days_reported(engine):
-    ensure_schema(engine)
-    table = f'"{tables.ANALYTICS}"."daily_summary"' if engine.dialect.name == "postgresql" else "daily_summary"
-    with engine.begin() as conn:
-        drop_views(conn)
-        for column in ("ai_confirmed", "ai_closed_silent", "ai_rejected"):
-            conn.exec_driver_sql(f"ALTER TABLE {table} DROP COLUMN {column}")
-        conn.exec_driver_sql(
-            f"INSERT INTO {table} (report_date, timezone, created, resolved, ai_responded, backlog)"
-            " VALUES ('2026-11-30', 'UTC', 4, 2, 1, 3)"
-        )
-        conn.execute(sa.delete(tables.schema_version).where(tables.schema_version.c.version >= 8))
-    assert ensure_schema(engine) == tables.SCHEMA_VERSION
-    store = ReportingStore(engine=engine)
-    (day,) = store.fetch_all("daily_summary")
-    assert (day["created"], day["ai_confirmed"], day["ai_closed_silent"], day["ai_rejected"]) == (4, None, None, None)
-
-
-def test_version_9_keys_escalations_by_clock_and_adds_the_sla_columns_keeping_the_rows(engine):
-    """From version 8 as it was on disk: an escalation row (the response clock then), ticket facts,
-    agent days and summaries without the SLA columns."""
-    ensure_schema(engine)
-    pg = engine.dialect.name == "postgresql"
-
-    def name(table: str) -> str:
-        return f'"{tables.ANALYTICS}"."{table}"' if pg else f'"{table}"'
-
-    with engine.begin() as conn:
-        drop_views(conn)
-        conn.exec_driver_sql(f"DROP TABLE {name('escalations')}")
-        conn.exec_driver_sql(
-            f"CREATE TABLE {name('escalations')} (ticket_id INTEGER NOT NULL, level VARCHAR(16) NOT NULL,"
-            " idle_since TIMESTAMP WITH TIME ZONE NOT NULL, agent_id INTEGER, supervisor_id INTEGER,"
-            " idle_hours FLOAT NOT NULL, escalated_at TIMESTAMP WITH TIME ZONE NOT NULL, dag_run_id VARCHAR(250),"
-            " loaded_at TIMESTAMP WITH TIME ZONE, PRIMARY KEY (ticket_id, level, idle_since))"
-        )
-        conn.exec_driver_sql(
-            f"INSERT INTO {name('escalations')} (ticket_id, level, idle_since, agent_id, supervisor_id, idle_hours,"
-            " escalated_at) VALUES (5, 'supervisor', '2026-11-28 10:00:00+00', 3, 1, 73.5, '2026-12-01 07:00:00+00')"
-        )
-        for table, columns in (
-            (
-                "ticket_facts",
-                (
-                    "first_response_at",
-                    "first_response_hours",
-                    "paused_hours",
-                    "first_response_breached",
-                    "resolution_breached",
-                    "reopen_count",
-                ),
-            ),
-            ("agent_daily_performance", ("reopened",)),
-            (
-                "daily_summary",
-                (
-                    "first_responses",
-                    "avg_first_response_hours",
-                    "sla_warnings",
-                    "sla_breaches",
-                    "reopened",
-                    "sla_paused",
-                ),
-            ),
-        ):
-            for column in columns:
-                conn.exec_driver_sql(f"ALTER TABLE {name(table)} DROP COLUMN {column}")
-        conn.execute(sa.delete(tables.schema_version).where(tables.schema_version.c.version >= 9))
-    assert ensure_schema(engine) == tables.SCHEMA_VERSION
-    store = ReportingStore(engine=engine)
-    (row,) = store.fetch_all("escalations")
-    assert (row["ticket_id"], row["clock"], row["level"], row["idle_hours"]) == (5, "response", "supervisor", 73.5)
-    # the same ticket, level and start on the other clock is another row now
-    store.upsert("escalations", [{**row, "clock": "resolution", "target_hours": 24.0}])
-    assert sorted(r["clock"] for r in store.fetch_all("escalations")) == ["resolution", "response"]
-    for table, column in (
-        ("ticket_facts", "reopen_count"),
-        ("agent_daily_performance", "reopened"),
-        ("daily_summary", "sla_breaches"),
-    ):
-        assert column in {
-            c["name"] for c in sa.inspect(engine).get_columns(table, schema=tables.ANALYTICS if pg else None)
-        }
-
-
 def test_moments_round_trip_and_only_move_forward(engine):
     ensure_schema(engine)
     store = ReportingStore(engine=engine)
@@ -459,13 +232,6 @@ def test_loaded_at_moves_only_when_a_row_changes(engine):
     store.upsert("ticket_facts", [ticket_row(1, "resolved")])
     (second,) = store.fetch_all("ticket_facts")
     assert second["loaded_at"] > first["loaded_at"]
-
-
-def test_a_task_on_a_database_that_was_not_migrated_says_what_to_run(engine):
-    with pytest.raises(migrations.ReportingSchemaError, match="python -m support_flows.storage.migrations migrate"):
-        migrations.require_schema(engine)
-    ensure_schema(engine)
-    migrations.require_schema(engine)
 
 
 @pytest.mark.postgres

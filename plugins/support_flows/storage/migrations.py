@@ -1,11 +1,21 @@
-"""The reporting schema's versions and the deploy step that brings a database to the newest
-(``python -m support_flows.storage.migrations migrate``): run by an init service or a Helm job, not
-by tasks, which only check that the schema is there (``require_schema``). Idempotent.
+"""The reporting schema's revisions (Alembic, in ``storage/alembic/versions``) and the deploy step
+that brings a database to the newest (``python -m support_flows.storage.migrations migrate``): run by
+an init service or a Helm job, not by tasks, which only check that the schema is there
+(``require_schema``). Idempotent.
+
+Revision ``vN`` is schema version N; ``v10`` is the baseline, the schema as the hand-written steps
+of support-flows 0.7.0 left it: a database they migrated (``reporting_schema_version`` 10 to 13) is
+stamped at its revision instead. After the revisions, every time: the views made again, and on
+PostgreSQL the roles' grants and the data dictionary's ``COMMENT ON``.
+
+A new revision: change ``tables.py``, raise ``SCHEMA_VERSION``, then
+``python -m support_flows.storage.migrations revision -m "why" --url <a PostgreSQL database at head>``
+writes it from the difference (read it: Alembic cannot tell a rename from a drop and an add).
 """
 
 from __future__ import annotations
 
-from datetime import date
+import sys
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -19,21 +29,14 @@ from support_flows.storage.tables import (
     TABLES,
     VIEWS,
     WRITER_ROLE,
-    agent_daily_performance,
-    agents,
-    calendar,
-    daily_summary,
-    escalation_candidates,
-    escalations,
-    flow_runs,
-    intake,
     metadata,
-    reminders,
-    schema_version,
-    side_effects,
-    ticket_facts,
-    watermarks,
 )
+
+ALEMBIC_DIR = Path(__file__).with_name("alembic")
+BASELINE = 10  # the first revision; older databases go through support-flows 0.7.0 first
+HEAD = f"v{SCHEMA_VERSION}"
+# Where the hand-written steps (schema 1 to 13) recorded their version, in INTERNAL.
+LEGACY_VERSION_TABLE = "reporting_schema_version"
 
 
 class ReportingSchemaError(RuntimeError):
@@ -51,231 +54,166 @@ def _is_postgres(conn: sa.Connection) -> bool:
     return conn.dialect.name == "postgresql"
 
 
-def _migrate_to_1(conn: sa.Connection) -> None:
-    metadata.create_all(conn, tables=[*TABLES.values(), side_effects, watermarks], checkfirst=True)
+def schema_of(name: str) -> str | None:
+    """For a revision's operations: ``name`` on PostgreSQL, none on SQLite (one database, no
+    schemas; Alembic's DDL does not follow the engine's schema translation)."""
+    from alembic import op
+
+    return name if _is_postgres(op.get_bind()) else None
 
 
-def _migrate_to_2(conn: sa.Connection) -> None:
-    escalation_candidates.create(conn, checkfirst=True)
-
-
-def _migrate_to_3(conn: sa.Connection) -> None:
-    """PostgreSQL: the tables out of ``public`` into the analytics and internal schemas. Both:
-    ``loaded_at`` on the tables analysts load incrementally from."""
-    if _is_postgres(conn):
-        for table in metadata.sorted_tables:
-            moved = conn.execute(
-                sa.text("SELECT to_regclass(:old) IS NOT NULL AND to_regclass(:new) IS NULL"),
-                {"old": f"public.{table.name}", "new": f"{table.schema}.{table.name}"},
-            ).scalar()
-            if moved:
-                conn.exec_driver_sql(f'ALTER TABLE public."{table.name}" SET SCHEMA "{table.schema}"')
+def target_metadata(dialect: str) -> sa.MetaData:
+    """``tables.metadata`` as it stands in a database of ``dialect``: on SQLite without schemas,
+    its indexes keeping the names they get on PostgreSQL (``ix_<schema>_<table>_<column>``)."""
+    if dialect == "postgresql":
+        return metadata
+    flat = sa.MetaData()
     for table in metadata.sorted_tables:
-        if "loaded_at" in table.c and "loaded_at" not in {
-            c["name"] for c in sa.inspect(conn).get_columns(table.name, schema=_schema(conn, table))
-        }:
-            target = f'"{table.schema}"."{table.name}"' if _is_postgres(conn) else f'"{table.name}"'
-            conn.exec_driver_sql(
-                f"ALTER TABLE {target} ADD COLUMN loaded_at {'timestamptz' if _is_postgres(conn) else 'DATETIME'}"
-            )
+        names = {tuple(c.name for c in index.columns): index.name for index in table.indexes}
+        for index in table.to_metadata(flat, schema=None).indexes:
+            index.name = names[tuple(c.name for c in index.columns)]
+    return flat
 
 
-def _schema(conn: sa.Connection, table: sa.Table) -> str | None:
-    return table.schema if _is_postgres(conn) else None
+def _version_table_schema(conn: sa.Connection) -> str | None:
+    return INTERNAL if _is_postgres(conn) else None
 
 
-def _migrate_to_4(conn: sa.Connection) -> None:
-    reminders.create(conn, checkfirst=True)
-
-
-def _migrate_to_5(conn: sa.Connection) -> None:
-    """Every time watermark in one unit, microseconds since the epoch (UTC): the analytics tickets'
-    newest ``updated_at`` was in milliseconds, the analytics days were day ordinals."""
-    table = f'"{INTERNAL}"."watermarks"' if _is_postgres(conn) else '"watermarks"'
-    conn.exec_driver_sql(f"UPDATE {table} SET position = position * 1000 WHERE name = 'analytics_tickets'")
-    epoch_ordinal = date(1970, 1, 1).toordinal()
-    conn.exec_driver_sql(
-        f"UPDATE {table} SET position = (position - {epoch_ordinal}) * 86400000000"
-        " WHERE name IN ('analytics_feedback_days', 'analytics_agent_days')"
-    )
-
-
-def _migrate_to_6(conn: sa.Connection) -> None:
-    """``daily_summary`` holds every figure its e-mail and CSV show: AI resolutions, AI answers
-    waiting on the customer, assignments of the day (empty for the days reported before)."""
-    present = {
-        column["name"] for column in sa.inspect(conn).get_columns("daily_summary", schema=_schema(conn, daily_summary))
+def _context_options(connection: sa.Connection) -> dict:
+    """How Alembic reads this database: on PostgreSQL only the package's two schemas (not
+    ``public``); column and table comments are the data dictionary's (``write_comments``), not
+    ``tables.py``'s, so they are not compared."""
+    postgres = _is_postgres(connection)
+    return {
+        "target_metadata": target_metadata(connection.dialect.name),
+        "version_table_schema": _version_table_schema(connection),
+        "include_schemas": postgres,
+        "include_name": lambda name, type_, parents: type_ != "schema" or not postgres or name in (ANALYTICS, INTERNAL),
+        "render_as_batch": not postgres,  # SQLite alters most things by copying the table
+        "compare_type": True,
+        "autogenerate_plugins": ["alembic.autogenerate.*", "~alembic.autogenerate.comments"],
     }
-    table = f'"{ANALYTICS}"."daily_summary"' if _is_postgres(conn) else '"daily_summary"'
-    for name in ("resolved_by_ai", "awaiting_customer", "assigned"):
-        if name not in present:
-            conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {name} INTEGER")
 
 
-def _migrate_to_7(conn: sa.Connection) -> None:
-    """``ticket_facts.ai_answer_outcome``: what became of an AI answer (deflection); empty for the
-    rows loaded before, until their ticket is loaded again."""
-    present = {
-        column["name"] for column in sa.inspect(conn).get_columns("ticket_facts", schema=_schema(conn, ticket_facts))
-    }
-    table = f'"{ANALYTICS}"."ticket_facts"' if _is_postgres(conn) else '"ticket_facts"'
-    if "ai_answer_outcome" not in present:
-        conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN ai_answer_outcome VARCHAR(16)")
+def configure(context, connection: sa.Connection) -> None:
+    """The Alembic context for ``connection`` (env.py calls this)."""
+    context.configure(connection=connection, **_context_options(connection))
 
 
-def _migrate_to_8(conn: sa.Connection) -> None:
-    """``daily_summary`` holds the day's deflection figures its e-mail and CSV show (empty for the
-    days reported before)."""
-    present = {
-        column["name"] for column in sa.inspect(conn).get_columns("daily_summary", schema=_schema(conn, daily_summary))
-    }
-    table = f'"{ANALYTICS}"."daily_summary"' if _is_postgres(conn) else '"daily_summary"'
-    for name in ("ai_confirmed", "ai_closed_silent", "ai_rejected"):
-        if name not in present:
-            conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {name} INTEGER")
+def differences(conn: sa.Connection) -> list:
+    """What Alembic finds between the database and ``tables.py`` (empty: they agree)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    options = _context_options(conn)
+    wanted = options.pop("target_metadata")
+    return compare_metadata(MigrationContext.configure(conn, opts=options), wanted)
 
 
-def _add_columns(conn: sa.Connection, table: sa.Table, names: tuple[str, ...]) -> None:
-    """``ALTER TABLE .. ADD COLUMN`` for each of ``names`` the table lacks, typed as declared."""
-    present = {column["name"] for column in sa.inspect(conn).get_columns(table.name, schema=_schema(conn, table))}
-    target = f'"{table.schema}"."{table.name}"' if _is_postgres(conn) else f'"{table.name}"'
-    for name in names:
-        if name not in present:
-            kind = table.c[name].type.compile(dialect=conn.dialect)
-            conn.exec_driver_sql(f"ALTER TABLE {target} ADD COLUMN {name} {kind}")
+def alembic_config(connection: sa.Connection | None = None):
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(ALEMBIC_DIR))
+    config.attributes["connection"] = connection
+    return config
 
 
-def _migrate_to_9(conn: sa.Connection) -> None:
-    """SLA policies: ``escalations`` records a level per clock (``clock`` joins the key; the rows
-    before were the response clock), with its target; ``ticket_facts`` the first response, the
-    pauses, breaches and reopens; ``agent_daily_performance`` and ``daily_summary`` their day's
-    figures. The internal candidates (one run's scratch) are made again."""
-    escalation_candidates.drop(conn, checkfirst=True)
-    escalation_candidates.create(conn)
-    present = {c["name"] for c in sa.inspect(conn).get_columns("escalations", schema=_schema(conn, escalations))}
-    if "clock" not in present:
-        if _is_postgres(conn):
-            table = f'"{ANALYTICS}"."escalations"'
-            conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN clock VARCHAR(16) NOT NULL DEFAULT 'response'")
-            conn.exec_driver_sql(f"ALTER TABLE {table} ALTER COLUMN clock DROP DEFAULT")
-            conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN target_hours DOUBLE PRECISION")
-            key = sa.inspect(conn).get_pk_constraint("escalations", schema=ANALYTICS)["name"]
-            conn.exec_driver_sql(f'ALTER TABLE {table} DROP CONSTRAINT "{key}"')
-            conn.exec_driver_sql(f"ALTER TABLE {table} ADD PRIMARY KEY (ticket_id, clock, level, idle_since)")
-        else:  # SQLite changes no primary key in place: the table is made again
-            old = [c["name"] for c in sa.inspect(conn).get_columns("escalations")]
-            conn.exec_driver_sql('ALTER TABLE "escalations" RENAME TO "escalations_v8"')
-            escalations.create(conn)
-            names = ", ".join(old)
-            conn.exec_driver_sql(
-                f'INSERT INTO "escalations" ({names}, clock) SELECT {names}, \'response\' FROM "escalations_v8"'
-            )
-            conn.exec_driver_sql('DROP TABLE "escalations_v8"')
-    _add_columns(
-        conn,
-        ticket_facts,
-        (
-            "first_response_at",
-            "first_response_hours",
-            "paused_hours",
-            "first_response_breached",
-            "resolution_breached",
-            "reopen_count",
-        ),
-    )
-    _add_columns(conn, agent_daily_performance, ("reopened",))
-    _add_columns(
-        conn,
-        daily_summary,
-        ("first_responses", "avg_first_response_hours", "sla_warnings", "sla_breaches", "reopened", "sla_paused"),
-    )
+def current_revision(conn: sa.Connection) -> str | None:
+    """The Alembic revision in place; None before the first (or on a 0.7.0 database)."""
+    from alembic.migration import MigrationContext
+
+    context = MigrationContext.configure(conn, opts={"version_table_schema": _version_table_schema(conn)})
+    return context.get_current_revision()
 
 
-def _migrate_to_10(conn: sa.Connection) -> None:
-    """The tables analysts label reports with (``agents``, ``calendar``) and one view per shared
-    metric (``resolution_times``, ``backlog``), made again so a step that changes a table keeps them right."""
-    agents.create(conn, checkfirst=True)
-    calendar.create(conn, checkfirst=True)
-    _add_columns(conn, flow_runs, ("origin", "triggering_user"))
-    create_views(conn)
-
-
-def _migrate_to_11(conn: sa.Connection) -> None:
-    """Where a run's personal fields wait for its first step, out of Airflow's metadata (``intake``)."""
-    intake.create(conn, checkfirst=True)
-
-
-def _migrate_to_12(conn: sa.Connection) -> None:
-    """``daily_summary.covers_until``: how much of the day a row's figures cover (the 18:30 report
-    counts the day so far; the nightly load completes the row once the day is over)."""
-    _add_columns(conn, daily_summary, ("covers_until",))
-
-
-def _migrate_to_13(conn: sa.Connection) -> None:
-    """``side_effects.mailbox`` and ``recipients``: what each e-mail took of its sender mailbox's
-    daily recipient budget (Exchange Online: 10,000 a day), indexed for the rolling count."""
-    _add_columns(conn, side_effects, ("mailbox", "recipients"))
-    index = next(i for i in side_effects.indexes if i.name == "side_effects_mail_budget")
-    index.create(conn, checkfirst=True)
-
-
-def create_views(conn: sa.Connection) -> None:
-    prefix = f'"{ANALYTICS}".' if _is_postgres(conn) else ""
-    for name, query in VIEWS.items():
-        conn.exec_driver_sql(f'DROP VIEW IF EXISTS {prefix}"{name}"')
-        conn.exec_driver_sql(f'CREATE VIEW {prefix}"{name}" AS {query.format(a=prefix)}')
-
-
-# Each step takes the schema from version N-1 to N. Add a step, never edit a released one; each
-# step must also hold when the tables it changes were just created in their latest form.
-MIGRATIONS = {
-    1: _migrate_to_1,
-    2: _migrate_to_2,
-    3: _migrate_to_3,
-    4: _migrate_to_4,
-    5: _migrate_to_5,
-    6: _migrate_to_6,
-    7: _migrate_to_7,
-    8: _migrate_to_8,
-    9: _migrate_to_9,
-    10: _migrate_to_10,
-    11: _migrate_to_11,
-    12: _migrate_to_12,
-    13: _migrate_to_13,
-}
-
-
-def _current_version(conn: sa.Connection) -> int:
-    """The version in place; before version 3 the version table was in ``public`` on PostgreSQL."""
+def _legacy_version(conn: sa.Connection) -> int | None:
+    """The version the hand-written steps recorded (before schema 3 in ``public`` on PostgreSQL)."""
     if _is_postgres(conn):
-        for name in (f"{INTERNAL}.reporting_schema_version", "public.reporting_schema_version"):
+        for name in (f"{INTERNAL}.{LEGACY_VERSION_TABLE}", f"public.{LEGACY_VERSION_TABLE}"):
             if conn.execute(sa.text("SELECT to_regclass(:name) IS NOT NULL"), {"name": name}).scalar():
                 return conn.exec_driver_sql(f"SELECT max(version) FROM {name}").scalar() or 0
-        return 0
-    if not sa.inspect(conn).has_table(schema_version.name):
-        return 0
-    return conn.execute(sa.select(sa.func.max(schema_version.c.version))).scalar() or 0
+        return None
+    if not sa.inspect(conn).has_table(LEGACY_VERSION_TABLE):
+        return None
+    return conn.exec_driver_sql(f'SELECT max(version) FROM "{LEGACY_VERSION_TABLE}"').scalar() or 0
+
+
+def _describe(conn: sa.Connection) -> str:
+    revision = current_revision(conn)
+    if revision is not None:
+        return f"schema version {revision.removeprefix('v')}"
+    legacy = _legacy_version(conn)
+    return "empty" if legacy is None else f"schema version {legacy} (hand-written steps)"
+
+
+def _adopt_legacy_version(conn: sa.Connection) -> None:
+    """A database the hand-written steps migrated is stamped at its revision (their version
+    table then goes); one older than the baseline is refused, untouched."""
+    legacy = _legacy_version(conn)
+    if legacy is None or current_revision(conn) is not None:
+        return
+    if legacy < BASELINE:
+        raise ReportingSchemaError(
+            f"the reporting database is at schema version {legacy}, older than this code's first Alembic "
+            f"revision (schema {BASELINE}): migrate it with support-flows 0.7.0 first "
+            "(`python -m support_flows.storage.migrations migrate`), then with this version"
+        )
+    if legacy > SCHEMA_VERSION:
+        raise ReportingSchemaError(
+            f"the reporting database is at schema version {legacy}, newer than this code's {SCHEMA_VERSION}"
+        )
+    from alembic import command
+
+    command.stamp(alembic_config(conn), f"v{legacy}")
+    table = f'"{INTERNAL}"."{LEGACY_VERSION_TABLE}"' if _is_postgres(conn) else f'"{LEGACY_VERSION_TABLE}"'
+    conn.exec_driver_sql(f"DROP TABLE {table}")
 
 
 def ensure_schema(engine: Engine) -> int:
-    """Create or migrate the reporting tables and grant the roles; return the schema version now
-    in place. The deploy step (``python -m support_flows.storage.migrations migrate``), never a task: it
-    needs the database owner's rights. Idempotent: run twice, the second run changes nothing."""
+    """Create or migrate the reporting tables, make the views again and grant the roles; return
+    the schema version now in place. The deploy step (``python -m support_flows.storage.migrations
+    migrate``), never a task: it needs the database owner's rights. Idempotent: run twice, the
+    second run changes nothing. One transaction: a failed revision leaves the database as it was
+    (PostgreSQL; SQLite's batch copies too)."""
+    from alembic import command
+    from alembic.script import ScriptDirectory
+
     engine = prepare_engine(engine)
     with engine.begin() as conn:
         if _is_postgres(conn):
             for schema in (ANALYTICS, INTERNAL):
                 conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-        current = _current_version(conn)
-        for version in sorted(v for v in MIGRATIONS if v > current):
-            MIGRATIONS[version](conn)
-            schema_version.create(conn, checkfirst=True)
-            conn.execute(schema_version.insert().values(version=version))
-            current = version
+        _adopt_legacy_version(conn)
+        config = alembic_config(conn)
+        known = {script.revision for script in ScriptDirectory.from_config(config).walk_revisions()}
+        revision = current_revision(conn)
+        if revision is not None and revision not in known:
+            raise ReportingSchemaError(
+                f"the reporting database is at revision {revision}, which this code does not know "
+                f"(its newest is {HEAD}): it was migrated by a newer support-flows"
+            )
+        drop_views(conn)  # SQLite's batch copies cannot rename a table a view reads
+        command.upgrade(config, "head")
+        create_views(conn)
         if _is_postgres(conn):
             grant_roles(conn)
             write_comments(conn)
-    return current
+        return int(current_revision(conn).removeprefix("v"))
+
+
+def drop_views(conn: sa.Connection) -> None:
+    prefix = f'"{ANALYTICS}".' if _is_postgres(conn) else ""
+    for name in VIEWS:
+        conn.exec_driver_sql(f'DROP VIEW IF EXISTS {prefix}"{name}"')
+
+
+def create_views(conn: sa.Connection) -> None:
+    """One view per shared metric (``tables.VIEWS``), made from today's definition on every migrate."""
+    prefix = f'"{ANALYTICS}".' if _is_postgres(conn) else ""
+    drop_views(conn)
+    for name, query in VIEWS.items():
+        conn.exec_driver_sql(f'CREATE VIEW {prefix}"{name}" AS {query.format(a=prefix)}')
 
 
 def write_comments(conn: sa.Connection) -> int:
@@ -321,27 +259,73 @@ def grant_roles(conn: sa.Connection) -> None:
 
 
 def require_schema(engine: Engine) -> None:
-    """What a task checks instead of migrating: the database is at this code's version."""
+    """What a task checks instead of migrating: the database is at this code's revision."""
     with engine.connect() as conn:
-        version = _current_version(conn)
-    if version != SCHEMA_VERSION:
-        raise ReportingSchemaError(
-            f"the reporting database is at schema version {version}, this code needs {SCHEMA_VERSION}: "
-            "run `python -m support_flows.storage.migrations migrate` (a deploy step: the dev stack, compose's "
-            "airflow-init and the Helm chart's job run it)"
+        if current_revision(conn) == HEAD:
+            return
+        found = _describe(conn)
+    raise ReportingSchemaError(
+        f"the reporting database is {'' if found == 'empty' else 'at '}{found}, this code needs schema version "
+        f"{SCHEMA_VERSION}: run `python -m support_flows.storage.migrations migrate` (a deploy step: the dev "
+        "stack, compose's airflow-init and the Helm chart's job run it)"
+    )
+
+
+def owner_engine(url: str | None) -> Engine:
+    """The database owner's engine: ``url``, else the ``support_reporting`` connection's."""
+    if url:
+        return sa.create_engine(url)
+    from airflow.sdk import BaseHook
+
+    return BaseHook.get_connection("support_reporting").get_hook().get_sqlalchemy_engine()
+
+
+def _portable_schemas(path: Path) -> None:
+    """Alembic writes the schema it compared (PostgreSQL's): each becomes ``schema_of(...)``."""
+    text = path.read_text(encoding="utf-8")
+    for name in (ANALYTICS, INTERNAL):
+        text = text.replace(f"schema={name!r}", f"schema=schema_of({name!r})")
+    path.write_text(text, encoding="utf-8")
+
+
+def write_revision(url: str | None, message: str) -> Path:
+    """``revision``: the next ``vN`` from the difference between ``tables.py`` and a PostgreSQL
+    database at the newest revision (the dev stack's, or a scratch one: migrate it first)."""
+    from alembic import command
+    from alembic.script import ScriptDirectory
+
+    engine = owner_engine(url)
+    with engine.begin() as conn:
+        if not _is_postgres(conn):
+            raise ReportingSchemaError("write revisions against PostgreSQL: SQLite has no schemas to compare")
+        config = alembic_config(conn)
+        newest = ScriptDirectory.from_config(config).get_current_head()
+        if current_revision(conn) != newest:
+            raise ReportingSchemaError(f"the database is {_describe(conn)}, not at {newest}: migrate it first")
+        script = command.revision(
+            config,
+            message=message,
+            autogenerate=True,
+            rev_id=f"v{int(newest.removeprefix('v')) + 1}",
         )
+    engine.dispose()
+    _portable_schemas(Path(script.path))
+    return Path(script.path)
 
 
 def main(argv: list[str]) -> int:
     """``python -m support_flows.storage.migrations migrate [--url URL | --url-file PATH]``: the deploy step.
+    ``... check``: does the database match tables.py (exit 1 and the differences if not).
+    ``... revision -m WHY [--url URL]``: write the next revision (development).
 
-    Run it as the database's owner (the flows' own login may not change tables): pass the owner's
-    URL, or a file holding it (a mounted secret, so the password is in no command line or
+    Run ``migrate`` as the database's owner (the flows' own login may not change tables): pass the
+    owner's URL, or a file holding it (a mounted secret, so the password is in no command line or
     environment)."""
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m support_flows.storage.migrations", description=main.__doc__)
-    parser.add_argument("command", choices=["migrate"])
+    parser.add_argument("command", choices=["migrate", "check", "revision"])
+    parser.add_argument("-m", "--message", help="revision: what the change is for")
     source = parser.add_mutually_exclusive_group()
     source.add_argument(
         "--url", help="SQLAlchemy URL of the reporting database (default: the support_reporting connection)"
@@ -356,19 +340,29 @@ def main(argv: list[str]) -> int:
             parser.error(f"--url-file {args.url_file}: {err.strerror}")
         if not url:
             parser.error(f"--url-file {args.url_file} is empty: it should hold the owner's database URL")
-    if url:
-        engine = sa.create_engine(url)
-    else:
-        from airflow.sdk import BaseHook
-
-        engine = BaseHook.get_connection("support_reporting").get_hook().get_sqlalchemy_engine()
-    version = ensure_schema(engine)
+    try:
+        if args.command == "revision":
+            if not args.message:
+                parser.error("revision needs -m/--message: what the change is for")
+            print(f"reporting: wrote {write_revision(url, args.message)}")
+            return 0
+        engine = owner_engine(url)
+        if args.command == "check":
+            with prepare_engine(engine).connect() as conn:
+                found, differ = _describe(conn), differences(conn)
+            engine.dispose()
+            for difference in differ:
+                print(f"reporting: differs from tables.py: {difference}")
+            print(f"reporting: {found}, {'differs from' if differ else 'matches'} tables.py")
+            return 1 if differ else 0
+        version = ensure_schema(engine)
+    except ReportingSchemaError as err:
+        print(f"reporting: {err}", file=sys.stderr)
+        return 1
     engine.dispose()
     print(f"reporting: schema version {version} ({engine.url.render_as_string(hide_password=True)})")
     return 0
 
 
 if __name__ == "__main__":
-    import sys
-
     sys.exit(main(sys.argv[1:]))

@@ -239,14 +239,6 @@ watermarks = sa.Table(
     schema=INTERNAL,
 )
 
-schema_version = sa.Table(
-    "reporting_schema_version",
-    metadata,
-    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
-    sa.Column("applied_at", sa.DateTime(timezone=True), server_default=sa.func.current_timestamp()),
-    schema=INTERNAL,
-)
-
 # Internal: the stale tickets one escalation run found, handed from its first task to the next ones
 # through the database instead of XCom, so no task holds them all (rows are removed at the run's end).
 escalation_candidates = sa.Table(
