@@ -32,7 +32,7 @@ from airflow.sdk import dag
 
 from support_flows.authoring.dag_defaults import scheduled_dag_args, step
 from support_flows.authoring.schedules import cron
-from support_flows.core import catalog
+from support_flows.flows.analytics import ANALYTICS_LOAD
 from support_flows.storage.reporting_assets import (
     AGENT_DAILY_PERFORMANCE,
     AGENTS,
@@ -41,8 +41,6 @@ from support_flows.storage.reporting_assets import (
     FEEDBACK_FACTS,
     TICKET_FACTS,
 )
-
-DAG_ID = catalog.ANALYTICS_LOAD
 
 
 def _requested_day(params):
@@ -53,9 +51,9 @@ def _requested_day(params):
 
 
 @dag(
-    schedule=cron("SUPPORT_ANALYTICS_CRON"),
+    schedule=cron(ANALYTICS_LOAD.schedule),
     doc_md=__doc__,
-    **scheduled_dag_args(DAG_ID),
+    **scheduled_dag_args(ANALYTICS_LOAD),
 )
 def support_analytics_load():
     @step(outlets=[TICKET_FACTS])

@@ -31,17 +31,17 @@ from airflow.sdk import dag
 from support_flows.authoring.dag_defaults import scheduled_dag_args, step, task
 from support_flows.authoring.pools import SENDER_MAILBOX_POOL
 from support_flows.authoring.schedules import cron
-from support_flows.core import catalog
+from support_flows.flows.assignment import AUTO_ASSIGN
 
-DAG_ID = catalog.AUTO_ASSIGN
+DAG_ID = AUTO_ASSIGN.dag_id
 
 ASSIGNED_BY = "auto-assign (workload)"
 
 
 @dag(
-    schedule=cron("SUPPORT_AUTO_ASSIGN_CRON"),
+    schedule=cron(AUTO_ASSIGN.schedule),
     doc_md=__doc__,
-    **scheduled_dag_args(DAG_ID),
+    **scheduled_dag_args(AUTO_ASSIGN),
 )
 def support_auto_assign():
     @step(pool=SENDER_MAILBOX_POOL)

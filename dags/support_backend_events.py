@@ -28,11 +28,8 @@ from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOpe
 from airflow.sdk import dag
 
 from support_flows.authoring.dag_defaults import scheduled_dag_args, step
-from support_flows.core import catalog
 from support_flows.operations import lateness
-from support_flows.operations.events import BackendEventSensor
-
-DAG_ID = catalog.BACKEND_EVENTS
+from support_flows.operations.events import BACKEND_EVENTS, BackendEventSensor
 
 
 @dag(
@@ -41,7 +38,7 @@ DAG_ID = catalog.BACKEND_EVENTS
     # the watcher stopped (a triggerer down, a stuck task), and no flow starts from the feed
     deadline=lateness.deadline("SUPPORT_BACKEND_EVENTS_DEADLINE_MINUTES", "queued"),
     doc_md=__doc__,
-    **scheduled_dag_args(DAG_ID),
+    **scheduled_dag_args(BACKEND_EVENTS),
 )
 def support_backend_events():
     waited = BackendEventSensor(task_id="wait_for_events")

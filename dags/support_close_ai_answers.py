@@ -20,16 +20,14 @@ from airflow.sdk import dag
 
 from support_flows.authoring.dag_defaults import scheduled_dag_args, step
 from support_flows.authoring.schedules import cron
-from support_flows.core import catalog
+from support_flows.flows.ai_answers import CLOSE_AI_ANSWERS
 from support_flows.storage.reporting_assets import TICKET_FACTS
-
-DAG_ID = catalog.CLOSE_AI_ANSWERS
 
 
 @dag(
-    schedule=cron("SUPPORT_AI_ANSWERS_CRON"),
+    schedule=cron(CLOSE_AI_ANSWERS.schedule),
     doc_md=__doc__,
-    **scheduled_dag_args(DAG_ID),
+    **scheduled_dag_args(CLOSE_AI_ANSWERS),
 )
 def support_close_ai_answers():
     @step(outlets=[TICKET_FACTS])

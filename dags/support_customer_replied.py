@@ -31,15 +31,13 @@ from airflow.sdk import dag
 
 from support_flows.authoring.dag_defaults import event_dag_args, step
 from support_flows.authoring.pools import SENDER_MAILBOX_POOL
-from support_flows.core import catalog
-
-DAG_ID = catalog.CUSTOMER_REPLIED
+from support_flows.flows.replies import CUSTOMER_REPLIED
 
 
 @dag(
     schedule=None,
     doc_md=__doc__,
-    **event_dag_args(DAG_ID),
+    **event_dag_args(CUSTOMER_REPLIED),
 )
 def support_customer_replied():
     @step(pool=SENDER_MAILBOX_POOL)  # it e-mails the agent (or acknowledges a new linked ticket)

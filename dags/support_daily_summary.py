@@ -29,18 +29,16 @@ from airflow.sdk import dag
 from support_flows.authoring.dag_defaults import scheduled_dag_args, step
 from support_flows.authoring.pools import SENDER_MAILBOX_POOL
 from support_flows.authoring.schedules import cron
-from support_flows.core import catalog
+from support_flows.flows.daily_summary import DAILY_SUMMARY
 from support_flows.operations import lateness
-from support_flows.storage.reporting_assets import DAILY_SUMMARY
-
-DAG_ID = catalog.DAILY_SUMMARY
+from support_flows.storage.reporting_assets import DAILY_SUMMARY as DAILY_SUMMARY_TABLE
 
 
 @dag(
-    schedule=cron("SUPPORT_DAILY_SUMMARY_CRON"),
+    schedule=cron(DAILY_SUMMARY.schedule),
     deadline=lateness.deadline("SUPPORT_DAILY_SUMMARY_DEADLINE_MINUTES", "queued"),
     doc_md=__doc__,
-    **scheduled_dag_args(DAG_ID),
+    **scheduled_dag_args(DAILY_SUMMARY),
 )
 def support_daily_summary():
     @step
@@ -68,7 +66,7 @@ def support_daily_summary():
 
         return daily_summary.archive(rt, report)
 
-    @step(outlets=[DAILY_SUMMARY])
+    @step(outlets=[DAILY_SUMMARY_TABLE])
     def record_summary(data: dict, report: dict, email_status: str, archived: dict, rt=None) -> dict:
         from support_flows.flows import daily_summary
 

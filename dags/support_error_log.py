@@ -31,16 +31,14 @@ from airflow.sdk import dag
 from support_flows.authoring.dag_defaults import scheduled_dag_args, step
 from support_flows.authoring.pools import SENDER_MAILBOX_POOL
 from support_flows.authoring.schedules import cron
-from support_flows.core import catalog
+from support_flows.operations.alerts import ERROR_LOG
 from support_flows.storage.reporting_assets import FLOW_ERRORS
-
-DAG_ID = catalog.ERROR_LOG
 
 
 @dag(
-    schedule=cron("SUPPORT_ERROR_LOG_CRON"),
+    schedule=cron(ERROR_LOG.schedule),
     doc_md=__doc__,
-    **scheduled_dag_args(DAG_ID),
+    **scheduled_dag_args(ERROR_LOG),
 )
 def support_error_log():
     @step(pool=SENDER_MAILBOX_POOL)

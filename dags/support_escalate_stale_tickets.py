@@ -36,15 +36,13 @@ from airflow.sdk import dag
 from support_flows.authoring.dag_defaults import scheduled_dag_args
 from support_flows.authoring.escalation_steps import escalation_steps
 from support_flows.authoring.schedules import cron
-from support_flows.core import catalog
-
-DAG_ID = catalog.ESCALATE_STALE_TICKETS
+from support_flows.flows.escalation import ESCALATE_STALE_TICKETS
 
 
 @dag(
-    schedule=cron("SUPPORT_ESCALATION_CRON"),
+    schedule=cron(ESCALATE_STALE_TICKETS.schedule),
     doc_md=__doc__,
-    **scheduled_dag_args(DAG_ID),
+    **scheduled_dag_args(ESCALATE_STALE_TICKETS),
 )
 def support_escalate_stale_tickets():
     escalation_steps()

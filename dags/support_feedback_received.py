@@ -24,16 +24,14 @@ from airflow.sdk import dag
 
 from support_flows.authoring.dag_defaults import event_dag_args, step, task
 from support_flows.authoring.pools import SENDER_MAILBOX_POOL
-from support_flows.core import catalog
+from support_flows.flows.feedback import FEEDBACK_RECEIVED
 from support_flows.storage.reporting_assets import AGENT_DAILY_PERFORMANCE, FEEDBACK_FACTS
-
-DAG_ID = catalog.FEEDBACK_RECEIVED
 
 
 @dag(
     schedule=None,
     doc_md=__doc__,
-    **event_dag_args(DAG_ID),
+    **event_dag_args(FEEDBACK_RECEIVED),
 )
 def support_feedback_received():
     @step

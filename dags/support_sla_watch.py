@@ -22,12 +22,10 @@ from airflow.sdk import dag
 from support_flows.authoring.dag_defaults import scheduled_dag_args
 from support_flows.authoring.escalation_steps import escalation_steps
 from support_flows.authoring.schedules import cron
-from support_flows.core import catalog
-
-DAG_ID = catalog.SLA_WATCH
+from support_flows.flows.escalation import SLA_WATCH
 
 
-@dag(schedule=cron("SUPPORT_SLA_WATCH_CRON"), doc_md=__doc__, **scheduled_dag_args(DAG_ID))
+@dag(schedule=cron(SLA_WATCH.schedule), doc_md=__doc__, **scheduled_dag_args(SLA_WATCH))
 def support_sla_watch():
     escalation_steps()
 

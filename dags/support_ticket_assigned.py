@@ -24,15 +24,13 @@ from airflow.sdk import dag
 
 from support_flows.authoring.dag_defaults import event_dag_args, step
 from support_flows.authoring.pools import SENDER_MAILBOX_POOL
-from support_flows.core import catalog
-
-DAG_ID = catalog.TICKET_ASSIGNED
+from support_flows.flows.assignment import TICKET_ASSIGNED
 
 
 @dag(
     schedule=None,
     doc_md=__doc__,
-    **event_dag_args(DAG_ID),
+    **event_dag_args(TICKET_ASSIGNED),
 )
 def support_ticket_assigned():
     @step

@@ -31,17 +31,17 @@ from airflow.sdk import dag, get_current_context
 
 from support_flows.authoring.dag_defaults import event_dag_args, step
 from support_flows.authoring.pools import SENDER_MAILBOX_POOL
-from support_flows.core import catalog
+from support_flows.flows.tickets import TICKET_CREATED
 from support_flows.operations import lateness
 
-DAG_ID = catalog.TICKET_CREATED
+DAG_ID = TICKET_CREATED.dag_id
 
 
 @dag(
     schedule=None,
     deadline=lateness.deadline("SUPPORT_TICKET_CREATED_DEADLINE_MINUTES", "queued"),
     doc_md=__doc__,
-    **event_dag_args(DAG_ID),
+    **event_dag_args(TICKET_CREATED),
 )
 def support_ticket_created():
     @step(pool=SENDER_MAILBOX_POOL)

@@ -23,16 +23,14 @@ from airflow.sdk import dag
 
 from support_flows.authoring.dag_defaults import event_dag_args, step, task
 from support_flows.authoring.pools import SENDER_MAILBOX_POOL
-from support_flows.core import catalog
+from support_flows.flows.resolution import TICKET_RESOLVED
 from support_flows.storage.reporting_assets import TICKET_FACTS
-
-DAG_ID = catalog.TICKET_RESOLVED
 
 
 @dag(
     schedule=None,
     doc_md=__doc__,
-    **event_dag_args(DAG_ID),
+    **event_dag_args(TICKET_RESOLVED),
 )
 def support_ticket_resolved():
     @step

@@ -4,7 +4,7 @@
     .venv/bin/python scripts/powerapps_connector.py --check  # exit 1 if the files are stale
 
 One action per flow, on the one-call API (``support_flows.server.flow_calls``): it starts the flow
-and answers its outcome, typed (``core/outcomes.py``). The actions' parameters are read from the
+and answers its outcome, typed (its flow's contract). The actions' parameters are read from the
 parsed DAGs, so the connector cannot drift from them; a test regenerates it and compares.
 docs/powerapps.md says how to import it (``pac connector create``).
 """
@@ -23,7 +23,7 @@ OUT = ROOT / "powerapps"
 
 def event_actions() -> dict[str, tuple[str, str]]:
     """dag_id -> (action id, summary), from the package's catalog of DAGs."""
-    from support_flows.core.catalog import DAGS
+    from support_flows.authoring.catalog import DAGS
 
     return {d.dag_id: d.powerapps_action for d in DAGS.values() if d.powerapps_action}
 
@@ -116,7 +116,7 @@ REFUSALS = {
 
 
 def build(dags: dict) -> tuple[dict, dict]:
-    from support_flows.core import outcomes
+    from support_flows.authoring.catalog import DAGS
     from support_flows.core.params import WATCHER_ONLY
     from support_flows.server.flow_calls import DEFAULT_WAIT_SECONDS, MAX_WAIT_SECONDS, URL_PREFIX
 
@@ -169,7 +169,7 @@ def build(dags: dict) -> tuple[dict, dict]:
         }
         definitions[f"{action}Outcome"] = {
             "type": "object",
-            "properties": {**RUN_FIELDS, **outcomes.OUTCOMES[dag_id]},
+            "properties": {**RUN_FIELDS, **DAGS[dag_id].outcome},
         }
         answered = {"$ref": f"#/definitions/{action}Outcome"}
         outcome_responses = {

@@ -191,11 +191,12 @@ class DagRunResult:
                     if row.dag_result:
                         self.result = self.outputs[ti.task_id]
         # every outcome a PowerApps flow produces in these tests has the shape the one-call API
-        # and the connector declare for it (core/outcomes.py)
-        from support_flows.core import outcomes
+        # and the connector declare for it (its flow's contract)
+        from support_flows.authoring import catalog
 
-        if self.state == "success" and dagrun.dag_id in outcomes.OUTCOMES:
-            outcomes.check(dagrun.dag_id, self.result)
+        contract = catalog.DAGS.get(dagrun.dag_id)
+        if self.state == "success" and contract is not None and contract.outcome:
+            catalog.check_outcome(dagrun.dag_id, self.result)
 
     def __repr__(self) -> str:
         return f"DagRunResult({self.state}, {self.task_states})"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -57,7 +59,7 @@ def test_every_dag_is_unpaused_on_creation(dagbag):
 
 
 def test_every_rest_field_is_a_param_with_title_description_and_schema(dagbag):
-    from support_flows.core.catalog import DAGS
+    from support_flows.authoring.catalog import DAGS
 
     for dag_id in [d.dag_id for d in DAGS.values() if d.params]:
         if dag_id not in dagbag.dags:
@@ -117,7 +119,7 @@ def test_tasks_that_send_from_the_mailbox_share_its_pool(dagbag):
 
 
 def test_the_catalog_lists_exactly_the_dags_in_the_folder_with_their_tags(dagbag):
-    from support_flows.core.catalog import DAGS
+    from support_flows.authoring.catalog import DAGS
 
     assert set(DAGS) == set(dagbag.dag_ids)
     for dag_id, entry in DAGS.items():
@@ -132,19 +134,19 @@ def test_the_catalog_lists_exactly_the_dags_in_the_folder_with_their_tags(dagbag
 def test_the_readmes_table_of_flows_is_the_catalogs():
     from pathlib import Path
 
-    from support_flows.core.catalog import flows_table
+    from support_flows.authoring.catalog import flows_table
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    assert flows_table() in readme, "regenerate it: python -m support_flows.core.catalog"
+    assert flows_table() in readme, "regenerate it: python -m support_flows.authoring.catalog"
 
 
 def test_the_powerapps_guides_payload_table_is_the_catalogs():
     from pathlib import Path
 
-    from support_flows.core.catalog import conf_table
+    from support_flows.authoring.catalog import conf_table
 
     guide = (Path(__file__).resolve().parents[2] / "docs" / "powerapps.md").read_text()
-    assert conf_table() in guide, "regenerate it: python -m support_flows.core.catalog"
+    assert conf_table() in guide, "regenerate it: python -m support_flows.authoring.catalog"
 
 
 def test_parsing_the_dag_folder_looks_nothing_up(airflow_db, monkeypatch):
@@ -172,3 +174,33 @@ def test_parsing_the_dag_folder_looks_nothing_up(airflow_db, monkeypatch):
     bag = DagBag(str(ROOT / "dags"))
     assert bag.import_errors == {} and len(bag.dag_ids) >= 13  # the premise: every file parsed
     assert looked_up == []
+
+
+# What a task needs and a parse does not: the clients (and the provider hooks and SDKs under them),
+# the runtime that holds them, the e-mail templates' renderer, the charts, the holiday calendars.
+RUN_TIME_ONLY = (
+    "support_flows.clients",
+    "support_flows.core.runtime",
+    "airflow.providers.http.hooks",
+    "airflow.providers.microsoft.azure.hooks",
+    "msgraph",
+    "matplotlib",
+    "holidays",
+)
+
+
+def test_a_dag_file_reads_its_contract_without_loading_what_only_tasks_need():
+    """Each DAG file imports its flow module for the contract (Params, tags, schedule) while it is
+    parsed; a flow module keeps its clients to run time, so that costs a parse nothing heavy."""
+    code = f"""
+import runpy, sys
+import airflow.sdk
+before = set(sys.modules)
+for path in sorted(__import__("pathlib").Path({str(ROOT / "dags")!r}).glob("*.py")):
+    runpy.run_path(str(path))
+loaded = sorted(m for m in set(sys.modules) - before if m.startswith({RUN_TIME_ONLY!r}))
+print(loaded)
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout[-2000:]

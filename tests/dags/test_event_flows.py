@@ -450,15 +450,16 @@ def test_a_reminder_deleted_in_outlook_is_no_failure(run_dag, mock):
 
 
 def test_the_outcomes_powerapps_reads_are_the_ones_its_guide_documents(run_dag, mock):
-    """docs/powerapps.md's table is core/outcomes.py's, and each flow's run answers exactly those
-    fields (a nullable one may be left out)."""
+    """docs/powerapps.md's table is the contracts' outcomes, and each flow's run answers exactly
+    those fields (a nullable one may be left out)."""
     from pathlib import Path
 
-    from support_flows.core import catalog, outcomes
+    from support_flows.authoring import catalog
 
     guide = (Path(__file__).resolve().parents[2] / "docs" / "powerapps.md").read_text()
-    assert outcomes.outcome_table() in guide, "docs/powerapps.md: run python -m support_flows.core.outcomes"
-    assert set(outcomes.OUTCOMES) == {d.dag_id for d in catalog.DAGS.values() if d.powerapps_action}
+    assert catalog.outcome_table() in guide, "docs/powerapps.md: run python -m support_flows.authoring.catalog"
+    answering = {d.dag_id: d.outcome for d in catalog.DAGS.values() if d.outcome}
+    assert set(answering) == {d.dag_id for d in catalog.DAGS.values() if d.powerapps_action}
     mock.seed()
     confs = {
         "support_ticket_created": PASSWORD_TICKET,
@@ -472,7 +473,7 @@ def test_the_outcomes_powerapps_reads_are_the_ones_its_guide_documents(run_dag, 
         },
         "support_feedback_received": {"ticket_id": resolved_ticket(mock)["id"], "rating": 2, "comment": "Slow."},
     }
-    for dag_id, fields in outcomes.OUTCOMES.items():
+    for dag_id, fields in answering.items():
         result = run_dag(dag_id, confs[dag_id])
         assert result.state == "success", (dag_id, result)
         always = {name for name, spec in fields.items() if not spec.get("x-nullable")}

@@ -153,7 +153,7 @@ def test_optional_fields_are_advanced_and_every_field_says_what_it_is(definition
 def test_each_action_answers_the_flows_outcome_typed_with_nulls_declared(definition, dag_id):
     """What a maker sees in dynamic content: the run's fields and the flow's outcome fields, each
     typed, the ones that can be null marked so (Power Automate stops a flow on an undeclared null)."""
-    from support_flows.core import outcomes
+    from support_flows.authoring import catalog
 
     action = powerapps_connector.EVENT_ACTIONS[dag_id][0]
     for path in (f"/support/v1/flows/{dag_id}", f"/support/v1/flows/{dag_id}/runs/{{run_id}}"):
@@ -163,7 +163,7 @@ def test_each_action_answers_the_flows_outcome_typed_with_nulls_declared(definit
         assert set(op["responses"]["202"]["headers"]) == {"Location", "Retry-After"}
         assert {"400", "401", "403", "404", "429"} <= set(op["responses"])
     fields = definition["definitions"][f"{action}Outcome"]["properties"]
-    assert set(fields) == {"run_id", "state", "reason_code", "reason_message", *outcomes.OUTCOMES[dag_id]}
+    assert set(fields) == {"run_id", "state", "reason_code", "reason_message", *catalog.DAGS[dag_id].outcome}
     for name, prop in fields.items():
         assert prop["type"] and prop["x-ms-summary"] and prop["description"], (dag_id, name)
     assert fields["reason_code"]["x-nullable"] and fields["reason_message"]["x-nullable"]

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import task as airflow_task
 
-from support_flows.core import catalog
+from support_flows.core.contract import FlowContract
 
 OWNER = "support-automation"
 START_DATE = datetime(2026, 1, 1)
@@ -63,7 +63,7 @@ def step(python_callable=None, **kwargs):
                     kept = _kept_fields(rt, ctx)
                     if kept and "params" in kw:
                         kw["params"] = {**kw["params"], **kept}
-                    catalog.check_conf(ctx["ti"].dag_id, {**(ctx["dag_run"].conf or {}), **kept})
+                    _catalog().check_conf(ctx["ti"].dag_id, {**(ctx["dag_run"].conf or {}), **kept})
                 return fn(*args, rt=rt, **kw)
             finally:
                 rt.close()
@@ -74,11 +74,18 @@ def step(python_callable=None, **kwargs):
     return decorate(python_callable) if python_callable else decorate
 
 
+def _catalog():
+    """At run time only: the catalog imports every flow module, a DAG file needs its own contract alone."""
+    from support_flows.authoring import catalog
+
+    return catalog
+
+
 def _kept_fields(rt, ctx) -> dict:
     """The run's personal fields, kept out of Airflow's metadata by the API server, when its conf has
     none of them itself (``dag.test()`` and the CLI pass them in the conf); {} when there are none."""
     dag_id, conf = ctx["ti"].dag_id, ctx["dag_run"].conf or {}
-    names = catalog.personal_fields(dag_id)
+    names = _catalog().personal_fields(dag_id)
     if not names or any(conf.get(name) is not None for name in names):
         return {}
     from support_flows.storage import intake
@@ -101,38 +108,37 @@ POWERAPPS_ROLE = "PowerApps"
 EVENT_DAG_ACCESS = {POWERAPPS_ROLE: {"DAG Runs": {"can_create"}}}
 
 
-def event_dag_args(dag_id: str) -> dict:
+def event_dag_args(contract: FlowContract) -> dict:
     """The ``@dag`` arguments of a DAG that an event starts (a REST trigger or the event watcher),
     besides ``schedule=None``, which each file states itself: unpaused on creation, so a trigger
-    never waits silently, the shared defaults, and its Params, tags and PowerApps access from the
-    catalog."""
-    entry = catalog.entry(dag_id)
+    never waits silently, the shared defaults, and its Params, tags and PowerApps access from its
+    contract."""
     args = {
-        "dag_id": dag_id,
+        "dag_id": contract.dag_id,
         "start_date": START_DATE,
         "catchup": False,
         "is_paused_upon_creation": False,
         "default_args": DEFAULT_ARGS,
-        "params": catalog.dag_params(dag_id),
-        "tags": entry.tags,
+        "params": contract.params() if contract.params else {},
+        "tags": contract.tags,
     }
-    if entry.powerapps:
+    if contract.powerapps:
         args["access_control"] = EVENT_DAG_ACCESS
     return args
 
 
-def scheduled_dag_args(dag_id: str) -> dict:
-    """The ``@dag`` arguments of a scheduled (or continuous) DAG, besides its ``schedule``: one run
-    at a time, no catch-up (the flows catch up themselves, from watermarks), unpaused on creation,
-    the shared defaults, and its Params and tags from the catalog."""
-    entry = catalog.entry(dag_id)
+def scheduled_dag_args(contract: FlowContract) -> dict:
+    """The ``@dag`` arguments of a scheduled (or continuous) DAG, besides its ``schedule`` (each file
+    states it: ``cron(contract.schedule)``): one run at a time, no catch-up (the flows catch up
+    themselves, from watermarks), unpaused on creation, the shared defaults, and its Params and tags
+    from its contract."""
     return {
-        "dag_id": dag_id,
+        "dag_id": contract.dag_id,
         "start_date": START_DATE,
         "catchup": False,
         "max_active_runs": 1,
         "is_paused_upon_creation": False,
         "default_args": DEFAULT_ARGS,
-        "params": catalog.dag_params(dag_id),
-        "tags": entry.tags,
+        "params": contract.params() if contract.params else {},
+        "tags": contract.tags,
     }

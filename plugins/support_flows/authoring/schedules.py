@@ -1,16 +1,15 @@
-"""Schedules of the scheduled DAGs. A schedule is fixed when the dag-processor parses the file, so
-it comes from the environment alone (no Variable, no connection, no network at parse time):
+"""Schedules of the scheduled DAGs: each declares its cron's environment variable and default in
+its contract (``schedule=Schedule(...)`` in its flow module). A schedule is fixed when the
+dag-processor parses the file, so it comes from the environment alone (no Variable, no connection,
+no network at parse time):
 
     AIRFLOW_VAR_SUPPORT_TIMEZONE      the support centre's time zone: the one setting for both the
                                       schedules and the days the runs are about (tasks read it as
                                       the Variable support_timezone; Airflow looks at the
                                       environment first; a Variable elsewhere that disagrees fails
                                       the tasks and the deploy preflight: core.settings)
-    SUPPORT_ESCALATION_CRON           default "0 7 * * *"    (daily, before the support day)
-    SUPPORT_SLA_WATCH_CRON            default "*/15 * * * *" (the same steps: short SLAs on time)
-    SUPPORT_DAILY_SUMMARY_CRON        default "30 18 * * *"  (end of the support day)
-    SUPPORT_AUTO_ASSIGN_CRON          default "*/15 * * * *"
-    SUPPORT_ANALYTICS_CRON            default "15 1 * * *"
+    SUPPORT_*_CRON                    each scheduled DAG's cron (its contract names the variable
+                                      and the default; docs/operations.md lists them)
 """
 
 from __future__ import annotations
@@ -19,19 +18,10 @@ import os
 
 from airflow.sdk import CronTriggerTimetable
 
+from support_flows.core.contract import Schedule
 from support_flows.core.times import schedule_timezone
 
-DEFAULTS = {
-    "SUPPORT_ESCALATION_CRON": "0 7 * * *",
-    "SUPPORT_SLA_WATCH_CRON": "*/15 * * * *",
-    "SUPPORT_DAILY_SUMMARY_CRON": "30 18 * * *",
-    "SUPPORT_AUTO_ASSIGN_CRON": "*/15 * * * *",
-    "SUPPORT_ANALYTICS_CRON": "15 1 * * *",
-    "SUPPORT_ERROR_LOG_CRON": "*/10 * * * *",
-    "SUPPORT_AI_ANSWERS_CRON": "5 * * * *",
-}
 
-
-def cron(name: str) -> CronTriggerTimetable:
-    """The cron schedule ``name`` in the support centre's time zone."""
-    return CronTriggerTimetable(os.environ.get(name) or DEFAULTS[name], timezone=schedule_timezone())
+def cron(schedule: Schedule) -> CronTriggerTimetable:
+    """The contract's cron schedule in the support centre's time zone."""
+    return CronTriggerTimetable(os.environ.get(schedule.variable) or schedule.default, timezone=schedule_timezone())

@@ -1,8 +1,9 @@
 """What every task works with:
 
-- ``catalog``: the one list of the DAGs (ids, flows, kinds, Params, PowerApps actions)
-- ``params``: the REST payloads of the DAGs as Airflow Params
-- ``outcomes``: what each PowerApps flow answers, field by field
+- ``contract``: what a DAG promises (``FlowContract``: its Params, outcome, backend events, schedule),
+  declared by each flow module beside its steps
+- ``params``: the REST payloads' building blocks as Airflow Params, and the REST guard's markers
+- ``outcomes``: the outcome fields' building block and the check of an outcome against them
 - ``settings``: typed settings read at run time from Airflow Variables or the environment
 - ``runtime``: a task's settings, clients, store and mailer in one object
 - ``notifications``: e-mails from Jinja2 templates (``templates/``)

@@ -7,10 +7,13 @@ import hashlib
 import hmac
 from collections import defaultdict
 from datetime import date
+from typing import TYPE_CHECKING
 
-from support_flows.clients.support_api import SupportApiHook
 from support_flows.core.sla import Clocks
 from support_flows.core.times import moment
+
+if TYPE_CHECKING:  # for annotations only: importing the hook loads the http provider (parse time)
+    from support_flows.clients.support_api import SupportApiHook
 
 
 def customer_key(email: str, salt: str) -> str:

@@ -1,4 +1,7 @@
-"""The flows' steps, one module per flow; the DAG files in ``dags/`` call them:
+"""The flows, one module per flow: each declares its contract (``core.contract.FlowContract``: what
+starts it, its Params, what it answers) beside its steps, which the DAG files in ``dags/`` call. A
+flow module imports no client at import time (its DAG file reads the contract while it is parsed):
+the runtime is an annotation only, client errors are imported where they are caught.
 
 - ``tickets``: Flow 1, a new ticket answered by the AI or acknowledged and queued
 - ``ai_answers``: Flow 1 after the AI answered: a reply goes to an agent, silence closes the ticket

@@ -8,13 +8,28 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-from support_flows.clients.support_api import SupportApiRequestError
+from support_flows.core.contract import FlowContract, Schedule
 from support_flows.core.facts import ticket_fact
 from support_flows.core.mailer import ledger_key
-from support_flows.core.runtime import FlowRuntime
 from support_flows.core.sla import Clocks
 from support_flows.flows.tickets import undelivered
+
+if TYPE_CHECKING:  # for annotations only: importing the runtime loads the clients (parse time)
+    from support_flows.core.runtime import FlowRuntime
+
+
+CLOSE_AI_ANSWERS = FlowContract(
+    dag_id="support_close_ai_answers",
+    flow="1 AI answers without a reply for 72 h: resolved as answered by AI",
+    kind="scheduled",
+    starts="hourly",
+    returns="tickets closed and loaded",
+    flow_tags=("flow-1",),
+    schedule=Schedule("SUPPORT_AI_ANSWERS_CRON", "5 * * * *"),
+)
+
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +40,8 @@ CONFIRMED_BY_CUSTOMER = "Answered by the AI assistant; the customer confirmed th
 def resolve_confirmed(rt: FlowRuntime, ticket_id: int) -> dict:
     """The customer said the AI's answer solved it: resolved as answered by AI, loaded into
     ``ticket_facts``. A ticket that moved on meanwhile (a reply, an agent) is left as it is."""
+    from support_flows.clients.support_api import SupportApiRequestError
+
     ticket = rt.api.get_ticket(ticket_id)
     if ticket["status"] == "ai_responded":
         try:
@@ -78,6 +95,8 @@ def close_unanswered(rt: FlowRuntime, now: datetime) -> dict:
     clocks = Clocks.from_settings(rt.settings)
 
     def facts():
+        from support_flows.clients.support_api import SupportApiRequestError
+
         nonlocal closed
         for ticket in rt.api.iter_tickets(status="ai_responded", activity_before=cutoff.isoformat()):
             if not rt.store.is_done(ledger_key(f"ticket-{ticket['id']}:ai-answer")):

@@ -19,12 +19,43 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from airflow.sdk import Param
+
+from support_flows.core.contract import FlowContract, Schedule
 from support_flows.core.facts import agent_day_rows, feedback_fact, ticket_fact
-from support_flows.core.runtime import FlowRuntime
 from support_flows.core.sla import Clocks
 from support_flows.core.times import moment
+
+if TYPE_CHECKING:  # for annotations only: importing the runtime loads the clients (parse time)
+    from support_flows.core.runtime import FlowRuntime
+
+
+def analytics_load_params() -> dict[str, Param]:
+    return {
+        "load_date": Param(
+            None,
+            title="Day to load (optional)",
+            description="Load one past day again (YYYY-MM-DD); empty: the day before the run.",
+            type=["null", "string"],
+            format="date",
+        ),
+    }
+
+
+ANALYTICS_LOAD = FlowContract(
+    dag_id="support_analytics_load",
+    flow="reporting; 5: the day closed",
+    kind="scheduled",
+    starts="nightly",
+    returns="rows loaded since the last load",
+    flow_tags=("flow-3", "flow-6"),
+    extra_tags=("analytics",),
+    params=analytics_load_params,
+    schedule=Schedule("SUPPORT_ANALYTICS_CRON", "15 1 * * *"),
+)
 
 BATCH = 1000
 OVERLAP = timedelta(hours=1)

@@ -4,15 +4,61 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
+from airflow.sdk import Param
 
 from support_flows.core import notifications, times
 from support_flows.core.business_time import BusinessCalendar
-from support_flows.core.runtime import FlowRuntime
+from support_flows.core.contract import FlowContract, Schedule
+from support_flows.core.outcomes import TICKET_ID, field
+from support_flows.core.params import ident, text
 from support_flows.core.times import moment
 from support_flows.storage.reporting import ReportingStore
 from support_flows.storage.tables import reminders
+
+if TYPE_CHECKING:  # for annotations only: importing the runtime loads the clients (parse time)
+    from support_flows.core.runtime import FlowRuntime
+
+
+def ticket_assigned_params() -> dict[str, Param]:
+    return {
+        "ticket_id": ident("Ticket id", "The ticket to assign."),
+        "agent_id": ident("Agent id", "The agent who takes the ticket."),
+        "assigned_by": text("Assigned by", "The admin who made the assignment (name or e-mail).", 200),
+    }
+
+
+TICKET_ASSIGNED = FlowContract(
+    dag_id="support_ticket_assigned",
+    flow="2 Assignment",
+    kind="event",
+    starts="REST",
+    returns="`assignment_status`, `agent_notification_status`",
+    flow_tags=("flow-2",),
+    params=ticket_assigned_params,
+    outcome={
+        "ticket_id": TICKET_ID,
+        "agent_id": field("integer", "Agent id"),
+        "assignment_status": field("string", "Ticket status", "The ticket's status after the assignment: assigned"),
+        "agent_notification_status": field("string", "Agent e-mail", "sent or already_sent"),
+        "reminder_event_id": field("string", "Reminder event id", "The agent's calendar event", nullable=True),
+        "reminder_at": field("string", "Reminder time", "When the follow-up reminder is due (ISO 8601)"),
+    },
+    powerapps_action=("AssignTicket", "Assign a ticket to an agent (Flow 2)"),
+    powerapps=True,
+)
+
+AUTO_ASSIGN = FlowContract(
+    dag_id="support_auto_assign",
+    flow="2 Assignment by workload",
+    kind="scheduled",
+    starts="every 15 minutes",
+    returns="assignments made",
+    flow_tags=("flow-2",),
+    schedule=Schedule("SUPPORT_AUTO_ASSIGN_CRON", "*/15 * * * *"),
+)
 
 
 def assign(rt: FlowRuntime, ticket_id: int, agent_id: int, assigned_by: str) -> dict:

@@ -13,16 +13,45 @@ import csv
 import hashlib
 import io
 from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from airflow.sdk import Param
 
 from support_flows.core import notifications, times
 from support_flows.core.chart import trend_chart
-from support_flows.core.runtime import FlowRuntime
+from support_flows.core.contract import FlowContract, Schedule
 from support_flows.core.sla import REMINDER, SUPERVISOR, Clocks, first_response_hours
 from support_flows.storage.reporting import ReportingStore
 from support_flows.storage.tables import escalations, flow_errors, flow_runs
+
+if TYPE_CHECKING:  # for annotations only: importing the runtime loads the clients (parse time)
+    from support_flows.core.runtime import FlowRuntime
+
+
+def daily_summary_params() -> dict[str, Param]:
+    return {
+        "report_date": Param(
+            None,
+            title="Report date (optional)",
+            description="Rerun the report of a past day (YYYY-MM-DD); empty: the run's own day.",
+            type=["null", "string"],
+            format="date",
+        ),
+    }
+
+
+DAILY_SUMMARY = FlowContract(
+    dag_id="support_daily_summary",
+    flow="5 Daily summary",
+    kind="scheduled",
+    starts="daily, end of the support day",
+    returns="the report",
+    flow_tags=("flow-5",),
+    params=daily_summary_params,
+    schedule=Schedule("SUPPORT_DAILY_SUMMARY_CRON", "30 18 * * *"),  # end of the support day
+)
 
 CHART_CID = "daily-trend-chart"
 

@@ -17,16 +17,41 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from support_flows.core import notifications, sla
 from support_flows.core.business_time import BusinessCalendar
-from support_flows.core.runtime import FlowRuntime
+from support_flows.core.contract import FlowContract, Schedule
 from support_flows.storage.loads import dialect_insert
 from support_flows.storage.reporting import ReportingStore
 from support_flows.storage.tables import escalation_candidates, escalations
+
+if TYPE_CHECKING:  # for annotations only: importing the runtime loads the clients (parse time)
+    from support_flows.core.runtime import FlowRuntime
+
+
+ESCALATE_STALE_TICKETS = FlowContract(
+    dag_id="support_escalate_stale_tickets",
+    flow="4 Escalation",
+    kind="scheduled",
+    starts="daily",
+    returns="escalated tickets, notification statuses",
+    flow_tags=("flow-4",),
+    schedule=Schedule("SUPPORT_ESCALATION_CRON", "0 7 * * *"),  # daily, before the support day
+)
+
+SLA_WATCH = FlowContract(
+    dag_id="support_sla_watch",
+    flow="4 Escalation, on time: each SLA warning and breach within 15 minutes",
+    kind="scheduled",
+    starts="every 15 minutes",
+    returns="escalated tickets, notification statuses",
+    flow_tags=("flow-4",),
+    schedule=Schedule("SUPPORT_SLA_WATCH_CRON", "*/15 * * * *"),  # the same steps: short SLAs on time
+)
+
 
 REMINDER, SUPERVISOR = sla.REMINDER, sla.SUPERVISOR
 DIGEST_LIMIT = 100  # tickets listed in one digest e-mail; the rest are counted

@@ -4,13 +4,76 @@ metrics and the reporting tables, the customer's thank-you, and the outputs Powe
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
+from airflow.sdk import Param
 from airflow.sdk.exceptions import AirflowFailException
 
-from support_flows.clients.graph import GraphUserNotFound
 from support_flows.core import notifications
+from support_flows.core.contract import EventStart, FlowContract
 from support_flows.core.facts import agent_day_rows, feedback_fact, moment
-from support_flows.core.runtime import FlowRuntime
+from support_flows.core.outcomes import NOTIFICATION, TICKET_ID, field
+from support_flows.core.params import ident, text
+
+if TYPE_CHECKING:  # for annotations only: importing the runtime loads the clients (parse time)
+    from support_flows.core.runtime import FlowRuntime
+
+
+def feedback_received_params() -> dict[str, Param]:
+    return {
+        "ticket_id": ident("Ticket id", "The ticket the feedback is about."),
+        "rating": Param(
+            title="Rating", description="1 (very poor) to 5 (excellent) stars.", type="integer", minimum=1, maximum=5
+        ),
+        "comment": text("Comment (optional)", "The customer's words.", 5000, min_length=0, default=None, personal=True),
+    }
+
+
+def _survey_conf(event: dict, api) -> dict:
+    """No comment (the customer's words): the backend keeps one feedback per ticket, and saving it
+    again returns the stored one, comment included."""
+    feedback = api.get_feedback(event["data"]["feedback_id"])
+    return {"ticket_id": feedback["ticket_id"], "rating": feedback["rating"]}
+
+
+# An answer to the survey link (PowerApps' own feedback started a run already).
+SURVEY_ANSWER = EventStart(conf=_survey_conf, when=lambda event: (event.get("data") or {}).get("source") == "survey")
+
+
+FEEDBACK_RECEIVED = FlowContract(
+    dag_id="support_feedback_received",
+    flow="6 Feedback",
+    kind="event",
+    starts="REST, backend events",
+    returns="`feedback_id`, `followup_task_id`",
+    flow_tags=("flow-6",),
+    params=feedback_received_params,
+    outcome={
+        "feedback_id": field("integer", "Feedback id"),
+        "ticket_id": TICKET_ID,
+        "rating": field("integer", "Rating", "1 to 5 stars"),
+        "feedback_processing_status": field("string", "Processing", "processed"),
+        "followup_task_id": field(
+            "string", "Follow-up task id", "The supervisor's Planner task for a 1-2 star rating", nullable=True
+        ),
+        "agent_metrics": {
+            "type": "object",
+            "x-ms-summary": "Agent metrics",
+            "description": "The agent's ratings after this one (agent_id null: the ticket had no agent)",
+            "properties": {
+                "id": field("integer", "Agent id"),
+                "agent_id": field("integer", "Agent id (none)", nullable=True),
+                "ratings_count": field("integer", "Ratings"),
+                "rating_avg": field("number", "Average rating", nullable=True),
+                "low_ratings": field("integer", "Low ratings"),
+            },
+        },
+        "customer_notification_status": NOTIFICATION,
+    },
+    powerapps_action=("SubmitFeedback", "Submit a customer's feedback (Flow 6)"),
+    powerapps=True,
+    events={"feedback.submitted": SURVEY_ANSWER},
+)
 
 LOW_RATING = 2
 FOLLOW_UP_DUE = timedelta(days=2)
@@ -55,6 +118,8 @@ def create_follow_up(rt: FlowRuntime, feedback: dict) -> str | None:
 
 def _directory_id(rt: FlowRuntime, supervisor: str, agent: dict) -> str:
     """Planner assigns by directory id: the supervisor's, looked up by address."""
+    from support_flows.clients.graph import GraphUserNotFound
+
     try:
         return rt.graph.user_id(supervisor)
     except GraphUserNotFound:

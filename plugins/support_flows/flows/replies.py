@@ -16,10 +16,58 @@ nothing twice.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
+
+from airflow.sdk import Param
 
 from support_flows.core import notifications
-from support_flows.core.runtime import FlowRuntime
+from support_flows.core.contract import EventStart, FlowContract
+from support_flows.core.params import ident
 from support_flows.core.times import moment, now
+
+if TYPE_CHECKING:  # for annotations only: importing the runtime loads the clients (parse time)
+    from support_flows.core.runtime import FlowRuntime
+
+
+def customer_replied_params() -> dict[str, Param]:
+    """Started by the backend-events watcher (not PowerApps) when a customer replies to a ticket."""
+    return {
+        "ticket_id": ident("Ticket id", "The ticket the customer replied to."),
+        "note_id": Param(
+            None,
+            title="Reply note id (optional)",
+            description="The reply's note on the ticket (the event names it); empty: the newest customer note.",
+            type=["null", "integer"],
+            minimum=1,
+        ),
+        "answer_confirmed": Param(
+            False,
+            title="The AI's answer solved it",
+            description="The customer pressed 'this solved my problem' in the AI answer's e-mail.",
+            type="boolean",
+        ),
+    }
+
+
+CUSTOMER_REPLIED = FlowContract(
+    dag_id="support_customer_replied",
+    flow="1, 3 A customer's reply: to an agent, reopened, or a new linked ticket",
+    kind="event",
+    starts="backend events",
+    returns="`status`, `outcome`",
+    flow_tags=("flow-1",),
+    extra_tags=("backend-event",),
+    params=customer_replied_params,
+    events={
+        "ticket.customer_replied": EventStart(
+            conf=lambda event, api: {"ticket_id": event["data"]["ticket_id"], "note_id": event["data"].get("note_id")}
+        ),
+        # the answer e-mail's "this solved my problem"
+        "ticket.ai_answer_confirmed": EventStart(
+            conf=lambda event, api: {"ticket_id": event["data"]["ticket_id"], "answer_confirmed": True}
+        ),
+    },
+)
 
 log = logging.getLogger(__name__)
 

@@ -3,10 +3,49 @@ outputs PowerApps reads. The agent's reminder leaves with ``assignment.remove_re
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from airflow.sdk import Param
+
 from support_flows.core import notifications
+from support_flows.core.contract import FlowContract
 from support_flows.core.facts import ticket_fact
-from support_flows.core.runtime import FlowRuntime
+from support_flows.core.outcomes import NOTIFICATION, TICKET_ID, field
+from support_flows.core.params import ident, text
 from support_flows.core.sla import Clocks
+
+if TYPE_CHECKING:  # for annotations only: importing the runtime loads the clients (parse time)
+    from support_flows.core.runtime import FlowRuntime
+
+
+def ticket_resolved_params() -> dict[str, Param]:
+    return {
+        "ticket_id": ident("Ticket id", "The ticket that is resolved."),
+        "agent_id": ident("Agent id", "The agent who resolved it."),
+        "resolution_summary": text("Resolution summary", "What was done; sent to the customer.", 20000),
+        "send_survey": Param(
+            True, title="Send satisfaction survey", description="Ask the customer to rate the support.", type="boolean"
+        ),
+    }
+
+
+TICKET_RESOLVED = FlowContract(
+    dag_id="support_ticket_resolved",
+    flow="3 Resolution",
+    kind="event",
+    starts="REST",
+    returns="`resolution_status`, `customer_notification_status`",
+    flow_tags=("flow-3",),
+    params=ticket_resolved_params,
+    outcome={
+        "ticket_id": TICKET_ID,
+        "resolution_status": field("string", "Ticket status", "resolved"),
+        "customer_notification_status": NOTIFICATION,
+        "survey_status": field("string", "Survey", "sent, already_sent, or not_requested"),
+    },
+    powerapps_action=("ResolveTicket", "Resolve a ticket (Flow 3)"),
+    powerapps=True,
+)
 
 
 def resolve(rt: FlowRuntime, ticket_id: int, agent_id: int, summary: str) -> dict:

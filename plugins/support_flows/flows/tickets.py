@@ -6,9 +6,104 @@ import hashlib
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-from support_flows.core import catalog, metrics, notifications, times
-from support_flows.core.runtime import FlowRuntime
+from airflow.sdk import Param
+
+from support_flows.core import metrics, notifications, times
+from support_flows.core.contract import EventStart, FlowContract
+from support_flows.core.outcomes import TICKET_ID, field
+from support_flows.core.params import (
+    CHANNELS,
+    EMAIL_PATTERN,
+    PERSONAL,
+    PRIORITIES,
+    REQUIRED_UNLESS,
+    WATCHER_ONLY,
+    new_ticket_text,
+    text,
+)
+
+if TYPE_CHECKING:  # for annotations only: importing the runtime loads the clients (parse time)
+    from support_flows.core.runtime import FlowRuntime
+
+
+def ticket_created_params() -> dict[str, Param]:
+    return {
+        "customer_name": new_ticket_text("Customer name", "Who opened the ticket, as they want to be addressed.", 200),
+        "customer_email": Param(
+            None,
+            title="Customer e-mail",
+            description="Where the answer or the acknowledgement is sent.",
+            type=["null", "string"],
+            format="email",
+            pattern=EMAIL_PATTERN,
+            maxLength=320,
+            **{REQUIRED_UNLESS: "ticket_id", PERSONAL: True},
+        ),
+        "subject": new_ticket_text("Subject", "One line that says what the ticket is about.", 200),
+        "description": new_ticket_text("Description", "The customer's message.", 20000),
+        "priority": Param(
+            "normal", title="Priority", description="How urgent the ticket is.", type="string", enum=PRIORITIES
+        ),
+        "channel": Param(
+            "powerapps", title="Channel", description="Where the ticket came from.", type="string", enum=CHANNELS
+        ),
+        "request_id": text(
+            "Request id (optional)",
+            "Idempotency key from the caller: triggering again with the same id yields the same ticket, never a second one.",
+            100,
+            default=None,
+        ),
+        "ticket_id": Param(
+            None,
+            title="Existing ticket (event watcher only)",
+            description="Set by the event watcher for a ticket that arrived through another channel: the run "
+            "answers that ticket and reads its fields from the Support API. Leave it out.",
+            type=["null", "integer"],
+            minimum=1,
+            **{WATCHER_ONLY: True},
+        ),
+    }
+
+
+# A ticket from another channel (web form, e-mail, phone, chat; PowerApps' own tickets started a
+# run already): the id only, the run reads the rest from the API, so no customer data is in its conf.
+CHANNEL_TICKET = EventStart(
+    conf=lambda event, api: {"ticket_id": event["data"]["ticket_id"]},
+    when=lambda event: (event.get("data") or {}).get("origin") == "channel",
+)
+
+
+TICKET_CREATED = FlowContract(
+    dag_id="support_ticket_created",
+    flow="1 New ticket",
+    kind="event",
+    starts="REST (PowerApps), backend events",
+    returns="`ticket_id`, `status`",
+    flow_tags=("flow-1",),
+    params=ticket_created_params,
+    outcome={
+        "ticket_id": TICKET_ID,
+        "status": field(
+            "string",
+            "Ticket status",
+            "ai_responded: the AI's answer was e-mailed to the customer; queued: the ticket waits for an agent",
+        ),
+        "customer_notified": field(
+            "boolean", "Customer e-mailed", "Whether the customer got an e-mail (answer or receipt)"
+        ),
+        "no_reply_reason": field(
+            "string",
+            "Why no e-mail",
+            "Set when customer_notified is false: a mail loop, or the address's hourly e-mail cap",
+            nullable=True,
+        ),
+    },
+    powerapps_action=("CreateTicket", "Create a support ticket (Flow 1)"),
+    powerapps=True,
+    events={"ticket.created": CHANNEL_TICKET},
+)
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +251,7 @@ def deliver_answer(
         undelivered(rt, ticket_id, answer)
         raise
     if sent_now:
-        metrics.trigger_to_email(catalog.TICKET_CREATED, triggered_at)
+        metrics.trigger_to_email(TICKET_CREATED.dag_id, triggered_at)
     if ticket["status"] != "ai_responded":
         rt.api.update_ticket(ticket_id, ai_response=answer, ai_confidence=confidence, status="ai_responded")
     return {"ticket_id": ticket_id, "status": "ai_responded", "customer_notified": True}
@@ -210,7 +305,7 @@ def answer_or_queue(
     if not loop_reason and rt.mailer.send(
         f"ticket-{ticket_id}:acknowledgement", notifications.acknowledgement_email(ticket)
     ):
-        metrics.trigger_to_email(catalog.TICKET_CREATED, triggered_at)
+        metrics.trigger_to_email(TICKET_CREATED.dag_id, triggered_at)
 
     outputs = {
         "ticket_id": ticket_id,

@@ -28,10 +28,22 @@ from urllib.parse import quote
 import sqlalchemy as sa
 
 from support_flows.core import notifications, times
+from support_flows.core.contract import FlowContract, Schedule
 from support_flows.core.mailer import Mailer, budget_used
 from support_flows.core.settings import Settings, airflow_ui_url
 from support_flows.storage.reporting import EPOCH, ERRORS_WATERMARK, ReportingStore
 from support_flows.storage.tables import flow_errors
+
+ERROR_LOG = FlowContract(
+    dag_id="support_error_log",
+    flow="all: alerts Graph held back, the `flow_errors` Asset, kept requests purged",
+    kind="scheduled",
+    starts="every 10 minutes",
+    returns="alerts sent, errors published, kept requests purged",
+    flow_tags=("flow-all",),
+    extra_tags=("operations",),
+    schedule=Schedule("SUPPORT_ERROR_LOG_CRON", "*/10 * * * *"),
+)
 
 log = logging.getLogger(__name__)
 MESSAGE_LIMIT = 4000

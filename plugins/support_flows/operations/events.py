@@ -20,13 +20,28 @@ from airflow.sdk import BaseSensorOperator
 from airflow.sdk.exceptions import AirflowFailException
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from support_flows.core import catalog
+from support_flows.core.contract import FlowContract
+from support_flows.flows.feedback import FEEDBACK_RECEIVED
+from support_flows.flows.replies import CUSTOMER_REPLIED
+from support_flows.flows.tickets import TICKET_CREATED
+
+BACKEND_EVENTS = FlowContract(
+    dag_id="support_backend_events",
+    flow="1 and 6 from other channels, customers' replies, survey answers",
+    kind="continuous",
+    starts="continuously",
+    returns="flow runs started",
+    flow_tags=("flow-1", "flow-6"),
+    extra_tags=("watcher",),
+)
 
 log = logging.getLogger(__name__)
 
 WATERMARK = "backend_events"
 LAGGING = "WatcherLagging"
-EVENT_TYPES = ("ticket.created", "ticket.customer_replied", "ticket.ai_answer_confirmed", "feedback.submitted")
+# Each flow a backend event starts declares which, and the conf its run gets (its contract's ``events``).
+STARTED_BY = {kind: flow for flow in (TICKET_CREATED, CUSTOMER_REPLIED, FEEDBACK_RECEIVED) for kind in flow.events}
+EVENT_TYPES = tuple(STARTED_BY)
 # Read this far past the cursor without finding anything to do, the trigger still fires, so the
 # cursor moves on and the next wait starts near the head of the feed.
 IDLE_SCAN_LIMIT = 1000
@@ -34,12 +49,8 @@ IDLE_SCAN_LIMIT = 1000
 
 def is_relevant(event: dict) -> bool:
     """Events the flows have not seen: PowerApps' own tickets and feedback already started one."""
-    data = event.get("data") or {}
-    if event["type"] == "ticket.created":
-        return data.get("origin") == "channel"
-    if event["type"] == "feedback.submitted":
-        return data.get("source") == "survey"
-    return event["type"] in ("ticket.customer_replied", "ticket.ai_answer_confirmed")
+    flow = STARTED_BY.get(event["type"])
+    return flow is not None and flow.events[event["type"]].when(event)
 
 
 def run_id_for(event: dict) -> str:
@@ -50,21 +61,9 @@ def flow_run_for(event: dict, api) -> dict | None:
     """The flow run an event asks for, as TriggerDagRunOperator arguments, or None."""
     if not is_relevant(event):
         return None
-    if event["type"] == "ticket.created":
-        # the id only: the run reads the ticket from the API, so no customer data is in its conf
-        conf = {"ticket_id": event["data"]["ticket_id"]}
-        return {"trigger_dag_id": catalog.TICKET_CREATED, "trigger_run_id": run_id_for(event), "conf": conf}
-    if event["type"] == "ticket.ai_answer_confirmed":  # the answer e-mail's "this solved my problem"
-        conf = {"ticket_id": event["data"]["ticket_id"], "answer_confirmed": True}
-        return {"trigger_dag_id": catalog.CUSTOMER_REPLIED, "trigger_run_id": run_id_for(event), "conf": conf}
-    if event["type"] == "ticket.customer_replied":
-        conf = {"ticket_id": event["data"]["ticket_id"], "note_id": event["data"].get("note_id")}
-        return {"trigger_dag_id": catalog.CUSTOMER_REPLIED, "trigger_run_id": run_id_for(event), "conf": conf}
-    feedback = api.get_feedback(event["data"]["feedback_id"])
-    # no comment (the customer's words): the backend keeps one feedback per ticket, and saving it
-    # again returns the stored one, comment included
-    conf = {"ticket_id": feedback["ticket_id"], "rating": feedback["rating"]}
-    return {"trigger_dag_id": catalog.FEEDBACK_RECEIVED, "trigger_run_id": run_id_for(event), "conf": conf}
+    flow = STARTED_BY[event["type"]]
+    conf = flow.events[event["type"]].conf(event, api)
+    return {"trigger_dag_id": flow.dag_id, "trigger_run_id": run_id_for(event), "conf": conf}
 
 
 SQUATTED = "RunIdTaken"

@@ -32,7 +32,7 @@ import asyncio
 import json
 import re
 
-from support_flows.core.catalog import allowed_conf_keys, conf_problem, personal_fields, watcher_only
+from support_flows.authoring.catalog import allowed_conf_keys, conf_problem, personal_fields, watcher_only
 
 MAX_BODY_BYTES = 256 * 1024  # the largest payload (two 20,000-character texts) is a tenth of this
 MAX_DEPTH = 32  # the deepest payload is 3 levels (body, conf, a value)

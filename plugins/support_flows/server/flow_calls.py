@@ -19,7 +19,7 @@ mounted in the API server by the plugin, is that one call:
 - **Waiting**: a waiting call holds no thread and no database connection: one poller per API-server
   worker reads the state of every awaited run in one query (``RunWatch``), and the call sleeps on
   a future. Finished within ``wait_seconds`` (default 20, at most 100: Power Platform gives up on
-  a request after 120 s): 200 with the run's state, its outcome fields (``core/outcomes.py``) or,
+  a request after 120 s): 200 with the run's state, its outcome fields (its flow's contract) or,
   for a failed run, a reason code and message. Still going: 202 with ``Location`` (the GET above)
   and ``Retry-After``, the asynchronous pattern Power Automate follows by itself.
 - **Repeats**: an ``Idempotency-Key`` header (or, for a new ticket, its ``request_id``) names the
@@ -41,7 +41,8 @@ from typing import Any
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 
-from support_flows.core import catalog
+from support_flows.authoring import catalog
+from support_flows.flows.tickets import TICKET_CREATED
 from support_flows.server import personal
 
 log = logging.getLogger(__name__)
@@ -399,7 +400,7 @@ async def start_flow(dag_id: str, request: Request) -> JSONResponse:
     wait_seconds = _wait_seconds(request)
     fields, conf = await _fields(dag_id, request)
     key = request.headers.get("idempotency-key") or (
-        conf.get("request_id") if dag_id == catalog.TICKET_CREATED else None
+        conf.get("request_id") if dag_id == TICKET_CREATED.dag_id else None
     )
     if key is not None and not IDEMPOTENCY_KEY.match(str(key)):
         raise HTTPException(400, "Idempotency-Key: 1 to 200 printable characters without spaces")

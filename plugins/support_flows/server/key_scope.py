@@ -50,7 +50,7 @@ def keyed_route(scope) -> bool:
 
 
 def starts_a_run(scope) -> bool:
-    from support_flows.core.catalog import allowed_conf_keys
+    from support_flows.authoring.catalog import allowed_conf_keys
 
     match = TRIGGER_PATH.match(api_path(scope))
     dag_id = match and (match["dag_id"] or match["flow"])

@@ -21,7 +21,8 @@ import logging
 import secrets
 from datetime import datetime
 
-from support_flows.core import catalog, times
+from support_flows.authoring import catalog
+from support_flows.core import times
 
 log = logging.getLogger(__name__)
 

@@ -1,100 +1,54 @@
-"""The one list of the package's DAGs: each DAG's id, flow number, kind, what starts it, its REST
-payload (the Params, defined in ``params``), what its outputs hold (the fields PowerApps reads are
-in ``outcomes``) and its PowerApps action.
+"""The one list of the package's DAGs: each flow's contract (``core.contract.FlowContract``),
+declared in its flow module beside its steps, and what is derived from them: the DAGs' Params and
+tags, the REST guard's rules (``support_flows.server.api_guard``), the PowerApps connector
+(``scripts/powerapps_connector.py``), the outcome checks and the docs' tables
+(``python -m support_flows.authoring.catalog``, checked by tests).
 
-The DAG files, the REST guard (``support_flows.server.api_guard``), the event watcher
-(``support_flows.operations.events``), the connector generator (``scripts/powerapps_connector.py``) and
-the README's table of flows (``python -m support_flows.core.catalog``, checked by a test) all read
-it here. A new DAG is its file in ``dags/``, its steps in ``flows/``, an entry here and, for one
-PowerApps starts, its Params and outcome fields (tests fail while one of them is missing).
+A new DAG is its file in ``dags/``, its steps and contract in a flow module, and its contract in
+the list below (tests fail while the file and the list disagree).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-from support_flows.core import params
+from support_flows.core import outcomes
+from support_flows.core.contract import FlowContract
+from support_flows.flows.ai_answers import CLOSE_AI_ANSWERS
+from support_flows.flows.analytics import ANALYTICS_LOAD
+from support_flows.flows.assignment import AUTO_ASSIGN, TICKET_ASSIGNED
+from support_flows.flows.daily_summary import DAILY_SUMMARY
+from support_flows.flows.escalation import ESCALATE_STALE_TICKETS, SLA_WATCH
+from support_flows.flows.feedback import FEEDBACK_RECEIVED
+from support_flows.flows.replies import CUSTOMER_REPLIED
+from support_flows.flows.resolution import TICKET_RESOLVED
+from support_flows.flows.tickets import TICKET_CREATED
+from support_flows.operations.alerts import ERROR_LOG
+from support_flows.operations.events import BACKEND_EVENTS
 
-TICKET_CREATED = "support_ticket_created"
-CUSTOMER_REPLIED = "support_customer_replied"
-CLOSE_AI_ANSWERS = "support_close_ai_answers"
-TICKET_ASSIGNED = "support_ticket_assigned"
-AUTO_ASSIGN = "support_auto_assign"
-TICKET_RESOLVED = "support_ticket_resolved"
-ESCALATE_STALE_TICKETS = "support_escalate_stale_tickets"
-DAILY_SUMMARY = "support_daily_summary"
-SLA_WATCH = "support_sla_watch"
-FEEDBACK_RECEIVED = "support_feedback_received"
-ANALYTICS_LOAD = "support_analytics_load"
-BACKEND_EVENTS = "support_backend_events"
-ERROR_LOG = "support_error_log"
-
-
-@dataclass(frozen=True)
-class DagEntry:
-    dag_id: str
-    flow: str  # the seed's flow and what this DAG does of it, as the README's table says it
-    kind: Literal["event", "scheduled", "continuous"]
-    starts: str  # what starts a run
-    returns: str  # what its outputs hold
-    flow_tags: tuple[str, ...]  # flow-N tags, so the UI can filter by flow
-    extra_tags: tuple[str, ...] = ()
-    params: Callable[[], dict[str, Any]] | None = None  # the REST payload; None: takes no conf
-    powerapps_action: tuple[str, str] | None = None  # (operationId, summary) in the connector
-    powerapps: bool = field(default=False)  # may the PowerApps role trigger it and read its runs
-
-    @property
-    def tags(self) -> list[str]:
-        return ["support", *self.flow_tags, self.kind, *self.extra_tags]
-
-
-DAGS: dict[str, DagEntry] = {
-    entry.dag_id: entry
-    for entry in (
-        DagEntry(TICKET_CREATED, "1 New ticket", "event", "REST (PowerApps), backend events", "`ticket_id`, `status`",
-                 ("flow-1",), params=params.ticket_created,
-                 powerapps_action=("CreateTicket", "Create a support ticket (Flow 1)"), powerapps=True),
-        DagEntry(CUSTOMER_REPLIED, "1, 3 A customer's reply: to an agent, reopened, or a new linked ticket", "event", "backend events",
-                 "`status`, `outcome`", ("flow-1",), ("backend-event",), params=params.customer_replied),
-        DagEntry(CLOSE_AI_ANSWERS, "1 AI answers without a reply for 72 h: resolved as answered by AI", "scheduled",
-                 "hourly", "tickets closed and loaded", ("flow-1",)),
-        DagEntry(TICKET_ASSIGNED, "2 Assignment", "event", "REST", "`assignment_status`, `agent_notification_status`",
-                 ("flow-2",), params=params.ticket_assigned,
-                 powerapps_action=("AssignTicket", "Assign a ticket to an agent (Flow 2)"), powerapps=True),
-        DagEntry(AUTO_ASSIGN, "2 Assignment by workload", "scheduled", "every 15 minutes", "assignments made",
-                 ("flow-2",)),
-        DagEntry(TICKET_RESOLVED, "3 Resolution", "event", "REST", "`resolution_status`, `customer_notification_status`",
-                 ("flow-3",), params=params.ticket_resolved,
-                 powerapps_action=("ResolveTicket", "Resolve a ticket (Flow 3)"), powerapps=True),
-        DagEntry(ESCALATE_STALE_TICKETS, "4 Escalation", "scheduled", "daily", "escalated tickets, notification statuses",
-                 ("flow-4",)),
-        DagEntry(SLA_WATCH, "4 Escalation, on time: each SLA warning and breach within 15 minutes", "scheduled",
-                 "every 15 minutes", "escalated tickets, notification statuses", ("flow-4",)),
-        DagEntry(DAILY_SUMMARY, "5 Daily summary", "scheduled", "daily, end of the support day", "the report",
-                 ("flow-5",), params=params.daily_summary),
-        DagEntry(FEEDBACK_RECEIVED, "6 Feedback", "event", "REST, backend events", "`feedback_id`, `followup_task_id`",
-                 ("flow-6",), params=params.feedback_received,
-                 powerapps_action=("SubmitFeedback", "Submit a customer's feedback (Flow 6)"), powerapps=True),
-        DagEntry(ANALYTICS_LOAD, "reporting; 5: the day closed", "scheduled", "nightly", "rows loaded since the last load",
-                 ("flow-3", "flow-6"), ("analytics",), params=params.analytics_load),
-        DagEntry(BACKEND_EVENTS, "1 and 6 from other channels, customers' replies, survey answers", "continuous",
-                 "continuously", "flow runs started", ("flow-1", "flow-6"), ("watcher",)),
-        DagEntry(ERROR_LOG, "all: alerts Graph held back, the `flow_errors` Asset, kept requests purged", "scheduled", "every 10 minutes",
-                 "alerts sent, errors published, kept requests purged", ("flow-all",), ("operations",)),
+# in the README's order
+DAGS: dict[str, FlowContract] = {
+    contract.dag_id: contract
+    for contract in (
+        TICKET_CREATED,
+        CUSTOMER_REPLIED,
+        CLOSE_AI_ANSWERS,
+        TICKET_ASSIGNED,
+        AUTO_ASSIGN,
+        TICKET_RESOLVED,
+        ESCALATE_STALE_TICKETS,
+        SLA_WATCH,
+        DAILY_SUMMARY,
+        FEEDBACK_RECEIVED,
+        ANALYTICS_LOAD,
+        BACKEND_EVENTS,
+        ERROR_LOG,
     )
-}  # fmt: skip
+}
 
 
-def entry(dag_id: str) -> DagEntry:
+def entry(dag_id: str) -> FlowContract:
     return DAGS[dag_id]
-
-
-def dag_params(dag_id: str) -> dict[str, Any]:
-    """The DAG's Params, fresh (Param objects are not shared between DAGs)."""
-    factory = DAGS[dag_id].params
-    return factory() if factory else {}
 
 
 # --- the REST guard: the conf keys a DAG accepts are its Params' names --------------------------------
@@ -251,6 +205,36 @@ def conf_table() -> str:
     return "\n".join(rows) + "\n"
 
 
-if __name__ == "__main__":  # print the README's table and docs/powerapps.md's
+# --- what the PowerApps flows answer (their contracts' ``outcome``) ------------------------------------
+
+
+def outcome_schema(dag_id: str) -> dict:
+    """The outcome of ``dag_id`` as a JSON schema object."""
+    return {"type": "object", "properties": dict(DAGS[dag_id].outcome)}
+
+
+def check_outcome(dag_id: str, outcome: dict) -> None:
+    """Raise AssertionError naming every difference from the declared outcome (for the tests)."""
+    found = outcomes.problems(DAGS[dag_id].outcome, outcome)
+    assert not found, f"{dag_id} outcome differs from its contract's: {found}"
+
+
+def outcome_table() -> str:
+    """docs/powerapps.md's table of what each action answers (Markdown)."""
+    rows = ["| action | flow (`dag_id`) | outcome fields, besides `run_id`, `state`, `reason_code`, `reason_message` |"]
+    rows.append("|---|---|---|")
+    for dag in DAGS.values():
+        if not dag.outcome:
+            continue
+        described = "; ".join(
+            f"`{name}` ({spec['type']}{', or null' if spec.get('x-nullable') else ''}): {spec['description']}"
+            for name, spec in dag.outcome.items()
+        )
+        rows.append(f"| `{dag.powerapps_action[0]}` | `{dag.dag_id}` | {described} |")
+    return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":  # print the README's table and docs/powerapps.md's two
     print(flows_table())
-    print(conf_table(), end="")
+    print(conf_table())
+    print(outcome_table(), end="")
