@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from e2e_support import NEW_TICKET, Client, mock_get
-from support_flows.core import outcomes
+from support_flows.authoring.catalog import check_outcome
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -47,7 +47,7 @@ def test_each_flow_is_one_call_that_answers_its_typed_outcome(stack):
     answer = created.json()
     assert answer["state"] == "success" and answer["reason_code"] is None and answer["run_id"]
     assert answer["status"] == "ai_responded" and answer["customer_notified"] is True
-    outcomes.check("support_ticket_created", {k: v for k, v in answer.items() if k not in outcomes_run_fields()})
+    check_outcome("support_ticket_created", {k: v for k, v in answer.items() if k not in outcomes_run_fields()})
     ticket_id = answer["ticket_id"]
     assert [f"#{ticket_id}" in m["subject"] for m in mails_to(stack, address)] == [True]  # the customer has it
     # Airflow's audit log has the trigger, by the key's user, naming the fields Airflow got: the
@@ -75,7 +75,7 @@ def test_each_flow_is_one_call_that_answers_its_typed_outcome(stack):
         answer = response.json()
         assert answer["state"] == "success", (dag_id, answer)
         assert {k: answer.get(k) for k in expected} == expected, (dag_id, answer)
-        outcomes.check(dag_id, {k: v for k, v in answer.items() if k not in outcomes_run_fields()})
+        check_outcome(dag_id, {k: v for k, v in answer.items() if k not in outcomes_run_fields()})
     assert answer["followup_task_id"] in {t["id"] for t in mock_get(stack, "/_mock/tasks")["items"]}
 
 
