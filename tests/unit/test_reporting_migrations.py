@@ -97,7 +97,7 @@ def test_an_empty_database_becomes_what_tables_py_declares(engine):
     migrations.require_schema(migrations.prepare_engine(engine))
 
 
-@pytest.mark.parametrize("version", [10, 11, 12])
+@pytest.mark.parametrize("version", [10, 11, 12, 13])
 def test_a_database_an_earlier_version_built_is_upgraded_keeping_its_rows(engine, version):
     build_old_database(engine, version)
     with pytest.raises(migrations.ReportingSchemaError, match=f"at schema version {version} "):
