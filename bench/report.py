@@ -483,6 +483,7 @@ def capacity_inputs() -> dict:
     return {
         "cores": d["machine"]["cpus"],
         "cpu_per_ticket": d["cpu_seconds_per_ticket_beyond_idle"],
+        "celery_cpu_per_ticket": load("soak_celery")["cpu_seconds_per_ticket_beyond_idle"],
         "emails_per_ticket": d["emails"] / d["tickets"],
         "runs_per_ticket": d["runs_per_ticket"],
         "local_runs_per_minute": local["runs_per_minute"],
@@ -501,26 +502,35 @@ def capacity_model() -> str:
     exchange_rate = per_day(EXCHANGE_PER_MINUTE * 60 / m["emails_per_ticket"])
     exchange_daily = EXCHANGE_RECIPIENTS_PER_DAY / m["emails_per_ticket"]
     shapes = [
-        ("README stack (1 machine, 2 cores, LocalExecutor)", m["cores"], m["local_runs_per_minute"], 1, "measured"),
+        (
+            "README stack (1 machine, 2 cores, LocalExecutor)",
+            m["cores"],
+            m["cpu_per_ticket"],
+            m["local_runs_per_minute"],
+            1,
+            "measured",
+        ),
         (
             "Celery, 2 workers on the same 2 cores",
             m["cores"],
+            m["celery_cpu_per_ticket"],
             m["celery_runs_per_minute"],
             1,
-            "drain measured; CPU per ticket the README stack's",
+            "measured",
         ),
         (
             "Celery or Helm, 4 worker cores beside the scheduler's machine, 2 mailboxes",
             4 + m["cores"],
+            m["celery_cpu_per_ticket"],
             m["local_runs_per_minute"],
             2,
-            "estimated",
+            "estimated from the Celery day",
         ),
     ]
     rows = []
-    for label, cores, runs_per_minute, mailboxes, how in shapes:
+    for label, cores, cpu_per_ticket, runs_per_minute, mailboxes, how in shapes:
         limits = {
-            "CPU": per_day(cores * hour / m["cpu_per_ticket"]),
+            "CPU": per_day(cores * hour / cpu_per_ticket),
             "the scheduler loop (runs drained)": per_day(runs_per_minute * 60 / m["runs_per_ticket"]),
             "Exchange: 30 messages a minute": exchange_rate * mailboxes,
             "Exchange: 10,000 recipients a day": exchange_daily * mailboxes,
@@ -531,8 +541,9 @@ def capacity_model() -> str:
             + [f"{value:,.0f}" + (" **(first)**" if name == first else "") for name, value in limits.items()]
         )
     return table(["shape", "figures", "CPU", "scheduler loop", "Exchange rate", "Exchange daily recipients"], rows) + (
-        f"\n\nInputs (bench/results/soak_local.json, burst_local.json, burst_celery.json): {m['cpu_per_ticket']:.2f} CPU s"
-        f" per ticket beyond idle, {m['emails_per_ticket']:.2f} e-mails and {m['runs_per_ticket']:.2f} DAG runs per ticket,"
+        f"\n\nInputs (bench/results/soak_local.json, soak_celery.json, burst_local.json, burst_celery.json):"
+        f" {m['cpu_per_ticket']:.2f} CPU s per ticket beyond idle on the README stack, {m['celery_cpu_per_ticket']:.2f} on"
+        f" Celery, {m['emails_per_ticket']:.2f} e-mails and {m['runs_per_ticket']:.2f} DAG runs per ticket,"
         f" drains of {m['local_runs_per_minute']:.0f} (README stack) and {m['celery_runs_per_minute']:.0f} (Celery) runs a"
         f" minute; the busiest hour carries {PEAK_HOUR_SHARE:.0%} of the day and may use {CPU_HEADROOM:.0%} of the cores."
     )

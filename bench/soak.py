@@ -89,6 +89,8 @@ class Soak:
         self.failures: collections.Counter = collections.Counter()
         self.latencies: list[tuple[float, str, float]] = []  # (real second, what, seconds)
         self.runs_started = collections.Counter()
+        # what the driver did to each ticket (desk hour, what, run id): an incomplete one says why
+        self.story: dict[int, list[tuple[float, str, str]]] = collections.defaultdict(list)
         self._queue: list[tuple[float, int, object]] = []
         self._seq = 0
         self._in_flight = 0
@@ -150,6 +152,11 @@ class Soak:
         response = self._timed("trigger", lambda: self.admin.trigger(dag_id, conf))
         response.raise_for_status()
         self.runs_started[dag_id] += 1
+        if "ticket_id" in conf:
+            self.told(conf["ticket_id"], dag_id, response.json()["dag_run_id"])
+
+    def told(self, ticket_id: int, what: str, run_id: str = "") -> None:
+        self.story[ticket_id].append((round(self.now_desk(), 2), what, run_id))
 
     def create(self, s: dict) -> None:
         body = {
@@ -216,6 +223,8 @@ class Soak:
                 return
         if tries < 40:  # waits for support_auto_assign (every desk hour) or for room
             self.at(self.now_desk() + 0.25, lambda: self.assign_or_leave(ticket_id, s, tries + 1))
+        else:
+            self.told(ticket_id, f"gave up waiting for an agent (status {ticket['status']})")
 
     def worked(self, ticket_id: int, s: dict, agent_id: int) -> None:
         if s["agent_reply"]:
@@ -249,6 +258,8 @@ class Soak:
             return
         if ticket.get("agent_id"):
             self.resolve(ticket_id, s, ticket["agent_id"], first=False)
+        else:
+            self.told(ticket_id, f"not resolved again: status {ticket['status']}, no agent")
 
 
 # --- measuring -------------------------------------------------------------------------------------------
@@ -344,12 +355,25 @@ def wait_for_drain(admin: Client, timeout: float) -> None:
         time.sleep(5)
 
 
+def incomplete_story(soak: Soak, ticket: dict) -> dict:
+    """An unfinished ticket as the backend has it, what the driver did to it and how each run it
+    started for it ended (a failed resolution, a resolution the driver never asked for...)."""
+    told = []
+    for desk_hour, what, run_id in soak.story.get(ticket["id"], []):
+        state = None
+        if run_id:
+            run = soak.admin.session.get(f"{soak.admin.base}/api/v2/dags/{what}/dagRuns/{run_id}", timeout=60)
+            state = run.json().get("state") if run.ok else f"HTTP {run.status_code}"
+        told.append({"desk_hour": desk_hour, "what": what, "run_id": run_id or None, "run_state": state})
+    keys = ("id", "status", "agent_id", "created_at", "updated_at", "reopen_count")
+    return {**{k: ticket.get(k) for k in keys}, "driver": told}
+
+
 def outcomes(stack, soak: Soak) -> dict:
     ours = {t["request_id"]: t for t in mock_tickets(stack) if (t.get("request_id") or "").startswith("soak-")}
     lost = [s["n"] for s in soak.day if f"soak-{s['n']}" not in ours]
-    incomplete = collections.Counter(
-        t["status"] for t in ours.values() if t["status"] not in ("resolved", "closed", "ai_responded")
-    )
+    unfinished = [t for t in ours.values() if t["status"] not in ("resolved", "closed", "ai_responded")]
+    incomplete = collections.Counter(t["status"] for t in unfinished)
     keys = collections.Counter(
         m["headers"].get("x-support-flows-key") for m in mock_mail(stack) if m["headers"].get("x-support-flows-key")
     )
@@ -359,6 +383,7 @@ def outcomes(stack, soak: Soak) -> dict:
         "tickets_lost": len(lost),
         "lifecycle_incomplete": sum(incomplete.values()),
         "incomplete_by_status": dict(incomplete),
+        "incomplete_tickets": [incomplete_story(soak, t) for t in unfinished],
         "final_statuses": dict(collections.Counter(t["status"] for t in ours.values())),
         "emails": len(mail),
         "duplicate_emails": sum(n - 1 for n in keys.values() if n > 1),
