@@ -1,115 +1,27 @@
 """The README's `python3 scripts/dev.py run`, started exactly as a user starts it (in a subprocess,
 stopped with SIGTERM as Ctrl-C or a service manager would): it heals a component that dies, loses
-nothing it accepted when stopped in the middle of a burst, and leaves no process behind."""
+nothing it accepted when stopped in the middle of a burst, and leaves no process behind. The
+shared stack is this command's (tests/e2e/conftest.py): these tests, which kill and stop it, run
+after its other users."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import psutil
 import pytest
 import requests
 
-from e2e_support import NEW_TICKET, Client, Stack, mock_get
+from e2e_support import NEW_TICKET, Client, RunCommand, mock_get
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[2]
 # (the database is left out of "the others keep their PIDs": Airflow's processes exit when it goes
 # away, and the launcher restarts them too)
 COMPONENTS = ("mock-backend", "api-server", "scheduler", "dag-processor", "triggerer", "postgres")
-
-
-class RunCommand:
-    """`python3 scripts/dev.py run` in a subprocess, on free ports, with its state in ``state_dir``."""
-
-    def __init__(self, state_dir: Path):
-        self.stack = Stack.on_free_ports(state_dir)
-        self.env = {
-            **os.environ,
-            "SUPPORT_VENV": sys.prefix,
-            "SUPPORT_STATE_DIR": str(state_dir),
-            "SUPPORT_AIRFLOW_PORT": str(self.stack.airflow_port),
-            "SUPPORT_MOCK_PORT": str(self.stack.mock_port),
-            "SUPPORT_MOCK_TLS_PORT": str(self.stack.mock_tls_port),
-            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-            "AIRFLOW_VAR_SUPPORT_EVENT_POLL_SECONDS": "1",
-        }
-        self.process: subprocess.Popen | None = None
-        self.output = state_dir.parent / f"{state_dir.name}-run.out"
-
-    def start(self, timeout: float = 240) -> RunCommand:
-        (self.stack.state_dir / "stack.json").unlink(missing_ok=True)
-        started_at = self.output.stat().st_size if self.output.exists() else 0
-        with open(self.output, "ab") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, str(ROOT / "scripts" / "dev.py"), "run"],
-                cwd=ROOT,
-                env=self.env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.text()
-            if "Ctrl-C" in self.text()[started_at:]:
-                self.stack.wait_for_dags(["support_ticket_created"], timeout=deadline - time.monotonic())
-                return self
-            time.sleep(0.5)
-        raise TimeoutError(self.text())
-
-    def run_to_exit(self, timeout: float = 120) -> subprocess.CompletedProcess:
-        """`dev.py run` that is expected to stop by itself (a refusal): its exit code and output."""
-        return subprocess.run(
-            [sys.executable, str(ROOT / "scripts" / "dev.py"), "run"],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-
-    def text(self) -> str:
-        return self.output.read_text(errors="replace")
-
-    def state(self) -> dict:
-        return json.loads((self.stack.state_dir / "stack.json").read_text())
-
-    def pids(self) -> dict[str, int]:
-        return self.state()["components"]
-
-    def descendants(self) -> list[psutil.Process]:
-        """Every process the launcher started, and every process they started, down the tree."""
-        return psutil.Process(self.state()["launcher_pid"]).children(recursive=True)
-
-    def terminate(self, timeout: float = 90) -> int:
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout)
-
-
-@pytest.fixture(scope="module")
-def started_once(tmp_path_factory):
-    command = RunCommand(tmp_path_factory.mktemp("run") / "state").start()
-    yield command
-    if command.process.poll() is None:
-        command.terminate()
-
-
-@pytest.fixture
-def run_command(started_once):
-    """The module's `run`, running: a test before this one may have stopped it (the tests run in a
-    random order), and then it starts again on the same state, as a user would start it."""
-    if started_once.process.poll() is not None:
-        started_once.start()
-    return started_once
 
 
 def _wait_for_new_pid(command: RunCommand, name: str, old_pid: int, timeout: float = 120) -> int:
