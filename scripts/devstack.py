@@ -401,6 +401,7 @@ class Stack:
                     "launcher_pid": os.getpid(),
                     "airflow_url": self.airflow_url,
                     "mock_url": self.mock_url,
+                    "postgres_port": self.postgres.port if self.postgres else None,  # the embedded server
                     "components": {name: c.pid for name, c in self.components.items()},
                 },
                 indent=2,

@@ -25,6 +25,8 @@ def _start_shared(tmp_path_factory) -> RunCommand:
         extra_env={
             # a short deadline for Flow 1, so test_deadline_alerts.py sees a late run alerted
             "SUPPORT_TICKET_CREATED_DEADLINE_MINUTES": "0.25",
+            # a task retried (one whose process a stopped `run` took down) waits 5 s, not 30
+            "SUPPORT_TASK_RETRY_DELAY_SECONDS": "5",
         },
     )
     command.start()

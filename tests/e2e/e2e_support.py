@@ -81,6 +81,10 @@ class RunCommand:
         while time.monotonic() < deadline:
             assert self.process.poll() is None, self.text()
             if "Ctrl-C" in self.text()[started_at:]:
+                # the launcher chose its embedded PostgreSQL's port: this side's Stack must use it
+                # too (the metadata checks, the CLI commands a test runs with ``stack.env()``)
+                if self.stack.postgres is not None:
+                    self.stack.postgres.port = self.state()["postgres_port"]
                 self.stack.wait_for_dags(["support_ticket_created"], timeout=deadline - time.monotonic())
                 return self
             time.sleep(0.5)

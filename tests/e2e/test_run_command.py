@@ -120,13 +120,13 @@ def test_nothing_accepted_is_lost_when_run_is_stopped_mid_burst(run_command):
     for thread in senders:
         thread.start()
     deadline = time.monotonic() + 120
-    while len(accepted) < 30 and time.monotonic() < deadline:
+    while len(accepted) < 16 and time.monotonic() < deadline:
         time.sleep(0.1)
     assert run_command.terminate() == 0
     stop.set()
     for thread in senders:
         thread.join()
-    assert len(accepted) >= 30
+    assert len(accepted) >= 16
 
     run_command.start()
     client = Client(run_command.stack)
