@@ -134,16 +134,27 @@ def connections_for(mock: MockServer, reporting_url: str) -> dict[str, dict]:
     }
 
 
+def fuzzing_in_full() -> bool:
+    """Under ``python3 scripts/dev.py test --fuzz``: the generated-request tests take their full budget."""
+    return os.environ.get("SUPPORT_FUZZ") == "full"
+
+
 def fuzz_budget(short: int, full: int) -> int:
     """How many examples per operation schemathesis generates: ``short`` in the everyday runs (the
     whole suite must stay within minutes), ``full`` under ``python3 scripts/dev.py test --fuzz``."""
-    return full if os.environ.get("SUPPORT_FUZZ") == "full" else short
+    return full if fuzzing_in_full() else short
 
 
-def schemathesis(definition, url: str, workdir, *args: str) -> tuple[subprocess.CompletedProcess, dict]:
+def schemathesis(
+    definition, url: str, workdir, *args: str, hooks: str | None = None
+) -> tuple[subprocess.CompletedProcess, dict]:
     """Run the schemathesis CLI against ``url`` with the API ``definition``: a new seed each run,
     printed (SCHEMATHESIS_SEED=N replays it), no example database, a JSON report. Returns what it
-    printed and its report; ``args`` are further CLI options (checks, headers, examples)."""
+    printed and its report; ``args`` are further CLI options (checks, headers, examples); ``hooks``
+    a module of schemathesis hooks beside this file's folder's tests (SCHEMATHESIS_HOOKS)."""
+    env = dict(os.environ)
+    if hooks:
+        env["SCHEMATHESIS_HOOKS"], env["PYTHONPATH"] = hooks.rsplit(":", 1)[-1], hooks.rsplit(":", 1)[0]
     seed = int(os.environ.get("SCHEMATHESIS_SEED") or random.randrange(2**31))
     print(f"schemathesis seed: {seed} (SCHEMATHESIS_SEED={seed} replays it)")
     report = Path(workdir) / "schemathesis-report.json"
@@ -169,6 +180,7 @@ def schemathesis(definition, url: str, workdir, *args: str) -> tuple[subprocess.
         text=True,
         timeout=1200,
         cwd=workdir,
+        env=env,
     )
     print(done.stdout[-6000:])
     assert report.exists(), f"schemathesis wrote no report: it did not run\n{done.stdout[-3000:]}{done.stderr[-3000:]}"
