@@ -146,15 +146,15 @@ def fuzz_budget(short: int, full: int) -> int:
 
 
 def schemathesis(
-    definition, url: str, workdir, *args: str, hooks: str | None = None
+    definition, url: str, workdir, *args: str, hooks: Path | None = None
 ) -> tuple[subprocess.CompletedProcess, dict]:
     """Run the schemathesis CLI against ``url`` with the API ``definition``: a new seed each run,
     printed (SCHEMATHESIS_SEED=N replays it), no example database, a JSON report. Returns what it
     printed and its report; ``args`` are further CLI options (checks, headers, examples); ``hooks``
-    a module of schemathesis hooks beside this file's folder's tests (SCHEMATHESIS_HOOKS)."""
+    a file of schemathesis hooks (loaded as SCHEMATHESIS_HOOKS from its folder)."""
     env = dict(os.environ)
     if hooks:
-        env["SCHEMATHESIS_HOOKS"], env["PYTHONPATH"] = hooks.rsplit(":", 1)[-1], hooks.rsplit(":", 1)[0]
+        env["SCHEMATHESIS_HOOKS"], env["PYTHONPATH"] = hooks.stem, str(hooks.parent)
     seed = int(os.environ.get("SCHEMATHESIS_SEED") or random.randrange(2**31))
     print(f"schemathesis seed: {seed} (SCHEMATHESIS_SEED={seed} replays it)")
     report = Path(workdir) / "schemathesis-report.json"

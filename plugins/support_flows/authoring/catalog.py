@@ -10,6 +10,7 @@ the list below (tests fail while the file and the list disagree).
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from support_flows.core import outcomes
@@ -47,17 +48,13 @@ DAGS: dict[str, FlowContract] = {
 }
 
 
-def entry(dag_id: str) -> FlowContract:
-    return DAGS[dag_id]
-
-
 # --- the REST guard: the conf keys a DAG accepts are its Params' names --------------------------------
 
 
 def allowed_conf_keys(dag_id: str) -> frozenset[str] | None:
     """The conf keys ``dag_id`` accepts, or None for a DAG this package does not guard."""
     dag = DAGS.get(dag_id)
-    return frozenset(dag.params()) if dag and dag.params else None
+    return frozenset(_schemas(dag_id)) if dag and dag.params else None
 
 
 def unknown_conf_keys(dag_id: str, conf: dict | None) -> list[str]:
@@ -67,9 +64,12 @@ def unknown_conf_keys(dag_id: str, conf: dict | None) -> list[str]:
     return sorted(set(conf) - allowed)
 
 
+@functools.cache
 def _schemas(dag_id: str) -> dict[str, dict]:
+    """Each conf field's JSON schema, built once per DAG (the REST guard asks on every trigger; not
+    to be changed by callers)."""
     dag = DAGS.get(dag_id)
-    return {name: param.schema for name, param in dag.params().items()} if dag and dag.params else {}
+    return {name: param.schema for name, param in dag.fresh_params().items()} if dag else {}
 
 
 def missing_required(dag_id: str, conf: dict | None) -> list[str]:
@@ -200,17 +200,12 @@ def conf_table() -> str:
     rows = ["| dag_id | conf |", "|---|---|"]
     for dag in DAGS.values():
         if dag.powerapps and dag.params:
-            fields = ", ".join(_field(name, param) for name, param in dag.params().items())
+            fields = ", ".join(_field(name, param) for name, param in dag.fresh_params().items())
             rows.append(f"| `{dag.dag_id}` | {fields} |")
     return "\n".join(rows) + "\n"
 
 
 # --- what the PowerApps flows answer (their contracts' ``outcome``) ------------------------------------
-
-
-def outcome_schema(dag_id: str) -> dict:
-    """The outcome of ``dag_id`` as a JSON schema object."""
-    return {"type": "object", "properties": dict(DAGS[dag_id].outcome)}
 
 
 def check_outcome(dag_id: str, outcome: dict) -> None:

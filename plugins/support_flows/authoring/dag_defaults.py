@@ -119,7 +119,7 @@ def event_dag_args(contract: FlowContract) -> dict:
         "catchup": False,
         "is_paused_upon_creation": False,
         "default_args": DEFAULT_ARGS,
-        "params": contract.params() if contract.params else {},
+        "params": contract.fresh_params(),
         "tags": contract.tags,
     }
     if contract.powerapps:
@@ -139,6 +139,6 @@ def scheduled_dag_args(contract: FlowContract) -> dict:
         "max_active_runs": 1,
         "is_paused_upon_creation": False,
         "default_args": DEFAULT_ARGS,
-        "params": contract.params() if contract.params else {},
+        "params": contract.fresh_params(),
         "tags": contract.tags,
     }

@@ -54,6 +54,10 @@ class FlowContract:
     events: Mapping[str, EventStart] = field(default_factory=dict)
     schedule: Schedule | None = None
 
+    def fresh_params(self) -> dict[str, Any]:
+        """The DAG's Params, new objects each time (a Param is not shared between DAGs); {} without."""
+        return self.params() if self.params else {}
+
     @property
     def tags(self) -> list[str]:
         return ["support", *self.flow_tags, self.kind, *self.extra_tags]

@@ -159,10 +159,6 @@ def _adopt_legacy_version(conn: sa.Connection) -> None:
             f"revision (schema {BASELINE}): migrate it with support-flows 0.7.0 first "
             "(`python -m support_flows.storage.migrations migrate`), then with this version"
         )
-    if legacy > SCHEMA_VERSION:
-        raise ReportingSchemaError(
-            f"the reporting database is at schema version {legacy}, newer than this code's {SCHEMA_VERSION}"
-        )
     from alembic import command
 
     command.stamp(alembic_config(conn), f"v{legacy}")
@@ -209,9 +205,9 @@ def drop_views(conn: sa.Connection) -> None:
 
 
 def create_views(conn: sa.Connection) -> None:
-    """One view per shared metric (``tables.VIEWS``), made from today's definition on every migrate."""
+    """One view per shared metric (``tables.VIEWS``), made from today's definition on every migrate
+    (after ``drop_views`` and the revisions)."""
     prefix = f'"{ANALYTICS}".' if _is_postgres(conn) else ""
-    drop_views(conn)
     for name, query in VIEWS.items():
         conn.exec_driver_sql(f'CREATE VIEW {prefix}"{name}" AS {query.format(a=prefix)}')
 
