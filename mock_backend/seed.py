@@ -105,14 +105,24 @@ def _row(
         to_ts(responded) if responded else None,
         to_ts(responded) if responded else None,
         json.dumps(waiting),
+        topic_of(f"{subject} {description}"),
+        "en",
     )
+
+
+def topic_of(text: str) -> str | None:
+    """The contact reason the mock's AI would give ``text``."""
+    from mock_backend.support_api.tickets import KNOWLEDGE_BASE
+
+    return next((topic for topic, words, _, _ in KNOWLEDGE_BASE if any(w in text.lower() for w in words)), None)
 
 
 INSERT_TICKET = (
     "INSERT INTO tickets (customer_name, customer_email, subject, description, priority, priority_rank,"
     " channel, status, agent_id, assigned_by, ai_response, ai_confidence, resolution_summary, created_at,"
-    " updated_at, last_activity_at, assigned_at, resolved_at, first_response_at, agent_responded_at, waiting_periods)"
-    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    " updated_at, last_activity_at, assigned_at, resolved_at, first_response_at, agent_responded_at, waiting_periods,"
+    " topic, language)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 
 

@@ -226,6 +226,9 @@ ADDED_COLUMNS = (
     ("tickets", "agent_responded_at", "TEXT"),
     ("tickets", "waiting_periods", "TEXT NOT NULL DEFAULT '[]'"),
     ("tickets", "reopen_count", "INTEGER NOT NULL DEFAULT 0"),
+    # contact reasons and the customer's language: from the AI check or the request
+    ("tickets", "topic", "TEXT"),
+    ("tickets", "language", "TEXT"),
     # Exchange's Outbox and limits (mock_backend.exchange): when a message left, whether it bounced
     ("graph_mail", "left_outbox_at", "TEXT"),
     ("graph_mail", "status", "TEXT NOT NULL DEFAULT 'sent'"),

@@ -16,10 +16,8 @@ TICKET_COLUMNS = (
     "id, request_id, origin, customer_name, customer_email, subject, description, priority, channel, "
     "status, agent_id, assigned_by, ai_response, ai_confidence, resolution_summary, auto_submitted, "
     "created_at, updated_at, last_activity_at, assigned_at, resolved_at, customer_replied_at, resolved_by, "
-    "ai_answer_feedback, first_response_at, agent_responded_at, waiting_periods, reopen_count"
+    "ai_answer_feedback, first_response_at, agent_responded_at, waiting_periods, reopen_count, topic, language"
 )
-
-# What the AI "knows": (topic, keywords, confidence, answer). Deterministic, so tests can rely on it.
 
 
 def ticket_dict(row) -> dict:

@@ -135,7 +135,66 @@ def daily_stats():
             )
         },
         "by_agent": by_agent,
+        "by_topic": by_topic(conn, start, end),
+        "satisfaction": satisfaction(conn, start, end),
     }
+
+
+def by_topic(conn, start: str, end: str) -> list[dict]:
+    """The day's figures per contact reason (the ticket's topic; null when none was recognised)."""
+    rows = conn.execute(
+        "SELECT topic,"
+        " SUM(created_at >= :s AND created_at < :e),"
+        " SUM(created_at >= :s AND created_at < :e AND ai_response IS NOT NULL),"
+        " SUM(resolved_at >= :s AND resolved_at < :e),"
+        " SUM(resolved_at >= :s AND resolved_at < :e AND resolved_by = 'ai'),"
+        " AVG(CASE WHEN resolved_at >= :s AND resolved_at < :e AND resolved_by IS NOT 'ai'"
+        "     THEN (julianday(resolved_at) - julianday(created_at)) * 24 END)"
+        " FROM tickets WHERE (created_at >= :s AND created_at < :e) OR (resolved_at >= :s AND resolved_at < :e)"
+        " GROUP BY topic",
+        {"s": start, "e": end},
+    ).fetchall()
+    ratings = {
+        row[0]: (row[1], row[2])
+        for row in conn.execute(
+            "SELECT t.topic, COUNT(*), AVG(f.rating) FROM feedback f JOIN tickets t ON t.id = f.ticket_id"
+            " WHERE f.created_at >= ? AND f.created_at < ? GROUP BY t.topic",
+            (start, end),
+        )
+    }
+    topics = {row[0] for row in rows} | set(ratings)
+    figures = {row[0]: row for row in rows}
+    out = []
+    for topic in sorted(topics, key=lambda t: (t is None, t or "")):
+        row = figures.get(topic, (topic, 0, 0, 0, 0, None))
+        count, avg_rating = ratings.get(topic, (0, None))
+        out.append(
+            {
+                "topic": topic,
+                "created": row[1] or 0,
+                "ai_responded": row[2] or 0,
+                "resolved": row[3] or 0,
+                "resolved_by_ai": row[4] or 0,
+                "avg_resolution_hours": round(row[5], 2) if row[5] is not None else None,
+                "feedback_count": count,
+                "avg_rating": round(avg_rating, 2) if avg_rating is not None else None,
+            }
+        )
+    return out
+
+
+def satisfaction(conn, start: str, end: str) -> dict:
+    """The day's ratings split by who answered: the AI (resolved as answered by AI) or an agent."""
+    split = {"ai_answered": {"count": 0, "avg_rating": None}, "agent_answered": {"count": 0, "avg_rating": None}}
+    for by_ai, count, avg_rating in conn.execute(
+        "SELECT COALESCE(t.resolved_by = 'ai', 0), COUNT(*), AVG(f.rating)"
+        " FROM feedback f JOIN tickets t ON t.id = f.ticket_id"
+        " WHERE f.created_at >= ? AND f.created_at < ? GROUP BY 1",
+        (start, end),
+    ):
+        key = "ai_answered" if by_ai else "agent_answered"
+        split[key] = {"count": count, "avg_rating": round(avg_rating, 2)}
+    return split
 
 
 @bp.get("/stats/history")

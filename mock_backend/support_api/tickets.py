@@ -24,35 +24,57 @@ from mock_backend.support_api.common import (
     ticket_dict,
 )
 
+# What the AI "knows": (topic, keywords in English, Spanish and French, confidence, answer; None: a
+# topic it recognises but cannot answer). Deterministic, so tests can rely on it.
 KNOWLEDGE_BASE = (
     (
         "password",
-        ("password", "log in", "login", "sign in", "locked out"),
+        ("password", "log in", "login", "sign in", "locked out", "contraseña", "mot de passe"),
         0.92,
         "You can reset your password at any time from the sign-in page: choose 'Forgot password', "
         "enter your account e-mail address and follow the link we send you within a few minutes.",
     ),
     (
-        "invoice",
-        ("invoice", "billing", "receipt"),
+        "billing",
+        ("invoice", "billing", "receipt", "factura", "facture"),
         0.81,
         "Your invoices are under Account > Billing, where each one can be downloaded as a PDF. "
         "Invoices are issued on the first working day of each month.",
     ),
     (
         "shipping",
-        ("shipping", "delivery", "tracking", "parcel"),
+        ("shipping", "delivery", "tracking", "parcel", "envío", "pedido", "livraison", "colis"),
         0.74,
         "Orders ship within two working days; the tracking link is in your dispatch confirmation "
         "e-mail and under Orders in your account.",
     ),
     (
         "refund",
-        ("refund", "money back"),
+        ("refund", "money back", "reembolso", "remboursement"),
         0.55,
         "Refunds are processed within 5 working days of approval, back to the original payment method.",
     ),
+    ("technical", ("error", "crash", "bug", "not working", "broken", "no funciona", "ne marche pas"), 0.0, None),
 )
+# The words that tell a message's language (the AI check's guess; English when nothing tells).
+LANGUAGE_WORDS = {
+    "es": frozenset(
+        ["hola", "gracias", "mi", "puedo", "el", "los", "las", "una", "por", "favor", "que", "es", "está", "cuenta", "mi", "pedido", "factura", "contraseña", "ayuda"]
+    ),
+    "fr": frozenset(["bonjour", "merci", "je", "ne", "pas", "mon", "ma", "mes", "les", "une", "est", "vous", "compte", "commande", "facture", "passe", "aide"]),
+    "en": frozenset(["the", "my", "i", "is", "not", "can", "please", "hello", "thanks", "account", "to", "and", "a", "of", "help"]),
+}
+LANGUAGES = ("en", "es", "fr")
+
+
+def detect_language(text: str) -> str:
+    """The language most of ``text``'s telling words belong to; English on a tie or none."""
+    import re
+
+    words = re.findall(r"\w+", text.lower())
+    hits = {lang: sum(word in vocabulary for word in words) for lang, vocabulary in LANGUAGE_WORDS.items()}
+    best = max(("es", "fr"), key=lambda lang: hits[lang])
+    return best if hits[best] > hits["en"] else "en"
 
 
 def insert_ticket(conn, body: dict, origin: str) -> tuple[dict, bool]:
@@ -66,8 +88,8 @@ def insert_ticket(conn, body: dict, origin: str) -> tuple[dict, bool]:
     priority = body.get("priority", "normal")
     cur = conn.execute(
         "INSERT INTO tickets (request_id, origin, customer_name, customer_email, subject, description, priority,"
-        " priority_rank, channel, status, auto_submitted, created_at, updated_at, last_activity_at)"
-        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        " priority_rank, channel, status, auto_submitted, created_at, updated_at, last_activity_at, topic, language)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         (
             request_id,
             origin,
@@ -83,6 +105,8 @@ def insert_ticket(conn, body: dict, origin: str) -> tuple[dict, bool]:
             now,
             now,
             now,
+            body.get("topic"),
+            body.get("language"),
         ),
     )
     if origin == "channel" and not request_id:
@@ -145,6 +169,8 @@ def ticket_filters() -> tuple[list[str], list]:
         ("updated_before", "updated_at < ?"),
         ("updated_after", "updated_at >= ?"),
         ("activity_before", "last_activity_at < ?"),
+        ("resolved_before", "resolved_at < ?"),
+        ("resolved_after", "resolved_at >= ?"),
     ):
         value = arg_time(name)
         if value:
@@ -384,9 +410,17 @@ def list_notes(ticket_id: int):
 
 @bp.post("/tickets/<int:ticket_id>/ai-response")
 def ai_response(ticket_id: int):
+    """The AI's answer, with the topic it recognised and the language the customer wrote in."""
     ticket = fetch_ticket(db(), ticket_id)
-    text = f"{ticket['subject']} {ticket['description']}".lower()
+    text = f"{ticket['subject']} {ticket['description']}"
+    found = {
+        "ticket_id": ticket_id,
+        "answer": None,
+        "confidence": 0.0,
+        "topic": None,
+        "language": detect_language(text),
+    }
     for topic, keywords, confidence, answer in KNOWLEDGE_BASE:
-        if any(word in text for word in keywords):
-            return {"ticket_id": ticket_id, "answer": answer, "confidence": confidence, "topic": topic}
-    return {"ticket_id": ticket_id, "answer": None, "confidence": 0.0, "topic": None}
+        if any(word in text.lower() for word in keywords):
+            return {**found, "answer": answer, "confidence": confidence, "topic": topic}
+    return found

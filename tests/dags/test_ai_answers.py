@@ -102,7 +102,13 @@ def test_no_reply_in_72_hours_resolves_the_ticket_as_answered_by_ai_and_loads_it
 
     rerun = run_dag("support_close_ai_answers", logical_date=now + timedelta(hours=73))
     assert rerun.outputs["close_unanswered"]["closed"] == 0 and len(ReportingStore().fetch_all("ticket_facts")) == 1
-    assert [m["to"] for m in mock.mail()] == [["maria@example.org"]]  # only the AI's answer: no more e-mail
+    # the AI's answer, then the satisfaction survey, as for an agent's resolution: nothing more on the rerun
+    assert [(m["to"], m["subject"]) for m in mock.mail()] == [
+        (["maria@example.org"], f"[Ticket #{ticket['id']}] Cannot log in"),
+        (["maria@example.org"], f"[Ticket #{ticket['id']}] How did we do?"),
+    ]
+    assert closing.outputs["survey_ai_resolved"]["surveys_sent"] == 1
+    assert rerun.outputs["survey_ai_resolved"] == {**rerun.outputs["survey_ai_resolved"], "surveys_sent": 0}
 
     stats = today_stats(mock)
     assert stats["resolved"] == 1 and stats["resolved_by_ai"] == 1
@@ -201,6 +207,7 @@ def test_this_solved_my_problem_resolves_the_ticket_as_confirmed_once(run_dag, m
     assert conf == {"ticket_id": ticket["id"], "answer_confirmed": True}
     result = run_dag("support_customer_replied", conf)
     assert result.outputs["hand_to_agent"]["outcome"] == "resolved_as_confirmed"
+    assert result.outputs["hand_to_agent"]["survey_status"] == "sent"  # the AI's answers are rated too
     resolved = mock.get(f"/api/tickets/{ticket['id']}")
     assert resolved["status"] == "resolved" and resolved["resolved_by"] == "ai"
     (fact,) = [f for f in ReportingStore().fetch_all("ticket_facts") if f["ticket_id"] == ticket["id"]]

@@ -93,6 +93,8 @@ SENDS_FROM_THE_MAILBOX = {
     ("support_auto_assign", "assign_ticket"),
     ("support_ticket_resolved", "notify_customer"),
     ("support_ticket_resolved", "send_survey"),
+    ("support_close_ai_answers", "survey_ai_resolved"),  # the survey for AI answers
+    ("support_ticket_lifecycle", "follow_up_pending"),  # the reminder and the resolution's e-mail
     ("support_escalate_stale_tickets", "remind_agents"),
     ("support_escalate_stale_tickets", "tell_supervisors"),
     ("support_sla_watch", "remind_agents"),  # the same steps every 15 minutes

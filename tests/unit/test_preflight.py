@@ -129,14 +129,17 @@ def test_a_silent_support_api_is_named(deployed, monkeypatch):
 
 
 def test_a_reporting_database_at_another_version_is_named(deployed):
+    from support_flows.storage.tables import SCHEMA_VERSION
+
+    behind = SCHEMA_VERSION - 1
     url = deployed["support_reporting"]["host"]
     engine = sa.create_engine(f"sqlite:///{url}")
     with engine.begin() as conn:
-        conn.exec_driver_sql("UPDATE alembic_version SET version_num = 'v12'")  # one revision behind
+        conn.exec_driver_sql(f"UPDATE alembic_version SET version_num = 'v{behind}'")  # one revision behind
     engine.dispose()
     (problem,) = preflight.run_checks()
     assert problem.subject == "connection support_reporting"
-    assert "at schema version 12, this code needs schema version 13" in problem.message
+    assert f"at schema version {behind}, this code needs schema version {SCHEMA_VERSION}" in problem.message
     assert "run `python -m support_flows.storage.migrations migrate`" in problem.message
 
 

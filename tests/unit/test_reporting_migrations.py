@@ -163,7 +163,7 @@ def test_check_says_whether_the_database_matches_tables_py(sqlite_engine, capsys
     url = sqlite_engine.url.render_as_string(hide_password=False)
     migrations.ensure_schema(sqlite_engine)
     assert migrations.main(["check", "--url", url]) == 0
-    assert "schema version 13, matches tables.py" in capsys.readouterr().out
+    assert f"schema version {tables.SCHEMA_VERSION}, matches tables.py" in capsys.readouterr().out
     with sqlite_engine.begin() as conn:
         conn.exec_driver_sql("ALTER TABLE feedback_facts DROP COLUMN followup_task_id")
     assert migrations.main(["check", "--url", url]) == 1
@@ -173,8 +173,9 @@ def test_check_says_whether_the_database_matches_tables_py(sqlite_engine, capsys
 
 @pytest.mark.postgres
 def test_revision_writes_the_next_revision_from_a_change_to_tables_py(pg_engine, tmp_path, monkeypatch):
-    """The developer's road: a column added to tables.py becomes ``v14`` with portable schemas,
-    and that revision brings a database from v13 to match."""
+    """The developer's road: a column added to tables.py becomes the next revision ``vN+1`` with
+    portable schemas, and that revision brings a database at ``vN`` to match."""
+    newest = tables.SCHEMA_VERSION
     migrations.ensure_schema(pg_engine)
     scratch = tmp_path / "alembic"
     (scratch / "versions").mkdir(parents=True)
@@ -185,16 +186,18 @@ def test_revision_writes_the_next_revision_from_a_change_to_tables_py(pg_engine,
     changed = sa.MetaData()
     for table in tables.metadata.sorted_tables:
         table.to_metadata(changed)
-    changed.tables[f"{tables.ANALYTICS}.ticket_facts"].append_column(sa.Column("topic", sa.String(64)))
+    changed.tables[f"{tables.ANALYTICS}.ticket_facts"].append_column(sa.Column("next_column", sa.String(64)))
     monkeypatch.setattr(migrations, "target_metadata", lambda dialect: changed)
     url = pg_engine.url.render_as_string(hide_password=False)
 
-    written = migrations.write_revision(url, "ticket_facts.topic")
+    written = migrations.write_revision(url, "ticket_facts.next_column")
 
     text = written.read_text()
-    assert written.name.startswith("v14_") and "down_revision = 'v13'" in text
+    assert written.name.startswith(f"v{newest + 1}_") and f"down_revision = 'v{newest}'" in text
     assert "schema=schema_of('analytics')" in text and "schema='analytics'" not in text
-    assert migrations.ensure_schema(pg_engine) == 14
+    assert migrations.ensure_schema(pg_engine) == newest + 1
     with pg_engine.connect() as conn:
         assert migrations.differences(conn) == []
-        assert "topic" in {c["name"] for c in sa.inspect(conn).get_columns("ticket_facts", schema=tables.ANALYTICS)}
+        assert "next_column" in {
+            c["name"] for c in sa.inspect(conn).get_columns("ticket_facts", schema=tables.ANALYTICS)
+        }

@@ -21,6 +21,7 @@ from support_flows.flows.assignment import AUTO_ASSIGN, TICKET_ASSIGNED
 from support_flows.flows.daily_summary import DAILY_SUMMARY
 from support_flows.flows.escalation import ESCALATE_STALE_TICKETS, SLA_WATCH
 from support_flows.flows.feedback import FEEDBACK_RECEIVED
+from support_flows.flows.lifecycle import TICKET_LIFECYCLE
 from support_flows.flows.replies import CUSTOMER_REPLIED
 from support_flows.flows.resolution import TICKET_RESOLVED
 from support_flows.flows.tickets import TICKET_CREATED
@@ -37,6 +38,7 @@ DAGS: dict[str, FlowContract] = {
         TICKET_ASSIGNED,
         AUTO_ASSIGN,
         TICKET_RESOLVED,
+        TICKET_LIFECYCLE,
         ESCALATE_STALE_TICKETS,
         SLA_WATCH,
         DAILY_SUMMARY,

@@ -123,6 +123,20 @@ class BusinessCalendar:
             day += timedelta(days=1)
         raise ValueError("the business calendar has no working day within a year")
 
+    def plus_working_days(self, moment: datetime, days: int) -> datetime:
+        """``moment`` moved forward by ``days`` working days, at the same local time (a ticket that
+        went pending on Friday at 10:00 is three working days old on Wednesday at 10:00 when the
+        desk works Monday to Friday). Without working days set, every day counts."""
+        local = moment.astimezone(self.tz)
+        day, counted = local.date(), 0
+        for _ in range(400 + days * 7):
+            if counted >= days:
+                return datetime.combine(day, local.timetz().replace(tzinfo=None), tzinfo=self.tz)
+            day += timedelta(days=1)
+            if self._window(day) is not None:
+                counted += 1
+        raise ValueError("the business calendar has no working day within a year")
+
     def hours_between(self, start: datetime, end: datetime) -> float:
         """Hours from ``start`` to ``end`` that count (both aware datetimes)."""
         if end <= start:

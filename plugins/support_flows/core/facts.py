@@ -62,6 +62,8 @@ def ticket_fact(ticket: dict, salt: str, clocks: Clocks) -> dict:
         "resolved_at": resolved,
         "resolution_hours": round((resolved - created).total_seconds() / 3600, 3) if resolved else None,
         **clocks.facts(ticket),
+        "topic": ticket.get("topic"),
+        "language": ticket.get("language"),
         "source_updated_at": moment(ticket["updated_at"]),
     }
 

@@ -146,6 +146,39 @@ def resolution_email(ticket: dict, summary: str, agent: dict | None) -> Email:
     )
 
 
+def pending_reminder_email(ticket: dict, close_days: int) -> Email:
+    """The one reminder of a ticket waiting on the customer's answer."""
+    return Email(
+        (ticket["customer_email"],),
+        _one_line(f"[Ticket #{ticket['id']}] We are waiting for your answer: {ticket['subject']}"),
+        render(
+            "pending_reminder.html",
+            ticket=ticket,
+            close_days=close_days,
+            heading="We are waiting for your answer",
+            preheader=f"Ticket #{ticket['id']} needs your reply",
+        ),
+        to_customer=True,
+    )
+
+
+def pending_resolved_email(ticket: dict, waited_days: int, reopen_days: int) -> Email:
+    """A ticket resolved because the customer did not answer."""
+    return Email(
+        (ticket["customer_email"],),
+        _one_line(f"[Ticket #{ticket['id']}] Resolved without your answer: {ticket['subject']}"),
+        render(
+            "pending_resolved.html",
+            ticket=ticket,
+            waited_days=waited_days,
+            reopen_days=reopen_days,
+            heading="We have resolved your ticket",
+            preheader=f"Ticket #{ticket['id']} is resolved; reply to reopen it",
+        ),
+        to_customer=True,
+    )
+
+
 def survey_email(ticket: dict, survey_url: str) -> Email:
     return Email(
         (ticket["customer_email"],),

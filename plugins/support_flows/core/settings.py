@@ -114,8 +114,28 @@ class Settings:
     reopen_days: int = field(
         default=7,
         metadata={
-            "doc": "a customer's reply this many days after the resolution reopens the ticket; later, it opens a "
-            "new ticket linked to it"
+            "doc": "a resolved ticket is closed this many days after its resolution: a customer's reply before "
+            "reopens it, a reply to a closed ticket opens a new ticket linked to it"
+        },
+    )
+    pending_nudge_days: int = field(
+        default=3,
+        metadata={
+            "doc": "working days a ticket waits on the customer (pending) before they are reminded, once; 0: never"
+        },
+    )
+    pending_close_days: int = field(
+        default=4,
+        metadata={
+            "doc": "working days after the reminder before a pending ticket without the customer's answer is "
+            "resolved (the customer is told; a reply within reopen_days reopens it)"
+        },
+    )
+    survey_ai_answers: bool = field(
+        default=True,
+        metadata={
+            "doc": "tickets resolved as answered by AI (confirmed by the customer, or closed without a reply) get "
+            "the satisfaction survey too, so satisfaction with the AI and with agents can be compared"
         },
     )
     followup_reminder_hours: int = field(
@@ -188,11 +208,23 @@ def _convert(name: str, kind: Any, raw: str) -> Any:
             return int(raw)
         if kind is float:
             return float(raw)
+        if kind is bool:
+            return _boolean(raw)
         if kind == tuple[str, ...]:
             return tuple(part.strip() for part in raw.split(",") if part.strip())
         return raw.strip()
     except ValueError:
-        raise SettingsError(f"Variable {VARIABLE_PREFIX}{name}: expected {kind.__name__}, got {raw!r}") from None
+        expected = "true or false" if kind is bool else kind.__name__
+        raise SettingsError(f"Variable {VARIABLE_PREFIX}{name}: expected {expected}, got {raw!r}") from None
+
+
+def _boolean(raw: str) -> bool:
+    word = raw.strip().lower()
+    if word in ("true", "yes", "1", "on"):
+        return True
+    if word in ("false", "no", "0", "off"):
+        return False
+    raise ValueError(raw)
 
 
 def _read(name: str, kind: Any) -> Any:

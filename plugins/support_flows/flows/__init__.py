@@ -4,10 +4,12 @@ flow module imports no client at import time (its DAG file reads the contract wh
 the runtime is an annotation only, client errors are imported where they are caught.
 
 - ``tickets``: Flow 1, a new ticket answered by the AI or acknowledged and queued
-- ``ai_answers``: Flow 1 after the AI answered: a reply goes to an agent, silence closes the ticket
+- ``ai_answers``: Flow 1 after the AI answered: a reply goes to an agent, silence closes the ticket,
+  the survey follows
 - ``replies``: a customer's reply reaches a person: the agent told, the ticket reopened, or a new one
 - ``assignment``: Flow 2 (an admin's choice and assignment by workload) and the agent's reminder
 - ``resolution``: Flow 3, the resolution, the customer's e-mail, the reporting row, the survey
+- ``lifecycle``: Flow 3 continued, pending tickets reminded then resolved, resolved tickets closed
 - ``escalation``: Flow 4, stale tickets
 - ``daily_summary``: Flow 5, the day's report
 - ``feedback``: Flow 6, the feedback, the follow-up task, the agent's metrics, the thank-you

@@ -10,10 +10,12 @@ import logging
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from support_flows.core import times
 from support_flows.core.contract import FlowContract, Schedule
 from support_flows.core.facts import ticket_fact
 from support_flows.core.mailer import ledger_key
 from support_flows.core.sla import Clocks
+from support_flows.flows.resolution import survey_customer
 from support_flows.flows.tickets import undelivered
 
 if TYPE_CHECKING:  # for annotations only: importing the runtime loads the clients (parse time)
@@ -56,7 +58,8 @@ def resolve_confirmed(rt: FlowRuntime, ticket_id: int) -> dict:
     rt.store.upsert(
         "ticket_facts", [ticket_fact(ticket, rt.settings.customer_key_salt, Clocks.from_settings(rt.settings))]
     )
-    return {"ticket_id": ticket_id, "status": "resolved", "outcome": "resolved_as_confirmed"}
+    survey = survey_customer(rt, ticket) if rt.settings.survey_ai_answers else "not_requested"
+    return {"ticket_id": ticket_id, "status": "resolved", "outcome": "resolved_as_confirmed", "survey_status": survey}
 
 
 def hand_to_agent(rt: FlowRuntime, ticket_id: int) -> dict:
@@ -117,3 +120,35 @@ def close_unanswered(rt: FlowRuntime, now: datetime) -> dict:
     loaded = rt.store.upsert("ticket_facts", facts())  # streamed in batches by the store
     log.info("resolved %d AI answers without a reply for %d h; %d rows loaded into ticket_facts", closed, hours, loaded)
     return {"closed": closed, "loaded": loaded, "cutoff": cutoff.isoformat()}
+
+
+SURVEYED_UNTIL = "ai-answer-surveys"  # the watermark: the newest AI resolution surveyed (the backend's clock)
+SURVEY_OVERLAP = timedelta(hours=1)  # each run looks this far behind it (resolutions committed late)
+FIRST_SURVEY_WINDOW = timedelta(hours=24)  # the first run ever: AI resolutions of the last day, not all history
+
+
+def survey_ai_resolved(rt: FlowRuntime, now: datetime) -> dict:
+    """The satisfaction survey for every ticket resolved as answered by AI since the last run
+    (confirmed by the customer, or closed by ``close_unanswered``), so satisfaction with the AI's
+    answers can be set beside the agents'. Each e-mail once (the ledger). The watermark is the newest
+    resolution surveyed, on the backend's clock, and moves only when every survey went out, so one
+    that failed is tried again by the next run."""
+    if not rt.settings.survey_ai_answers:
+        return {"surveys_sent": 0, "surveys_sent_before": 0, "survey_ai_answers": False}
+    watermark = rt.store.get_moment(SURVEYED_UNTIL)
+    since = watermark - SURVEY_OVERLAP if watermark else min(now, times.now()) - FIRST_SURVEY_WINDOW
+    sent = already = 0
+    newest = watermark
+    for ticket in rt.api.iter_tickets(status="resolved,closed", resolved_after=since.isoformat()):
+        if ticket.get("resolved_by") != "ai":
+            continue
+        if survey_customer(rt, ticket) == "sent":
+            sent += 1
+        else:
+            already += 1
+        resolved = times.moment(ticket["resolved_at"])
+        newest = resolved if newest is None else max(newest, resolved)
+    if newest is not None:
+        rt.store.set_moment(SURVEYED_UNTIL, newest)
+    log.info("surveys for tickets resolved by AI since %s: %d sent, %d sent before", since.isoformat(), sent, already)
+    return {"surveys_sent": sent, "surveys_sent_before": already, "since": since.isoformat()}

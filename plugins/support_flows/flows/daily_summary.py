@@ -12,6 +12,7 @@ import base64
 import csv
 import hashlib
 import io
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -193,6 +194,9 @@ def render(rt: FlowRuntime, data: dict) -> dict:
         "html_path": html_path,
     }
     context["flow_health"] = data.get("flow_health", [])
+    context["by_topic"] = stats.get("by_topic", [])
+    context["satisfaction"] = ratings_split(stats)
+    context["satisfaction_label"] = satisfaction_label
     email_html = notifications.render("daily_summary.html", chart_src=f"cid:{CHART_CID}", **context)
     archive_html = notifications.render(
         "daily_summary.html", chart_src="data:image/png;base64," + base64.b64encode(png).decode(), **context
@@ -208,6 +212,46 @@ def render(rt: FlowRuntime, data: dict) -> dict:
         "html_path": html_path,
         "csv_path": csv_path,
     }
+
+
+NO_RATINGS = {"count": 0, "avg_rating": None}
+
+
+def ratings_split(stats: dict) -> dict:
+    """The day's ratings by who answered the ticket (the AI or an agent), none when the API has no split."""
+    split = stats.get("satisfaction") or {}
+    return {who: split.get(who) or NO_RATINGS for who in ("ai_answered", "agent_answered")}
+
+
+def satisfaction_label(ratings: dict) -> str:
+    if not ratings["count"]:
+        return "no rating"
+    return f"{ratings['avg_rating']:.1f} of 5 ({ratings['count']} rating{'s' if ratings['count'] != 1 else ''})"
+
+
+def breakdown_rows(stats: dict) -> Iterator[list]:
+    """The CSV rows of the day's breakdowns: priority, channel, satisfaction, topic, agent."""
+    for key, value in sorted(stats["by_priority"].items()):
+        yield ["priority", key, value]
+    for key, value in sorted(stats["by_channel"].items()):
+        yield ["channel", key, value]
+    for who, ratings in ratings_split(stats).items():
+        yield [f"satisfaction_{who}", "ratings", ratings["count"]]
+        yield [f"satisfaction_{who}", "avg_rating", "" if ratings["avg_rating"] is None else ratings["avg_rating"]]
+    for topic in stats.get("by_topic", []):
+        for key in (
+            "created",
+            "ai_responded",
+            "resolved",
+            "resolved_by_ai",
+            "avg_resolution_hours",
+            "feedback_count",
+            "avg_rating",
+        ):
+            yield [f"topic_{key}", topic["topic"] or "", "" if topic[key] is None else topic[key]]
+    for agent in stats.get("by_agent", []):
+        yield ["agent_resolved", agent["name"], agent["resolved"]]
+        yield ["agent_open", agent["name"], agent["open"]]
 
 
 def to_csv(stats: dict, history: list[dict], health: list[dict], period: str = "the whole day") -> str:
@@ -238,13 +282,7 @@ def to_csv(stats: dict, history: list[dict], health: list[dict], period: str = "
         "avg_rating",
     ):
         writer.writerow(["day", key, "" if stats.get(key) is None else stats[key]])
-    for key, value in sorted(stats["by_priority"].items()):
-        writer.writerow(["priority", key, value])
-    for key, value in sorted(stats["by_channel"].items()):
-        writer.writerow(["channel", key, value])
-    for agent in stats.get("by_agent", []):
-        writer.writerow(["agent_resolved", agent["name"], agent["resolved"]])
-        writer.writerow(["agent_open", agent["name"], agent["open"]])
+    writer.writerows(breakdown_rows(stats))
     for day in history:
         for key in ("created", "resolved", "backlog"):
             writer.writerow([f"history_{key}", day["date"], day[key]])
@@ -317,6 +355,11 @@ def summary_row(rt: FlowRuntime, data: dict, report: dict) -> dict:
                 "feedback_count",
                 "avg_rating",
             )
+        },
+        **{
+            f"{who}_{figure}": ratings[key]
+            for who, ratings in ratings_split(stats).items()
+            for figure, key in (("ratings", "count"), ("avg_rating", "avg_rating"))
         },
         "report_html_path": report["html_path"],
         "report_csv_path": report["csv_path"],

@@ -4,7 +4,8 @@ a person, whatever the ticket's state, as the e-mails promise:
 - an AI answer: the ticket goes to the unassigned queue (Flow 1, continued);
 - resolved within ``reopen_days``: reopened, to its agent if still available (assigned to them
   again and told by e-mail with the customer's words), else to the queue, with a note saying so;
-- resolved longer ago: a new ticket, linked both ways by notes, in the queue;
+- closed (``support_ticket_lifecycle`` closes a ticket ``reopen_days`` after its resolution), or
+  resolved longer ago: a new ticket, linked both ways by notes, in the queue;
 - with an agent: the agent is told, with the customer's words (a ticket ``pending`` on the customer
   goes back to ``assigned``: the SLA clocks run again);
 - waiting in the queue: nothing to do (the reply is on the ticket as a customer note).
@@ -97,7 +98,8 @@ def handle_reply(rt: FlowRuntime, ticket_id: int, note_id: int | None = None, co
     if status in ("resolved", "closed"):
         resolved_at = moment(ticket.get("resolved_at"))
         days = rt.settings.reopen_days
-        if resolved_at is not None and (now() - resolved_at).total_seconds() <= days * 86400:
+        # one rule with support_ticket_lifecycle, which closes a ticket reopen_days after its resolution
+        if status == "resolved" and resolved_at is not None and (now() - resolved_at).total_seconds() <= days * 86400:
             return reopen(rt, ticket, reply, reply_text(rt, ticket_id, note_id))
         return follow_up_ticket(rt, ticket, reply, reply_text(rt, ticket_id, note_id))
     if status in ("assigned", "in_progress", "pending") and ticket.get("agent_id"):
@@ -149,6 +151,7 @@ def follow_up_ticket(rt: FlowRuntime, ticket: dict, reply: str, words: str) -> d
         priority=ticket["priority"],
         channel="email",
         request_id=f"{reply}:follow-up"[:100],
+        **{label: ticket[label] for label in ("topic", "language") if ticket.get(label)},
     )
     rt.api.add_note(
         ticket["id"],

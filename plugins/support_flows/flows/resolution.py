@@ -10,6 +10,7 @@ from airflow.sdk import Param
 from support_flows.core import notifications
 from support_flows.core.contract import FlowContract
 from support_flows.core.facts import ticket_fact
+from support_flows.core.mailer import ledger_key
 from support_flows.core.outcomes import NOTIFICATION, TICKET_ID, field
 from support_flows.core.params import ident, text
 from support_flows.core.sla import Clocks
@@ -75,12 +76,25 @@ def send_survey(rt: FlowRuntime, ticket_id: int, requested: bool) -> dict:
     """The satisfaction survey (made in the backend) and its link to the customer, when requested."""
     if not requested:
         return {"survey_status": "not_requested"}
-    survey = rt.api.create_survey(ticket_id)
-    ticket = rt.api.get_ticket(ticket_id)
-    email = notifications.survey_email(ticket, survey["url"])
-    sent = rt.mailer.send(f"ticket-{ticket['id']}:survey-{survey['id']}", email)
     # the link is the customer's (its token answers the survey): in the e-mail, never in the outputs
-    return {"survey_status": "sent" if sent else "already_sent"}
+    return {"survey_status": survey_customer(rt, rt.api.get_ticket(ticket_id))}
+
+
+def survey_key(ticket_id: int) -> str:
+    """The survey e-mail's key: one survey per ticket, whoever resolved it and however often."""
+    return f"ticket-{ticket_id}:survey"
+
+
+def survey_customer(rt: FlowRuntime, ticket: dict) -> str:
+    """The ticket's satisfaction survey (one per ticket in the backend) e-mailed to the customer once:
+    ``sent`` or ``already_sent``. Asks the backend nothing when the ledger shows it sent."""
+    if rt.store.is_done(ledger_key(survey_key(ticket["id"]))):
+        return "already_sent"
+    survey = rt.api.create_survey(ticket["id"])
+    if rt.store.is_done(ledger_key(f"ticket-{ticket['id']}:survey-{survey['id']}")):  # its key before 0.9
+        return "already_sent"
+    sent = rt.mailer.send(survey_key(ticket["id"]), notifications.survey_email(ticket, survey["url"]))
+    return "sent" if sent else "already_sent"
 
 
 def outputs(resolved: dict, notification: str, survey: dict) -> dict:

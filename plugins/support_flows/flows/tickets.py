@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -48,6 +49,26 @@ def ticket_created_params() -> dict[str, Param]:
         ),
         "channel": Param(
             "powerapps", title="Channel", description="Where the ticket came from.", type="string", enum=CHANNELS
+        ),
+        "topic": Param(
+            None,
+            title="Contact reason (optional)",
+            description="What the customer contacts the desk about (billing, shipping, ...), when the form asks; "
+            "empty: the AI's topic.",
+            type=["null", "string"],
+            pattern=r"^[a-z][a-z0-9_-]{0,49}$",
+            minLength=1,
+            maxLength=50,
+        ),
+        "language": Param(
+            None,
+            title="Language (optional)",
+            description="The customer's language, ISO 639-1 (en, es, fr): their e-mails are written in it "
+            "(English when there is no translation); empty: the language the AI reads in the message.",
+            type=["null", "string"],
+            pattern=r"^[a-z]{2}$",
+            minLength=2,
+            maxLength=2,
         ),
         "request_id": text(
             "Request id (optional)",
@@ -107,7 +128,16 @@ TICKET_CREATED = FlowContract(
 
 log = logging.getLogger(__name__)
 
-TICKET_FIELDS = ("customer_name", "customer_email", "subject", "description", "priority", "channel")
+TICKET_FIELDS = (
+    "customer_name",
+    "customer_email",
+    "subject",
+    "description",
+    "priority",
+    "channel",
+    "topic",
+    "language",
+)
 
 
 EMAIL_CAP_REASON = "the customer's address had"
@@ -204,10 +234,14 @@ AI_UNAVAILABLE_NOTE = (
 STRANDED_AFTER = timedelta(minutes=30)
 
 
-def ask_ai(rt: FlowRuntime, ticket_id: int) -> tuple[str | None, float | None, str | None]:
-    """The AI's answer and confidence, or why there is none: any error of the AI check (an outage
-    past the client's retries, a time-out, an answer that is not one) means "no AI answer", as the
-    seed's flow says, never a stranded ticket."""
+LABEL_PATTERNS = {"topic": re.compile(r"^[a-z][a-z0-9_-]{0,49}$"), "language": re.compile(r"^[a-z]{2}$")}
+
+
+def ask_ai(rt: FlowRuntime, ticket_id: int) -> tuple[str | None, float | None, str | None, dict]:
+    """The AI's answer and confidence, or why there is none, and the labels it gave the ticket (its
+    ``topic``, the contact reason, and the ``language`` the customer wrote in; a label that is not one
+    is left out). Any error of the AI check (an outage past the client's retries, a time-out, an
+    answer that is not one) means "no AI answer", as the seed's flow says, never a stranded ticket."""
     try:
         proposal = rt.api.check_ai_response(ticket_id)
         answer, confidence = proposal["answer"], float(proposal["confidence"])
@@ -216,8 +250,18 @@ def ask_ai(rt: FlowRuntime, ticket_id: int) -> tuple[str | None, float | None, s
     except Exception as err:  # noqa: BLE001 - every failure of the AI is the same for the ticket
         why = f"{type(err).__name__}: {err}"[:500]
         log.warning("ticket %s: no AI answer, the AI check failed: %s", ticket_id, why)
-        return None, None, why
-    return answer, confidence, None
+        return None, None, why, {}
+    labels = {
+        name: proposal[name]
+        for name, pattern in LABEL_PATTERNS.items()
+        if isinstance(proposal.get(name), str) and pattern.match(proposal[name])
+    }
+    return answer, confidence, None, labels
+
+
+def new_labels(ticket: dict, labels: dict) -> dict:
+    """The AI's labels the ticket does not have yet (the request's own topic or language wins)."""
+    return {name: value for name, value in labels.items() if not ticket.get(name)}
 
 
 def create_ticket_from_request(rt: FlowRuntime, request: dict, run_id: str) -> dict:
@@ -238,9 +282,11 @@ def deliver_answer(
     confidence: float | None,
     triggered_at: datetime | None,
     caller: str | None = None,
+    labels: dict | None = None,
 ) -> dict:
     """The AI's answer to the customer, e-mailed first: the ticket counts as answered by AI only
-    once it went out (an answer that cannot go out leaves the ticket with the agents)."""
+    once it went out (an answer that cannot go out leaves the ticket with the agents). ``labels``:
+    the topic and language to set with the status."""
     ticket_id = ticket["id"]
     count_customer_email(rt, ticket, caller)
     try:
@@ -253,7 +299,9 @@ def deliver_answer(
     if sent_now:
         metrics.trigger_to_email(TICKET_CREATED.dag_id, triggered_at)
     if ticket["status"] != "ai_responded":
-        rt.api.update_ticket(ticket_id, ai_response=answer, ai_confidence=confidence, status="ai_responded")
+        rt.api.update_ticket(
+            ticket_id, ai_response=answer, ai_confidence=confidence, status="ai_responded", **(labels or {})
+        )
     return {"ticket_id": ticket_id, "status": "ai_responded", "customer_notified": True}
 
 
@@ -281,10 +329,12 @@ def answer_or_queue(
     )
 
     confidence = ticket.get("ai_confidence")
+    labels: dict = {}
     if ticket["status"] == "ai_responded" and ticket.get("ai_response"):
         answer = ticket["ai_response"]
     elif ticket["status"] == "new":
-        proposed, confidence, ai_problem = ask_ai(rt, ticket_id)
+        proposed, confidence, ai_problem, ai_labels = ask_ai(rt, ticket_id)
+        labels = new_labels(ticket, ai_labels)
         confident = proposed and confidence >= rt.settings.ai_confidence_threshold
         answer = proposed if confident and not loop_reason else None
         if ai_problem:
@@ -296,10 +346,10 @@ def answer_or_queue(
         answer = None
 
     if answer:
-        return deliver_answer(rt, ticket, answer, confidence, triggered_at, caller)
+        return deliver_answer(rt, ticket, answer, confidence, triggered_at, caller, labels)
 
     if ticket["status"] == "new":  # queued first: the ticket reaches the agents even if no e-mail can go out
-        ticket = rt.api.update_ticket(ticket_id, status="queued")
+        ticket = rt.api.update_ticket(ticket_id, status="queued", **labels)
     if not loop_reason:
         count_customer_email(rt, ticket, caller)
     if not loop_reason and rt.mailer.send(

@@ -104,6 +104,17 @@ def is_done(engine: Engine, key: str) -> bool:
     return state == "done"
 
 
+def done_at(engine: Engine, key: str) -> datetime | None:
+    """When the side effect ``key`` was done (aware, UTC), or None when it is not done."""
+    with prepare_engine(engine).connect() as conn:
+        row = conn.execute(
+            sa.select(side_effects.c.state, side_effects.c.done_at).where(side_effects.c.key == key)
+        ).first()
+    if row is None or row.state != "done" or row.done_at is None:
+        return None
+    return row.done_at if row.done_at.tzinfo else row.done_at.replace(tzinfo=UTC)
+
+
 def count_done(engine: Engine, prefix: str, since: datetime) -> int:
     """How many side effects whose key starts with ``prefix`` were done since ``since``."""
     escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from support_flows.storage.ledger import claimed_mailbox, count_done, is_done, once, recipients_since
+from support_flows.storage.ledger import claimed_mailbox, count_done, done_at, is_done, once, recipients_since
 from support_flows.storage.loads import dialect_insert, upsert
 from support_flows.storage.migrations import prepare_engine, require_schema
 from support_flows.storage.tables import (
@@ -74,6 +74,10 @@ class ReportingStore:
     def is_done(self, key: str) -> bool:
         """Whether the side effect ``key`` is recorded as done in the ledger."""
         return is_done(self.engine, key)
+
+    def done_at(self, key: str) -> datetime | None:
+        """When the side effect ``key`` was done, or None when the ledger does not show it done."""
+        return done_at(self.engine, key)
 
     def count_done(self, prefix: str, since: datetime) -> int:
         """How many side effects under a key prefix the ledger shows done since ``since``."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = 13
+SCHEMA_VERSION = 14
 # On PostgreSQL the tables analysts read live in one schema and the package's own bookkeeping in
 # another, so the analyst role can be given the first alone. SQLite has no schemas: there both
 # map to the one database (``prepare_engine``).
@@ -41,6 +41,9 @@ ticket_facts = sa.Table(
     sa.Column("first_response_breached", sa.Boolean),
     sa.Column("resolution_breached", sa.Boolean),
     sa.Column("reopen_count", sa.Integer),
+    # version 14: the contact reason (the request's or the AI's topic) and the customer's language
+    sa.Column("topic", sa.String(50), index=True),
+    sa.Column("language", sa.String(8)),
     sa.Column("source_updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("loaded_at", sa.DateTime(timezone=True)),  # when this row was last written
     schema=ANALYTICS,
@@ -102,6 +105,11 @@ daily_summary = sa.Table(
     sa.Column("sla_paused", sa.Integer),
     sa.Column("feedback_count", sa.Integer),
     sa.Column("avg_rating", sa.Float),
+    # version 14: the day's ratings by who answered the ticket (the AI, or an agent)
+    sa.Column("ai_answered_ratings", sa.Integer),
+    sa.Column("ai_answered_avg_rating", sa.Float),
+    sa.Column("agent_answered_ratings", sa.Integer),
+    sa.Column("agent_answered_avg_rating", sa.Float),
     sa.Column("report_html_path", sa.String(400)),
     sa.Column("report_csv_path", sa.String(400)),
     # version 12: the moment the figures count up to (the end of the day once the nightly load closed it)
@@ -159,9 +167,41 @@ VIEWS = {
         SELECT ticket_id, priority, channel, agent_id, created_at, resolved_at,
                resolution_hours,
                COALESCE(ai_answer_outcome IN ('confirmed', 'closed_silent'), FALSE) AS resolved_by_ai,
-               first_response_hours, paused_hours, resolution_breached, reopen_count
+               first_response_hours, paused_hours, resolution_breached, reopen_count, topic
         FROM {a}ticket_facts
         WHERE resolved_at IS NOT NULL""",
+    # Version 14: every rating with who answered the ticket and its contact reason (CSAT split).
+    "satisfaction": """
+        SELECT f.feedback_id, f.ticket_id, f.agent_id, f.rating, f.low_rating, f.source, f.submitted_at,
+               t.topic, t.language,
+               CASE WHEN t.ai_answer_outcome IN ('confirmed', 'closed_silent') THEN 'ai' ELSE 'agent' END
+                   AS answered_by
+        FROM {a}feedback_facts f
+        LEFT JOIN {a}ticket_facts t ON t.ticket_id = f.ticket_id""",
+    # Version 14: what customers contact the desk about, and how each reason fares (contact reasons).
+    "contact_reasons": """
+        SELECT r.topic, r.tickets, r.ai_answered, r.ai_answer_rate, r.deflected, r.deflection_rate,
+               r.resolved, r.avg_agent_resolution_hours,
+               COALESCE(s.ratings, 0) AS ratings, s.avg_rating
+        FROM (
+            SELECT COALESCE(topic, 'unknown') AS topic,
+                   COUNT(*) AS tickets,
+                   SUM(CASE WHEN ai_responded THEN 1 ELSE 0 END) AS ai_answered,
+                   AVG(CASE WHEN ai_responded THEN 1.0 ELSE 0.0 END) AS ai_answer_rate,
+                   SUM(CASE WHEN ai_answer_outcome IN ('confirmed', 'closed_silent') THEN 1 ELSE 0 END) AS deflected,
+                   AVG(CASE WHEN ai_answer_outcome IN ('confirmed', 'closed_silent') THEN 1.0 ELSE 0.0 END)
+                       AS deflection_rate,
+                   SUM(CASE WHEN resolved_at IS NOT NULL THEN 1 ELSE 0 END) AS resolved,
+                   AVG(CASE WHEN ai_answer_outcome IS NULL OR ai_answer_outcome NOT IN ('confirmed', 'closed_silent')
+                            THEN resolution_hours END) AS avg_agent_resolution_hours
+            FROM {a}ticket_facts
+            GROUP BY COALESCE(topic, 'unknown')
+        ) r
+        LEFT JOIN (
+            SELECT COALESCE(t.topic, 'unknown') AS topic, COUNT(*) AS ratings, AVG(f.rating) AS avg_rating
+            FROM {a}feedback_facts f JOIN {a}ticket_facts t ON t.ticket_id = f.ticket_id
+            GROUP BY COALESCE(t.topic, 'unknown')
+        ) s ON s.topic = r.topic""",
     "backlog": """
         SELECT s.report_date AS day, s.timezone,
                s.backlog AS waiting_for_people,
