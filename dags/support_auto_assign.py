@@ -8,8 +8,9 @@ Every 15 minutes (`SUPPORT_AUTO_ASSIGN_CRON`):
    ticket existed); each gets what Flow 1 would have given it (the AI's answer, or the queue and
    the acknowledgement), each e-mail once, so no outage leaves a ticket nobody will pick up.
 1. **plan_assignments**: unassigned tickets, most urgent and oldest first, each to the available
-   agent with the most spare capacity below their cap (ties broken fairly); nobody is assigned past
-   capacity.
+   agent who suits it best (routing by skill, language and group: `support_flows.core.routing`;
+   the topic's skill and the customer's language first), then with the most spare capacity below
+   their cap (ties broken fairly); nobody is assigned past capacity.
 2. **assign_ticket** (one per planned assignment): the same steps as `support_ticket_assigned`:
    assign through the API, e-mail the agent, set the follow-up reminder, record the assignment.
 3. **report**: returns the outputs.
@@ -19,7 +20,7 @@ responded (the seed: "if no response within 24 hours"), so a reminder whose tick
 responded to (a note by the agent since the assignment, or `in_progress`) leaves the calendar, as
 does one whose ticket left the agent (resolved, back in the queue). Pausing this DAG pauses that too.
 
-**Outputs**: `{"assigned": [{"ticket_id", "agent_id", "agent_notification_status"}], "count"}`.
+**Outputs**: `{"assigned": [{"ticket_id", "agent_id", "agent_notification_status", "routing_match"}], "count"}`.
 
 **Rerun**: safe; an assignment already made is not repeated, nor its e-mail or reminder.
 """
@@ -77,6 +78,7 @@ def support_auto_assign():
             "agent_id": made["agent_id"],
             "agent_notification_status": notification,
             "reminder_event_id": reminder["event_id"],
+            "routing_match": planned.get("routing_match"),
         }
 
     @task(trigger_rule="none_failed")

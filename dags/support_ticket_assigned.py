@@ -4,7 +4,9 @@
 Triggered by PowerApps over the REST API when an admin assigns a ticket to an agent.
 
 1. **assign_ticket**: assign through the Support API. An unknown ticket or agent fails the run
-   with a message saying which.
+   with a message saying which. The choice is checked against routing (skill, language, group:
+   `support_flows.core.routing`): the admin decides, but a note on the ticket names an available
+   agent with room who suits it better; `routing_match` says how well the choice suits it.
 2. **notify_agent**: e-mail the agent a summary of the ticket with a link to it.
 3. **schedule_follow_up**: a reminder in the agent's calendar 24 hours after the assignment
    (Variable `support_followup_reminder_hours`), idempotent through Graph's `transactionId`.
@@ -13,7 +15,7 @@ Triggered by PowerApps over the REST API when an admin assigns a ticket to an ag
 The same steps serve `support_auto_assign` (assignment by workload), from `support_flows.flows.assignment`.
 
 **Outputs**: `{"ticket_id", "agent_id", "assignment_status", "agent_notification_status",
-"reminder_event_id", "reminder_at"}`.
+"reminder_event_id", "reminder_at", "routing_match"}`.
 
 **Rerun**: safe; the agent gets one e-mail and one calendar event per assignment.
 """
@@ -37,7 +39,8 @@ def support_ticket_assigned():
     def assign_ticket(params, rt=None) -> dict:
         from support_flows.flows import assignment
 
-        return assignment.assign(rt, params["ticket_id"], params["agent_id"], params["assigned_by"])
+        checked = assignment.check_choice(rt, params["ticket_id"], params["agent_id"])
+        return {**assignment.assign(rt, params["ticket_id"], params["agent_id"], params["assigned_by"]), **checked}
 
     @step(pool=SENDER_MAILBOX_POOL)
     def notify_agent(assigned: dict, params, rt=None) -> str:
@@ -63,6 +66,7 @@ def support_ticket_assigned():
             "agent_notification_status": notification,
             "reminder_event_id": reminder["event_id"],
             "reminder_at": reminder["start"],
+            "routing_match": assigned["routing_match"],
         }
 
     assigned = assign_ticket()

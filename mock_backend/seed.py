@@ -21,6 +21,15 @@ AGENTS = (
     (7, "Margaret Hamilton", "agent", 8, 1, 2),
     (8, "Ken Thompson", "agent", 6, 0, 2),
 )
+# routing: id -> (skills: the topics they handle, languages they answer in, group)
+ROUTING = {
+    3: (("password", "technical"), ("en", "fr"), "technical"),
+    4: (("billing", "refund"), ("en", "es"), "billing"),
+    5: (("shipping", "refund"), ("en",), "logistics"),
+    6: (("technical",), ("en", "de"), "technical"),
+    7: (("billing", "password"), ("en", "es", "fr"), "billing"),
+    8: (("technical",), ("en",), "technical"),
+}
 
 CUSTOMERS = (
     ("Maria Garcia", "maria.garcia@example.org"),
@@ -47,12 +56,18 @@ def _agent_email(name: str) -> str:
     return name.lower().replace(" ", ".") + "@" + DOMAIN
 
 
+def _routing(agent_id: int) -> tuple[str, str, str | None]:
+    skills, languages, group = ROUTING.get(agent_id, ((), ("en",), None))
+    return json.dumps(list(skills)), json.dumps(list(languages)), group
+
+
 def seed_agents(conn) -> int:
     if conn.execute("SELECT COUNT(*) FROM agents").fetchone()[0]:
         return 0
     conn.executemany(
-        "INSERT INTO agents (id, name, email, role, capacity, available, supervisor_id) VALUES (?,?,?,?,?,?,?)",
-        [(i, n, _agent_email(n), r, c, a, s) for i, n, r, c, a, s in AGENTS],
+        "INSERT INTO agents (id, name, email, role, capacity, available, supervisor_id, skills, languages, group_name)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?)",
+        [(i, n, _agent_email(n), r, c, a, s, *_routing(i)) for i, n, r, c, a, s in AGENTS],
     )
     return len(AGENTS)
 

@@ -229,6 +229,10 @@ ADDED_COLUMNS = (
     # contact reasons and the customer's language: from the AI check or the request
     ("tickets", "topic", "TEXT"),
     ("tickets", "language", "TEXT"),
+    # routing: what an agent handles (topics), the languages they answer in, their group (a team)
+    ("agents", "skills", "TEXT NOT NULL DEFAULT '[]'"),
+    ("agents", "languages", "TEXT NOT NULL DEFAULT '[\"en\"]'"),
+    ("agents", "group_name", "TEXT"),
     # Exchange's Outbox and limits (mock_backend.exchange): when a message left, whether it bounced
     ("graph_mail", "left_outbox_at", "TEXT"),
     ("graph_mail", "status", "TEXT NOT NULL DEFAULT 'sent'"),

@@ -36,6 +36,24 @@ def get_agent(agent_id: int):
     return agent_dict(conn, fetch_agent_row(conn, agent_id))
 
 
+@bp.patch("/agents/<int:agent_id>")
+def update_agent(agent_id: int):
+    """Change what routing reads of an agent: skills, languages, group, availability, capacity."""
+    import json
+
+    body = json_body("updateAgent")
+    columns = {"skills": "skills", "languages": "languages", "group": "group_name", "available": "available",
+               "capacity": "capacity"}  # fmt: skip
+    with Tx(db()) as conn:
+        fetch_agent_row(conn, agent_id)
+        sets, values = [], []
+        for field, value in body.items():
+            sets.append(f"{columns[field]} = ?")
+            values.append(json.dumps(sorted(set(value))) if field in ("skills", "languages") else value)
+        conn.execute(f"UPDATE agents SET {', '.join(sets)} WHERE id = ?", [*values, agent_id])
+        return agent_dict(conn, fetch_agent_row(conn, agent_id))
+
+
 @bp.post("/agents/<int:agent_id>/metrics")
 def record_agent_feedback(agent_id: int):
     body = json_body("recordAgentFeedback")

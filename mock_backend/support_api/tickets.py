@@ -59,12 +59,53 @@ KNOWLEDGE_BASE = (
 # The words that tell a message's language (the AI check's guess; English when nothing tells).
 LANGUAGE_WORDS = {
     "es": frozenset(
-        ["hola", "gracias", "mi", "puedo", "el", "los", "las", "una", "por", "favor", "que", "es", "está", "cuenta", "mi", "pedido", "factura", "contraseña", "ayuda"]
+        [
+            "hola",
+            "gracias",
+            "mi",
+            "puedo",
+            "el",
+            "los",
+            "las",
+            "una",
+            "por",
+            "favor",
+            "que",
+            "es",
+            "está",
+            "cuenta",
+            "mi",
+            "pedido",
+            "factura",
+            "contraseña",
+            "ayuda",
+        ]
     ),
-    "fr": frozenset(["bonjour", "merci", "je", "ne", "pas", "mon", "ma", "mes", "les", "une", "est", "vous", "compte", "commande", "facture", "passe", "aide"]),
-    "en": frozenset(["the", "my", "i", "is", "not", "can", "please", "hello", "thanks", "account", "to", "and", "a", "of", "help"]),
+    "fr": frozenset(
+        [
+            "bonjour",
+            "merci",
+            "je",
+            "ne",
+            "pas",
+            "mon",
+            "ma",
+            "mes",
+            "les",
+            "une",
+            "est",
+            "vous",
+            "compte",
+            "commande",
+            "facture",
+            "passe",
+            "aide",
+        ]
+    ),
+    "en": frozenset(
+        ["the", "my", "i", "is", "not", "can", "please", "hello", "thanks", "account", "to", "and", "a", "of", "help"]
+    ),
 }
-LANGUAGES = ("en", "es", "fr")
 
 
 def detect_language(text: str) -> str:

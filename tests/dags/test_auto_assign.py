@@ -25,8 +25,10 @@ def test_queue_is_assigned_by_spare_capacity_urgent_first(run_dag, mock):
     assigned = {a["ticket_id"]: a["agent_id"] for a in outputs["assigned"]}
     assert set(assigned) == {t["id"] for t in queue}
 
-    # The most urgent ticket went to the agent with the most spare capacity (Barbara: 10 - 1).
-    assert assigned[queue[0]["id"]] == 5
+    # Each ticket went to an agent with its topic's skill who speaks its language (routing), the most
+    # urgent (a technical one) to the one of them with the most spare capacity (Ada: 8 - 3, Donald: 4 - 1).
+    assert queue[0]["topic"] == "technical" and assigned[queue[0]["id"]] == 3
+    assert {a["routing_match"] for a in outputs["assigned"]} == {"skill_and_language"}
     for agent_id, agent in {a["id"]: a for a in mock.get("/api/agents", role="agent")["items"]}.items():
         assert agent["workload"] <= agent["capacity"], agent
         if not agents_before[agent_id]["available"]:

@@ -210,3 +210,71 @@ def test_a_resolved_ticket_is_closed_after_reopen_days_and_a_reply_then_opens_a_
     new = mock.get(f"/api/tickets/{outcome['new_ticket_id']}")
     assert new["status"] == "queued" and (new["topic"], new["language"]) == ("technical", "fr")
     assert mock.get(f"/api/tickets/{ticket['id']}")["status"] == "closed"
+
+
+def queued(mock, n: int, **labels) -> dict:
+    ticket = mock.post(
+        "/api/tickets",
+        {"customer_name": "C", "customer_email": f"c{n}@example.org", "subject": "Help", "description": "?", **labels},
+    )
+    return mock.patch(f"/api/tickets/{ticket['id']}", {"status": "queued"})
+
+
+def test_auto_assignment_routes_by_skill_then_language_then_group_and_falls_back_to_anyone(run_dag, mock):
+    mock.seed()
+    for ticket in mock.get("/api/tickets", status="queued", unassigned="true")["items"]:  # only ours in the queue
+        mock.patch(f"/api/tickets/{ticket['id']}", {"status": "in_progress"})
+    agents = {a["id"]: a for a in mock.get("/api/agents", role="agent", available="true")["items"]}
+    billing_es = queued(mock, 1, topic="billing", language="es")  # Edsger and Margaret handle billing in Spanish
+    shipping_es = queued(mock, 2, topic="shipping", language="es")  # Barbara ships, but in English only
+    refund_en = queued(mock, 3, topic="refund", language="en")  # Edsger and Barbara handle refunds
+    nobody = queued(mock, 4, topic="warranty", language="it")  # no skill, no Italian, no group
+
+    result = run_dag("support_auto_assign")
+    assert result.state == "success", result
+    made = {a["ticket_id"]: a for a in result.outputs["report"]["assigned"]}
+
+    assert made[billing_es["id"]]["agent_id"] in (4, 7)
+    assert made[billing_es["id"]]["routing_match"] == "skill_and_language"
+    assert made[shipping_es["id"]]["agent_id"] in (4, 7)  # the customer's language before the skill
+    assert made[shipping_es["id"]]["routing_match"] == "language"
+    assert (
+        made[refund_en["id"]]["agent_id"] in (4, 5) and made[refund_en["id"]]["routing_match"] == "skill_and_language"
+    )
+    # nobody matches: the agent with the most spare capacity takes it, as before routing
+    spare = {aid: a["capacity"] - a["workload"] for aid, a in agents.items()}
+    assert made[nobody["id"]]["routing_match"] == "any"
+    assert spare[made[nobody["id"]]["agent_id"]] >= max(spare.values()) - 1
+    for agent in mock.get("/api/agents", role="agent")["items"]:
+        assert agent["workload"] <= agent["capacity"], agent  # never past capacity
+
+
+def test_the_group_comes_before_anyone_when_nobody_with_the_skill_has_room(run_dag, mock):
+    mock.seed()
+    for ticket in mock.get("/api/tickets", status="queued", unassigned="true")["items"]:
+        mock.patch(f"/api/tickets/{ticket['id']}", {"status": "in_progress"})
+    for agent_id in (4, 7):  # the billing skill's agents are away; the billing group gets Edsger's colleague
+        mock.patch(f"/api/agents/{agent_id}", {"available": False})
+    mock.patch("/api/agents/6", {"group": "billing"})
+    ticket = queued(mock, 1, topic="refund", language="de")  # Barbara has the skill, Donald the group and German
+    made = run_dag("support_auto_assign").outputs["report"]["assigned"]
+    assert [(a["ticket_id"], a["agent_id"], a["routing_match"]) for a in made] == [
+        (ticket["id"], 6, "group_and_language")
+    ]
+
+
+def test_an_admins_choice_stands_and_a_note_names_a_better_match(run_dag, mock):
+    mock.seed()
+    ticket = queued(mock, 1, topic="billing", language="es")
+    result = run_dag("support_ticket_assigned", {"ticket_id": ticket["id"], "agent_id": 5, "assigned_by": "admin"})
+    assert result.state == "success", result
+    outputs = result.outputs["update_status"]
+    assert outputs["agent_id"] == 5 and outputs["routing_match"] == "any"  # Barbara: no billing, no Spanish
+    assert mock.get(f"/api/tickets/{ticket['id']}")["agent_id"] == 5
+    notes = [n["body"] for n in mock.get(f"/api/tickets/{ticket['id']}/notes")["items"]]
+    assert any("a better match with room" in n and "handles billing and speaks es" in n for n in notes), notes
+
+    good = queued(mock, 2, topic="billing", language="es")
+    fine = run_dag("support_ticket_assigned", {"ticket_id": good["id"], "agent_id": 7, "assigned_by": "admin"})
+    assert fine.outputs["update_status"]["routing_match"] == "skill_and_language"
+    assert not any("better match" in n["body"] for n in mock.get(f"/api/tickets/{good['id']}/notes")["items"])

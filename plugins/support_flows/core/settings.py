@@ -131,6 +131,13 @@ class Settings:
             "resolved (the customer is told; a reply within reopen_days reopens it)"
         },
     )
+    routing_groups: str = field(
+        default='{"technical": ["password", "technical"], "billing": ["billing", "refund"], "logistics": ["shipping"]}',
+        metadata={
+            "doc": 'JSON: the groups (teams) and the topics each takes, {"group": ["topic", ...]}: after the agents with the '
+            "ticket's skill, routing prefers the topic's group (core/routing.py)"
+        },
+    )
     survey_ai_answers: bool = field(
         default=True,
         metadata={

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from airflow.sdk import Param
 
-from support_flows.core import notifications, times
+from support_flows.core import notifications, routing, times
 from support_flows.core.business_time import BusinessCalendar
 from support_flows.core.contract import FlowContract, Schedule
 from support_flows.core.outcomes import TICKET_ID, field
@@ -45,6 +45,12 @@ TICKET_ASSIGNED = FlowContract(
         "agent_notification_status": field("string", "Agent e-mail", "sent or already_sent"),
         "reminder_event_id": field("string", "Reminder event id", "The agent's calendar event", nullable=True),
         "reminder_at": field("string", "Reminder time", "When the follow-up reminder is due (ISO 8601)"),
+        "routing_match": field(
+            "string",
+            "Routing match",
+            "How well the agent suits the ticket: skill_and_language, group_and_language, language, skill, group or "
+            "any (a note on the ticket names a better match with room)",
+        ),
     },
     powerapps_action=("AssignTicket", "Assign a ticket to an agent (Flow 2)"),
     powerapps=True,
@@ -70,6 +76,31 @@ def assign(rt: FlowRuntime, ticket_id: int, agent_id: int, assigned_by: str) -> 
         "assigned_at": ticket["assigned_at"],
         "assignment_status": ticket["status"],
     }
+
+
+def check_choice(rt: FlowRuntime, ticket_id: int, agent_id: int) -> dict:
+    """How well an admin's choice suits the ticket (``core.routing``): the admin decides, but when an
+    available agent with room suits it better, a note on the ticket names them. ``routing_match``:
+    the choice's match (``skill_and_language`` ... ``any``)."""
+    ticket, chosen = rt.api.get_ticket(ticket_id), rt.api.get_agent(agent_id)
+    groups = routing.groups_of(rt.settings.routing_groups)
+    level = routing.match(ticket, chosen, groups)
+    if level:
+        others = {a["id"]: a for a in rt.api.list_agents(role="agent", available=True) if a["id"] != agent_id}
+        spare = {aid: a["capacity"] - a["workload"] for aid, a in others.items() if a["capacity"] > a["workload"]}
+        if spare:
+            best = routing.best_agent(ticket, others, spare, dict.fromkeys(spare, 0), groups)
+            better = routing.match(ticket, others[best], groups)
+            if better < level:
+                rt.api.add_note(
+                    ticket_id,
+                    f"Assigned to {routing.describe(ticket, chosen, level)}; a better match with room: "
+                    f"{routing.describe(ticket, others[best], better)} (agent {best}).",
+                    author="support-flows",
+                    author_type="system",
+                    key=f"ticket-{ticket_id}-agent-{agent_id}:routing-{ticket['updated_at']}",
+                )
+    return {"routing_match": routing.MATCHES[level]}
 
 
 def assignment_key(assignment: dict) -> str:
@@ -146,11 +177,11 @@ def record_status(rt: FlowRuntime, assignment: dict, assigned_by: str) -> None:
 def plan_by_workload(rt: FlowRuntime) -> list[dict]:
     """Which unassigned ticket goes to which agent, most urgent and oldest first.
 
-    Each ticket goes to the available agent with the most spare capacity (capacity minus open
-    tickets); ties go to the agent given fewest tickets in this round, then the least loaded, then
-    the lowest id. Nobody is planned past capacity, and no more tickets are read than there is
-    room for. Outside the desk's working hours (``business_days``, ``business_hours``, holidays)
-    nobody is given a ticket.
+    Each ticket goes to the available agent who suits it best (``core.routing``: skill, language,
+    group), then with the most spare capacity (capacity minus open tickets); ties go to the agent
+    given fewest tickets in this round, then the least loaded, then the lowest id. Nobody is
+    planned past capacity, and no more tickets are read than there is room for. Outside the desk's
+    working hours (``business_days``, ``business_hours``, holidays) nobody is given a ticket.
     """
     if not BusinessCalendar.from_settings(rt.settings).is_working(times.now()):
         return []  # outside the desk's working hours nobody is on shift: the queue waits for the morning
@@ -160,10 +191,19 @@ def plan_by_workload(rt: FlowRuntime) -> list[dict]:
     if not room:
         return []
     given: dict[int, int] = {aid: 0 for aid in spare}
+    groups = routing.groups_of(rt.settings.routing_groups)
     plan = []
     for ticket in rt.api.iter_tickets(status="queued", unassigned=True, sort="urgency", page_size=min(room, 500)):
-        best = max(spare, key=lambda aid: (spare[aid], -given[aid], -agents[aid]["workload"], -aid))
-        plan.append({"ticket_id": ticket["id"], "agent_id": best, "priority": ticket["priority"]})
+        best = routing.best_agent(ticket, agents, spare, given, groups)
+        level = routing.match(ticket, agents[best], groups)
+        plan.append(
+            {
+                "ticket_id": ticket["id"],
+                "agent_id": best,
+                "priority": ticket["priority"],
+                "routing_match": routing.MATCHES[level],
+            }
+        )
         given[best] += 1
         spare[best] -= 1
         if not spare[best]:
