@@ -43,10 +43,17 @@ def test_the_ai_check_gives_the_ticket_its_contact_reason_and_language(run_dag, 
     answered = create(run_dag, mock, SPANISH_PASSWORD)
     assert answered["status"] == "ai_responded"
     assert (answered["topic"], answered["language"]) == ("password", "es")
+    (mail,) = [m for m in mock.mail() if m["to"] == ["lucia@example.es"]]  # the answer, in her language
+    assert (
+        mail["subject"] == f"[Ticket n.º {answered['id']}] No puedo entrar"
+        and "¿Ha resuelto esto su problema?" in mail["body"]
+    )
 
     queued = create(run_dag, mock, FRENCH_FAULT)  # a topic the AI knows but cannot answer
     assert queued["status"] == "queued" and queued["ai_response"] is None
     assert (queued["topic"], queued["language"]) == ("technical", "fr")
+    (mail,) = [m for m in mock.mail() if m["to"] == ["jean@example.fr"]]
+    assert mail["subject"].startswith(f"[Ticket n° {queued['id']}] Nous avons reçu votre demande")
 
     # the request's own labels win over the AI's (PowerApps' form asked the customer)
     chosen = create(run_dag, mock, {**SPANISH_PASSWORD, "customer_email": "l2@example.es", "topic": "account",
@@ -72,7 +79,7 @@ def test_contact_reasons_and_satisfaction_by_who_answered_reach_the_report_and_t
     # the AI's answer is left without a reply: resolved as answered by AI, and surveyed
     closing = run_dag("support_close_ai_answers", logical_date=datetime.now(UTC) + timedelta(hours=73))
     assert closing.state == "success" and closing.outputs["survey_ai_resolved"]["surveys_sent"] == 1
-    assert customer_mail(mock, "lucia@example.es")[-1] == f"[Ticket #{by_ai['id']}] How did we do?"
+    assert customer_mail(mock, "lucia@example.es")[-1] == f"[Ticket n.º {by_ai['id']}] ¿Qué tal le atendimos?"
     # an agent resolves the other
     mock.post(f"/api/tickets/{by_agent['id']}/assign", {"agent_id": 3, "assigned_by": "admin"})
     resolved = run_dag(
@@ -125,7 +132,7 @@ def test_the_survey_for_ai_answers_is_a_setting(run_dag, mock, monkeypatch):
     closing = run_dag("support_close_ai_answers", logical_date=datetime.now(UTC) + timedelta(hours=73))
     assert closing.outputs["close_unanswered"]["closed"] == 1
     assert closing.outputs["survey_ai_resolved"]["surveys_sent"] == 0
-    assert customer_mail(mock, "lucia@example.es") == [f"[Ticket #{ticket['id']}] {SPANISH_PASSWORD['subject']}"]
+    assert customer_mail(mock, "lucia@example.es") == [f"[Ticket n.º {ticket['id']}] {SPANISH_PASSWORD['subject']}"]
 
 
 def pending_ticket(mock) -> dict:

@@ -7,6 +7,8 @@
 - ``settings``: typed settings read at run time from Airflow Variables or the environment
 - ``runtime``: a task's settings, clients, store and mailer in one object
 - ``notifications``: e-mails from Jinja2 templates (``templates/``)
+- ``i18n``: customers' e-mails in their language (catalogs in ``locale/``), dates the locale's way
+- ``routing``: which agent suits a ticket: skill, language, group
 - ``mailer``: the one road for e-mail: once per key, exactly once at Graph, the mailboxes' daily budgets
 - ``facts``: rows of the reporting tables built from the Support API's objects, the customer key
 - ``times``: the Support API's times as aware times, and now

@@ -16,19 +16,25 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from support_flows.core import i18n, times
+from support_flows.core.i18n import N_
+
 TEMPLATES = Path(__file__).with_name("templates")
 HEADER_KEY = "x-support-flows-key"
 
 
 @functools.cache
 def environment() -> Environment:
-    return Environment(
+    env = Environment(
         loader=FileSystemLoader(TEMPLATES),
         autoescape=True,
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        extensions=["jinja2.ext.i18n"],
     )
+    env.install_null_translations()  # the desk's e-mails: as written; a customer's: their catalog (render)
+    return env
 
 
 def compile_templates() -> None:
@@ -48,11 +54,37 @@ class Email:
     to_customer: bool = False
 
 
-def render(template: str, **context: Any) -> str:
+def render(template: str, language: str = i18n.DEFAULT, **context: Any) -> str:
+    """The template in ``language``: its ``{% trans %}`` text from that language's catalog."""
     context.setdefault("title", context.get("heading", "Customer Support"))
     context.setdefault("preheader", "")
     context.setdefault("ticket", None)
-    return environment().get_template(template).render(**context)
+    catalog = i18n.translations(language)
+    return (
+        environment()
+        .get_template(template)
+        .render(lang=language, gettext=catalog.gettext, ngettext=catalog.ngettext, **context)
+    )
+
+
+def customer_email(ticket: dict, template: str, subject: str, heading: str, preheader: str, **context: Any) -> Email:
+    """An e-mail to the ticket's customer, in their language (``core.i18n``): ``subject``, ``heading``
+    and ``preheader`` are messages (``N_``) with ``%(id)s`` for the ticket and ``%(subject)s`` its subject."""
+    language = i18n.language_of(ticket)
+    values = {"id": ticket["id"], "subject": ticket["subject"]}
+    return Email(
+        (ticket["customer_email"],),
+        _one_line(i18n.gettext(language, subject, **values)),
+        render(
+            template,
+            language,
+            ticket=ticket,
+            heading=i18n.gettext(language, heading, **values),
+            preheader=i18n.gettext(language, preheader, **values),
+            **context,
+        ),
+        to_customer=True,
+    )
 
 
 def _one_line(text: str, limit: int = 120) -> str:
@@ -63,35 +95,33 @@ def _one_line(text: str, limit: int = 120) -> str:
 
 # --- the e-mails of the flows ----------------------------------------------------------------------
 
+# the priorities as customers read them
+PRIORITY_WORDS = {"low": N_("low"), "normal": N_("normal"), "high": N_("high"), "urgent": N_("urgent")}
+
 
 def ai_answer_email(ticket: dict, answer: str, links: dict | None = None) -> Email:
     """``links``: the backend's "solved" and "still need help" links (``solved_url``, ``help_url``)."""
-    return Email(
-        (ticket["customer_email"],),
-        _one_line(f"[Ticket #{ticket['id']}] {ticket['subject']}"),
-        render(
-            "ai_answer.html",
-            ticket=ticket,
-            answer=answer,
-            links=links,
-            heading="Here is an answer to your request",
-            preheader=f"Ticket #{ticket['id']}: an answer to your question",
-        ),
-        to_customer=True,
+    return customer_email(
+        ticket,
+        "ai_answer.html",
+        N_("[Ticket #%(id)s] %(subject)s"),
+        N_("Here is an answer to your request"),
+        N_("Ticket #%(id)s: an answer to your question"),
+        answer=answer,
+        links=links,
     )
 
 
 def acknowledgement_email(ticket: dict) -> Email:
-    return Email(
-        (ticket["customer_email"],),
-        _one_line(f"[Ticket #{ticket['id']}] We received your request: {ticket['subject']}"),
-        render(
-            "acknowledgement.html",
-            ticket=ticket,
-            heading="We received your request",
-            preheader=f"Ticket #{ticket['id']} is in our queue",
-        ),
-        to_customer=True,
+    language = i18n.language_of(ticket)
+    return customer_email(
+        ticket,
+        "acknowledgement.html",
+        N_("[Ticket #%(id)s] We received your request: %(subject)s"),
+        N_("We received your request"),
+        N_("Ticket #%(id)s is in our queue"),
+        received_on=i18n.long_date(times.moment(ticket.get("created_at")), language),
+        priority=i18n.gettext(language, PRIORITY_WORDS.get(ticket["priority"], ticket["priority"])),
     )
 
 
@@ -131,81 +161,63 @@ def customer_reply_email(ticket: dict, agent: dict, words: str, link: str, *, re
 
 
 def resolution_email(ticket: dict, summary: str, agent: dict | None) -> Email:
-    return Email(
-        (ticket["customer_email"],),
-        _one_line(f"[Ticket #{ticket['id']}] Resolved: {ticket['subject']}"),
-        render(
-            "resolution.html",
-            ticket=ticket,
-            summary=summary,
-            agent=agent,
-            heading="Your ticket is resolved",
-            preheader=f"Ticket #{ticket['id']} is resolved",
-        ),
-        to_customer=True,
+    return customer_email(
+        ticket,
+        "resolution.html",
+        N_("[Ticket #%(id)s] Resolved: %(subject)s"),
+        N_("Your ticket is resolved"),
+        N_("Ticket #%(id)s is resolved"),
+        summary=summary,
+        agent=agent,
     )
 
 
-def pending_reminder_email(ticket: dict, close_days: int) -> Email:
-    """The one reminder of a ticket waiting on the customer's answer."""
-    return Email(
-        (ticket["customer_email"],),
-        _one_line(f"[Ticket #{ticket['id']}] We are waiting for your answer: {ticket['subject']}"),
-        render(
-            "pending_reminder.html",
-            ticket=ticket,
-            close_days=close_days,
-            heading="We are waiting for your answer",
-            preheader=f"Ticket #{ticket['id']} needs your reply",
-        ),
-        to_customer=True,
+def pending_reminder_email(ticket: dict, close_days: int, close_on: Any = None) -> Email:
+    """The one reminder of a ticket waiting on the customer's answer; ``close_on``: the day it would
+    be resolved without an answer."""
+    return customer_email(
+        ticket,
+        "pending_reminder.html",
+        N_("[Ticket #%(id)s] We are waiting for your answer: %(subject)s"),
+        N_("We are waiting for your answer"),
+        N_("Ticket #%(id)s needs your reply"),
+        close_days=close_days,
+        close_on=i18n.long_date(close_on, i18n.language_of(ticket)),
     )
 
 
 def pending_resolved_email(ticket: dict, waited_days: int, reopen_days: int) -> Email:
     """A ticket resolved because the customer did not answer."""
-    return Email(
-        (ticket["customer_email"],),
-        _one_line(f"[Ticket #{ticket['id']}] Resolved without your answer: {ticket['subject']}"),
-        render(
-            "pending_resolved.html",
-            ticket=ticket,
-            waited_days=waited_days,
-            reopen_days=reopen_days,
-            heading="We have resolved your ticket",
-            preheader=f"Ticket #{ticket['id']} is resolved; reply to reopen it",
-        ),
-        to_customer=True,
+    return customer_email(
+        ticket,
+        "pending_resolved.html",
+        N_("[Ticket #%(id)s] Resolved without your answer: %(subject)s"),
+        N_("We have resolved your ticket"),
+        N_("Ticket #%(id)s is resolved; reply to reopen it"),
+        waited_days=waited_days,
+        reopen_days=reopen_days,
     )
 
 
 def survey_email(ticket: dict, survey_url: str) -> Email:
-    return Email(
-        (ticket["customer_email"],),
-        _one_line(f"[Ticket #{ticket['id']}] How did we do?"),
-        render(
-            "survey.html",
-            ticket=ticket,
-            survey_url=survey_url,
-            heading="How did we do?",
-            preheader="One question about your recent ticket",
-        ),
-        to_customer=True,
+    return customer_email(
+        ticket,
+        "survey.html",
+        N_("[Ticket #%(id)s] How did we do?"),
+        N_("How did we do?"),
+        N_("One question about your recent ticket"),
+        survey_url=survey_url,
     )
 
 
 def feedback_thanks_email(ticket: dict, rating: int) -> Email:
-    return Email(
-        (ticket["customer_email"],),
-        _one_line(f"[Ticket #{ticket['id']}] Thank you for your feedback"),
-        render(
-            "feedback_thanks.html",
-            ticket=ticket,
-            rating=rating,
-            heading="Thank you for your feedback",
-            preheader="We read every rating",
-        ),
-        to_customer=True,
+    return customer_email(
+        ticket,
+        "feedback_thanks.html",
+        N_("[Ticket #%(id)s] Thank you for your feedback"),
+        N_("Thank you for your feedback"),
+        N_("We read every rating"),
+        rating=rating,
     )
 
 

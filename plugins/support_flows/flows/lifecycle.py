@@ -78,7 +78,9 @@ def follow_up_pending(rt: FlowRuntime, now: datetime) -> dict:
         try:
             reminded_at = rt.store.done_at(ledger_key(f"{key}:reminder"))
             if reminded_at is None:
-                reminded += rt.mailer.send(f"{key}:reminder", notifications.pending_reminder_email(ticket, close_days))
+                close_on = calendar.plus_working_days(max(remind_at, now), close_days)
+                email = notifications.pending_reminder_email(ticket, close_days, close_on)
+                reminded += rt.mailer.send(f"{key}:reminder", email)
                 _note(rt, ticket, f"{key}:reminder", f"Reminded the customer after {nudge_days} working days.")
                 continue
             # counted from the reminder's due moment, or from its sending if that came later

@@ -291,7 +291,7 @@ def deliver_answer(
     count_customer_email(rt, ticket, caller)
     try:
         links = rt.api.create_answer_links(ticket_id)
-        email = notifications.ai_answer_email(ticket, answer, links)
+        email = notifications.ai_answer_email({**ticket, **(labels or {})}, answer, links)  # in their language
         sent_now = rt.mailer.send(f"ticket-{ticket_id}:ai-answer", email)
     except Exception:
         undelivered(rt, ticket_id, answer)
