@@ -17,6 +17,7 @@ from html import escape
 from flask import Blueprint, request
 
 from mock_backend import db
+from mock_backend.page_text import TEXT, language, text
 from mock_backend.store import Tx, now_ts
 from mock_backend.survey_page import _page
 
@@ -29,7 +30,7 @@ def _link(token: str):
     return (
         db()
         .execute(
-            "SELECT l.token, l.chosen_at, t.id, t.subject, t.status, t.ai_answer_feedback, t.customer_name"
+            "SELECT l.token, l.chosen_at, t.id, t.subject, t.status, t.ai_answer_feedback, t.customer_name, t.language"
             " FROM answer_links l JOIN tickets t ON t.id = l.ticket_id WHERE l.token = ?",
             (token,),
         )
@@ -40,14 +41,15 @@ def _link(token: str):
 def _settled(link):
     """The page for a link that can no longer change anything, or None."""
     if link is None:
-        return _page("Link not found", "<p>This link is not valid. Please check the link in your e-mail.</p>", 404)
+        return _page(text("en", "not_found"), f"<p>{text('en', 'not_found_body')}</p>", 404)
+    lang = language(link)
     if link["ai_answer_feedback"] == "solved":
-        return _page("Thank you", f"<p>You already told us that the answer solved ticket #{link['id']}.</p>")
+        return _page(text(lang, "thanks"), f"<p>{text(lang, 'already_solved', id=link['id'])}</p>", lang=lang)
     if link["ai_answer_feedback"] == "help":
-        return _page("Thank you", f"<p>You already asked for help with ticket #{link['id']}: an agent has it.</p>")
+        return _page(text(lang, "thanks"), f"<p>{text(lang, 'already_help', id=link['id'])}</p>", lang=lang)
     if link["status"] != "ai_responded":
-        where = "is resolved" if link["status"] in ("resolved", "closed") else "is already with our team"
-        return _page("Nothing to do", f"<p>Ticket #{link['id']} {where}; this link no longer changes it.</p>")
+        where = "moved_resolved" if link["status"] in ("resolved", "closed") else "moved_team"
+        return _page(text(lang, "nothing"), f"<p>{text(lang, where, id=link['id'])}</p>", lang=lang)
     return None
 
 
@@ -55,11 +57,15 @@ def _settled(link):
 def solved_form(token: str):
     """The "this solved my problem" link: a page with a button (a GET changes nothing: mail scanners open links)."""
     link = _link(token)
-    return _settled(link) or _page(
-        "Did the answer solve your problem?",
-        f"<p>Ticket #{link['id']} ({escape(link['subject'])})</p>"
+    if (settled := _settled(link)) is not None:
+        return settled
+    lang = language(link)
+    return _page(
+        text(lang, "solved_title"),
+        f"<p>{text(lang, 'ticket_line', id=link['id'], subject=link['subject'])}</p>"
         f'<form method="post" action="/answer/{escape(token)}/solved">'
-        '<button type="submit">Yes, this solved my problem</button></form>',
+        f'<button type="submit">{text(lang, "solved_button")}</button></form>',
+        lang=lang,
     )
 
 
@@ -80,18 +86,19 @@ def solved(token: str):
             (now, now, link["id"]),
         )
         emit(conn, "ticket.ai_answer_confirmed", {"ticket_id": link["id"]})
-    return _page("Thank you", f"<p>Glad it helped. Ticket #{link['id']} will be closed.</p>")
+    lang = language(link)
+    return _page(text(lang, "thanks"), f"<p>{text(lang, 'glad', id=link['id'])}</p>", lang=lang)
 
 
 def _help_form(token: str, link, error: str | None = None, words: str = "") -> str:
     problem = f'<p class="error" role="alert">{escape(error)}</p>' if error else ""
+    lang = language(link)
     return (
-        f"<p>Tell us what is still not working on ticket #{link['id']} ({escape(link['subject'])}); "
-        f"an agent will answer.</p>{problem}"
+        f"<p>{text(lang, 'help_intro', id=link['id'], subject=link['subject'])}</p>{problem}"
         f'<form method="post" action="/answer/{escape(token)}/help">'
-        f'<p><label for="words">What do you still need?</label><br>'
+        f'<p><label for="words">{text(lang, "help_label")}</label><br>'
         f'<textarea id="words" name="words" maxlength="{WORDS_MAX}" required>{escape(words)}</textarea></p>'
-        '<button type="submit">Send to an agent</button></form>'
+        f'<button type="submit">{text(lang, "help_button")}</button></form>'
     )
 
 
@@ -99,7 +106,10 @@ def _help_form(token: str, link, error: str | None = None, words: str = "") -> s
 def help_form(token: str):
     """The "I still need help" link: a page with a box for the customer's words and a button (a GET changes nothing)."""
     link = _link(token)
-    return _settled(link) or _page("We are sorry the answer did not help", _help_form(token, link))
+    if (settled := _settled(link)) is not None:
+        return settled
+    lang = language(link)
+    return _page(text(lang, "help_title"), _help_form(token, link), lang=lang)
 
 
 @bp.post("/answer/<token>/help")
@@ -114,11 +124,10 @@ def still_need_help(token: str):
         settled = _settled(link)
         if settled:
             return settled
+        lang = language(link)
         if not words or len(words) > WORDS_MAX:
-            error = (
-                "Please tell us what you still need." if not words else f"Please keep it under {WORDS_MAX} characters."
-            )
-            return _page("We are sorry the answer did not help", _help_form(token, link, error, words), 400)
+            error = TEXT[lang]["help_empty"] if not words else TEXT[lang]["too_long"].format(limit=WORDS_MAX)
+            return _page(text(lang, "help_title"), _help_form(token, link, error, words), 400, lang)
         now = now_ts()
         note, _ = insert_note(
             conn,
@@ -132,4 +141,4 @@ def still_need_help(token: str):
             (note["created_at"], link["id"]),
         )
         emit(conn, "ticket.customer_replied", {"ticket_id": link["id"], "note_id": note["id"]})
-    return _page("Thank you", f"<p>An agent will get back to you on ticket #{link['id']}.</p>")
+    return _page(text(lang, "thanks"), f"<p>{text(lang, 'help_sent', id=link['id'])}</p>", lang=lang)

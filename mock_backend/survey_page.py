@@ -10,13 +10,15 @@ from html import escape
 from flask import Blueprint, request
 
 from mock_backend import ApiError, db
+from mock_backend.page_text import TEXT as TEXT_OF
+from mock_backend.page_text import language, text
 from mock_backend.store import Tx
 
 bp = Blueprint("survey_page", __name__)
 
 COMMENT_MAX = 5000
 PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<html lang="{lang}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title}</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:34rem;margin:2rem auto;padding:0 1rem;color:#1f2937}}
 fieldset{{border:0;padding:0;margin:0 0 1rem}} label{{margin-right:.75rem}} textarea{{width:100%;min-height:6rem}}
@@ -24,12 +26,13 @@ button{{padding:.5rem 1.25rem}} .error{{color:#b91c1c}}</style></head>
 <body><h1>{title}</h1>{body}</body></html>"""
 
 
-def _page(title: str, body: str, status: int = 200):
-    return PAGE.format(title=escape(title), body=body), status, {"Content-Type": "text/html; charset=utf-8"}
+def _page(title: str, body: str, status: int = 200, lang: str = "en"):
+    page = PAGE.format(title=escape(title), body=body, lang=lang)
+    return page, status, {"Content-Type": "text/html; charset=utf-8"}
 
 
 def _not_found():
-    return _page("Survey not found", "<p>This survey link is not valid. Please check the link in your e-mail.</p>", 404)
+    return _page(text("en", "survey_not_found"), f"<p>{text('en', 'survey_not_found_body')}</p>", 404)
 
 
 def _survey_and_ticket(token: str):
@@ -37,7 +40,7 @@ def _survey_and_ticket(token: str):
     survey = conn.execute("SELECT * FROM surveys WHERE token = ?", (token,)).fetchone()
     if survey is None:
         return None, None
-    ticket = conn.execute("SELECT id, subject FROM tickets WHERE id = ?", (survey["ticket_id"],)).fetchone()
+    ticket = conn.execute("SELECT id, subject, language FROM tickets WHERE id = ?", (survey["ticket_id"],)).fetchone()
     return survey, ticket
 
 
@@ -47,13 +50,14 @@ def _form(token: str, ticket, error: str | None = None, rating: str | None = Non
         for n in range(1, 6)
     )
     problem = f'<p class="error" role="alert">{escape(error)}</p>' if error else ""
+    lang = language(ticket)
     return (
-        f"<p>How did we do on ticket #{ticket['id']} ({escape(ticket['subject'])})?</p>{problem}"
+        f"<p>{text(lang, 'survey_intro', id=ticket['id'], subject=ticket['subject'])}</p>{problem}"
         f'<form method="post" action="/survey/{escape(token)}">'
-        f"<fieldset><legend>Your rating (1 = very poor, 5 = excellent)</legend>{stars}</fieldset>"
-        f'<p><label for="comment">Anything you want to tell us (optional)</label><br>'
+        f"<fieldset><legend>{text(lang, 'survey_legend')}</legend>{stars}</fieldset>"
+        f'<p><label for="comment">{text(lang, "survey_comment")}</label><br>'
         f'<textarea id="comment" name="comment" maxlength="{COMMENT_MAX}">{escape(comment)}</textarea></p>'
-        '<button type="submit">Send</button></form>'
+        f'<button type="submit">{text(lang, "send")}</button></form>'
     )
 
 
@@ -64,9 +68,11 @@ def survey_form(token: str):
     if survey is None:
         return _not_found()
     answered = db().execute("SELECT rating FROM feedback WHERE ticket_id = ?", (ticket["id"],)).fetchone()
+    lang = language(ticket)
     if answered is not None:
-        return _page("Thank you", f"<p>You already rated ticket #{ticket['id']}: {answered['rating']} of 5.</p>")
-    return _page("How did we do?", _form(token, ticket))
+        already = text(lang, "already_rated", id=ticket["id"], rating=answered["rating"])
+        return _page(text(lang, "thanks"), f"<p>{already}</p>", lang=lang)
+    return _page(text(lang, "survey_title"), _form(token, ticket), lang=lang)
 
 
 @bp.post("/survey/<token>")
@@ -78,16 +84,16 @@ def survey_answer(token: str):
     if survey is None:
         return _not_found()
     rating, comment = request.form.get("rating", ""), request.form.get("comment", "").strip()
-    error = None
+    lang, error = language(ticket), None
     if rating not in {"1", "2", "3", "4", "5"}:
-        error = "Please choose a rating from 1 to 5."
+        error = TEXT_OF[lang]["choose_rating"]
     elif len(comment) > COMMENT_MAX:
-        error = f"Please keep the comment under {COMMENT_MAX} characters."
+        error = TEXT_OF[lang]["comment_too_long"].format(limit=COMMENT_MAX)
     if error:
-        return _page("How did we do?", _form(token, ticket, error, rating, comment), 400)
+        return _page(text(lang, "survey_title"), _form(token, ticket, error, rating, comment), 400, lang)
     try:
         with Tx(db()) as conn:
             save_feedback(conn, ticket["id"], int(rating), comment or None, "survey")
     except ApiError as err:
-        return _page("We could not take your rating", f"<p>{escape(err.message)}</p>", err.status)
-    return _page("Thank you", f"<p>Thank you for rating ticket #{ticket['id']}. Your feedback has been passed on.</p>")
+        return _page(text(lang, "not_taken"), f"<p>{escape(err.message)}</p>", err.status, lang)
+    return _page(text(lang, "thanks"), f"<p>{text(lang, 'rated', id=ticket['id'])}</p>", lang=lang)

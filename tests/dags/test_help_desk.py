@@ -80,6 +80,13 @@ def test_contact_reasons_and_satisfaction_by_who_answered_reach_the_report_and_t
     closing = run_dag("support_close_ai_answers", logical_date=datetime.now(UTC) + timedelta(hours=73))
     assert closing.state == "success" and closing.outputs["survey_ai_resolved"]["surveys_sent"] == 1
     assert customer_mail(mock, "lucia@example.es")[-1] == f"[Ticket n.º {by_ai['id']}] ¿Qué tal le atendimos?"
+    import re
+
+    import requests
+
+    (survey,) = [m for m in mock.mail() if m["subject"] == customer_mail(mock, "lucia@example.es")[-1]]
+    page = requests.get(re.search(r'href="([^"]+/survey/[^"]+)"', survey["body"]).group(1), timeout=10)
+    assert '<html lang="es">' in page.text and "¿Qué tal le atendimos con el ticket" in page.text  # the page too
     # an agent resolves the other
     mock.post(f"/api/tickets/{by_agent['id']}/assign", {"agent_id": 3, "assigned_by": "admin"})
     resolved = run_dag(

@@ -112,3 +112,17 @@ def test_what_a_customer_wrote_is_escaped_in_every_language():
             {**TICKET, "language": language, "customer_name": "<script>x</script>", "subject": "a & <b>"}
         )
         assert "<script>" not in email.html and "&lt;script&gt;" in email.html and "a &amp; &lt;b&gt;" in email.html
+
+
+def test_the_customer_pages_have_every_text_in_every_language():
+    """The backend's pages the e-mails link to (the mock's answer and survey pages) speak the same
+    languages: every text in each, none left in English."""
+    from mock_backend.page_text import TEXT
+
+    assert set(TEXT) == set(i18n.LANGUAGES)
+    for language in TRANSLATED:
+        assert set(TEXT[language]) == set(TEXT["en"]), language
+        same = [key for key in TEXT["en"] if TEXT[language][key] == TEXT["en"][key]]
+        assert not same, f"{language}: still in English: {same}"
+        for key, words in TEXT["en"].items():
+            assert set(re.findall(r"\{(\w+)\}", TEXT[language][key])) == set(re.findall(r"\{(\w+)\}", words)), key
