@@ -98,11 +98,13 @@ def update_catalogs() -> list[str]:
         if language == DEFAULT:
             continue
         path = LOCALE_DIR / language / "LC_MESSAGES" / "messages.po"
-        old = {}
+        old, created = {}, None
         if path.exists():
             with path.open("rb") as po:
-                old = {m.id: m.string for m in read_po(po, locale=language) if m.id}
-        catalog = Catalog(locale=language, project="support-flows", charset="utf-8", fuzzy=False)
+                previous = read_po(po, locale=language)
+            old, created = {m.id: m.string for m in previous if m.id}, previous.creation_date
+        # the header's date stays the catalog's first: updating an unchanged catalog changes no byte
+        catalog = Catalog(locale=language, project="support-flows", charset="utf-8", fuzzy=False, creation_date=created)
         for message, where in sorted(marked.items()):
             catalog.add(
                 message,
