@@ -93,7 +93,11 @@ def test_each_action_carries_exactly_the_dags_params(definition, dagbag, dag_id)
         for key in ("enum", "minLength", "maxLength", "minimum", "maximum"):
             assert prop.get(key) == param.schema.get(key), (dag_id, name, key)
         assert prop["title"] == param.schema["title"] and prop["description"] == param.description
-    optional = {n for n in rest_params if "default" in conf["properties"][n] or n in ("request_id", "comment")}
+    optional = {
+        n
+        for n in rest_params
+        if "default" in conf["properties"][n] or n in ("request_id", "comment", "topic", "language")
+    }
     assert set(conf["required"]) == set(rest_params) - optional
 
 

@@ -13,7 +13,10 @@ LONGEST_WAIT_S = 2
 
 @schemathesis.hook
 def map_query(context, query):
-    value = (query or {}).get("wait_seconds")
-    if isinstance(value, int) and not isinstance(value, bool) and value > LONGEST_WAIT_S:
+    query = {} if query is None else query
+    value = query.get("wait_seconds")
+    if (
+        value is None or isinstance(value, int) and not isinstance(value, bool) and value > LONGEST_WAIT_S
+    ):  # left out (a negative case): the API would wait its default 20 s
         query["wait_seconds"] = LONGEST_WAIT_S
     return query
