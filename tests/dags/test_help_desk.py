@@ -287,6 +287,10 @@ def test_an_admins_choice_stands_and_a_note_names_a_better_match(run_dag, mock):
     assert mock.get(f"/api/tickets/{ticket['id']}")["agent_id"] == 5
     notes = [n["body"] for n in mock.get(f"/api/tickets/{ticket['id']}/notes")["items"]]
     assert any("a better match with room" in n and "handles billing and speaks es" in n for n in notes), notes
+    again = run_dag("support_ticket_assigned", {"ticket_id": ticket["id"], "agent_id": 5, "assigned_by": "admin"})
+    assert again.state == "success" and again.outputs["update_status"]["routing_match"] == "any"
+    notes = [n["body"] for n in mock.get(f"/api/tickets/{ticket['id']}/notes")["items"]]
+    assert sum("a better match with room" in n for n in notes) == 1  # a repeated call: no second note
 
     good = queued(mock, 2, topic="billing", language="es")
     fine = run_dag("support_ticket_assigned", {"ticket_id": good["id"], "agent_id": 7, "assigned_by": "admin"})

@@ -98,7 +98,7 @@ def check_choice(rt: FlowRuntime, ticket_id: int, agent_id: int) -> dict:
                     f"{routing.describe(ticket, others[best], better)} (agent {best}).",
                     author="support-flows",
                     author_type="system",
-                    key=f"ticket-{ticket_id}-agent-{agent_id}:routing-{ticket['updated_at']}",
+                    key=f"ticket-{ticket_id}-agent-{agent_id}:routing",  # once, however often the run is repeated
                 )
     return {"routing_match": routing.MATCHES[level]}
 

@@ -103,8 +103,13 @@ def resolve_unanswered(rt: FlowRuntime, ticket: dict, key: str, waited_days: int
     from support_flows.flows.assignment import remove_reminder
 
     summary = NO_ANSWER_SUMMARY.format(nudge=rt.settings.pending_nudge_days, close=rt.settings.pending_close_days)
+    # the customer is told first: a resolution whose e-mail then failed would leave the ticket out of
+    # the next run's list (no longer pending) and the customer never told; this way round the retry
+    # finds it still pending and resolves it, the e-mail not sent twice (the ledger)
+    rt.mailer.send(
+        f"{key}:resolved", notifications.pending_resolved_email(ticket, waited_days, rt.settings.reopen_days)
+    )
     done = rt.api.resolve_ticket(ticket["id"], ticket["agent_id"], summary)
-    rt.mailer.send(f"{key}:resolved", notifications.pending_resolved_email(done, waited_days, rt.settings.reopen_days))
     remove_reminder(rt, ticket["id"])
     rt.store.upsert(
         "ticket_facts", [ticket_fact(done, rt.settings.customer_key_salt, Clocks.from_settings(rt.settings))]
