@@ -110,11 +110,8 @@ TEXT = {
 
 
 def language(row) -> str:
-    """The page's language: the ticket's, when the pages have it; English otherwise."""
-    try:
-        wanted = (row["language"] or "en").lower() if row is not None else "en"
-    except (IndexError, KeyError):
-        wanted = "en"
+    """The page's language: the ticket's (its row selects ``language``), when the pages have it; English otherwise."""
+    wanted = (row["language"] or "en").lower()
     return wanted if wanted in TEXT else "en"
 
 

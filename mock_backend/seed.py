@@ -127,9 +127,10 @@ def _row(
 
 def topic_of(text: str) -> str | None:
     """The contact reason the mock's AI would give ``text``."""
-    from mock_backend.support_api.tickets import KNOWLEDGE_BASE
+    from mock_backend.support_api.tickets import recognise
 
-    return next((topic for topic, words, _, _ in KNOWLEDGE_BASE if any(w in text.lower() for w in words)), None)
+    entry = recognise(text)
+    return entry[0] if entry else None
 
 
 INSERT_TICKET = (

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from flask import request
 
 from mock_backend import ApiError, db, json_body
@@ -108,10 +110,14 @@ LANGUAGE_WORDS = {
 }
 
 
+def recognise(text: str) -> tuple | None:
+    """The knowledge base's entry ``(topic, keywords, confidence, answer)`` whose words ``text`` has, or None."""
+    lowered = text.lower()
+    return next((entry for entry in KNOWLEDGE_BASE if any(word in lowered for word in entry[1])), None)
+
+
 def detect_language(text: str) -> str:
     """The language most of ``text``'s telling words belong to; English on a tie or none."""
-    import re
-
     words = re.findall(r"\w+", text.lower())
     hits = {lang: sum(word in vocabulary for word in words) for lang, vocabulary in LANGUAGE_WORDS.items()}
     best = max(("es", "fr"), key=lambda lang: hits[lang])
@@ -461,7 +467,8 @@ def ai_response(ticket_id: int):
         "topic": None,
         "language": detect_language(text),
     }
-    for topic, keywords, confidence, answer in KNOWLEDGE_BASE:
-        if any(word in text.lower() for word in keywords):
-            return {**found, "answer": answer, "confidence": confidence, "topic": topic}
-    return found
+    entry = recognise(text)
+    if entry is None:
+        return found
+    topic, _, confidence, answer = entry
+    return {**found, "answer": answer, "confidence": confidence, "topic": topic}

@@ -18,6 +18,9 @@ CHANNELS = ["powerapps", "web", "email", "phone", "chat"]
 # "a@b.org\n" would pass), and ``\Z`` does not exist in the ECMAScript dialect that JSON Schema and
 # the PowerApps connector use; the lookahead means "the real end" in both.
 EMAIL_PATTERN = r"^[^@\s<>\"(),;:]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+(?!\n)$"
+# a ticket's labels: its contact reason and the customer's language (ISO 639-1), from the request or the AI
+TOPIC_PATTERN = r"^[a-z][a-z0-9_-]{0,49}$"
+LANGUAGE_PATTERN = r"^[a-z]{2}$"
 
 
 def text(

@@ -60,12 +60,13 @@ def match(ticket: dict, agent: dict, topic_groups: dict[str, str]) -> int:
 
 def describe(ticket: dict, agent: dict, level: int) -> str:
     """The match in words, for a note on the ticket."""
+    topic, language = ticket.get("topic"), ticket.get("language") or DEFAULT_LANGUAGE
     what = {
-        0: f"handles {ticket.get('topic')} and speaks {ticket.get('language') or DEFAULT_LANGUAGE}",
-        1: f"is in the {ticket.get('topic')} group and speaks {ticket.get('language') or DEFAULT_LANGUAGE}",
-        2: f"speaks {ticket.get('language') or DEFAULT_LANGUAGE}",
-        3: f"handles {ticket.get('topic')} (but not in {ticket.get('language') or DEFAULT_LANGUAGE})",
-        4: f"is in the {ticket.get('topic')} group",
+        0: f"handles {topic} and speaks {language}",
+        1: f"is in the {topic} group and speaks {language}",
+        2: f"speaks {language}",
+        3: f"handles {topic} (but not in {language})",
+        4: f"is in the {topic} group",
         5: "had room",
     }[level]
     return f"{agent.get('name', 'agent ' + str(agent.get('id')))} {what}"

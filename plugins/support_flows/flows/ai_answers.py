@@ -15,7 +15,7 @@ from support_flows.core.contract import FlowContract, Schedule
 from support_flows.core.facts import ticket_fact
 from support_flows.core.mailer import ledger_key
 from support_flows.core.sla import Clocks
-from support_flows.flows.resolution import survey_customer
+from support_flows.flows.resolution import load_fact, survey_customer
 from support_flows.flows.tickets import undelivered
 
 if TYPE_CHECKING:  # for annotations only: importing the runtime loads the clients (parse time)
@@ -55,9 +55,7 @@ def resolve_confirmed(rt: FlowRuntime, ticket_id: int) -> dict:
     if ticket["status"] != "resolved" or ticket.get("resolved_by") != "ai":
         log.info("ticket %s is %s: the confirmation changes nothing", ticket_id, ticket["status"])
         return {"ticket_id": ticket_id, "status": ticket["status"], "outcome": "already_moved_on"}
-    rt.store.upsert(
-        "ticket_facts", [ticket_fact(ticket, rt.settings.customer_key_salt, Clocks.from_settings(rt.settings))]
-    )
+    load_fact(rt, ticket)
     survey = survey_customer(rt, ticket) if rt.settings.survey_ai_answers else "not_requested"
     return {"ticket_id": ticket_id, "status": "resolved", "outcome": "resolved_as_confirmed", "survey_status": survey}
 

@@ -101,6 +101,7 @@ def resolve_unanswered(rt: FlowRuntime, ticket: dict, key: str, waited_days: int
     reply within ``reopen_days`` reopens it), the reminder gone from the agent's calendar, the
     ticket in ``ticket_facts``."""
     from support_flows.flows.assignment import remove_reminder
+    from support_flows.flows.resolution import load_fact
 
     summary = NO_ANSWER_SUMMARY.format(nudge=rt.settings.pending_nudge_days, close=rt.settings.pending_close_days)
     # the customer is told first: a resolution whose e-mail then failed would leave the ticket out of
@@ -111,9 +112,7 @@ def resolve_unanswered(rt: FlowRuntime, ticket: dict, key: str, waited_days: int
     )
     done = rt.api.resolve_ticket(ticket["id"], ticket["agent_id"], summary)
     remove_reminder(rt, ticket["id"])
-    rt.store.upsert(
-        "ticket_facts", [ticket_fact(done, rt.settings.customer_key_salt, Clocks.from_settings(rt.settings))]
-    )
+    load_fact(rt, done)
 
 
 def close_resolved(rt: FlowRuntime, now: datetime) -> dict:

@@ -66,7 +66,11 @@ def notify_customer(rt: FlowRuntime, ticket_id: int) -> str:
 
 def load_reporting(rt: FlowRuntime, ticket_id: int) -> int:
     """The resolved ticket's row in ``ticket_facts`` (an upsert: a rerun rewrites the same row)."""
-    ticket = rt.api.get_ticket(ticket_id)
+    return load_fact(rt, rt.api.get_ticket(ticket_id))
+
+
+def load_fact(rt: FlowRuntime, ticket: dict) -> int:
+    """``ticket``'s row in ``ticket_facts`` as the Support API returned it (an upsert)."""
     return rt.store.upsert(
         "ticket_facts", [ticket_fact(ticket, rt.settings.customer_key_salt, Clocks.from_settings(rt.settings))]
     )

@@ -17,9 +17,11 @@ from support_flows.core.outcomes import TICKET_ID, field
 from support_flows.core.params import (
     CHANNELS,
     EMAIL_PATTERN,
+    LANGUAGE_PATTERN,
     PERSONAL,
     PRIORITIES,
     REQUIRED_UNLESS,
+    TOPIC_PATTERN,
     WATCHER_ONLY,
     new_ticket_text,
     text,
@@ -56,7 +58,7 @@ def ticket_created_params() -> dict[str, Param]:
             description="What the customer contacts the desk about (billing, shipping, ...), when the form asks; "
             "empty: the AI's topic.",
             type=["null", "string"],
-            pattern=r"^[a-z][a-z0-9_-]{0,49}$",
+            pattern=TOPIC_PATTERN,
             minLength=1,
             maxLength=50,
         ),
@@ -66,7 +68,7 @@ def ticket_created_params() -> dict[str, Param]:
             description="The customer's language, ISO 639-1 (en, es, fr): their e-mails are written in it "
             "(English when there is no translation); empty: the language the AI reads in the message.",
             type=["null", "string"],
-            pattern=r"^[a-z]{2}$",
+            pattern=LANGUAGE_PATTERN,
             minLength=2,
             maxLength=2,
         ),
@@ -234,7 +236,7 @@ AI_UNAVAILABLE_NOTE = (
 STRANDED_AFTER = timedelta(minutes=30)
 
 
-LABEL_PATTERNS = {"topic": re.compile(r"^[a-z][a-z0-9_-]{0,49}$"), "language": re.compile(r"^[a-z]{2}$")}
+LABEL_PATTERNS = {"topic": re.compile(TOPIC_PATTERN), "language": re.compile(LANGUAGE_PATTERN)}
 
 
 def ask_ai(rt: FlowRuntime, ticket_id: int) -> tuple[str | None, float | None, str | None, dict]:
