@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -190,19 +191,65 @@ RUN_TIME_ONLY = (
     "holidays",
 )
 
+# The package's modules a parse may load: the contracts and what declares them (Params, outcome
+# fields, schedules, the DAGs' defaults, pools, deadlines, Assets, the watcher's sensor). Everything
+# else (settings, SLA clocks, business time, e-mails and their catalogs, the mailer, the reporting
+# tables and store) costs a parse milliseconds for nothing a DAG file declares: the flow modules
+# import them in the steps that use them (bench/parse_cost.py measures what that is worth).
+PARSE_TIME = {
+    "support_flows",
+    "support_flows.authoring",
+    "support_flows.authoring.dag_defaults",
+    "support_flows.authoring.escalation_steps",
+    "support_flows.authoring.pools",
+    "support_flows.authoring.schedules",
+    "support_flows.core",
+    "support_flows.core.contract",
+    "support_flows.core.metrics",
+    "support_flows.core.outcomes",
+    "support_flows.core.params",
+    "support_flows.core.routing",
+    "support_flows.core.times",
+    "support_flows.flows",  # and each flow module: its contract is beside its steps
+    "support_flows.operations",
+    "support_flows.operations.alerts",  # the error log's contract
+    "support_flows.operations.events",  # the watcher's contract and sensor
+    "support_flows.operations.lateness",
+    "support_flows.storage",
+    "support_flows.storage.reporting_assets",
+}
 
-def test_a_dag_file_reads_its_contract_without_loading_what_only_tasks_need():
-    """Each DAG file imports its flow module for the contract (Params, tags, schedule) while it is
-    parsed; a flow module keeps its clients to run time, so that costs a parse nothing heavy."""
+
+def _modules_a_parse_loads() -> list[str]:
+    """The modules that parsing every DAG file in turn loads beyond ``airflow.sdk`` (one process)."""
     code = f"""
-import runpy, sys
+import json, runpy, sys
 import airflow.sdk
 before = set(sys.modules)
 for path in sorted(__import__("pathlib").Path({str(ROOT / "dags")!r}).glob("*.py")):
     runpy.run_path(str(path))
-loaded = sorted(m for m in set(sys.modules) - before if m.startswith({RUN_TIME_ONLY!r}))
-print(loaded)
+print(json.dumps(sorted(set(sys.modules) - before)))
 """
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def modules_a_parse_loads() -> list[str]:
+    return _modules_a_parse_loads()
+
+
+def test_a_dag_file_reads_its_contract_without_loading_what_only_tasks_need(modules_a_parse_loads):
+    """Each DAG file imports its flow module for the contract (Params, tags, schedule) while it is
+    parsed; a flow module keeps its clients to run time, so that costs a parse nothing heavy."""
+    assert [m for m in modules_a_parse_loads if m.startswith(RUN_TIME_ONLY)] == []
+
+
+def test_a_parse_loads_only_the_packages_declarations(modules_a_parse_loads):
+    """Of our own package, a parse loads the contracts and what declares them; the flow modules
+    import the rest (settings, SLA clocks, templates, the reporting tables) in their steps."""
+    ours = [m for m in modules_a_parse_loads if m.startswith("support_flows")]
+    assert "support_flows.flows.tickets" in ours and "support_flows.core.contract" in ours  # the premise
+    beyond = [m for m in ours if m not in PARSE_TIME and not m.startswith("support_flows.flows.")]
+    assert beyond == [], f"loaded while the DAG folder is parsed: {beyond}"

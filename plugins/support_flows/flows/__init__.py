@@ -1,7 +1,9 @@
 """The flows, one module per flow: each declares its contract (``core.contract.FlowContract``: what
-starts it, its Params, what it answers) beside its steps, which the DAG files in ``dags/`` call. A
-flow module imports no client at import time (its DAG file reads the contract while it is parsed):
-the runtime is an annotation only, client errors are imported where they are caught.
+starts it, its Params, what it answers) beside its steps, which the DAG files in ``dags/`` call. Its
+DAG file reads the contract while it is parsed, so a flow module's top level imports only what
+declares it (``core.contract``, ``params``, ``outcomes``, ``times``); its steps import the rest
+(settings, SLA clocks, templates, the mailer, the reporting tables, client errors) where they use
+it, and the runtime is an annotation only (``tests/dags/test_dag_folder.py`` holds the list).
 
 - ``tickets``: Flow 1, a new ticket answered by the AI or acknowledged and queued
 - ``ai_answers``: Flow 1 after the AI answered: a reply goes to an agent, silence closes the ticket,

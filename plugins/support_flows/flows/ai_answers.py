@@ -10,13 +10,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from support_flows.core import times
 from support_flows.core.contract import FlowContract, Schedule
-from support_flows.core.facts import ticket_fact
-from support_flows.core.mailer import ledger_key
-from support_flows.core.sla import Clocks
-from support_flows.flows.resolution import load_fact, survey_customer
-from support_flows.flows.tickets import undelivered
 
 if TYPE_CHECKING:  # for annotations only: importing the runtime loads the clients (parse time)
     from support_flows.core.runtime import FlowRuntime
@@ -43,6 +37,7 @@ def resolve_confirmed(rt: FlowRuntime, ticket_id: int) -> dict:
     """The customer said the AI's answer solved it: resolved as answered by AI, loaded into
     ``ticket_facts``. A ticket that moved on meanwhile (a reply, an agent) is left as it is."""
     from support_flows.clients.support_api import SupportApiRequestError
+    from support_flows.flows.resolution import load_fact, survey_customer
 
     ticket = rt.api.get_ticket(ticket_id)
     if ticket["status"] == "ai_responded":
@@ -90,6 +85,11 @@ def close_unanswered(rt: FlowRuntime, now: datetime) -> dict:
     """Resolve every AI answer without a reply for ``ai_answer_close_hours`` and load it into
     ``ticket_facts`` (in batches); an answer the e-mail ledger does not show as sent goes to the
     agents instead. Safe to repeat: resolving a resolved ticket changes nothing."""
+    from support_flows.core.facts import ticket_fact
+    from support_flows.core.mailer import ledger_key
+    from support_flows.core.sla import Clocks
+    from support_flows.flows.tickets import undelivered
+
     hours = rt.settings.ai_answer_close_hours
     cutoff = now - timedelta(hours=hours)
     closed = 0
@@ -131,6 +131,9 @@ def survey_ai_resolved(rt: FlowRuntime, now: datetime) -> dict:
     answers can be set beside the agents'. Each e-mail once (the ledger). The watermark is the newest
     resolution surveyed, on the backend's clock, and moves only when every survey went out, so one
     that failed is tried again by the next run."""
+    from support_flows.core import times
+    from support_flows.flows.resolution import survey_customer
+
     if not rt.settings.survey_ai_answers:
         return {"surveys_sent": 0, "surveys_sent_before": 0, "survey_ai_answers": False}
     watermark = rt.store.get_moment(SURVEYED_UNTIL)

@@ -25,9 +25,6 @@ from zoneinfo import ZoneInfo
 from airflow.sdk import Param
 
 from support_flows.core.contract import FlowContract, Schedule
-from support_flows.core.facts import agent_day_rows, feedback_fact, ticket_fact
-from support_flows.core.sla import Clocks
-from support_flows.core.times import moment
 
 if TYPE_CHECKING:  # for annotations only: importing the runtime loads the clients (parse time)
     from support_flows.core.runtime import FlowRuntime
@@ -86,6 +83,9 @@ def _load(rt: FlowRuntime, table: str, rows: Iterator[dict]) -> dict:
 
 def load_tickets(rt: FlowRuntime, day: date) -> dict:
     """Every ticket updated that day, as ``ticket_facts`` rows."""
+    from support_flows.core.facts import ticket_fact
+    from support_flows.core.sla import Clocks
+
     start, end = _bounds(day, rt.settings.timezone)
     salt, clocks = rt.settings.customer_key_salt, Clocks.from_settings(rt.settings)
     tickets = rt.api.iter_tickets(updated_after=start, updated_before=end, page_size=BATCH)
@@ -93,11 +93,15 @@ def load_tickets(rt: FlowRuntime, day: date) -> dict:
 
 
 def load_feedback(rt: FlowRuntime, day: date) -> dict:
+    from support_flows.core.facts import feedback_fact
+
     feedback = rt.api.iter_feedback(created_on=day, tz=rt.settings.timezone, page_size=BATCH)
     return _load(rt, "feedback_facts", (feedback_fact(f) for f in feedback))
 
 
 def load_agent_performance(rt: FlowRuntime, day: date) -> dict:
+    from support_flows.core.facts import agent_day_rows
+
     rows = agent_day_rows(rt.api, day, rt.settings.timezone)
     return {"read": len(rows), "written": rt.store.upsert("agent_daily_performance", rows)}
 
@@ -105,6 +109,10 @@ def load_agent_performance(rt: FlowRuntime, day: date) -> dict:
 def load_new_tickets(rt: FlowRuntime) -> dict:
     """Every ticket updated since the last load (all of them the first time) into ``ticket_facts``;
     the watermark moves to the newest ``updated_at`` read once the rows are in."""
+    from support_flows.core.facts import ticket_fact
+    from support_flows.core.sla import Clocks
+    from support_flows.core.times import moment
+
     since = rt.store.get_moment(TICKETS_WATERMARK)
     filters = {}
     if since:

@@ -9,17 +9,13 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from airflow.sdk import Param
 
-from support_flows.core import notifications, routing, times
-from support_flows.core.business_time import BusinessCalendar
 from support_flows.core.contract import FlowContract, Schedule
 from support_flows.core.outcomes import TICKET_ID, field
 from support_flows.core.params import ident, text
-from support_flows.core.times import moment
-from support_flows.storage.reporting import ReportingStore
-from support_flows.storage.tables import reminders
 
 if TYPE_CHECKING:  # for annotations only: importing the runtime loads the clients (parse time)
     from support_flows.core.runtime import FlowRuntime
+    from support_flows.storage.reporting import ReportingStore
 
 
 def ticket_assigned_params() -> dict[str, Param]:
@@ -82,6 +78,8 @@ def check_choice(rt: FlowRuntime, ticket_id: int, agent_id: int) -> dict:
     """How well an admin's choice suits the ticket (``core.routing``): the admin decides, but when an
     available agent with room suits it better, a note on the ticket names them. ``routing_match``:
     the choice's match (``skill_and_language`` ... ``any``)."""
+    from support_flows.core import routing
+
     ticket, chosen = rt.api.get_ticket(ticket_id), rt.api.get_agent(agent_id)
     groups = routing.groups_of(rt.settings.routing_groups)
     level = routing.match(ticket, chosen, groups)
@@ -111,12 +109,17 @@ def assignment_key(assignment: dict) -> str:
 def reminder_time(rt: FlowRuntime, assignment: dict) -> datetime:
     """``followup_reminder_hours`` after the assignment, moved to the desk's next working hour when it
     would fall outside them (at night, on a weekend or a holiday: ``business_days``, ``business_hours``)."""
+    from support_flows.core.business_time import BusinessCalendar
+    from support_flows.core.times import moment
+
     due = moment(assignment["assigned_at"]) + timedelta(hours=rt.settings.followup_reminder_hours)
     return BusinessCalendar.from_settings(rt.settings).next_working_moment(due)
 
 
 def notify_agent(rt: FlowRuntime, assignment: dict, assigned_by: str) -> str:
     """E-mail the agent a summary with a link; 'sent' or 'already_sent'."""
+    from support_flows.core import notifications
+
     ticket = rt.api.get_ticket(assignment["ticket_id"])
     agent = rt.api.get_agent(assignment["agent_id"])
     reminder_at = reminder_time(rt, assignment).strftime("%Y-%m-%d %H:%M UTC")
@@ -127,6 +130,8 @@ def notify_agent(rt: FlowRuntime, assignment: dict, assigned_by: str) -> str:
 def schedule_follow_up(rt: FlowRuntime, assignment: dict) -> dict:
     """A reminder in the agent's calendar, follow-up hours after the assignment; Graph's
     ``transactionId`` makes a repeated request return the same event."""
+    from support_flows.core import notifications
+
     ticket = rt.api.get_ticket(assignment["ticket_id"])
     agent = rt.api.get_agent(assignment["agent_id"])
     start = reminder_time(rt, assignment)
@@ -183,6 +188,9 @@ def plan_by_workload(rt: FlowRuntime) -> list[dict]:
     planned past capacity, and no more tickets are read than there is room for. Outside the desk's
     working hours (``business_days``, ``business_hours``, holidays) nobody is given a ticket.
     """
+    from support_flows.core import routing, times
+    from support_flows.core.business_time import BusinessCalendar
+
     if not BusinessCalendar.from_settings(rt.settings).is_working(times.now()):
         return []  # outside the desk's working hours nobody is on shift: the queue waits for the morning
     agents = {a["id"]: a for a in rt.api.list_agents(role="agent", available=True)}
@@ -217,6 +225,8 @@ def agent_has_responded(rt: FlowRuntime, ticket: dict) -> bool:
     """Whether the reminder's purpose is gone: the agent is working on it (``in_progress``) or wrote
     a note since the assignment, or the ticket left the agent (resolved, closed, back in the queue).
     A customer's message does not count: the agent still owes the answer."""
+    from support_flows.core.times import moment
+
     if ticket["status"] != "assigned":
         return True
     assigned_at, active_at = moment(ticket.get("assigned_at")), moment(ticket.get("last_activity_at"))
@@ -233,6 +243,7 @@ def withdraw_answered_reminders(rt: FlowRuntime) -> dict:
     a reminder "if no response within 24 hours"); a ticket the Support API no longer knows loses
     its reminder too. Safe to repeat: a removed reminder is forgotten."""
     from support_flows.clients.support_api import SupportApiRequestError
+    from support_flows.storage.tables import reminders
 
     with rt.store.engine.connect() as conn:
         ticket_ids = list(conn.execute(sa.select(reminders.c.ticket_id).order_by(reminders.c.ticket_id)).scalars())
@@ -255,12 +266,16 @@ def withdraw_answered_reminders(rt: FlowRuntime) -> dict:
 
 
 def get_reminder(store: ReportingStore, ticket_id: int) -> dict | None:
+    from support_flows.storage.tables import reminders
+
     with store.engine.connect() as conn:
         row = conn.execute(sa.select(reminders).where(reminders.c.ticket_id == ticket_id)).first()
     return dict(row._mapping) if row else None
 
 
 def set_reminder(store: ReportingStore, ticket_id: int, mailbox: str, event_id: str, starts_at: datetime) -> None:
+    from support_flows.storage.tables import reminders
+
     store.upsert(
         reminders,
         [
@@ -276,5 +291,7 @@ def set_reminder(store: ReportingStore, ticket_id: int, mailbox: str, event_id: 
 
 
 def forget_reminder(store: ReportingStore, ticket_id: int, event_id: str) -> None:
+    from support_flows.storage.tables import reminders
+
     with store.engine.begin() as conn:
         conn.execute(reminders.delete().where(reminders.c.ticket_id == ticket_id, reminders.c.event_id == event_id))

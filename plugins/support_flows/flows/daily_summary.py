@@ -20,15 +20,11 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from airflow.sdk import Param
 
-from support_flows.core import notifications, times
-from support_flows.core.chart import trend_chart
 from support_flows.core.contract import FlowContract, Schedule
-from support_flows.core.sla import REMINDER, SUPERVISOR, Clocks, first_response_hours
-from support_flows.storage.reporting import ReportingStore
-from support_flows.storage.tables import escalations, flow_errors, flow_runs
 
 if TYPE_CHECKING:  # for annotations only: importing the runtime loads the clients (parse time)
     from support_flows.core.runtime import FlowRuntime
+    from support_flows.storage.reporting import ReportingStore
 
 
 def daily_summary_params() -> dict[str, Param]:
@@ -60,6 +56,8 @@ CHART_CID = "daily-trend-chart"
 def collect(rt: FlowRuntime, day: date) -> dict:
     """The day's figures, and how much of the day they cover: up to now for the day still going
     (the 18:30 report), the whole day once it is over (a past day, the nightly closing)."""
+    from support_flows.core import times
+
     tz = rt.settings.timezone
     start, end = _day_bounds(day, tz)
     until = min(times.now(), end)
@@ -75,6 +73,9 @@ def collect(rt: FlowRuntime, day: date) -> dict:
 def sla_figures(rt: FlowRuntime, day: date, tz: str) -> dict:
     """The day's SLA figures: first responses and their average (working hours less the time
     waiting on the customer, as ``ticket_facts`` measures them), warnings and breaches Flow 4 recorded."""
+    from support_flows.core.sla import REMINDER, SUPERVISOR, Clocks, first_response_hours
+    from support_flows.storage.tables import escalations
+
     clocks = Clocks.from_settings(rt.settings)
     hours = [
         first_response_hours(ticket, clocks.calendar)
@@ -166,6 +167,9 @@ def paths(rt: FlowRuntime, day: date) -> tuple[str, str]:
 
 def render(rt: FlowRuntime, data: dict) -> dict:
     """The report as e-mail HTML (chart by content id), archive HTML (chart embedded) and CSV."""
+    from support_flows.core import notifications
+    from support_flows.core.chart import trend_chart
+
     day = date.fromisoformat(data["day"])
     stats, history = data["stats"], data["history"]
     html_path, csv_path = paths(rt, day)
@@ -294,6 +298,8 @@ def to_csv(stats: dict, history: list[dict], health: list[dict], period: str = "
 
 def email_admins(rt: FlowRuntime, report: dict) -> str:
     """The report to the admins, chart inline; once per day however often the run is repeated."""
+    from support_flows.core import notifications
+
     chart = {
         "@odata.type": "#microsoft.graph.fileAttachment",
         "name": "daily-trend.png",
@@ -376,6 +382,8 @@ def _stored_time(store: ReportingStore, moment: datetime) -> datetime:
 
 def runs_ended(store: ReportingStore, start: datetime, end: datetime) -> list[dict]:
     """``dag_id``, ``state`` and ``duration_seconds`` of the runs that ended in [start, end)."""
+    from support_flows.storage.tables import flow_runs
+
     query = sa.select(flow_runs.c.dag_id, flow_runs.c.state, flow_runs.c.duration_seconds).where(
         flow_runs.c.ended_at >= _stored_time(store, start), flow_runs.c.ended_at < _stored_time(store, end)
     )
@@ -385,6 +393,8 @@ def runs_ended(store: ReportingStore, start: datetime, end: datetime) -> list[di
 
 def retries_by_dag(store: ReportingStore, start: datetime, end: datetime) -> dict[str, int]:
     """Per DAG, the task failures in [start, end) that were retried (not final)."""
+    from support_flows.storage.tables import flow_errors
+
     query = (
         sa.select(flow_errors.c.dag_id, sa.func.count())
         .where(

@@ -21,15 +21,11 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from support_flows.core import notifications, sla
-from support_flows.core.business_time import BusinessCalendar
 from support_flows.core.contract import FlowContract, Schedule
-from support_flows.storage.loads import dialect_insert
-from support_flows.storage.reporting import ReportingStore
-from support_flows.storage.tables import escalation_candidates, escalations
 
 if TYPE_CHECKING:  # for annotations only: importing the runtime loads the clients (parse time)
     from support_flows.core.runtime import FlowRuntime
+    from support_flows.storage.reporting import ReportingStore
 
 
 ESCALATE_STALE_TICKETS = FlowContract(
@@ -53,15 +49,16 @@ SLA_WATCH = FlowContract(
 )
 
 
-REMINDER, SUPERVISOR = sla.REMINDER, sla.SUPERVISOR
 DIGEST_LIMIT = 100  # tickets listed in one digest e-mail; the rest are counted
 NOTE_BATCH = 500
-CLOCK_NAMES = {sla.RESPONSE: "response", sla.RESOLUTION: "resolution"}
 
 
 def find_stale_tickets(rt: FlowRuntime, now: datetime, run_id: str) -> dict[str, int]:
     """Store this run's candidates: every level a running ticket's clocks reached and that is not
     recorded yet. Returns how many of each level. Running it again redoes the list."""
+    from support_flows.core import sla
+    from support_flows.core.business_time import BusinessCalendar
+
     calendar = BusinessCalendar.from_settings(rt.settings)
     policies = sla.policies(rt.settings)
     agents = _agents(rt)
@@ -78,17 +75,17 @@ def find_stale_tickets(rt: FlowRuntime, now: datetime, run_id: str) -> dict[str,
                     "level": level.level,
                     "agent_id": ticket.get("agent_id"),  # None: nobody has it; the admins are told
                     "supervisor_id": (agent.get("supervisor_id") or agent.get("id"))
-                    if level.level == SUPERVISOR
+                    if level.level == sla.SUPERVISOR
                     else None,
                     "subject": ticket["subject"],
                     "priority": ticket["priority"],
                     "idle_since": level.since,
                     "idle_hours": level.hours,
-                    "target_hours": level.target.warning if level.level == REMINDER else level.target.breach,
+                    "target_hours": level.target.warning if level.level == sla.REMINDER else level.target.breach,
                 }
 
     counts = replace_escalation_candidates(rt.store, run_id, due())
-    return {REMINDER: counts.get(REMINDER, 0), SUPERVISOR: counts.get(SUPERVISOR, 0)}
+    return {sla.REMINDER: counts.get(sla.REMINDER, 0), sla.SUPERVISOR: counts.get(sla.SUPERVISOR, 0)}
 
 
 def _ts(value: datetime) -> str:
@@ -120,7 +117,7 @@ class Digest:
                 {
                     **row,
                     "agent_name": agent.get("name", "nobody yet"),
-                    "clock_name": CLOCK_NAMES[row["clock"]],
+                    "clock_name": row["clock"],
                     "link": self.rt.ticket_link(row["ticket_id"]),
                 }
             )
@@ -142,9 +139,11 @@ def _plural(total: int, one: str, many: str) -> str:
 def remind_agents(rt: FlowRuntime, run_id: str) -> dict[str, str]:
     """One digest e-mail per agent listing their tickets that newly reached an SLA warning; the
     tickets nobody has go to the admins in one digest."""
+    from support_flows.core import notifications, sla
+
     agents = None
     statuses = {}
-    for agent_id, rows in escalation_groups(rt.store, run_id, REMINDER, by="agent_id"):
+    for agent_id, rows in escalation_groups(rt.store, run_id, sla.REMINDER, by="agent_id"):
         agents = agents or _agents(rt)
         person = agents[agent_id] if agent_id is not None else _admins(rt)
         digest = Digest(rt, "reminder", agent_id, agents)
@@ -173,15 +172,17 @@ def remind_agents(rt: FlowRuntime, run_id: str) -> dict[str, str]:
 def tell_supervisors(rt: FlowRuntime, run_id: str) -> dict[str, str]:
     """Note each breach on its ticket (500 notes to a call), then one e-mail per supervisor (the
     admins for tickets nobody has)."""
+    from support_flows.core import notifications, sla
+
     agents = None
     statuses = {}
-    for supervisor_id, rows in escalation_groups(rt.store, run_id, SUPERVISOR, by="supervisor_id"):
+    for supervisor_id, rows in escalation_groups(rt.store, run_id, sla.SUPERVISOR, by="supervisor_id"):
         agents = agents or _agents(rt)
         digest = Digest(rt, "supervisor", supervisor_id, agents)
         notes = []
         for row in rows:
             digest.add(row)
-            clock = CLOCK_NAMES[row["clock"]]
+            clock = row["clock"]
             notes.append(
                 {
                     "ticket_id": row["ticket_id"],
@@ -215,7 +216,9 @@ def tell_supervisors(rt: FlowRuntime, run_id: str) -> dict[str, str]:
 
 def record(rt: FlowRuntime, run_id: str, now: datetime) -> dict[str, list[int]]:
     """Move this run's candidates into ``escalations``; the escalated ticket ids of each level."""
-    escalated: dict[str, list[int]] = {REMINDER: [], SUPERVISOR: []}
+    from support_flows.core import sla
+
+    escalated: dict[str, list[int]] = {sla.REMINDER: [], sla.SUPERVISOR: []}
     escalated.update(record_escalations(rt.store, run_id, now))
     return escalated
 
@@ -226,6 +229,8 @@ def record(rt: FlowRuntime, run_id: str, now: datetime) -> dict[str, list[int]]:
 def replace_escalation_candidates(store: ReportingStore, run_id: str, rows: Iterable[dict]) -> dict[str, int]:
     """The run's stale tickets, as candidates for each level, replacing any of a previous try,
     less the levels already recorded for the same idle period; how many of each level."""
+    from support_flows.storage.tables import escalation_candidates, escalations
+
     mine = escalation_candidates.c.dag_run_id == run_id
     with store.engine.begin() as conn:
         conn.execute(sa.delete(escalation_candidates).where(mine))
@@ -249,6 +254,8 @@ def escalation_groups(
     """The run's candidates of one level, grouped by a column (``agent_id``, ``supervisor_id``),
     each group streamed the longest idle first. The caller reads a group's rows before it writes
     anything (each group's read is closed by then: an open read would block writes on SQLite)."""
+    from support_flows.storage.tables import escalation_candidates
+
     group_by = escalation_candidates.c[by]
     mine = sa.and_(escalation_candidates.c.dag_run_id == run_id, escalation_candidates.c.level == level)
     with store.engine.connect() as conn:
@@ -271,6 +278,9 @@ def escalation_groups(
 def record_escalations(store: ReportingStore, run_id: str, now: datetime) -> dict[str, list[int]]:
     """Move the run's candidates into ``escalations`` (one INSERT .. SELECT in the database,
     idempotent on its key); the escalated ticket ids of each level."""
+    from support_flows.storage.loads import dialect_insert
+    from support_flows.storage.tables import escalation_candidates, escalations
+
     mine = escalation_candidates.c.dag_run_id == run_id
     columns = ["ticket_id", "clock", "level", "idle_since", "agent_id", "supervisor_id", "idle_hours", "target_hours"]
     rows = sa.select(

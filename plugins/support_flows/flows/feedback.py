@@ -9,9 +9,7 @@ from typing import TYPE_CHECKING
 from airflow.sdk import Param
 from airflow.sdk.exceptions import AirflowFailException
 
-from support_flows.core import notifications
 from support_flows.core.contract import EventStart, FlowContract
-from support_flows.core.facts import agent_day_rows, feedback_fact, moment
 from support_flows.core.outcomes import NOTIFICATION, TICKET_ID, field
 from support_flows.core.params import ident, text
 
@@ -90,6 +88,8 @@ def save(rt: FlowRuntime, ticket_id: int, rating: int, comment: str | None) -> d
 def create_follow_up(rt: FlowRuntime, feedback: dict) -> str | None:
     """A Planner task for the supervisor of the ticket's agent when the rating is 1 or 2 stars;
     the task's id, or None for a good rating."""
+    from support_flows.core.times import moment
+
     if feedback["rating"] > LOW_RATING:
         return None
     ticket = rt.api.get_ticket(feedback["ticket_id"])
@@ -132,6 +132,9 @@ def _directory_id(rt: FlowRuntime, supervisor: str, agent: dict) -> str:
 
 def update_agent_metrics(rt: FlowRuntime, feedback: dict, followup_task_id: str | None) -> dict:
     """Count the rating in the backend's agent metrics and load the reporting tables."""
+    from support_flows.core.facts import agent_day_rows, feedback_fact
+    from support_flows.core.times import moment
+
     agent_id = feedback.get("agent_id")
     metrics = rt.api.record_agent_feedback(agent_id, feedback["id"]) if agent_id else None
     rt.store.upsert("feedback_facts", [feedback_fact(feedback, followup_task_id)])
@@ -144,6 +147,8 @@ def update_agent_metrics(rt: FlowRuntime, feedback: dict, followup_task_id: str 
 
 def thank_customer(rt: FlowRuntime, feedback: dict) -> str:
     """The customer's thank-you, once per feedback: ``sent`` or ``already_sent``."""
+    from support_flows.core import notifications
+
     ticket = rt.api.get_ticket(feedback["ticket_id"])
     email = notifications.feedback_thanks_email(ticket, feedback["rating"])
     return "sent" if rt.mailer.send(f"feedback-{feedback['id']}:thanks", email) else "already_sent"

@@ -13,12 +13,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from support_flows.core import notifications
 from support_flows.core.contract import FlowContract, Schedule
-from support_flows.core.facts import ticket_fact
-from support_flows.core.mailer import ledger_key
-from support_flows.core.sla import Clocks
-from support_flows.core.times import moment
 
 if TYPE_CHECKING:  # for annotations only: importing the runtime loads the clients (parse time)
     from support_flows.core.runtime import FlowRuntime
@@ -45,6 +40,8 @@ NO_ANSWER_SUMMARY = (
 
 def waiting_since(ticket: dict) -> datetime | None:
     """When the ticket's current wait on the customer began (its open waiting period), or None."""
+    from support_flows.core.times import moment
+
     periods = ticket.get("waiting_periods") or []
     if periods and periods[-1].get("until") is None:
         return moment(periods[-1]["from"])
@@ -60,7 +57,9 @@ def follow_up_pending(rt: FlowRuntime, now: datetime) -> dict:
     """Remind the customer of every ticket pending for ``pending_nudge_days`` working days (once per
     waiting period), and resolve the ones still pending ``pending_close_days`` working days after
     that reminder went out, telling the customer. ``now``: the run's moment."""
+    from support_flows.core import notifications
     from support_flows.core.business_time import BusinessCalendar
+    from support_flows.core.mailer import ledger_key
 
     nudge_days, close_days = rt.settings.pending_nudge_days, rt.settings.pending_close_days
     if nudge_days <= 0:
@@ -100,6 +99,7 @@ def resolve_unanswered(rt: FlowRuntime, ticket: dict, key: str, waited_days: int
     """Resolve a pending ticket whose customer did not answer: by its agent, the customer told (a
     reply within ``reopen_days`` reopens it), the reminder gone from the agent's calendar, the
     ticket in ``ticket_facts``."""
+    from support_flows.core import notifications
     from support_flows.flows.assignment import remove_reminder
     from support_flows.flows.resolution import load_fact
 
@@ -118,6 +118,9 @@ def resolve_unanswered(rt: FlowRuntime, ticket: dict, key: str, waited_days: int
 def close_resolved(rt: FlowRuntime, now: datetime) -> dict:
     """Close every ticket resolved more than ``reopen_days`` before ``now``: from then on a reply
     opens a new linked ticket instead of reopening it. Its ``ticket_facts`` row says ``closed``."""
+    from support_flows.core.facts import ticket_fact
+    from support_flows.core.sla import Clocks
+
     days = rt.settings.reopen_days
     cutoff = now - timedelta(days=days)
     clocks = Clocks.from_settings(rt.settings)

@@ -21,10 +21,8 @@ from typing import TYPE_CHECKING
 
 from airflow.sdk import Param
 
-from support_flows.core import notifications
 from support_flows.core.contract import EventStart, FlowContract
 from support_flows.core.params import ident
-from support_flows.core.times import moment, now
 
 if TYPE_CHECKING:  # for annotations only: importing the runtime loads the clients (parse time)
     from support_flows.core.runtime import FlowRuntime
@@ -86,6 +84,7 @@ def reply_text(rt: FlowRuntime, ticket_id: int, note_id: int | None) -> str:
 def handle_reply(rt: FlowRuntime, ticket_id: int, note_id: int | None = None, confirmed: bool = False) -> dict:
     """What the reply does to the ticket; the outcome names it. ``confirmed``: the customer pressed
     "this solved my problem" under the AI's answer."""
+    from support_flows.core.times import moment, now
     from support_flows.flows.ai_answers import hand_to_agent, resolve_confirmed
 
     if confirmed:
@@ -169,5 +168,7 @@ def follow_up_ticket(rt: FlowRuntime, ticket: dict, reply: str, words: str) -> d
 
 def tell_agent(rt: FlowRuntime, ticket: dict, agent: dict, reply: str, words: str, *, reopened: bool) -> str:
     """The agent's e-mail with the customer's words, once per reply: ``sent`` or ``already_sent``."""
+    from support_flows.core import notifications
+
     email = notifications.customer_reply_email(ticket, agent, words, rt.ticket_link(ticket["id"]), reopened=reopened)
     return "sent" if rt.mailer.send(f"{reply}:agent-{agent['id']}", email) else "already_sent"

@@ -7,13 +7,9 @@ from typing import TYPE_CHECKING
 
 from airflow.sdk import Param
 
-from support_flows.core import notifications
 from support_flows.core.contract import FlowContract
-from support_flows.core.facts import ticket_fact
-from support_flows.core.mailer import ledger_key
 from support_flows.core.outcomes import NOTIFICATION, TICKET_ID, field
 from support_flows.core.params import ident, text
-from support_flows.core.sla import Clocks
 
 if TYPE_CHECKING:  # for annotations only: importing the runtime loads the clients (parse time)
     from support_flows.core.runtime import FlowRuntime
@@ -57,6 +53,8 @@ def resolve(rt: FlowRuntime, ticket_id: int, agent_id: int, summary: str) -> dic
 
 def notify_customer(rt: FlowRuntime, ticket_id: int) -> str:
     """The resolution summary to the customer, once per resolution: ``sent`` or ``already_sent``."""
+    from support_flows.core import notifications
+
     ticket = rt.api.get_ticket(ticket_id)
     agent = rt.api.get_agent(ticket["agent_id"]) if ticket.get("agent_id") else None
     email = notifications.resolution_email(ticket, ticket["resolution_summary"], agent)
@@ -71,6 +69,9 @@ def load_reporting(rt: FlowRuntime, ticket_id: int) -> int:
 
 def load_fact(rt: FlowRuntime, ticket: dict) -> int:
     """``ticket``'s row in ``ticket_facts`` as the Support API returned it (an upsert)."""
+    from support_flows.core.facts import ticket_fact
+    from support_flows.core.sla import Clocks
+
     return rt.store.upsert(
         "ticket_facts", [ticket_fact(ticket, rt.settings.customer_key_salt, Clocks.from_settings(rt.settings))]
     )
@@ -92,6 +93,9 @@ def survey_key(ticket_id: int) -> str:
 def survey_customer(rt: FlowRuntime, ticket: dict) -> str:
     """The ticket's satisfaction survey (one per ticket in the backend) e-mailed to the customer once:
     ``sent`` or ``already_sent``. Asks the backend nothing when the ledger shows it sent."""
+    from support_flows.core import notifications
+    from support_flows.core.mailer import ledger_key
+
     if rt.store.is_done(ledger_key(survey_key(ticket["id"]))):
         return "already_sent"
     survey = rt.api.create_survey(ticket["id"])

@@ -21,18 +21,18 @@ import hashlib
 import logging
 import re
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 import sqlalchemy as sa
 
-from support_flows.core import notifications, times
 from support_flows.core.contract import FlowContract, Schedule
-from support_flows.core.mailer import Mailer, budget_used
-from support_flows.core.settings import Settings, airflow_ui_url
-from support_flows.storage.reporting import EPOCH, ERRORS_WATERMARK, ReportingStore
-from support_flows.storage.tables import flow_errors
+
+if TYPE_CHECKING:  # for annotations only: the error log's DAG file reads ERROR_LOG while it is parsed
+    from support_flows.core.mailer import Mailer
+    from support_flows.core.settings import Settings
+    from support_flows.storage.reporting import ReportingStore
 
 ERROR_LOG = FlowContract(
     dag_id="support_error_log",
@@ -49,18 +49,55 @@ log = logging.getLogger(__name__)
 MESSAGE_LIMIT = 4000
 
 
-@dataclass
 class Failure:
-    dag_id: str
-    run_id: str
-    task_id: str
-    map_index: int
-    try_number: int
-    occurred_at: datetime
-    error_type: str
-    message: str
-    is_final: bool
-    log_url: str
+    """A failed task try (or a whole run, ``run_failure``) as ``flow_errors`` records it. A plain
+    class, not a dataclass: the error log's DAG file imports this module while it is parsed, and a
+    dataclass compiles its methods then (see ``core.contract``)."""
+
+    FIELDS = (
+        "dag_id",
+        "run_id",
+        "task_id",
+        "map_index",
+        "try_number",
+        "occurred_at",
+        "error_type",
+        "message",
+        "is_final",
+        "log_url",
+    )
+    __slots__ = FIELDS
+
+    def __init__(
+        self,
+        dag_id: str,
+        run_id: str,
+        task_id: str,
+        map_index: int,
+        try_number: int,
+        occurred_at: datetime,
+        error_type: str,
+        message: str,
+        is_final: bool,
+        log_url: str,
+    ) -> None:
+        self.dag_id = dag_id
+        self.run_id = run_id
+        self.task_id = task_id
+        self.map_index = map_index
+        self.try_number = try_number
+        self.occurred_at = occurred_at
+        self.error_type = error_type
+        self.message = message
+        self.is_final = is_final
+        self.log_url = log_url
+
+    def row(self) -> dict:
+        """Its ``flow_errors`` columns."""
+        return {name: getattr(self, name) for name in self.FIELDS}
+
+    def __repr__(self) -> str:
+        return f"Failure({self.dag_id} {self.run_id} {self.task_id}: {self.error_type})"
 
 
 def log_url(ui_url: str, dag_id: str, run_id: str, task_id: str, map_index: int, try_number: int) -> str:
@@ -73,6 +110,9 @@ def log_url(ui_url: str, dag_id: str, run_id: str, task_id: str, map_index: int,
 def run_failure(dag_id: str, run_id: str, task_id: str, error_type: str, message: str) -> Failure:
     """A failure of a whole run rather than of a task try (a late run, a lagging watcher): final,
     linked to the run's page. ``task_id`` names what failed (no real task has it)."""
+    from support_flows.core import times
+    from support_flows.core.settings import airflow_ui_url
+
     return Failure(
         dag_id=dag_id,
         run_id=run_id,
@@ -87,14 +127,14 @@ def run_failure(dag_id: str, run_id: str, task_id: str, error_type: str, message
     )
 
 
-ADDRESS = re.compile(r"[^\s@<>\"'(),;:]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+ADDRESS = r"[^\s@<>\"'(),;:]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"  # compiled at first use (re's cache)
 
 
 def mask_addresses(text: str) -> str:
     """Every e-mail address in an error text masked (``m***@example.org``): the error log is read
     by analysts and the alerts by operators, and an address is the customer's. The domain stays,
     so "the tenant's mailbox" and "a customer's" can still be told apart."""
-    return ADDRESS.sub(lambda m: m[0][0] + "***@" + m[0].split("@", 1)[1], text)
+    return re.sub(ADDRESS, lambda m: m[0][0] + "***@" + m[0].split("@", 1)[1], text)
 
 
 def describe(error: object) -> tuple[str, str]:
@@ -115,7 +155,7 @@ def describe(error: object) -> tuple[str, str]:
 
 
 def record_failure(store: ReportingStore, failure: Failure) -> None:
-    row = asdict(failure)
+    row = failure.row()
     store.upsert("flow_errors", [row])
 
 
@@ -126,6 +166,9 @@ def warn_of_mail_budget(rt, dag_id: str, run_id: str) -> list[str]:
     """Warn the system administrators, once a day per mailbox, when a sender mailbox has used
     ``mail_budget_warning_percent`` of its 24 hours' recipients (support_flows.core.mailer); the
     mailboxes warned now. Past the budget, customers' mail waits and internal mail waits earlier."""
+    from support_flows.core import times
+    from support_flows.core.mailer import budget_used
+
     settings = rt.settings
     limit = settings.mailbox_recipients_per_day
     warned = []
@@ -194,6 +237,8 @@ def report_no_reply(rt, dag_id: str, run_id: str, outcome: dict, caller: str | N
 
 def alert(store: ReportingStore, graph, settings: Settings, failure: Failure) -> str:
     """Send (or fold, or keep pending) the alert for a failure for good; returns its status."""
+    from support_flows.core import notifications
+
     window_start = failure.occurred_at - timedelta(minutes=settings.alert_window_minutes)
     recent = errors(store, dag_id=failure.dag_id, task_id=failure.task_id, statuses=["sent"], since=window_start)
     this = {k: getattr(failure, k) for k in ("dag_id", "run_id", "task_id", "map_index", "try_number")}
@@ -239,6 +284,8 @@ SEND_PENDING_PERIOD = timedelta(minutes=10)
 
 def _mailer(store: ReportingStore, graph, settings: Settings) -> Mailer:
     """Alerts leave by the one road for e-mail, as the administrators' internal mail."""
+    from support_flows.core.mailer import Mailer
+
     return Mailer(graph, store, settings, owner=ALERTS_OWNER)
 
 
@@ -263,12 +310,13 @@ def send_pending(store: ReportingStore, graph, settings: Settings) -> int:
     """Send, in one e-mail, the failures no alert carried yet: those Graph could not take
     (``pending``) and folded ones whose window is closing (``folded_and_due``), without waiting for
     another failure; how many went out. Graph still down is no failure of this: they stay (0)."""
+    from support_flows.core import notifications, times
+
     pending = errors(store, statuses=["pending"])
     waiting = sorted(pending + folded_and_due(store, settings, times.now()), key=lambda r: r["occurred_at"])
     if not waiting:
         return 0
-    fields = [f for f in Failure.__dataclass_fields__]
-    first = Failure(**{f: waiting[0][f] for f in fields})
+    first = Failure(**{name: waiting[0][name] for name in Failure.FIELDS})
     why = "held back while Graph was unavailable" if len(pending) == len(waiting) else "not alerted yet"
     html = notifications.render(
         "failure_alert.html",
@@ -307,6 +355,8 @@ def handle_failure(
 
     Without the reporting database (it may be what failed) the alert still goes out, unfolded.
     """
+    from support_flows.storage.reporting import ReportingStore
+
     store = store or ReportingStore()
     try:
         record_failure(store, failure)
@@ -336,6 +386,8 @@ def handle_failure(
 def _send_alert(store: ReportingStore, graph, settings: Settings, failure: Failure, logged: bool) -> str | None:
     """The alert of a final failure: folded through the error log when it holds the failure,
     else on its own. Never raises."""
+    from support_flows.core import notifications
+
     try:
         if logged:
             return alert(store, graph, settings, failure)
@@ -389,6 +441,8 @@ def errors(
     since: datetime | None = None,
 ) -> list[dict]:
     """Rows of ``flow_errors``, oldest first, filtered by DAG, task, alert status and time."""
+    from support_flows.storage.tables import flow_errors
+
     conditions = []
     if dag_id is not None:
         conditions.append(flow_errors.c.dag_id == dag_id)
@@ -405,6 +459,8 @@ def errors(
 
 def set_alert_status(store: ReportingStore, rows: Iterable[dict], status: str) -> None:
     """The alert status of these errors (each named by DAG, run, task, map index and try)."""
+    from support_flows.storage.tables import flow_errors
+
     key = ("dag_id", "run_id", "task_id", "map_index", "try_number")
     with store.engine.begin() as conn:
         for row in rows:
@@ -416,6 +472,9 @@ def set_alert_status(store: ReportingStore, rows: Iterable[dict], status: str) -
 def publish_new_errors(store: ReportingStore) -> int:
     """How many ``flow_errors`` rows arrived since the last call (moving the position on): the
     error log's Asset event carries them (``support_error_log``)."""
+    from support_flows.storage.reporting import EPOCH, ERRORS_WATERMARK
+    from support_flows.storage.tables import flow_errors
+
     with store.engine.connect() as conn:
         count, newest = conn.execute(
             sa.select(sa.func.count(), sa.func.max(flow_errors.c.occurred_at)).where(
