@@ -10,6 +10,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from support_flows.core import times
 from support_flows.core.contract import FlowContract, Schedule
 
 if TYPE_CHECKING:  # for annotations only: importing the runtime loads the clients (parse time)
@@ -131,7 +132,6 @@ def survey_ai_resolved(rt: FlowRuntime, now: datetime) -> dict:
     answers can be set beside the agents'. Each e-mail once (the ledger). The watermark is the newest
     resolution surveyed, on the backend's clock, and moves only when every survey went out, so one
     that failed is tried again by the next run."""
-    from support_flows.core import times
     from support_flows.flows.resolution import survey_customer
 
     if not rt.settings.survey_ai_answers:

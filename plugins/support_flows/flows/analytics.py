@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 from airflow.sdk import Param
 
 from support_flows.core.contract import FlowContract, Schedule
+from support_flows.core.times import moment
 
 if TYPE_CHECKING:  # for annotations only: importing the runtime loads the clients (parse time)
     from support_flows.core.runtime import FlowRuntime
@@ -111,7 +112,6 @@ def load_new_tickets(rt: FlowRuntime) -> dict:
     the watermark moves to the newest ``updated_at`` read once the rows are in."""
     from support_flows.core.facts import ticket_fact
     from support_flows.core.sla import Clocks
-    from support_flows.core.times import moment
 
     since = rt.store.get_moment(TICKETS_WATERMARK)
     filters = {}

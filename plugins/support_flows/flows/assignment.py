@@ -9,9 +9,11 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from airflow.sdk import Param
 
+from support_flows.core import routing, times
 from support_flows.core.contract import FlowContract, Schedule
 from support_flows.core.outcomes import TICKET_ID, field
 from support_flows.core.params import ident, text
+from support_flows.core.times import moment
 
 if TYPE_CHECKING:  # for annotations only: importing the runtime loads the clients (parse time)
     from support_flows.core.runtime import FlowRuntime
@@ -78,8 +80,6 @@ def check_choice(rt: FlowRuntime, ticket_id: int, agent_id: int) -> dict:
     """How well an admin's choice suits the ticket (``core.routing``): the admin decides, but when an
     available agent with room suits it better, a note on the ticket names them. ``routing_match``:
     the choice's match (``skill_and_language`` ... ``any``)."""
-    from support_flows.core import routing
-
     ticket, chosen = rt.api.get_ticket(ticket_id), rt.api.get_agent(agent_id)
     groups = routing.groups_of(rt.settings.routing_groups)
     level = routing.match(ticket, chosen, groups)
@@ -110,7 +110,6 @@ def reminder_time(rt: FlowRuntime, assignment: dict) -> datetime:
     """``followup_reminder_hours`` after the assignment, moved to the desk's next working hour when it
     would fall outside them (at night, on a weekend or a holiday: ``business_days``, ``business_hours``)."""
     from support_flows.core.business_time import BusinessCalendar
-    from support_flows.core.times import moment
 
     due = moment(assignment["assigned_at"]) + timedelta(hours=rt.settings.followup_reminder_hours)
     return BusinessCalendar.from_settings(rt.settings).next_working_moment(due)
@@ -188,7 +187,6 @@ def plan_by_workload(rt: FlowRuntime) -> list[dict]:
     planned past capacity, and no more tickets are read than there is room for. Outside the desk's
     working hours (``business_days``, ``business_hours``, holidays) nobody is given a ticket.
     """
-    from support_flows.core import routing, times
     from support_flows.core.business_time import BusinessCalendar
 
     if not BusinessCalendar.from_settings(rt.settings).is_working(times.now()):
@@ -225,8 +223,6 @@ def agent_has_responded(rt: FlowRuntime, ticket: dict) -> bool:
     """Whether the reminder's purpose is gone: the agent is working on it (``in_progress``) or wrote
     a note since the assignment, or the ticket left the agent (resolved, closed, back in the queue).
     A customer's message does not count: the agent still owes the answer."""
-    from support_flows.core.times import moment
-
     if ticket["status"] != "assigned":
         return True
     assigned_at, active_at = moment(ticket.get("assigned_at")), moment(ticket.get("last_activity_at"))

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from airflow.sdk import Param
 
+from support_flows.core import times
 from support_flows.core.contract import FlowContract, Schedule
 
 if TYPE_CHECKING:  # for annotations only: importing the runtime loads the clients (parse time)
@@ -56,8 +57,6 @@ CHART_CID = "daily-trend-chart"
 def collect(rt: FlowRuntime, day: date) -> dict:
     """The day's figures, and how much of the day they cover: up to now for the day still going
     (the 18:30 report), the whole day once it is over (a past day, the nightly closing)."""
-    from support_flows.core import times
-
     tz = rt.settings.timezone
     start, end = _day_bounds(day, tz)
     until = min(times.now(), end)

@@ -12,6 +12,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from support_flows.core.contract import EventStart, FlowContract
 from support_flows.core.outcomes import NOTIFICATION, TICKET_ID, field
 from support_flows.core.params import ident, text
+from support_flows.core.times import moment
 
 if TYPE_CHECKING:  # for annotations only: importing the runtime loads the clients (parse time)
     from support_flows.core.runtime import FlowRuntime
@@ -88,8 +89,6 @@ def save(rt: FlowRuntime, ticket_id: int, rating: int, comment: str | None) -> d
 def create_follow_up(rt: FlowRuntime, feedback: dict) -> str | None:
     """A Planner task for the supervisor of the ticket's agent when the rating is 1 or 2 stars;
     the task's id, or None for a good rating."""
-    from support_flows.core.times import moment
-
     if feedback["rating"] > LOW_RATING:
         return None
     ticket = rt.api.get_ticket(feedback["ticket_id"])
@@ -133,7 +132,6 @@ def _directory_id(rt: FlowRuntime, supervisor: str, agent: dict) -> str:
 def update_agent_metrics(rt: FlowRuntime, feedback: dict, followup_task_id: str | None) -> dict:
     """Count the rating in the backend's agent metrics and load the reporting tables."""
     from support_flows.core.facts import agent_day_rows, feedback_fact
-    from support_flows.core.times import moment
 
     agent_id = feedback.get("agent_id")
     metrics = rt.api.record_agent_feedback(agent_id, feedback["id"]) if agent_id else None

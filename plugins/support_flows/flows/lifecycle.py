@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from support_flows.core.contract import FlowContract, Schedule
+from support_flows.core.times import moment
 
 if TYPE_CHECKING:  # for annotations only: importing the runtime loads the clients (parse time)
     from support_flows.core.runtime import FlowRuntime
@@ -40,8 +41,6 @@ NO_ANSWER_SUMMARY = (
 
 def waiting_since(ticket: dict) -> datetime | None:
     """When the ticket's current wait on the customer began (its open waiting period), or None."""
-    from support_flows.core.times import moment
-
     periods = ticket.get("waiting_periods") or []
     if periods and periods[-1].get("until") is None:
         return moment(periods[-1]["from"])

@@ -23,6 +23,7 @@ from airflow.sdk import Param
 
 from support_flows.core.contract import EventStart, FlowContract
 from support_flows.core.params import ident
+from support_flows.core.times import moment, now
 
 if TYPE_CHECKING:  # for annotations only: importing the runtime loads the clients (parse time)
     from support_flows.core.runtime import FlowRuntime
@@ -84,7 +85,6 @@ def reply_text(rt: FlowRuntime, ticket_id: int, note_id: int | None) -> str:
 def handle_reply(rt: FlowRuntime, ticket_id: int, note_id: int | None = None, confirmed: bool = False) -> dict:
     """What the reply does to the ticket; the outcome names it. ``confirmed``: the customer pressed
     "this solved my problem" under the AI's answer."""
-    from support_flows.core.times import moment, now
     from support_flows.flows.ai_answers import hand_to_agent, resolve_confirmed
 
     if confirmed:

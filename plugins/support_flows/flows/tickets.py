@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from airflow.sdk import Param
 
+from support_flows.core import metrics, times
 from support_flows.core.contract import EventStart, FlowContract
 from support_flows.core.outcomes import TICKET_ID, field
 from support_flows.core.params import (
@@ -163,8 +164,6 @@ def _address_tag(ticket: dict) -> str:
 def _counted_since(rt: FlowRuntime, prefix: str, ticket: dict, within: timedelta) -> int | None:
     """How many e-mails the ledger counted under ``prefix`` within the last ``within``; None when
     this ticket's own was counted already (a retry or a rerun is never over its own limit)."""
-    from support_flows.core import times
-
     if rt.store.is_done(f"{prefix}{ticket['id']}"):
         return None
     return rt.store.count_done(prefix, since=times.now() - within)
@@ -237,7 +236,7 @@ AI_UNAVAILABLE_NOTE = (
 STRANDED_AFTER = timedelta(minutes=30)
 
 
-LABEL_PATTERNS = {"topic": TOPIC_PATTERN, "language": LANGUAGE_PATTERN}  # compiled when first used, not at parse
+LABEL_PATTERNS = {"topic": re.compile(TOPIC_PATTERN), "language": re.compile(LANGUAGE_PATTERN)}
 
 
 def ask_ai(rt: FlowRuntime, ticket_id: int) -> tuple[str | None, float | None, str | None, dict]:
@@ -257,7 +256,7 @@ def ask_ai(rt: FlowRuntime, ticket_id: int) -> tuple[str | None, float | None, s
     labels = {
         name: proposal[name]
         for name, pattern in LABEL_PATTERNS.items()
-        if isinstance(proposal.get(name), str) and re.match(pattern, proposal[name])
+        if isinstance(proposal.get(name), str) and pattern.match(proposal[name])
     }
     return answer, confidence, None, labels
 
@@ -290,7 +289,7 @@ def deliver_answer(
     """The AI's answer to the customer, e-mailed first: the ticket counts as answered by AI only
     once it went out (an answer that cannot go out leaves the ticket with the agents). ``labels``:
     the topic and language to set with the status."""
-    from support_flows.core import metrics, notifications
+    from support_flows.core import notifications
 
     ticket_id = ticket["id"]
     count_customer_email(rt, ticket, caller)
@@ -326,7 +325,7 @@ def answer_or_queue(
     DAG alerts the administrators: the flow layer does not reach the error log). ``caller``: the user
     who started the run, whose daily ceiling of customer e-mails this one counts against.
     """
-    from support_flows.core import metrics, notifications
+    from support_flows.core import notifications
 
     ticket_id = ticket["id"]
     loop_reason = (

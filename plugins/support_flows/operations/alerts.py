@@ -21,12 +21,14 @@ import hashlib
 import logging
 import re
 from collections.abc import Iterable
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 import sqlalchemy as sa
 
+from support_flows.core import times
 from support_flows.core.contract import FlowContract, Schedule
 
 if TYPE_CHECKING:  # for annotations only: the error log's DAG file reads ERROR_LOG while it is parsed
@@ -49,55 +51,18 @@ log = logging.getLogger(__name__)
 MESSAGE_LIMIT = 4000
 
 
+@dataclass
 class Failure:
-    """A failed task try (or a whole run, ``run_failure``) as ``flow_errors`` records it. A plain
-    class, not a dataclass: the error log's DAG file imports this module while it is parsed, and a
-    dataclass compiles its methods then (see ``core.contract``)."""
-
-    FIELDS = (
-        "dag_id",
-        "run_id",
-        "task_id",
-        "map_index",
-        "try_number",
-        "occurred_at",
-        "error_type",
-        "message",
-        "is_final",
-        "log_url",
-    )
-    __slots__ = FIELDS
-
-    def __init__(
-        self,
-        dag_id: str,
-        run_id: str,
-        task_id: str,
-        map_index: int,
-        try_number: int,
-        occurred_at: datetime,
-        error_type: str,
-        message: str,
-        is_final: bool,
-        log_url: str,
-    ) -> None:
-        self.dag_id = dag_id
-        self.run_id = run_id
-        self.task_id = task_id
-        self.map_index = map_index
-        self.try_number = try_number
-        self.occurred_at = occurred_at
-        self.error_type = error_type
-        self.message = message
-        self.is_final = is_final
-        self.log_url = log_url
-
-    def row(self) -> dict:
-        """Its ``flow_errors`` columns."""
-        return {name: getattr(self, name) for name in self.FIELDS}
-
-    def __repr__(self) -> str:
-        return f"Failure({self.dag_id} {self.run_id} {self.task_id}: {self.error_type})"
+    dag_id: str
+    run_id: str
+    task_id: str
+    map_index: int
+    try_number: int
+    occurred_at: datetime
+    error_type: str
+    message: str
+    is_final: bool
+    log_url: str
 
 
 def log_url(ui_url: str, dag_id: str, run_id: str, task_id: str, map_index: int, try_number: int) -> str:
@@ -110,7 +75,6 @@ def log_url(ui_url: str, dag_id: str, run_id: str, task_id: str, map_index: int,
 def run_failure(dag_id: str, run_id: str, task_id: str, error_type: str, message: str) -> Failure:
     """A failure of a whole run rather than of a task try (a late run, a lagging watcher): final,
     linked to the run's page. ``task_id`` names what failed (no real task has it)."""
-    from support_flows.core import times
     from support_flows.core.settings import airflow_ui_url
 
     return Failure(
@@ -127,14 +91,14 @@ def run_failure(dag_id: str, run_id: str, task_id: str, error_type: str, message
     )
 
 
-ADDRESS = r"[^\s@<>\"'(),;:]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"  # compiled at first use (re's cache)
+ADDRESS = re.compile(r"[^\s@<>\"'(),;:]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 
 
 def mask_addresses(text: str) -> str:
     """Every e-mail address in an error text masked (``m***@example.org``): the error log is read
     by analysts and the alerts by operators, and an address is the customer's. The domain stays,
     so "the tenant's mailbox" and "a customer's" can still be told apart."""
-    return re.sub(ADDRESS, lambda m: m[0][0] + "***@" + m[0].split("@", 1)[1], text)
+    return ADDRESS.sub(lambda m: m[0][0] + "***@" + m[0].split("@", 1)[1], text)
 
 
 def describe(error: object) -> tuple[str, str]:
@@ -155,7 +119,7 @@ def describe(error: object) -> tuple[str, str]:
 
 
 def record_failure(store: ReportingStore, failure: Failure) -> None:
-    row = failure.row()
+    row = asdict(failure)
     store.upsert("flow_errors", [row])
 
 
@@ -166,7 +130,6 @@ def warn_of_mail_budget(rt, dag_id: str, run_id: str) -> list[str]:
     """Warn the system administrators, once a day per mailbox, when a sender mailbox has used
     ``mail_budget_warning_percent`` of its 24 hours' recipients (support_flows.core.mailer); the
     mailboxes warned now. Past the budget, customers' mail waits and internal mail waits earlier."""
-    from support_flows.core import times
     from support_flows.core.mailer import budget_used
 
     settings = rt.settings
@@ -310,13 +273,14 @@ def send_pending(store: ReportingStore, graph, settings: Settings) -> int:
     """Send, in one e-mail, the failures no alert carried yet: those Graph could not take
     (``pending``) and folded ones whose window is closing (``folded_and_due``), without waiting for
     another failure; how many went out. Graph still down is no failure of this: they stay (0)."""
-    from support_flows.core import notifications, times
+    from support_flows.core import notifications
 
     pending = errors(store, statuses=["pending"])
     waiting = sorted(pending + folded_and_due(store, settings, times.now()), key=lambda r: r["occurred_at"])
     if not waiting:
         return 0
-    first = Failure(**{name: waiting[0][name] for name in Failure.FIELDS})
+    fields = [f for f in Failure.__dataclass_fields__]
+    first = Failure(**{f: waiting[0][f] for f in fields})
     why = "held back while Graph was unavailable" if len(pending) == len(waiting) else "not alerted yet"
     html = notifications.render(
         "failure_alert.html",

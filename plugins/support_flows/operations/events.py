@@ -11,7 +11,6 @@ restart, and gives each event's flow run a run id made from the event id, so an 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -22,6 +21,9 @@ from airflow.sdk.exceptions import AirflowFailException
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from support_flows.core.contract import FlowContract
+from support_flows.flows.feedback import FEEDBACK_RECEIVED
+from support_flows.flows.replies import CUSTOMER_REPLIED
+from support_flows.flows.tickets import TICKET_CREATED
 
 BACKEND_EVENTS = FlowContract(
     dag_id="support_backend_events",
@@ -37,23 +39,9 @@ log = logging.getLogger(__name__)
 
 WATERMARK = "backend_events"
 LAGGING = "WatcherLagging"
-
-
-@functools.cache
-def started_by() -> dict[str, FlowContract]:
-    """The flow each backend event type starts: each flow declares which, and the conf its run gets
-    (its contract's ``events``). Read when the watcher runs: its DAG file needs none of them."""
-    from support_flows.flows.feedback import FEEDBACK_RECEIVED
-    from support_flows.flows.replies import CUSTOMER_REPLIED
-    from support_flows.flows.tickets import TICKET_CREATED
-
-    return {kind: flow for flow in (TICKET_CREATED, CUSTOMER_REPLIED, FEEDBACK_RECEIVED) for kind in flow.events}
-
-
-def event_types() -> tuple[str, ...]:
-    return tuple(started_by())
-
-
+# Each flow a backend event starts declares which, and the conf its run gets (its contract's ``events``).
+STARTED_BY = {kind: flow for flow in (TICKET_CREATED, CUSTOMER_REPLIED, FEEDBACK_RECEIVED) for kind in flow.events}
+EVENT_TYPES = tuple(STARTED_BY)
 # Read this far past the cursor without finding anything to do, the trigger still fires, so the
 # cursor moves on and the next wait starts near the head of the feed.
 IDLE_SCAN_LIMIT = 1000
@@ -61,7 +49,7 @@ IDLE_SCAN_LIMIT = 1000
 
 def is_relevant(event: dict) -> bool:
     """Events the flows have not seen: PowerApps' own tickets and feedback already started one."""
-    flow = started_by().get(event["type"])
+    flow = STARTED_BY.get(event["type"])
     return flow is not None and flow.events[event["type"]].when(event)
 
 
@@ -73,7 +61,7 @@ def flow_run_for(event: dict, api) -> dict | None:
     """The flow run an event asks for, as TriggerDagRunOperator arguments, or None."""
     if not is_relevant(event):
         return None
-    flow = started_by()[event["type"]]
+    flow = STARTED_BY[event["type"]]
     conf = flow.events[event["type"]].conf(event, api)
     return {"trigger_dag_id": flow.dag_id, "trigger_run_id": run_id_for(event), "conf": conf}
 
@@ -126,7 +114,7 @@ def read_events(api, after: int, up_to: int) -> list[dict]:
     events: list[dict] = []
     position = after
     while position < up_to:
-        batch = api.list_events(after=position, limit=100, types=list(event_types()))
+        batch = api.list_events(after=position, limit=100, types=list(EVENT_TYPES))
         if not batch["items"]:
             break
         if batch["last_id"] <= position:  # the client refuses this; a cursor must move to loop again
@@ -218,7 +206,7 @@ class BackendEventTrigger(BaseTrigger):
         async with event_feed(self.conn_id, self.timeout) as feed:
             while True:
                 try:
-                    batch = await feed.list_events(position, limit=100, types=event_types())
+                    batch = await feed.list_events(position, limit=100, types=EVENT_TYPES)
                 except MalformedEventFeed as err:
                     # reading again gives the same batch: stop now, naming the event and field
                     yield TriggerEvent(
